@@ -1,0 +1,4 @@
+//! `master-admin`: the DBA's command line.
+fn main() {
+    println!("master-admin");
+}

@@ -1,0 +1,125 @@
+//! The replicator's error type.
+//!
+//! Every error is either **transient** (the connection dropped, the server restarted: reconnect
+//! with backoff and resume from the last complete transaction) or **definite** (the binlog
+//! position is gone, the server is misconfigured, the data cannot be applied: stop that stream and
+//! show the operator what to do). [`Error::is_transient`] says which.
+
+use crate::config::ConfigError;
+use crate::gtid::GtidPos;
+
+/// Result alias of the replicator library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+
+    /// A database call failed; `context` says what we were doing.
+    #[error("{context}: {source}")]
+    Db {
+        context: String,
+        #[source]
+        source: mysql_async::Error,
+    },
+
+    /// The server no longer holds the binlog we need (ERROR 1236).
+    #[error(
+        "the binlog position {position} is no longer available on {server}: {message}. \
+         The binlog files holding it were purged (or the server's GTID state was reset). \
+         Re-create this node from a fresh snapshot (`replicator agent --resync`), \
+         or raise `expire_logs_days`/`binlog_expire_logs_seconds` to keep binlogs longer"
+    )]
+    BinlogPurged {
+        position: GtidPos,
+        server: String,
+        message: String,
+    },
+
+    /// The binlog stream held something we cannot decode: definite, carries where.
+    #[error("cannot decode binlog event at {position} ({what}): {problem}")]
+    Decode {
+        position: String,
+        what: String,
+        problem: String,
+    },
+
+    /// A change could not be applied: definite, carries table and key.
+    #[error("cannot apply {gtid} to {table} (key {key}): {problem}")]
+    Apply {
+        gtid: String,
+        table: String,
+        key: String,
+        problem: String,
+    },
+
+    /// The local server is not configured as the design requires.
+    #[error("the MariaDB server at {address} is not configured for starsync:\n{findings}")]
+    Misconfigured { address: String, findings: String },
+
+    /// The peer broke the wire protocol.
+    #[error("protocol error with {peer}: {problem}")]
+    Protocol { peer: String, problem: String },
+
+    /// Network I/O failed.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The operation was cancelled by shutdown.
+    #[error("shutting down")]
+    Shutdown,
+}
+
+impl Error {
+    /// Wraps a database error with what we were doing.
+    pub fn db(context: impl Into<String>) -> impl FnOnce(mysql_async::Error) -> Error {
+        let context = context.into();
+        move |source| Error::Db { context, source }
+    }
+
+    /// Wraps an I/O error with what we were doing.
+    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        let context = context.into();
+        move |source| Error::Io { context, source }
+    }
+
+    /// Whether retrying after a reconnect may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Db { source, .. } => db_error_is_transient(source),
+            Error::Io { .. } => true,
+            Error::Protocol { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The MariaDB error code, when this is a server error.
+    pub fn server_code(&self) -> Option<u16> {
+        match self {
+            Error::Db {
+                source: mysql_async::Error::Server(e),
+                ..
+            } => Some(e.code),
+            _ => None,
+        }
+    }
+}
+
+/// Server errors that a reconnect or retry can cure.
+pub fn db_error_is_transient(e: &mysql_async::Error) -> bool {
+    match e {
+        mysql_async::Error::Io(_) | mysql_async::Error::Driver(_) => true,
+        mysql_async::Error::Server(s) => matches!(
+            s.code,
+            // lock wait timeout, deadlock, server shutdown in progress, too many connections,
+            // connection killed, query interrupted, read-only during failover
+            1205 | 1213 | 1053 | 1040 | 1927 | 1317 | 2013 | 2006
+        ),
+        _ => false,
+    }
+}
