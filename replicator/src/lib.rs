@@ -8,11 +8,14 @@
 //! Layers, from the bottom: [`gtid`] (positions as types), [`config`], [`check`] (is the server
 //! configured as the design needs), then the capture, model, apply, wire, hub and agent modules.
 
+pub mod apply;
+pub mod binlog;
 pub mod check;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod gtid;
 pub mod logging;
+pub mod model;
 
 pub use error::{Error, Result};

@@ -1,0 +1,841 @@
+//! Exact apply of transaction items to a MariaDB server.
+//!
+//! # Guarantees
+//! - **Atomic and GTID-preserving**: a transaction is applied in one DB transaction whose GTID is
+//!   the origin's (`SET gtid_domain_id, server_id` then `SET gtid_seq_no`: two statements, because
+//!   the server checks `gtid_seq_no` against the domain in force *before* the SET). Every
+//!   transaction also writes one bookkeeping row (`starsync.applied`), so even a transaction whose
+//!   rows change nothing lands in the binlog with its GTID.
+//! - **Exactly once**: the target's `@@gtid_binlog_pos` is read at connect and advanced at every
+//!   commit; a transaction it already holds is skipped. `gtid_strict_mode` makes the server refuse
+//!   a duplicate anyway (ERROR 1950).
+//! - **Force to image**: inserts and updates become upserts of the after-image by primary key,
+//!   deletes delete the key if present; tables without a primary key are matched on the whole row.
+//!   Rows are mapped by column name ([`sql::TablePlan`]).
+//! - With conflict detection on (the hub), each row's before-image is compared with the current
+//!   row first; a difference is applied anyway (hub order wins) and recorded in
+//!   `starsync.conflicts` in the same transaction.
+//!
+//! Bulk rows go through prepared statements with MariaDB's bulk execute (`exec_batch`): no
+//! escaping, one round trip per chunk.
+
+pub mod sql;
+pub mod values;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Params};
+use tracing::{debug, warn};
+
+use crate::config::STATE_SCHEMA;
+use crate::error::{Error, Result};
+use crate::gtid::{Gtid, GtidPos};
+use crate::model::{QueryItem, RowKind, RowsChunk, TableMeta, TxnBegin, TxnCommit, Value};
+use sql::{TablePlan, TargetColumn};
+use values::param;
+
+/// DDL that creates starsync's own tables; run with `sql_log_bin=0` so it replicates nowhere.
+pub const STATE_DDL: &[&str] = &[
+    "CREATE DATABASE IF NOT EXISTS starsync",
+    "CREATE TABLE IF NOT EXISTS starsync.applied (
+        domain_id INT UNSIGNED NOT NULL PRIMARY KEY,
+        server_id INT UNSIGNED NOT NULL,
+        seq_no BIGINT UNSIGNED NOT NULL,
+        origin_ts INT UNSIGNED NOT NULL,
+        applied_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+    ) ENGINE=InnoDB",
+    "CREATE TABLE IF NOT EXISTS starsync.echo_pos (
+        domain_id INT UNSIGNED NOT NULL PRIMARY KEY,
+        server_id INT UNSIGNED NOT NULL,
+        seq_no BIGINT UNSIGNED NOT NULL
+    ) ENGINE=InnoDB",
+    "CREATE TABLE IF NOT EXISTS starsync.conflicts (
+        id BIGINT AUTO_INCREMENT PRIMARY KEY,
+        detected_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+        schema_name VARCHAR(64) NOT NULL,
+        table_name VARCHAR(64) NOT NULL,
+        kind VARCHAR(32) NOT NULL,
+        row_key JSON NOT NULL,
+        origin_node VARCHAR(64) NOT NULL,
+        origin_gtid VARCHAR(64) NOT NULL,
+        master_image JSON NULL,
+        incoming_before JSON NULL,
+        incoming_after JSON NULL,
+        KEY (detected_at)
+    ) ENGINE=InnoDB",
+];
+
+/// Creates starsync's schema on `conn` without binlogging it.
+pub async fn ensure_state_schema(conn: &mut Conn) -> Result<()> {
+    conn.query_drop("SET SESSION sql_log_bin=0")
+        .await
+        .map_err(Error::db("disabling binlog for starsync's own tables"))?;
+    for ddl in STATE_DDL {
+        conn.query_drop(*ddl)
+            .await
+            .map_err(Error::db("creating starsync's bookkeeping tables"))?;
+    }
+    conn.query_drop("SET SESSION sql_log_bin=1")
+        .await
+        .map_err(Error::db("re-enabling binlog"))?;
+    Ok(())
+}
+
+/// Reads `@@gtid_binlog_pos`.
+pub async fn gtid_binlog_pos(conn: &mut Conn) -> Result<GtidPos> {
+    let s: Option<String> = conn
+        .query_first("SELECT @@gtid_binlog_pos")
+        .await
+        .map_err(Error::db("reading gtid_binlog_pos"))?;
+    s.unwrap_or_default()
+        .parse()
+        .map_err(|e: crate::gtid::ParseGtidError| Error::Decode {
+            position: "gtid_binlog_pos".into(),
+            what: "server position".into(),
+            problem: e.to_string(),
+        })
+}
+
+/// Reads the persisted echo positions (own-domain transactions that came back from the hub).
+pub async fn echo_pos(conn: &mut Conn) -> Result<GtidPos> {
+    let rows: Vec<(u32, u32, u64)> = conn
+        .query("SELECT domain_id, server_id, seq_no FROM starsync.echo_pos")
+        .await
+        .map_err(Error::db("reading starsync.echo_pos"))?;
+    Ok(rows
+        .into_iter()
+        .map(|(d, s, n)| Gtid::new(d, s, n))
+        .collect())
+}
+
+/// How one transaction is applied.
+#[derive(Debug, Clone, Default)]
+pub struct TxnMode {
+    /// Binlog it under the origin's GTID (foreign changes, hub ingest). When false the
+    /// transaction is applied with `sql_log_bin=0` (echoes, snapshot loads).
+    pub preserve_gtid: bool,
+    /// Compare before-images and record conflicts (hub ingest).
+    pub detect_conflicts: bool,
+    /// An echo of our own transaction: persist it in `starsync.echo_pos`.
+    pub echo: bool,
+    /// Origin node name, for the conflict log.
+    pub origin: String,
+}
+
+/// Rows for which this returns true are not applied (the agent's in-flight rule).
+pub type SkipRow<'a> = &'a (dyn Fn(&TableMeta, &[Value]) -> bool + Sync);
+
+/// One row's (before, after) images.
+type RowPair<'a> = (Option<&'a [Value]>, Option<&'a [Value]>);
+
+/// A committed transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub gtid: Gtid,
+    pub rows: u64,
+    pub conflicts: u64,
+    /// The transaction was already held and nothing was done.
+    pub skipped: bool,
+}
+
+struct Open {
+    begin: TxnBegin,
+    mode: TxnMode,
+    /// Already held by the target: ignore items until the commit.
+    skip: bool,
+    rows: u64,
+    conflicts: u64,
+    /// A DDL transaction failed: commit an empty transaction with its GTID instead.
+    ddl_error: Option<String>,
+    ddl_ran: bool,
+    savepoints: u32,
+}
+
+/// Applies transaction items to one target server over one connection.
+pub struct Applier {
+    conn: Conn,
+    label: String,
+    /// What the target holds (`gtid_binlog_pos`), advanced at each commit.
+    pos: GtidPos,
+    /// Echoes already applied (own domain).
+    echo: GtidPos,
+    plans: HashMap<TableMeta, Arc<TablePlan>>,
+    open: Option<Open>,
+    log_bin: bool,
+    gtid_session: Option<(u32, u32)>,
+    /// Warned about missing columns already (per table).
+    warned: std::collections::HashSet<String>,
+}
+
+impl Applier {
+    /// Connects and prepares the session (binary client charset, UTC, no auto-increment on 0,
+    /// found-rows counting, starsync's tables).
+    pub async fn connect(opts: &mysql_async::Opts, label: &str) -> Result<Applier> {
+        let opts = mysql_async::OptsBuilder::from_opts(opts.clone())
+            .client_found_rows(true)
+            .stmt_cache_size(Some(512));
+        let mut conn = Conn::new(opts)
+            .await
+            .map_err(Error::db(format!("connecting to {label} to apply changes")))?;
+        ensure_state_schema(&mut conn).await?;
+        conn.query_drop(
+            "SET NAMES binary; SET SESSION time_zone='+00:00', \
+             sql_mode='NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION', foreign_key_checks=1, \
+             tx_isolation='READ-COMMITTED', binlog_annotate_row_events=0, \
+             innodb_lock_wait_timeout=30",
+        )
+        .await
+        .map_err(Error::db(format!("preparing the apply session on {label}")))?;
+        let pos = gtid_binlog_pos(&mut conn).await?;
+        let echo = echo_pos(&mut conn).await?;
+        Ok(Applier {
+            conn,
+            label: label.into(),
+            pos,
+            echo,
+            plans: HashMap::new(),
+            open: None,
+            log_bin: true,
+            gtid_session: None,
+            warned: Default::default(),
+        })
+    }
+
+    /// What the target holds.
+    pub fn position(&self) -> &GtidPos {
+        &self.pos
+    }
+
+    /// Echoes applied so far.
+    pub fn echo_position(&self) -> &GtidPos {
+        &self.echo
+    }
+
+    /// Re-reads the target's position (after someone else wrote to it).
+    pub async fn refresh_position(&mut self) -> Result<()> {
+        self.pos = gtid_binlog_pos(&mut self.conn).await?;
+        Ok(())
+    }
+
+    /// The connection, for callers that need one more statement on the same session.
+    pub fn conn(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
+
+    pub fn in_txn(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// Forgets cached table plans (after DDL).
+    pub fn invalidate_plans(&mut self) {
+        self.plans.clear();
+    }
+
+    async fn set_log_bin(&mut self, on: bool) -> Result<()> {
+        if self.log_bin != on {
+            self.conn
+                .query_drop(if on {
+                    "SET SESSION sql_log_bin=1"
+                } else {
+                    "SET SESSION sql_log_bin=0"
+                })
+                .await
+                .map_err(Error::db("setting sql_log_bin"))?;
+            self.log_bin = on;
+        }
+        Ok(())
+    }
+
+    /// Sets the GTID the next binlogged transaction gets.
+    async fn set_gtid(&mut self, g: Gtid) -> Result<()> {
+        let mut sql = String::with_capacity(96);
+        if self.gtid_session != Some((g.domain, g.server)) {
+            sql.push_str(&format!(
+                "SET SESSION gtid_domain_id={}, server_id={}; ",
+                g.domain, g.server
+            ));
+        }
+        sql.push_str(&format!("SET SESSION gtid_seq_no={}", g.seq));
+        self.conn
+            .query_drop(sql)
+            .await
+            .map_err(Error::db(format!("setting GTID {g}")))?;
+        self.gtid_session = Some((g.domain, g.server));
+        Ok(())
+    }
+
+    /// Starts a transaction. Returns false when the target already holds it (its items until
+    /// the commit are then ignored).
+    pub async fn begin(&mut self, b: &TxnBegin, mode: TxnMode) -> Result<bool> {
+        if self.open.is_some() {
+            self.abort().await?;
+        }
+        let held = if mode.echo {
+            self.echo.contains(&b.gtid)
+        } else {
+            mode.preserve_gtid && self.pos.contains(&b.gtid)
+        };
+        let skip = held;
+        if !skip {
+            self.set_log_bin(mode.preserve_gtid).await?;
+            if mode.preserve_gtid {
+                self.set_gtid(b.gtid).await?;
+            }
+            if !b.ddl {
+                self.conn
+                    .query_drop("BEGIN")
+                    .await
+                    .map_err(Error::db(format!("starting {}", b.gtid)))?;
+            }
+        }
+        self.open = Some(Open {
+            begin: b.clone(),
+            mode,
+            skip,
+            rows: 0,
+            conflicts: 0,
+            ddl_error: None,
+            ddl_ran: false,
+            savepoints: 0,
+        });
+        Ok(!skip)
+    }
+
+    /// Runs a statement of the open transaction (DDL from the origin).
+    pub async fn query(&mut self, q: &QueryItem) -> Result<()> {
+        let Some(open) = self.open.as_mut() else {
+            return Err(self.no_txn("statement"));
+        };
+        if open.skip {
+            return Ok(());
+        }
+        let gtid = open.begin.gtid;
+        let ddl = open.begin.ddl;
+        // The statement runs in the origin's client charset and default schema.
+        let mut prep = String::new();
+        if q.charset != 0 {
+            prep.push_str(&format!(
+                "SET SESSION character_set_client={c}, collation_connection={c}; ",
+                c = q.charset
+            ));
+        }
+        let use_db = if q.schema.is_empty() {
+            false
+        } else {
+            let exists: Option<String> = self
+                .conn
+                .exec_first(
+                    "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+                    (q.schema.as_str(),),
+                )
+                .await
+                .map_err(Error::db("looking up a schema"))?;
+            exists.is_some()
+        };
+        if use_db {
+            prep.push_str(&format!("USE {}; ", sql::ident(&q.schema)));
+        }
+        if !prep.is_empty() {
+            self.conn
+                .query_drop(prep)
+                .await
+                .map_err(Error::db(format!("preparing the statement of {gtid}")))?;
+        }
+        let result = self.conn.query_drop(q.sql.as_slice()).await;
+        self.conn
+            .query_drop("SET NAMES binary")
+            .await
+            .map_err(Error::db("restoring the session charset"))?;
+        self.invalidate_plans();
+        let open = self.open.as_mut().unwrap();
+        open.ddl_ran = true;
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if ddl && !crate::error::db_error_is_transient(&e) => {
+                // The master's DDL failed here (the snap drifted): record it, keep the GTID.
+                warn!(target_node = %self.label, gtid = %gtid, statement = %q.sql_lossy(),
+                      error = %e, "DDL failed on this node; its GTID is recorded without it");
+                open.ddl_error = Some(e.to_string());
+                Ok(())
+            }
+            Err(e) => Err(Error::Db {
+                context: format!("running the statement of {gtid}: {}", q.sql_lossy()),
+                source: e,
+            }),
+        }
+    }
+
+    /// Applies a rows chunk to the open transaction; `skip_row` says which rows to leave alone.
+    pub async fn rows(&mut self, chunk: &RowsChunk, skip_row: Option<SkipRow<'_>>) -> Result<()> {
+        let Some(open) = self.open.as_ref() else {
+            return Err(self.no_txn("rows"));
+        };
+        if open.skip || chunk.is_empty() {
+            return Ok(());
+        }
+        let detect = open.mode.detect_conflicts;
+        let plan = self.plan(&chunk.table).await?;
+        let rows: Vec<RowPair<'_>> = chunk
+            .rows()
+            .filter(|(b, a)| {
+                let img = a.or(*b).unwrap();
+                !skip_row.is_some_and(|f| f(&chunk.table, img))
+            })
+            .collect();
+        let n = rows.len() as u64;
+        if detect {
+            self.rows_checked(chunk, &plan, &rows).await?;
+        } else {
+            self.rows_forced(chunk, &plan, &rows).await?;
+        }
+        if let Some(o) = self.open.as_mut() {
+            o.rows += n;
+        }
+        Ok(())
+    }
+
+    /// Commits the open transaction.
+    pub async fn commit(&mut self, c: &TxnCommit) -> Result<Committed> {
+        let Some(open) = self.open.take() else {
+            return Err(self.no_txn("commit"));
+        };
+        let g = open.begin.gtid;
+        if c.gtid != g {
+            return Err(Error::Protocol {
+                peer: self.label.clone(),
+                problem: format!("commit of {} inside transaction {g}", c.gtid),
+            });
+        }
+        if open.skip {
+            return Ok(Committed {
+                gtid: g,
+                rows: 0,
+                conflicts: 0,
+                skipped: true,
+            });
+        }
+        if open.begin.ddl && open.ddl_ran && open.ddl_error.is_none() {
+            // The DDL statement itself committed and took the GTID.
+        } else {
+            if open.begin.ddl {
+                // No statement ran (filtered) or it failed: an empty transaction keeps the GTID.
+                self.conn
+                    .query_drop("BEGIN")
+                    .await
+                    .map_err(Error::db(format!("starting the GTID marker {g}")))?;
+            }
+            let mut sql = String::with_capacity(256);
+            if open.mode.preserve_gtid {
+                sql.push_str(&format!(
+                    "INSERT INTO starsync.applied (domain_id, server_id, seq_no, origin_ts, \
+                     applied_at) VALUES ({}, {}, {}, {}, NOW(6)) ON DUPLICATE KEY UPDATE \
+                     server_id=VALUES(server_id), seq_no=VALUES(seq_no), \
+                     origin_ts=VALUES(origin_ts), applied_at=VALUES(applied_at); ",
+                    g.domain, g.server, g.seq, open.begin.timestamp
+                ));
+            }
+            if open.mode.echo {
+                sql.push_str(&format!(
+                    "INSERT INTO starsync.echo_pos VALUES ({}, {}, {}) ON DUPLICATE KEY UPDATE \
+                     server_id=VALUES(server_id), seq_no=VALUES(seq_no); ",
+                    g.domain, g.server, g.seq
+                ));
+            }
+            sql.push_str("COMMIT");
+            self.conn
+                .query_drop(sql)
+                .await
+                .map_err(Error::db(format!("committing {g}")))?;
+        }
+        if open.mode.echo {
+            self.echo.advance(g);
+        } else if open.mode.preserve_gtid {
+            self.pos.advance(g);
+        }
+        debug!(target_node = %self.label, gtid = %g, rows = open.rows, "applied");
+        Ok(Committed {
+            gtid: g,
+            rows: open.rows,
+            conflicts: open.conflicts,
+            skipped: false,
+        })
+    }
+
+    /// Applies one item of a transaction stream in `mode` (the mode of its `Begin` applies to the
+    /// whole transaction). Returns the commit when the item ended a transaction.
+    pub async fn apply_item(
+        &mut self,
+        item: &crate::model::TxnItem,
+        mode: &TxnMode,
+    ) -> Result<Option<Committed>> {
+        use crate::model::TxnItem;
+        match item {
+            TxnItem::Begin(b) => {
+                self.begin(b, mode.clone()).await?;
+            }
+            TxnItem::Rows(c) => self.rows(c, None).await?,
+            TxnItem::Query(q) => self.query(q).await?,
+            TxnItem::Commit(c) => return self.commit(c).await.map(Some),
+            TxnItem::Abort => self.abort().await?,
+        }
+        Ok(None)
+    }
+
+    /// Rolls back the open transaction, if any.
+    pub async fn abort(&mut self) -> Result<()> {
+        if let Some(open) = self.open.take() {
+            if !open.skip {
+                self.conn
+                    .query_drop("ROLLBACK; SET SESSION gtid_seq_no=0")
+                    .await
+                    .map_err(Error::db(format!("rolling back {}", open.begin.gtid)))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn no_txn(&self, what: &str) -> Error {
+        Error::Protocol {
+            peer: self.label.clone(),
+            problem: format!("{what} outside of a transaction"),
+        }
+    }
+
+    /// The plan for a table shape, built from the target's catalog on first use.
+    async fn plan(&mut self, meta: &TableMeta) -> Result<Arc<TablePlan>> {
+        if let Some(p) = self.plans.get(meta) {
+            return Ok(p.clone());
+        }
+        let cols: Vec<(String, String)> = self
+            .conn
+            .exec(
+                "SELECT COLUMN_NAME, IS_GENERATED FROM information_schema.COLUMNS \
+                 WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+                (meta.schema.as_str(), meta.table.as_str()),
+            )
+            .await
+            .map_err(Error::db(format!(
+                "reading the columns of {}",
+                meta.full_name()
+            )))?;
+        if cols.is_empty() {
+            return Err(self.apply_error(
+                meta,
+                "-",
+                "the table does not exist on this node (DDL drift: create it, or resync the node)",
+            ));
+        }
+        let target: Vec<TargetColumn> = cols
+            .into_iter()
+            .map(|(name, g)| TargetColumn {
+                name,
+                generated: g != "NEVER",
+            })
+            .collect();
+        let plan = Arc::new(TablePlan::new(meta, &target));
+        if !plan.missing.is_empty() && self.warned.insert(meta.full_name()) {
+            warn!(target_node = %self.label, table = %meta.full_name(), missing = ?plan.missing,
+                  "origin columns missing on this node are not applied");
+        }
+        self.plans.insert(meta.clone(), plan.clone());
+        Ok(plan)
+    }
+
+    fn apply_error(&self, meta: &TableMeta, key: &str, problem: impl Into<String>) -> Error {
+        Error::Apply {
+            gtid: self
+                .open
+                .as_ref()
+                .map(|o| o.begin.gtid.to_string())
+                .unwrap_or_default(),
+            table: meta.full_name(),
+            key: key.into(),
+            problem: problem.into(),
+        }
+    }
+
+    fn wrap(&self, meta: &TableMeta, e: mysql_async::Error) -> Error {
+        if crate::error::db_error_is_transient(&e) {
+            Error::Db {
+                context: format!("applying rows of {} on {}", meta.full_name(), self.label),
+                source: e,
+            }
+        } else {
+            self.apply_error(meta, "-", e.to_string())
+        }
+    }
+
+    /// Force-to-image apply without conflict checks.
+    async fn rows_forced(
+        &mut self,
+        chunk: &RowsChunk,
+        plan: &TablePlan,
+        rows: &[RowPair<'_>],
+    ) -> Result<()> {
+        let meta = &chunk.table;
+        let params = |img: &[Value], idx: &[usize]| -> Vec<mysql_async::Value> {
+            idx.iter().map(|&i| param(&img[i])).collect()
+        };
+        let res = match chunk.kind {
+            RowKind::Insert => {
+                let stmt = &plan.upsert;
+                let batch: Vec<Vec<mysql_async::Value>> = rows
+                    .iter()
+                    .map(|(_, a)| params(a.unwrap(), &plan.cols))
+                    .collect();
+                self.conn.exec_batch(stmt.as_str(), batch).await
+            }
+            RowKind::Delete => {
+                let batch: Vec<Vec<mysql_async::Value>> = rows
+                    .iter()
+                    .map(|(b, _)| params(b.unwrap(), &plan.key))
+                    .collect();
+                self.conn.exec_batch(plan.delete.as_str(), batch).await
+            }
+            RowKind::Update if !plan.has_pk => {
+                let batch: Vec<Vec<mysql_async::Value>> = rows
+                    .iter()
+                    .map(|(b, a)| {
+                        let mut p = params(a.unwrap(), &plan.cols);
+                        p.extend(params(b.unwrap(), &plan.key));
+                        p
+                    })
+                    .collect();
+                self.conn
+                    .exec_batch(plan.update_by_row.as_str(), batch)
+                    .await
+            }
+            RowKind::Update => {
+                let key_changed = rows
+                    .iter()
+                    .any(|(b, a)| plan.key.iter().any(|&k| b.unwrap()[k] != a.unwrap()[k]));
+                if !key_changed {
+                    let batch: Vec<Vec<mysql_async::Value>> = rows
+                        .iter()
+                        .map(|(_, a)| params(a.unwrap(), &plan.cols))
+                        .collect();
+                    self.conn.exec_batch(plan.upsert.as_str(), batch).await
+                } else {
+                    // In the origin's row order: move each row (delete old key, write new).
+                    let mut r = Ok(());
+                    for (b, a) in rows {
+                        r = self
+                            .conn
+                            .exec_drop(plan.delete.as_str(), params(b.unwrap(), &plan.key))
+                            .await;
+                        if r.is_ok() {
+                            r = self
+                                .conn
+                                .exec_drop(plan.upsert.as_str(), params(a.unwrap(), &plan.cols))
+                                .await;
+                        }
+                        if r.is_err() {
+                            break;
+                        }
+                    }
+                    r
+                }
+            }
+        };
+        res.map_err(|e| self.wrap(meta, e))
+    }
+
+    /// Conflict-detecting apply (hub ingest): optimistic bulk check, per-row on mismatch.
+    async fn rows_checked(
+        &mut self,
+        chunk: &RowsChunk,
+        plan: &TablePlan,
+        rows: &[RowPair<'_>],
+    ) -> Result<()> {
+        let meta = &chunk.table;
+        let params = |img: &[Value], idx: &[usize]| -> Vec<mysql_async::Value> {
+            idx.iter().map(|&i| param(&img[i])).collect()
+        };
+        let key_changed = chunk.kind == RowKind::Update
+            && rows
+                .iter()
+                .any(|(b, a)| plan.key.iter().any(|&k| b.unwrap()[k] != a.unwrap()[k]));
+        if plan.has_pk && !key_changed {
+            // Fast path: statements that only succeed for every row when nothing conflicts.
+            let sp = {
+                let o = self.open.as_mut().unwrap();
+                o.savepoints += 1;
+                format!("starsync_c{}", o.savepoints)
+            };
+            self.conn
+                .query_drop(format!("SAVEPOINT {sp}"))
+                .await
+                .map_err(|e| self.wrap(meta, e))?;
+            let (stmt, batch): (&str, Vec<Vec<mysql_async::Value>>) = match chunk.kind {
+                RowKind::Insert => (
+                    plan.insert.as_str(),
+                    rows.iter()
+                        .map(|(_, a)| params(a.unwrap(), &plan.cols))
+                        .collect(),
+                ),
+                RowKind::Update => (
+                    plan.check_update.as_str(),
+                    rows.iter()
+                        .map(|(b, a)| {
+                            let mut p = params(a.unwrap(), &plan.cols);
+                            p.extend(params(b.unwrap(), &plan.key));
+                            p.extend(params(b.unwrap(), &plan.cols));
+                            p
+                        })
+                        .collect(),
+                ),
+                RowKind::Delete => (
+                    plan.check_delete.as_str(),
+                    rows.iter()
+                        .map(|(b, _)| {
+                            let mut p = params(b.unwrap(), &plan.key);
+                            p.extend(params(b.unwrap(), &plan.cols));
+                            p
+                        })
+                        .collect(),
+                ),
+            };
+            let r = self.conn.exec_batch(stmt, batch).await;
+            let clean = match r {
+                Ok(()) => self.conn.affected_rows() == rows.len() as u64,
+                Err(mysql_async::Error::Server(ref s)) if s.code == 1062 => false,
+                Err(e) => return Err(self.wrap(meta, e)),
+            };
+            if clean {
+                return Ok(());
+            }
+            self.conn
+                .query_drop(format!("ROLLBACK TO SAVEPOINT {sp}"))
+                .await
+                .map_err(|e| self.wrap(meta, e))?;
+        }
+        for (b, a) in rows {
+            self.row_checked(chunk, plan, *b, *a).await?;
+        }
+        Ok(())
+    }
+
+    /// One row with conflict detection: look at the current row, record a conflict when it is
+    /// not what the origin saw, then force the after-image.
+    async fn row_checked(
+        &mut self,
+        chunk: &RowsChunk,
+        plan: &TablePlan,
+        before: Option<&[Value]>,
+        after: Option<&[Value]>,
+    ) -> Result<()> {
+        let meta = &chunk.table;
+        let params = |img: &[Value], idx: &[usize]| -> Vec<mysql_async::Value> {
+            idx.iter().map(|&i| param(&img[i])).collect()
+        };
+        // Insert: is the key taken? Update/delete: is the row the origin's before-image?
+        let probe = before.or(after).unwrap();
+        let mut p = params(probe, &plan.cols);
+        p.extend(params(probe, &plan.key));
+        let current: Option<(Option<i64>, Option<String>)> = self
+            .conn
+            .exec_first(plan.select_current.as_str(), Params::Positional(p))
+            .await
+            .map_err(|e| self.wrap(meta, e))?;
+        let kind = match (chunk.kind, &current) {
+            (RowKind::Insert, Some((Some(1), _))) => None, // the same row is already there
+            (RowKind::Insert, Some(_)) => Some("insert_exists"),
+            (RowKind::Insert, None) => None,
+            (RowKind::Update, None) => Some("update_missing"),
+            (RowKind::Update, Some((Some(1), _))) => None,
+            (RowKind::Update, Some(_)) => Some("update_mismatch"),
+            (RowKind::Delete, None) => Some("delete_missing"),
+            (RowKind::Delete, Some((Some(1), _))) => None,
+            (RowKind::Delete, Some(_)) => Some("delete_mismatch"),
+        };
+        // Force the after-image (hub order wins).
+        let mut res = Ok(());
+        if let Some(b) = before {
+            if chunk.kind == RowKind::Delete
+                || plan
+                    .key
+                    .iter()
+                    .any(|&k| Some(&b[k]) != after.map(|a| &a[k]))
+            {
+                res = self
+                    .conn
+                    .exec_drop(plan.delete.as_str(), params(b, &plan.key))
+                    .await;
+            }
+        }
+        if let (Ok(()), Some(a)) = (&res, after) {
+            res = self
+                .conn
+                .exec_drop(plan.upsert.as_str(), params(a, &plan.cols))
+                .await;
+        }
+        let kind = match res {
+            Ok(()) => kind,
+            Err(mysql_async::Error::Server(ref s)) if matches!(s.code, 1451 | 1452) => {
+                // A foreign key forbids the change here: the master keeps its row.
+                Some("foreign_key")
+            }
+            Err(e) => return Err(self.wrap(meta, e)),
+        };
+        if let Some(kind) = kind {
+            self.record_conflict(chunk, before, after, kind, current.and_then(|c| c.1))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn record_conflict(
+        &mut self,
+        chunk: &RowsChunk,
+        before: Option<&[Value]>,
+        after: Option<&[Value]>,
+        kind: &str,
+        master_image: Option<String>,
+    ) -> Result<()> {
+        let meta = &chunk.table;
+        let open = self.open.as_mut().unwrap();
+        open.conflicts += 1;
+        let gtid = open.begin.gtid;
+        let origin = open.mode.origin.clone();
+        let img = before.or(after).unwrap();
+        let key: serde_json::Value = if meta.primary_key.is_empty() {
+            values::image_json(&meta.columns, img)
+        } else {
+            serde_json::Value::Object(
+                meta.primary_key
+                    .iter()
+                    .map(|&i| (meta.columns[i].name.clone(), values::to_json(&img[i])))
+                    .collect(),
+            )
+        };
+        let json =
+            |i: Option<&[Value]>| i.map(|i| values::image_json(&meta.columns, i).to_string());
+        warn!(table = %meta.full_name(), key = %key, kind, origin = %origin, gtid = %gtid,
+              "conflict: applied in hub order and logged");
+        self.conn
+            .exec_drop(
+                "INSERT INTO starsync.conflicts (schema_name, table_name, kind, row_key, \
+                 origin_node, origin_gtid, master_image, incoming_before, incoming_after) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    meta.schema.as_str(),
+                    meta.table.as_str(),
+                    kind,
+                    key.to_string(),
+                    origin.as_str(),
+                    gtid.to_string(),
+                    master_image,
+                    json(before),
+                    json(after),
+                ),
+            )
+            .await
+            .map_err(Error::db("recording a conflict"))?;
+        Ok(())
+    }
+}
+
+/// Name of the schema holding starsync's own state, re-exported for callers.
+pub const STATE: &str = STATE_SCHEMA;

@@ -1,0 +1,220 @@
+//! Statements the applier runs for one table, built once per table shape.
+//!
+//! Rows are applied **by column name**: the plan maps the origin's columns (names from
+//! `binlog_row_metadata=FULL`) onto the target table as it is now. Columns the target lacks are
+//! reported and left out; generated columns are computed by the target, never written. So a
+//! change that crosses an ALTER is applied to the columns both sides have, never mis-mapped.
+
+use std::collections::HashMap;
+
+use crate::model::TableMeta;
+
+/// Quotes an identifier with backticks.
+pub fn ident(s: &str) -> String {
+    format!("`{}`", s.replace('`', "``"))
+}
+
+/// `db`.`table`.
+pub fn qualified(schema: &str, table: &str) -> String {
+    format!("{}.{}", ident(schema), ident(table))
+}
+
+/// A target column as information_schema describes it.
+#[derive(Debug, Clone)]
+pub struct TargetColumn {
+    pub name: String,
+    pub generated: bool,
+}
+
+/// How one origin table shape is applied to the target.
+#[derive(Debug)]
+pub struct TablePlan {
+    pub name: String,
+    /// Origin column indexes written, in statement parameter order.
+    pub cols: Vec<usize>,
+    /// Origin column indexes of the key used to find rows (primary key, or every written
+    /// column when the table has none: full-row match).
+    pub key: Vec<usize>,
+    pub has_pk: bool,
+    /// Origin columns the target does not have.
+    pub missing: Vec<String>,
+    /// `INSERT … ON DUPLICATE KEY UPDATE` of every written column (force to image).
+    pub upsert: String,
+    /// Plain `INSERT` (conflict-checking fast path; no-key tables).
+    pub insert: String,
+    /// `DELETE … WHERE key` (`LIMIT 1` for full-row match).
+    pub delete: String,
+    /// `UPDATE … SET cols WHERE key[…] LIMIT 1` for tables without a key (params: after, before).
+    pub update_by_row: String,
+    /// `UPDATE … SET cols WHERE key AND every column <=> before` (params: after, key, before).
+    pub check_update: String,
+    /// `DELETE … WHERE key AND every column <=> before` (params: key, before).
+    pub check_delete: String,
+    /// `SELECT every column <=> ?, JSON_OBJECT(...) FROM … WHERE key FOR UPDATE`
+    /// (params: image, key): whether the current row equals an image, and the row for humans.
+    pub select_current: String,
+}
+
+impl TablePlan {
+    /// Builds the plan of `meta` against the target's columns.
+    pub fn new(meta: &TableMeta, target: &[TargetColumn]) -> TablePlan {
+        let by_name: HashMap<String, &TargetColumn> =
+            target.iter().map(|c| (c.name.to_lowercase(), c)).collect();
+        let mut cols = Vec::new();
+        let mut missing = Vec::new();
+        for (i, c) in meta.columns.iter().enumerate() {
+            match by_name.get(&c.name.to_lowercase()) {
+                Some(t) if t.generated => {}
+                Some(_) => cols.push(i),
+                None => missing.push(c.name.clone()),
+            }
+        }
+        let has_pk =
+            !meta.primary_key.is_empty() && meta.primary_key.iter().all(|k| cols.contains(k));
+        let key = if has_pk {
+            meta.primary_key.clone()
+        } else {
+            cols.clone()
+        };
+        let name = qualified(&meta.schema, &meta.table);
+        let cname = |i: &usize| ident(&meta.columns[*i].name);
+        let col_list = cols.iter().map(cname).collect::<Vec<_>>().join(", ");
+        let marks = vec!["?"; cols.len()].join(", ");
+        let set_list = cols
+            .iter()
+            .map(|i| format!("{} = ?", cname(i)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // Primary key columns are NOT NULL: `=` (index lookup); full-row match needs `<=>`.
+        let key_op = if has_pk { "=" } else { "<=>" };
+        let key_eq = key
+            .iter()
+            .map(|i| format!("{} {key_op} ?", cname(i)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let all_eq = cols
+            .iter()
+            .map(|i| format!("{} <=> ?", cname(i)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let limit = if has_pk { "" } else { " LIMIT 1" };
+        let insert = format!("INSERT INTO {name} ({col_list}) VALUES ({marks})");
+        let upsert = if has_pk {
+            let updates = cols
+                .iter()
+                .map(|i| format!("{c} = VALUES({c})", c = cname(i)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("{insert} ON DUPLICATE KEY UPDATE {updates}")
+        } else {
+            insert.clone()
+        };
+        let json = cols
+            .iter()
+            .map(|i| {
+                format!(
+                    "'{}', {}",
+                    meta.columns[*i]
+                        .name
+                        .replace('\\', "\\\\")
+                        .replace('\'', "\\'"),
+                    cname(i)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        TablePlan {
+            delete: format!("DELETE FROM {name} WHERE {key_eq}{limit}"),
+            update_by_row: format!("UPDATE {name} SET {set_list} WHERE {key_eq}{limit}"),
+            check_update: format!("UPDATE {name} SET {set_list} WHERE {key_eq} AND {all_eq}"),
+            check_delete: format!("DELETE FROM {name} WHERE {key_eq} AND {all_eq}"),
+            select_current: format!(
+                "SELECT ({all_eq}) AS same, JSON_OBJECT({json}) FROM {name} WHERE {key_eq}{limit} \
+                 FOR UPDATE"
+            ),
+            name,
+            cols,
+            key,
+            has_pk,
+            missing,
+            upsert,
+            insert,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{coltype, ColumnMeta};
+
+    fn col(name: &str) -> ColumnMeta {
+        ColumnMeta {
+            name: name.into(),
+            ty: coltype::LONG,
+            meta: 0,
+            unsigned: false,
+            charset: 0,
+            nullable: true,
+        }
+    }
+
+    #[test]
+    fn plan_maps_by_name_and_skips_generated() {
+        let meta = TableMeta {
+            schema: "MOST".into(),
+            table: "we`ird".into(),
+            columns: vec![col("id"), col("a"), col("gone"), col("g")],
+            primary_key: vec![0],
+        };
+        let target = vec![
+            TargetColumn {
+                name: "A".into(),
+                generated: false,
+            },
+            TargetColumn {
+                name: "id".into(),
+                generated: false,
+            },
+            TargetColumn {
+                name: "g".into(),
+                generated: true,
+            },
+        ];
+        let p = TablePlan::new(&meta, &target);
+        assert_eq!(p.cols, vec![0, 1]);
+        assert_eq!(p.missing, vec!["gone".to_string()]);
+        assert!(p.has_pk);
+        assert_eq!(
+            p.upsert,
+            "INSERT INTO `MOST`.`we``ird` (`id`, `a`) VALUES (?, ?) ON DUPLICATE KEY UPDATE \
+             `id` = VALUES(`id`), `a` = VALUES(`a`)"
+        );
+        assert_eq!(p.delete, "DELETE FROM `MOST`.`we``ird` WHERE `id` = ?");
+    }
+
+    #[test]
+    fn no_key_tables_match_full_rows() {
+        let meta = TableMeta {
+            schema: "s".into(),
+            table: "t".into(),
+            columns: vec![col("a"), col("b")],
+            primary_key: vec![],
+        };
+        let target: Vec<TargetColumn> = ["a", "b"]
+            .iter()
+            .map(|n| TargetColumn {
+                name: n.to_string(),
+                generated: false,
+            })
+            .collect();
+        let p = TablePlan::new(&meta, &target);
+        assert!(!p.has_pk);
+        assert_eq!(p.key, vec![0, 1]);
+        assert_eq!(
+            p.delete,
+            "DELETE FROM `s`.`t` WHERE `a` <=> ? AND `b` <=> ? LIMIT 1"
+        );
+        assert_eq!(p.upsert, p.insert);
+    }
+}

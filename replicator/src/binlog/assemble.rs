@@ -1,0 +1,304 @@
+//! Binlog events → transaction items.
+//!
+//! MariaDB writes a transaction as an event group that starts with a GTID event and ends with
+//! XID (InnoDB), with a `COMMIT` query (non-transactional engines), or after its single statement
+//! when the GTID event is flagged standalone (DDL). The [`Assembler`] turns such groups into
+//! `Begin`, `Rows`…, `Query`…, `Commit` items, decoding rows into bounded chunks as it goes (a
+//! large transaction never sits in memory whole), skipping groups of domains it was not asked
+//! for without decoding them, and dropping rows of schemas the filter rejects. It owns no
+//! connection: the reader feeds it, and so can a benchmark.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::events::{kind, GtidEvent, QueryEvent};
+use super::rows::{decode_rows, rows_kind, rows_table_id};
+use super::table::TableDecoder;
+use crate::gtid::{Gtid, GtidPos};
+use crate::model::{QueryItem, RowsChunk, TxnBegin, TxnCommit, TxnItem};
+
+/// Which schemas' rows are kept. Returns false for schemas to drop.
+pub type SchemaFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// Assembly limits and filters.
+#[derive(Clone)]
+pub struct AssembleOptions {
+    /// Only groups of this domain are emitted (the agent captures its own domain only).
+    pub only_domain: Option<u32>,
+    /// Rows of schemas it rejects are dropped (their transactions still emit Begin/Commit).
+    pub schema_filter: Option<SchemaFilter>,
+    /// Rows per chunk at most.
+    pub chunk_rows: usize,
+    /// Approximate bytes per chunk at most.
+    pub chunk_bytes: usize,
+}
+
+impl Default for AssembleOptions {
+    fn default() -> Self {
+        Self {
+            only_domain: None,
+            schema_filter: None,
+            chunk_rows: 4096,
+            chunk_bytes: 4 << 20,
+        }
+    }
+}
+
+/// The group being read.
+struct Open {
+    gtid: Gtid,
+    standalone: bool,
+    /// Not emitted (other domain).
+    skip: bool,
+    rows: u64,
+}
+
+/// A decoding failure, with where it happened.
+#[derive(Debug, Clone)]
+pub struct AssembleError {
+    pub at: Option<Gtid>,
+    pub what: String,
+    pub problem: String,
+}
+
+/// Event groups in, transaction items out.
+pub struct Assembler {
+    opts: AssembleOptions,
+    tables: HashMap<u64, TableDecoder>,
+    open: Option<Open>,
+    chunk: Option<RowsChunk>,
+    chunk_bytes: usize,
+    /// Items ready for the consumer.
+    pub out: VecDeque<TxnItem>,
+    /// Every group read completely (emitted or skipped).
+    pub pos: GtidPos,
+}
+
+impl Assembler {
+    pub fn new(opts: AssembleOptions, start: GtidPos) -> Self {
+        Self {
+            opts,
+            tables: HashMap::new(),
+            open: None,
+            chunk: None,
+            chunk_bytes: 0,
+            out: VecDeque::new(),
+            pos: start,
+        }
+    }
+
+    /// Whether a group has been started and not finished.
+    pub fn in_txn(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// The GTID of the open group, if any.
+    pub fn open_gtid(&self) -> Option<Gtid> {
+        self.open.as_ref().map(|o| o.gtid)
+    }
+
+    /// Forgets a partly read group (the connection broke): returns whether its items had started
+    /// to be emitted, in which case the consumer must be told to abort it.
+    pub fn abort_open(&mut self) -> bool {
+        self.chunk = None;
+        self.chunk_bytes = 0;
+        match self.open.take() {
+            Some(o) => !o.skip,
+            None => false,
+        }
+    }
+
+    fn fail(&self, what: &str, problem: impl Into<String>) -> AssembleError {
+        AssembleError {
+            at: self.open_gtid(),
+            what: what.into(),
+            problem: problem.into(),
+        }
+    }
+
+    /// Feeds one event: its type, origin server id and timestamp from the header, and its body
+    /// (checksum removed).
+    pub fn push(
+        &mut self,
+        event_type: u8,
+        server_id: u32,
+        timestamp: u32,
+        body: &[u8],
+    ) -> Result<(), AssembleError> {
+        match event_type {
+            kind::GTID => {
+                let g = GtidEvent::parse(body, server_id)
+                    .ok_or_else(|| self.fail("GTID event", "too short"))?;
+                if self.open.is_some() {
+                    // A group without its end (the origin crashed mid-write): drop it.
+                    self.abort_open();
+                    self.out.push_back(TxnItem::Abort);
+                }
+                if g.xa() {
+                    return Err(self.fail(
+                        "XA transaction",
+                        format!(
+                            "{} is an XA transaction, which starsync does not replicate; \
+                             use ordinary transactions",
+                            g.gtid
+                        ),
+                    ));
+                }
+                let skip = self.opts.only_domain.is_some_and(|d| d != g.gtid.domain);
+                self.open = Some(Open {
+                    gtid: g.gtid,
+                    standalone: g.standalone(),
+                    skip,
+                    rows: 0,
+                });
+                if !skip {
+                    self.out.push_back(TxnItem::Begin(TxnBegin {
+                        gtid: g.gtid,
+                        timestamp,
+                        ddl: g.ddl(),
+                        non_transactional: !g.transactional(),
+                    }));
+                }
+            }
+            kind::TABLE_MAP => {
+                if self.open.as_ref().is_some_and(|o| o.skip) {
+                    return Ok(());
+                }
+                let id = rows_table_id(body).map(|x| x.0).unwrap_or(u64::MAX);
+                let reuse = self.tables.get(&id).is_some_and(|t| t.raw == body);
+                if !reuse {
+                    let t =
+                        TableDecoder::parse(body).map_err(|e| self.fail("table map event", e.0))?;
+                    if self.tables.len() > 10_000 {
+                        self.tables.clear();
+                    }
+                    self.tables.insert(id, t);
+                }
+            }
+            t if rows_kind(t).is_some() => {
+                let Some(open) = self.open.as_ref() else {
+                    return Err(self.fail("rows event", "outside of a transaction"));
+                };
+                if open.skip {
+                    return Ok(());
+                }
+                let gtid = open.gtid;
+                let (kind, v2) = rows_kind(t).unwrap();
+                let (id, _flags) =
+                    rows_table_id(body).ok_or_else(|| self.fail("rows event", "too short"))?;
+                let Some(meta) = self.tables.get(&id).map(|t| t.meta.clone()) else {
+                    return Err(self.fail("rows event", format!("no table map for table id {id}")));
+                };
+                if let Some(f) = &self.opts.schema_filter {
+                    if !f(&meta.schema) {
+                        return Ok(());
+                    }
+                }
+                let same = self
+                    .chunk
+                    .as_ref()
+                    .is_some_and(|c| c.kind == kind && Arc::ptr_eq(&c.table, &meta));
+                if !same {
+                    self.flush_chunk();
+                    self.chunk = Some(RowsChunk {
+                        table: meta.clone(),
+                        kind,
+                        values: Vec::new(),
+                    });
+                }
+                let table = &self.tables[&id];
+                let chunk = self.chunk.as_mut().unwrap();
+                let bytes = Bytes::copy_from_slice(body);
+                let n = decode_rows(table, kind, v2, &bytes, &mut chunk.values).map_err(|e| {
+                    AssembleError {
+                        at: Some(gtid),
+                        what: format!("rows of {}", meta.full_name()),
+                        problem: e.0,
+                    }
+                })?;
+                let rows_in_chunk = chunk.len();
+                if let Some(o) = self.open.as_mut() {
+                    o.rows += n as u64;
+                }
+                self.chunk_bytes += body.len();
+                if rows_in_chunk >= self.opts.chunk_rows
+                    || self.chunk_bytes >= self.opts.chunk_bytes
+                {
+                    self.flush_chunk();
+                }
+            }
+            kind::QUERY => {
+                let q =
+                    QueryEvent::parse(body).ok_or_else(|| self.fail("query event", "malformed"))?;
+                let Some(open) = self.open.as_ref() else {
+                    // Outside any group (older servers, or a stream started mid-group): ignore.
+                    return Ok(());
+                };
+                let sql = q.sql;
+                if sql.eq_ignore_ascii_case(b"BEGIN") {
+                    return Ok(());
+                }
+                if sql.eq_ignore_ascii_case(b"COMMIT") {
+                    self.finish();
+                    return Ok(());
+                }
+                if sql.eq_ignore_ascii_case(b"ROLLBACK") {
+                    if self.abort_open() {
+                        self.out.push_back(TxnItem::Abort);
+                    }
+                    return Ok(());
+                }
+                let standalone = open.standalone;
+                if !open.skip {
+                    self.flush_chunk();
+                    self.out.push_back(TxnItem::Query(QueryItem {
+                        schema: String::from_utf8_lossy(q.schema).into_owned(),
+                        sql: sql.to_vec(),
+                        charset: q.charset,
+                    }));
+                }
+                if standalone {
+                    self.finish();
+                }
+            }
+            kind::XID => self.finish(),
+            kind::XA_PREPARE => {
+                return Err(self.fail("XA PREPARE", "XA transactions are not replicated"));
+            }
+            kind::QUERY_COMPRESSED | kind::ROWS_COMPRESSED_FIRST..=kind::ROWS_COMPRESSED_LAST => {
+                return Err(self.fail(
+                    "compressed event",
+                    "the server writes compressed binlog events: set log_bin_compress=OFF",
+                ));
+            }
+            // File markers, annotations, statement-based helpers: nothing to replicate.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn flush_chunk(&mut self) {
+        if let Some(c) = self.chunk.take() {
+            if !c.is_empty() {
+                self.out.push_back(TxnItem::Rows(c));
+            }
+        }
+        self.chunk_bytes = 0;
+    }
+
+    fn finish(&mut self) {
+        let Some(open) = self.open.take() else {
+            return;
+        };
+        if !open.skip {
+            self.flush_chunk();
+            self.out.push_back(TxnItem::Commit(TxnCommit {
+                gtid: open.gtid,
+                rows: open.rows,
+            }));
+        }
+        self.pos.advance(open.gtid);
+    }
+}
