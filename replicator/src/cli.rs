@@ -32,6 +32,41 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Where a MariaDB server is, for the one-way tools.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DbArgs {
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, default_value_t = 3306)]
+    pub port: u16,
+    #[arg(long, default_value = "starsync_repl")]
+    pub user: String,
+    /// Unix socket (instead of host and port).
+    #[arg(long)]
+    pub socket: Option<PathBuf>,
+    /// Password; prefer the environment variable.
+    #[arg(
+        long,
+        env = "STARSYNC_DB_PASSWORD",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    pub password: String,
+}
+
+impl DbArgs {
+    pub fn config(&self) -> crate::config::MariaDbConfig {
+        crate::config::MariaDbConfig {
+            host: self.host.clone(),
+            port: self.port,
+            socket: self.socket.clone(),
+            user: self.user.clone(),
+            password: crate::config::Secret::new(self.password.clone()),
+            connect_timeout_secs: 10,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Verify that the local MariaDB is configured as starsync needs (exit 0 only if all hold).
@@ -39,6 +74,34 @@ pub enum Command {
         /// Hub or agent configuration file.
         #[arg(long, short)]
         config: PathBuf,
+    },
+    /// Stream a server's binlog as MessagePack frames to stdout (see `apply`).
+    Capture {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Start after this GTID position (default: the beginning of the binlog).
+        #[arg(long, default_value = "")]
+        from: String,
+        /// Only this replication domain.
+        #[arg(long)]
+        domain: Option<u32>,
+        /// Replica server id to register with (unique among the server's readers).
+        #[arg(long, default_value_t = 4_000_001)]
+        replica_id: u32,
+        /// Stop once caught up with the server's position at start.
+        #[arg(long)]
+        until_idle: bool,
+        /// Rows per chunk.
+        #[arg(long, default_value_t = 4096)]
+        chunk_rows: usize,
+    },
+    /// Apply MessagePack frames from stdin to a server, preserving origin GTIDs.
+    Apply {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Detect and log conflicts as the hub does.
+        #[arg(long)]
+        detect_conflicts: bool,
     },
 }
 
@@ -57,7 +120,90 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     match cli.command {
         Command::Check { config } => rt.block_on(run_check(config)),
+        Command::Capture {
+            db,
+            from,
+            domain,
+            replica_id,
+            until_idle,
+            chunk_rows,
+        } => finish(rt.block_on(run_capture(
+            db, from, domain, replica_id, until_idle, chunk_rows,
+        ))),
+        Command::Apply {
+            db,
+            detect_conflicts,
+        } => finish(rt.block_on(run_apply(db, detect_conflicts))),
     }
+}
+
+fn finish(r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+const PIPE_MAX_FRAME: usize = 256 << 20;
+
+async fn run_capture(
+    db: DbArgs,
+    from: String,
+    domain: Option<u32>,
+    replica_id: u32,
+    until_idle: bool,
+    chunk_rows: usize,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let cfg = db.config();
+    let start: crate::gtid::GtidPos = from.parse()?;
+    let until = if until_idle {
+        let mut c = mysql_async::Conn::new(cfg.opts())
+            .await
+            .with_context(|| format!("connecting to {}", cfg.address()))?;
+        let pos = crate::apply::gtid_binlog_pos(&mut c).await?;
+        c.disconnect().await.ok();
+        Some(pos)
+    } else {
+        None
+    };
+    let mut reader = crate::binlog::BinlogReader::new(
+        crate::binlog::ReaderOptions {
+            opts: cfg.opts(),
+            replica_id,
+            heartbeat: std::time::Duration::from_millis(500),
+            reconnect_max: std::time::Duration::from_secs(5),
+            label: cfg.address(),
+            assemble: crate::binlog::AssembleOptions {
+                only_domain: domain,
+                chunk_rows,
+                ..Default::default()
+            },
+        },
+        start,
+    );
+    let out = tokio::io::stdout();
+    let p = crate::pipe::capture_to(&mut reader, out, until, PIPE_MAX_FRAME).await?;
+    tracing::info!(txns = p.txns, rows = p.rows, position = %reader.position(), "capture done");
+    Ok(())
+}
+
+async fn run_apply(db: DbArgs, detect_conflicts: bool) -> anyhow::Result<()> {
+    let cfg = db.config();
+    let mut applier = crate::apply::Applier::connect(&cfg.opts(), &cfg.address()).await?;
+    let mode = crate::apply::TxnMode {
+        preserve_gtid: true,
+        detect_conflicts,
+        origin: "stdin".into(),
+        ..Default::default()
+    };
+    let p =
+        crate::pipe::apply_from(&mut applier, tokio::io::stdin(), &mode, PIPE_MAX_FRAME).await?;
+    tracing::info!(txns = p.txns, rows = p.rows, position = %applier.position(), "apply done");
+    Ok(())
 }
 
 async fn run_check(path: PathBuf) -> ExitCode {

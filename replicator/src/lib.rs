@@ -17,5 +17,7 @@ pub mod error;
 pub mod gtid;
 pub mod logging;
 pub mod model;
+pub mod pipe;
+pub mod wire;
 
 pub use error::{Error, Result};

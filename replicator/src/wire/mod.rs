@@ -1,0 +1,3 @@
+//! The hub protocol: length-delimited MessagePack frames ([`codec`]).
+
+pub mod codec;
