@@ -251,7 +251,7 @@ impl LimitsConfig {
 }
 
 /// Which databases the hub replicates.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplicateConfig {
     /// Databases that always replicate.

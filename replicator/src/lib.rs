@@ -13,6 +13,7 @@ pub mod binlog;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod ddl;
 pub mod error;
 pub mod gtid;
 pub mod logging;

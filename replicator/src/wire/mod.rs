@@ -1,3 +1,8 @@
-//! The hub protocol: length-delimited MessagePack frames ([`codec`]).
+//! The hub protocol: length-delimited MessagePack frames ([`codec`]) carrying [`messages`], over
+//! sessions that start with a versioned, mutually authenticated handshake ([`session`]).
 
 pub mod codec;
+pub mod messages;
+pub mod session;
+
+pub use messages::{Message, PROTOCOL_VERSION};

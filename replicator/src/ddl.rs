@@ -1,0 +1,266 @@
+//! What a statement from the binlog touches: enough of SQL to route DDL.
+//!
+//! The binlog's QUERY event carries the session's default schema, which is not always the schema
+//! a statement changes (`CREATE TABLE other.t` run from `MOST`, `CREATE DATABASE x` logged with
+//! `x`, account statements that change `mysql`). This reads the statement's first keywords and
+//! object name to find the schema it changes, so the hub can replicate exactly what its
+//! `[replicate]` configuration says.
+
+/// A classified statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub kind: StatementKind,
+    /// The schema the statement changes (empty when unknown).
+    pub schema: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatementKind {
+    /// CREATE/ALTER/DROP/RENAME/TRUNCATE of databases, tables, views, routines, ...
+    Ddl,
+    /// Accounts and privileges (GRANT, CREATE USER, ...): never replicated.
+    Account,
+    /// Anything else (FLUSH, ANALYZE, statement-logged DML, ...).
+    Other,
+}
+
+/// Splits the start of a statement into tokens: words, quoted identifiers, punctuation.
+fn tokens(sql: &str, max: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let b = sql.as_bytes();
+    let mut i = 0;
+    while i < b.len() && out.len() < max {
+        let c = b[i];
+        if c.is_ascii_whitespace() {
+            i += 1;
+        } else if c == b'#' || (c == b'-' && b.get(i + 1) == Some(&b'-')) {
+            while i < b.len() && b[i] != b'\n' {
+                i += 1;
+            }
+        } else if c == b'/' && b.get(i + 1) == Some(&b'*') {
+            // `/*!NNNNN ... */` executable comments are read as their content.
+            if b.get(i + 2) == Some(&b'!') {
+                i += 3;
+                while i < b.len() && b[i].is_ascii_digit() {
+                    i += 1;
+                }
+            } else {
+                match sql[i + 2..].find("*/") {
+                    Some(e) => i = i + 2 + e + 2,
+                    None => break,
+                }
+            }
+        } else if c == b'*' && b.get(i + 1) == Some(&b'/') {
+            i += 2;
+        } else if c == b'`' || c == b'"' {
+            let q = c;
+            let mut s = String::new();
+            i += 1;
+            while i < b.len() {
+                if b[i] == q {
+                    if b.get(i + 1) == Some(&q) {
+                        s.push(q as char);
+                        i += 2;
+                        continue;
+                    }
+                    i += 1;
+                    break;
+                }
+                let ch = sql[i..].chars().next().unwrap();
+                s.push(ch);
+                i += ch.len_utf8();
+            }
+            out.push(format!("`{s}"));
+        } else if c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80 {
+            let start = i;
+            while i < b.len()
+                && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$' || b[i] >= 0x80)
+            {
+                i += 1;
+            }
+            out.push(sql[start..i].to_string());
+        } else {
+            out.push((c as char).to_string());
+            i += 1;
+        }
+    }
+    out
+}
+
+fn is_word(t: &str, w: &str) -> bool {
+    !t.starts_with('`') && t.eq_ignore_ascii_case(w)
+}
+
+fn ident(t: &str) -> String {
+    t.strip_prefix('`').unwrap_or(t).to_string()
+}
+
+/// Reads `name` or `db.name` at `toks[i]`, returning the schema part (or `default`).
+fn object_schema(toks: &[String], i: usize, default: &str) -> String {
+    match (toks.get(i), toks.get(i + 1), toks.get(i + 2)) {
+        (Some(db), Some(dot), Some(_)) if dot == "." => ident(db),
+        (Some(_), _, _) => default.to_string(),
+        _ => default.to_string(),
+    }
+}
+
+/// Classifies `sql` run with default schema `default`.
+pub fn classify(sql: &str, default: &str) -> Statement {
+    let toks = tokens(sql, 64);
+    let w = |i: usize, word: &str| toks.get(i).is_some_and(|t| is_word(t, word));
+    let other = Statement {
+        kind: StatementKind::Other,
+        schema: default.to_string(),
+    };
+    let Some(first) = toks.first() else {
+        return other;
+    };
+    let first = first.to_ascii_uppercase();
+    let account = Statement {
+        kind: StatementKind::Account,
+        schema: "mysql".into(),
+    };
+    match first.as_str() {
+        "GRANT" | "REVOKE" => return account,
+        "SET" if w(1, "PASSWORD") || w(1, "DEFAULT") && w(2, "ROLE") => return account,
+        "RENAME" if w(1, "USER") => return account,
+        "RENAME" | "TRUNCATE" => {
+            let mut i = 1;
+            if w(i, "TABLE") || w(i, "TABLES") {
+                i += 1;
+            }
+            return Statement {
+                kind: StatementKind::Ddl,
+                schema: object_schema(&toks, i, default),
+            };
+        }
+        "CREATE" | "ALTER" | "DROP" => {}
+        _ => return other,
+    }
+    // Skip modifiers up to the object keyword.
+    let mut i = 1;
+    while let Some(t) = toks.get(i) {
+        let u = t.to_ascii_uppercase();
+        match u.as_str() {
+            "OR" | "REPLACE" | "TEMPORARY" | "ONLINE" | "OFFLINE" | "IGNORE" | "UNIQUE"
+            | "FULLTEXT" | "SPATIAL" | "AGGREGATE" | "ALGORITHM" | "MERGE" | "TEMPTABLE"
+            | "UNDEFINED" | "SQL" | "SECURITY" | "INVOKER" | "NONBLOCKING" | "=" => i += 1,
+            "DEFINER" => {
+                // DEFINER = user@host | CURRENT_USER[()]
+                i += 2;
+                while let Some(t) = toks.get(i) {
+                    if t == "@" || t == "(" || t == ")" || t.starts_with('\'') {
+                        i += 1;
+                    } else if toks.get(i + 1).is_some_and(|n| n == "@") {
+                        i += 2;
+                    } else {
+                        break;
+                    }
+                }
+                if toks.get(i).is_some_and(|t| t.starts_with('`') || t == "'") {
+                    i += 1;
+                }
+            }
+            _ => break,
+        }
+    }
+    let obj = toks
+        .get(i)
+        .map(|t| t.to_ascii_uppercase())
+        .unwrap_or_default();
+    i += 1;
+    // IF [NOT] EXISTS
+    if w(i, "IF") {
+        i += 1;
+        if w(i, "NOT") {
+            i += 1;
+        }
+        i += 1;
+    }
+    match obj.as_str() {
+        "USER" | "ROLE" | "SERVER" => account,
+        "DATABASE" | "SCHEMA" => Statement {
+            kind: StatementKind::Ddl,
+            schema: toks.get(i).map(|t| ident(t)).unwrap_or_default(),
+        },
+        "INDEX" | "KEY" => {
+            // CREATE INDEX name ON tbl / DROP INDEX name ON tbl
+            let on = (i..toks.len()).find(|&j| w(j, "ON"));
+            Statement {
+                kind: StatementKind::Ddl,
+                schema: on.map_or(default.to_string(), |j| {
+                    object_schema(&toks, j + 1, default)
+                }),
+            }
+        }
+        "TABLE" | "VIEW" | "PROCEDURE" | "FUNCTION" | "TRIGGER" | "EVENT" | "SEQUENCE"
+        | "PACKAGE" => Statement {
+            kind: StatementKind::Ddl,
+            schema: object_schema(&toks, i, default),
+        },
+        _ => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema(sql: &str, default: &str) -> (StatementKind, String) {
+        let s = classify(sql, default);
+        (s.kind, s.schema)
+    }
+
+    #[test]
+    fn finds_the_changed_schema() {
+        use StatementKind::*;
+        assert_eq!(schema("CREATE DATABASE shop", "shop"), (Ddl, "shop".into()));
+        assert_eq!(
+            schema("create schema if not exists `we``ird`", ""),
+            (Ddl, "we`ird".into())
+        );
+        assert_eq!(
+            schema("CREATE TABLE t (id int)", "MOST"),
+            (Ddl, "MOST".into())
+        );
+        assert_eq!(
+            schema("CREATE TABLE other.t (id int)", "MOST"),
+            (Ddl, "other".into())
+        );
+        assert_eq!(
+            schema("DROP TABLE IF EXISTS `x`.`y` /* generated by server */", ""),
+            (Ddl, "x".into())
+        );
+        assert_eq!(
+            schema("ALTER ONLINE TABLE MOST.t ADD c INT", ""),
+            (Ddl, "MOST".into())
+        );
+        assert_eq!(
+            schema(
+                "CREATE DEFINER=`root`@`localhost` PROCEDURE p() SELECT 1",
+                "MOST"
+            ),
+            (Ddl, "MOST".into())
+        );
+        assert_eq!(
+            schema(
+                "CREATE OR REPLACE ALGORITHM=MERGE VIEW v2.v AS SELECT 1",
+                "MOST"
+            ),
+            (Ddl, "v2".into())
+        );
+        assert_eq!(
+            schema("CREATE UNIQUE INDEX i ON s.t (a)", "MOST"),
+            (Ddl, "s".into())
+        );
+        assert_eq!(
+            schema("/* c */ TRUNCATE TABLE t", "MOST"),
+            (Ddl, "MOST".into())
+        );
+        assert_eq!(schema("RENAME TABLE a.t TO a.u", ""), (Ddl, "a".into()));
+        assert_eq!(schema("CREATE USER 'x'@'%'", "MOST").0, Account);
+        assert_eq!(schema("GRANT ALL ON *.* TO x", "MOST").0, Account);
+        assert_eq!(schema("DROP ROLE r", "").0, Account);
+        assert_eq!(schema("FLUSH PRIVILEGES", "").0, Other);
+    }
+}
