@@ -8,7 +8,8 @@ settings = ui.page_setup("Export")
 st.title("Export")
 st.caption(
     "A consistent dump (`" + " ".join(export.DUMP_OPTIONS) + "`) taken without blocking writers. "
-    "It imports into an empty MariaDB with `mariadb < FILE.sql`."
+    "It imports into an empty MariaDB with `mariadb < FILE.sql` (a MariaDB client of 10.11.8 / "
+    "10.6.18 or later: the file starts with the sandbox-mode marker of current mariadb-dump)."
 )
 
 DUMP_KEY = "export_dump"
