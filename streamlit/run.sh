@@ -3,4 +3,4 @@
 # .streamlit/secrets.toml apply. Extra arguments go to `streamlit run`.
 set -euo pipefail
 cd "$(dirname "$0")"
-exec python3 -m streamlit run app.py "$@"
+exec python3 -m streamlit run Home.py "$@"

@@ -15,7 +15,7 @@ if str(GUI_DIR) not in sys.path:
 
 from harness import MariaDB, StandInHub, free_port  # noqa: E402
 
-APP = GUI_DIR / "app.py"
+APP = GUI_DIR / "Home.py"
 GUI_PASSWORD = "correct horse battery staple"
 DB_USER = "dba"
 DB_PASSWORD = "dba-pw'\"#;x"  # quotes and option-file specials: must reach mariadb-dump intact

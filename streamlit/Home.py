@@ -1,4 +1,4 @@
-"""starsync console: entry script (home page). Run from this folder: ``streamlit run app.py``.
+"""starsync console: entry script (home page). Run from this folder: ``streamlit run Home.py``.
 
 The pages in ``pages/`` are the tools; this page logs the DBA in and says which master and hub the
 console talks to. All logic lives in ``starsync_gui``.
