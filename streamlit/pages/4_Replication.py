@@ -5,6 +5,8 @@ Each run (page load, the Refresh button, or the optional auto-refresh) fetches t
 the life of the browser session.
 """
 
+import json
+
 import pandas as pd
 import streamlit as st
 
@@ -82,13 +84,23 @@ else:
     elif not recent:
         st.success("No conflicts recorded.")
     else:
+        def key_text(key: object) -> str:
+            return json.dumps(key, ensure_ascii=False) if not isinstance(key, str) else key
+
         summary = pd.DataFrame(
-            [{k: r[k] for k in ("id", "detected_at", "schema_name", "table_name", "kind", "origin_node", "origin_gtid")}
-             | {"row_key": str(r["row_key"])} for r in recent]
+            [
+                {k: r[k] for k in ("id", "detected_at", "schema_name", "table_name", "kind", "origin_node", "origin_gtid")}
+                | {"row_key": key_text(r["row_key"])}
+                for r in recent
+            ]
         )
         st.dataframe(summary, width="stretch", hide_index=True)
+        st.caption("Both row images of the newest conflicts (“differs”: the master's row was not the incoming before-image):")
         for r in recent[:20]:
-            title = f"#{r['id']} {r['kind']} on {r['schema_name']}.{r['table_name']} key {r['row_key']} from {r['origin_node']} ({r['origin_gtid']})"
+            title = (
+                f"#{r['id']} {r['kind']} on {r['schema_name']}.{r['table_name']} key {key_text(r['row_key'])}"
+                f" from {r['origin_node']} ({r['origin_gtid']})"
+            )
             with st.expander(title):
                 st.dataframe(pd.DataFrame(conflicts.compare_images(r)), width="stretch", hide_index=True)
                 a, b, c = st.columns(3)

@@ -104,7 +104,7 @@ def test_recent_conflicts_show_both_row_images(open_page, master, hub_stub, monk
     assert summary["kind"].tolist() == ["before_mismatch"]
     assert summary["origin_gtid"].tolist() == ["2-2-6"]
     assert len(at.expander) == 1
-    assert "before_mismatch on MOST.customers" in at.expander[0].label
+    assert "before_mismatch on MOST.customers key {\"id\": 2} from snap1 (2-2-6)" in at.expander[0].label
     compare = at.expander[0].dataframe[0].value
     by_column = compare.set_index("column")
     assert by_column.loc["balance", "master"] == json.dumps("25.00")
