@@ -62,6 +62,11 @@ def test_nodes_lag_chart_and_samples_over_refreshes(open_page, hub_stub, monkeyp
 
     assert any("No conflict log yet" in i.value for i in at.info)
 
+    # Auto-refresh turns the hub panel into a timed fragment; the page keeps working.
+    at.toggle(key="replication_auto").set_value(True).run()
+    assert not at.exception, at.exception
+    assert at.dataframe[0].value["name"].tolist() == ["master", "snap1", "snap2"]
+
 
 def test_hub_unreachable_names_the_address(open_page, gui_env, no_conflict_table):
     at = open_page(REPLICATION)
