@@ -33,7 +33,9 @@ except db.DbError as e:
 if not entries:
     st.info("No matching entries." if (text or user or outcome != "any") else "The query log is empty.")
 else:
-    st.caption(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'} (at most {settings.gui.history_rows})")
+    st.caption(
+        f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'} (at most {settings.gui.history_rows})"
+    )
     st.dataframe(
         pd.DataFrame(entries),
         width="stretch",

@@ -108,7 +108,9 @@ try:
 
         with browse_tab:
             st.dataframe(
-                pd.DataFrame(databases, columns=["name", "tables", "bytes", "charset", "collation", "system"]),
+                pd.DataFrame(
+                    databases, columns=["name", "tables", "bytes", "charset", "collation", "system"]
+                ),
                 width="stretch",
                 hide_index=True,
             )
@@ -162,14 +164,18 @@ try:
                     first = i == 0
                     cols = st.columns([3, 3, 1, 1, 1, 2])
                     cols[0].text_input("Column", value="id" if first else "", key=f"col_name_{i}")
-                    cols[1].text_input("Type", value="BIGINT" if first else "VARCHAR(255)", key=f"col_type_{i}")
+                    cols[1].text_input(
+                        "Type", value="BIGINT" if first else "VARCHAR(255)", key=f"col_type_{i}"
+                    )
                     cols[2].checkbox("NULL", value=not first, key=f"col_null_{i}")
                     cols[3].checkbox("PK", value=first, key=f"col_pk_{i}")
                     cols[4].checkbox("Auto inc.", value=first, key=f"col_ai_{i}")
                     cols[5].text_input("Default", key=f"col_default_{i}")
                 try:
                     draft = schema.create_table_sql(
-                        target, st.session_state.get("new_table_name", "").strip() or "new_table", _column_specs(count)
+                        target,
+                        st.session_state.get("new_table_name", "").strip() or "new_table",
+                        _column_specs(count),
                     )
                 except schema.SchemaError as e:
                     st.warning(str(e))

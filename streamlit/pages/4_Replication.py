@@ -84,18 +84,32 @@ else:
     elif not recent:
         st.success("No conflicts recorded.")
     else:
+
         def key_text(key: object) -> str:
             return json.dumps(key, ensure_ascii=False) if not isinstance(key, str) else key
 
         summary = pd.DataFrame(
             [
-                {k: r[k] for k in ("id", "detected_at", "schema_name", "table_name", "kind", "origin_node", "origin_gtid")}
+                {
+                    k: r[k]
+                    for k in (
+                        "id",
+                        "detected_at",
+                        "schema_name",
+                        "table_name",
+                        "kind",
+                        "origin_node",
+                        "origin_gtid",
+                    )
+                }
                 | {"row_key": key_text(r["row_key"])}
                 for r in recent
             ]
         )
         st.dataframe(summary, width="stretch", hide_index=True)
-        st.caption("Both row images of the newest conflicts (“differs”: the master's row was not the incoming before-image):")
+        st.caption(
+            "Both row images of the newest conflicts (“differs”: the master's row was not the incoming before-image):"
+        )
         for r in recent[:20]:
             title = (
                 f"#{r['id']} {r['kind']} on {r['schema_name']}.{r['table_name']} key {key_text(r['row_key'])}"

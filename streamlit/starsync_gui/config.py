@@ -142,14 +142,15 @@ def _field_types(cls: type) -> dict[str, type]:
     return {f.name: names[f.type] if isinstance(f.type, str) else f.type for f in fields(cls)}
 
 
-def _apply_section(current: Any, values: Mapping[str, Any], section: str) -> Any:
+def _apply_section(current: Any, values: Mapping[str, Any], section: str, env_var: str = "") -> Any:
+    """Set ``values`` on ``current``; errors name ``[section] key`` or the environment variable."""
     types = _field_types(type(current))
     updates = {}
     for key, value in values.items():
         if key not in types:
             known = ", ".join(sorted(types))
             raise ConfigError(f"[{section}] {key}: unknown setting (known: {known})")
-        updates[key] = _coerce(value, types[key], f"[{section}] {key}")
+        updates[key] = _coerce(value, types[key], env_var or f"[{section}] {key}")
     return replace(current, **updates)
 
 
@@ -189,7 +190,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             settings = replace(settings, **{attr: new})
     for var, (attr, name) in _ENV.items():
         if var in env:
-            new = _apply_section(getattr(settings, attr), {name: env[var]}, var)
+            new = _apply_section(getattr(settings, attr), {name: env[var]}, attr, env_var=var)
             settings = replace(settings, **{attr: new})
     validate(settings)
     return settings

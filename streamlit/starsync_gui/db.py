@@ -122,7 +122,9 @@ def query(conn: pymysql.connections.Connection, sql: str, args: tuple | dict | N
         raise DbError(server_message(e), error_code(e)) from e
 
 
-def query_dicts(conn: pymysql.connections.Connection, sql: str, args: tuple | dict | None = None) -> list[dict]:
+def query_dicts(
+    conn: pymysql.connections.Connection, sql: str, args: tuple | dict | None = None
+) -> list[dict]:
     """Run a read query and return rows as dicts keyed by column name."""
     try:
         with conn.cursor(pymysql.cursors.DictCursor) as cur:

@@ -65,7 +65,7 @@ def parse_status(body: bytes | str, url: str = "hub") -> HubStatus:
     except (ValueError, UnicodeDecodeError) as e:
         raise HubUnavailable(f"{url} did not return JSON: {e}") from None
     if not isinstance(data, dict) or not isinstance(data.get("nodes"), list):
-        raise HubUnavailable(f"{url} returned JSON without a \"nodes\" list")
+        raise HubUnavailable(f'{url} returned JSON without a "nodes" list')
     hub = data.get("hub") if isinstance(data.get("hub"), dict) else {}
     nodes = []
     for raw in data["nodes"]:

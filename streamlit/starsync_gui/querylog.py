@@ -143,9 +143,7 @@ def search(
         args.append(outcome)
     sql = (
         "SELECT id, executed_at, user, statement, duration_ms, rows_affected, outcome, error"
-        f" FROM {TABLE}"
-        + (" WHERE " + " AND ".join(where) if where else "")
-        + " ORDER BY id DESC LIMIT %s"
+        f" FROM {TABLE}" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT %s"
     )
     args.append(int(limit))
     try:

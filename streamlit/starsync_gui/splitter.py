@@ -74,8 +74,10 @@ def split_statements(script: str) -> list[Statement]:
     while i < n:
         c = script[i]
 
-        if at_line_start and script[i : i + 10].upper().startswith("DELIMITER") and (
-            i + 9 < n and script[i + 9] in " \t"
+        if (
+            at_line_start
+            and script[i : i + 10].upper().startswith("DELIMITER")
+            and (i + 9 < n and script[i + 9] in " \t")
         ):
             # Client command: everything up to the end of line is the new delimiter.
             emit(i)

@@ -103,7 +103,9 @@ class MariaDB:
             timeout=120,
         )
         if install.returncode != 0:
-            raise AssertionError(f"mariadb-install-db failed for {self.name}:\n{install.stdout}\n{install.stderr}")
+            raise AssertionError(
+                f"mariadb-install-db failed for {self.name}:\n{install.stdout}\n{install.stderr}"
+            )
         self.port = free_port()
         mariadbd = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
         self.log = self.base / "error.log"
@@ -149,7 +151,12 @@ class MariaDB:
     def root(self, database: str | None = None) -> pymysql.connections.Connection:
         """A root connection over the socket (autocommit)."""
         return pymysql.connect(
-            unix_socket=self.socket, user="root", password="", database=database, autocommit=True, charset="utf8mb4"
+            unix_socket=self.socket,
+            user="root",
+            password="",
+            database=database,
+            autocommit=True,
+            charset="utf8mb4",
         )
 
     def execute(self, *statements: str, database: str | None = None) -> list[tuple]:
@@ -225,23 +232,60 @@ def sample_status(**overrides: Any) -> dict:
         },
         "nodes": [
             {
-                "name": "master", "role": "master", "server_id": 1, "domain_id": 1, "connected": True,
-                "connected_since": None, "address": "127.0.0.1:3306", "gtid_pos": "1-1-10,2-2-5",
-                "txns_behind": 0, "lag_ms": 0, "capture_lag_ms": None, "txn_per_sec": 1.5,
-                "rows_per_sec": 10.0, "bytes_queued": 0, "conflicts": 0, "ddl_drift": 0, "last_error": None,
+                "name": "master",
+                "role": "master",
+                "server_id": 1,
+                "domain_id": 1,
+                "connected": True,
+                "connected_since": None,
+                "address": "127.0.0.1:3306",
+                "gtid_pos": "1-1-10,2-2-5",
+                "txns_behind": 0,
+                "lag_ms": 0,
+                "capture_lag_ms": None,
+                "txn_per_sec": 1.5,
+                "rows_per_sec": 10.0,
+                "bytes_queued": 0,
+                "conflicts": 0,
+                "ddl_drift": 0,
+                "last_error": None,
             },
             {
-                "name": "snap1", "role": "snap", "server_id": 2, "domain_id": 2, "connected": True,
-                "connected_since": "2026-11-26T14:00:05Z", "address": "127.0.0.1:3307",
-                "gtid_pos": "1-1-9,2-2-5", "txns_behind": 1, "lag_ms": 120, "capture_lag_ms": 15,
-                "txn_per_sec": 1.4, "rows_per_sec": 9.0, "bytes_queued": 512, "conflicts": 1,
-                "ddl_drift": 0, "last_error": None,
+                "name": "snap1",
+                "role": "snap",
+                "server_id": 2,
+                "domain_id": 2,
+                "connected": True,
+                "connected_since": "2026-11-26T14:00:05Z",
+                "address": "127.0.0.1:3307",
+                "gtid_pos": "1-1-9,2-2-5",
+                "txns_behind": 1,
+                "lag_ms": 120,
+                "capture_lag_ms": 15,
+                "txn_per_sec": 1.4,
+                "rows_per_sec": 9.0,
+                "bytes_queued": 512,
+                "conflicts": 1,
+                "ddl_drift": 0,
+                "last_error": None,
             },
             {
-                "name": "snap2", "role": "snap", "server_id": 3, "domain_id": 3, "connected": False,
-                "connected_since": None, "address": None, "gtid_pos": None, "txns_behind": None,
-                "lag_ms": None, "capture_lag_ms": None, "txn_per_sec": None, "rows_per_sec": None,
-                "bytes_queued": None, "conflicts": None, "ddl_drift": None,
+                "name": "snap2",
+                "role": "snap",
+                "server_id": 3,
+                "domain_id": 3,
+                "connected": False,
+                "connected_since": None,
+                "address": None,
+                "gtid_pos": None,
+                "txns_behind": None,
+                "lag_ms": None,
+                "capture_lag_ms": None,
+                "txn_per_sec": None,
+                "rows_per_sec": None,
+                "bytes_queued": None,
+                "conflicts": None,
+                "ddl_drift": None,
                 "last_error": "agent disconnected: connection reset",
             },
         ],

@@ -54,7 +54,9 @@ def served_app(gui_env, tmp_path):
             eventually(lambda: _healthy(f"http://127.0.0.1:{port}/_stcore/health"), 60, "streamlit to serve")
         except AssertionError:
             log.flush()
-            raise AssertionError("streamlit did not start:\n" + (tmp_path / "streamlit.log").read_text()[-3000:])
+            raise AssertionError(
+                "streamlit did not start:\n" + (tmp_path / "streamlit.log").read_text()[-3000:]
+            ) from None
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_process(proc, timeout=15)
@@ -94,7 +96,10 @@ def test_browser_logs_in_runs_a_query_and_takes_a_screenshot(served_app, master)
     logged = master.query(
         "SELECT statement, outcome FROM starsync.query_log WHERE user = 'browser' ORDER BY id DESC LIMIT 2"
     )
-    assert logged == [("SELECT 6 * 7 AS answer", "ok"), ("SELECT id, name, balance FROM MOST.customers ORDER BY id", "ok")]
+    assert logged == [
+        ("SELECT 6 * 7 AS answer", "ok"),
+        ("SELECT id, name, balance FROM MOST.customers ORDER BY id", "ok"),
+    ]
 
 
 def drive(page, url: str, screenshot: Path) -> None:

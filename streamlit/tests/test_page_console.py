@@ -84,7 +84,7 @@ def test_syntax_error_shows_the_servers_message_and_stops(open_page, master):
     assert not at.exception, at.exception
     errors = [e.value for e in at.error]
     assert len(errors) == 1, errors
-    assert "(1064, \"You have an error in your SQL syntax;" in errors[0]
+    assert '(1064, "You have an error in your SQL syntax;' in errors[0]
     assert "near 'SELEC broken FROM nowhere'" in errors[0]
     assert "line 2" in errors[0]
     assert at.dataframe[0].value["first"].tolist() == [1]

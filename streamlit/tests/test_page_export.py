@@ -17,7 +17,8 @@ def test_export_imports_cleanly_into_an_empty_server(open_page, master, empty_se
         "REPLACE INTO MOST.export_kinds VALUES (1, 'quote '' and ; semicolon', 0x00ff10, '{\"a\": [1, 2]}',"
         " '2026-11-26 14:00:00.123456'), (2, 'ünïcødé ⭐', NULL, NULL, NULL)",
         "CREATE OR REPLACE VIEW MOST.rich AS SELECT id, name FROM MOST.customers WHERE balance > 15",
-        "CREATE OR REPLACE TRIGGER MOST.kinds_bi BEFORE INSERT ON MOST.export_kinds FOR EACH ROW SET NEW.t = TRIM(NEW.t)",
+        "CREATE OR REPLACE TRIGGER MOST.kinds_bi BEFORE INSERT ON MOST.export_kinds"
+        " FOR EACH ROW SET NEW.t = TRIM(NEW.t)",
         "CREATE OR REPLACE PROCEDURE MOST.count_customers() SELECT COUNT(*) FROM MOST.customers",
     )
     at = open_page(EXPORT)
@@ -50,7 +51,9 @@ def test_export_imports_cleanly_into_an_empty_server(open_page, master, empty_se
         assert theirs == ours and theirs[0][1] is not None, (table, theirs, ours)
     assert empty_server.execute("SELECT name FROM MOST.rich ORDER BY id") == [("Grace",)]
     assert empty_server.execute("SHOW TRIGGERS FROM MOST")[0][0] == "kinds_bi"
-    assert empty_server.execute("CALL MOST.count_customers()") == master.execute("CALL MOST.count_customers()")
+    assert empty_server.execute("CALL MOST.count_customers()") == master.execute(
+        "CALL MOST.count_customers()"
+    )
     empty_server.execute("DROP DATABASE MOST")
 
 

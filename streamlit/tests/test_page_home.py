@@ -76,7 +76,7 @@ def test_refuses_to_serve_without_a_password(gui_env, monkeypatch):
 
 def test_bad_config_is_named(gui_env, monkeypatch, tmp_path):
     bad = tmp_path / "gui.toml"
-    bad.write_text('[database]\nprot = 3306\n')
+    bad.write_text("[database]\nprot = 3306\n")
     monkeypatch.setenv("STARSYNC_GUI_CONFIG", str(bad))
     at = login(fresh_app())
     assert len(at.error) == 1

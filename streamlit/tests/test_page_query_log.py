@@ -15,7 +15,9 @@ def test_history_lists_and_searches_executed_statements(open_page):
     at.switch_page(LOG).run()
     assert not at.exception, at.exception
     frame = at.dataframe[0].value
-    assert {"executed_at", "user", "statement", "duration_ms", "rows_affected", "outcome", "error"} <= set(frame.columns)
+    assert {"executed_at", "user", "statement", "duration_ms", "rows_affected", "outcome", "error"} <= set(
+        frame.columns
+    )
 
     at.text_input(key="log_text").input("history").run()
     frame = at.dataframe[0].value

@@ -96,9 +96,9 @@ def test_recent_conflicts_show_both_row_images(open_page, master, hub_stub, monk
         "INSERT INTO starsync.conflicts (detected_at, schema_name, table_name, kind, row_key, origin_node,"
         " origin_gtid, master_image, incoming_before, incoming_after) VALUES (NOW(6), 'MOST', 'customers',"
         " 'before_mismatch', '{\"id\": 2}', 'snap1', '2-2-6',"
-        " '{\"id\": 2, \"name\": \"Grace\", \"balance\": \"25.00\"}',"
-        " '{\"id\": 2, \"name\": \"Grace\", \"balance\": \"20.00\"}',"
-        " '{\"id\": 2, \"name\": \"Grace H.\", \"balance\": \"20.00\"}')",
+        ' \'{"id": 2, "name": "Grace", "balance": "25.00"}\','
+        ' \'{"id": 2, "name": "Grace", "balance": "20.00"}\','
+        ' \'{"id": 2, "name": "Grace H.", "balance": "20.00"}\')',
     )
     hub_stub.payload = sample_status()
     monkeypatch.setenv("STARSYNC_HUB_STATUS_URL", hub_stub.url)
@@ -109,7 +109,7 @@ def test_recent_conflicts_show_both_row_images(open_page, master, hub_stub, monk
     assert summary["kind"].tolist() == ["before_mismatch"]
     assert summary["origin_gtid"].tolist() == ["2-2-6"]
     assert len(at.expander) == 1
-    assert "before_mismatch on MOST.customers key {\"id\": 2} from snap1 (2-2-6)" in at.expander[0].label
+    assert 'before_mismatch on MOST.customers key {"id": 2} from snap1 (2-2-6)' in at.expander[0].label
     compare = at.expander[0].dataframe[0].value
     by_column = compare.set_index("column")
     assert by_column.loc["balance", "master"] == json.dumps("25.00")

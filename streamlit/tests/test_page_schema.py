@@ -6,9 +6,12 @@ SCHEMA = "pages/3_Schema.py"
 
 
 def tables_of(master, database: str) -> list[str]:
-    return [r[0] for r in master.query(
-        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s ORDER BY 1", (database,)
-    )]
+    return [
+        r[0]
+        for r in master.query(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s ORDER BY 1", (database,)
+        )
+    ]
 
 
 def logged(master, like: str) -> list[tuple]:

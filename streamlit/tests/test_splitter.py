@@ -54,12 +54,7 @@ def test_line_numbers_point_at_the_first_line_of_each_statement():
 
 
 def test_delimiter_command_for_compound_statements():
-    script = (
-        "DELIMITER //\n"
-        "CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END//\n"
-        "DELIMITER ;\n"
-        "CALL p();\n"
-    )
+    script = "DELIMITER //\nCREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END//\nDELIMITER ;\nCALL p();\n"
     assert texts(script) == ["CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END", "CALL p()"]
 
 

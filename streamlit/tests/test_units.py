@@ -59,6 +59,7 @@ def test_example_config_file_loads():
         ("[databse]\n", {}, "unknown section [databse]"),
         ('[database]\nport = "x"\n', {}, "[database] port: expected a number, got 'x'"),
         ("", {"STARSYNC_GUI_DB_PORT": "99999"}, "database port: 99999 is not a TCP port"),
+        ("", {"STARSYNC_GUI_DB_PORT": "x"}, "STARSYNC_GUI_DB_PORT: expected a number, got 'x'"),
         ("", {"STARSYNC_HUB_STATUS_URL": "localhost:4580"}, "hub status_url: expected an http(s) URL"),
         ("[database\n", {}, "cannot parse"),
     ],
@@ -92,10 +93,7 @@ def test_streamlit_config_binds_to_localhost_headless():
 
 
 def test_requirements_are_pinned():
-    lines = [
-        line.split("#")[0].strip()
-        for line in (GUI_DIR / "requirements.txt").read_text().splitlines()
-    ]
+    lines = [line.split("#")[0].strip() for line in (GUI_DIR / "requirements.txt").read_text().splitlines()]
     reqs = [line for line in lines if line]
     assert reqs and all("==" in r for r in reqs), reqs
     names = {r.split("==")[0].lower() for r in reqs}
@@ -157,7 +155,9 @@ def test_identifier_quoting():
             db.quote_identifier(bad)
 
 
-@pytest.mark.parametrize("name", ["mysql", "information_schema", "performance_schema", "sys", "starsync", "MySQL"])
+@pytest.mark.parametrize(
+    "name", ["mysql", "information_schema", "performance_schema", "sys", "starsync", "MySQL"]
+)
 def test_system_schemas_are_refused_for_drop(name):
     with pytest.raises(schema.SchemaError, match="refusing to drop"):
         schema.drop_database_sql(name)
@@ -166,11 +166,15 @@ def test_system_schemas_are_refused_for_drop(name):
 
 
 def test_create_table_reports_missing_primary_key_and_validates_types():
-    draft = schema.create_table_sql("MOST", "t", [schema.ColumnSpec("a", "INT"), schema.ColumnSpec("", "INT")])
+    draft = schema.create_table_sql(
+        "MOST", "t", [schema.ColumnSpec("a", "INT"), schema.ColumnSpec("", "INT")]
+    )
     assert not draft.has_primary_key
     assert draft.sql == "CREATE TABLE `MOST`.`t` (\n  `a` INT NULL\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
     draft = schema.create_table_sql(
-        "MOST", "t", [schema.ColumnSpec("a", "INT UNSIGNED", primary_key=True), schema.ColumnSpec("e", "ENUM('x','y')")]
+        "MOST",
+        "t",
+        [schema.ColumnSpec("a", "INT UNSIGNED", primary_key=True), schema.ColumnSpec("e", "ENUM('x','y')")],
     )
     assert draft.has_primary_key and "`a` INT UNSIGNED NOT NULL" in draft.sql
     for bad_type in ("INT; DROP TABLE x", "INT -- x", "", "`x`"):
