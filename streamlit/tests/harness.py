@@ -26,9 +26,14 @@ import pymysql
 _PR_SET_PDEATHSIG = 1
 
 
+# Resolved here, in the parent: after fork only the (already looked-up) call itself runs, since a
+# dlopen in the child could deadlock on a lock held by another thread of pytest.
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_PRCTL = _LIBC.prctl
+
+
 def _die_with_parent() -> None:  # runs in the child between fork and exec
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def popen(args: list[str], **kwargs: Any) -> subprocess.Popen:
