@@ -226,3 +226,15 @@ def test_conflict_image_comparison_marks_the_differing_columns():
         {"column": "id", "master": "1", "incoming_before": "1", "incoming_after": None, "differs": False},
         {"column": "v", "master": '"m"', "incoming_before": '"b"', "incoming_after": None, "differs": True},
     ]
+
+
+def test_bind_warning_unless_streamlit_listens_on_loopback(monkeypatch):
+    from starsync_gui import ui
+
+    for address, expected in [("127.0.0.1", None), ("localhost", None), ("0.0.0.0", "0.0.0.0"), (None, "all")]:
+        monkeypatch.setattr(ui.st, "get_option", lambda name, a=address: a if name == "server.address" else None)
+        warning = ui.bind_warning()
+        if expected is None:
+            assert warning is None, address
+        else:
+            assert warning.startswith(f"Streamlit is listening on {expected}"), warning
