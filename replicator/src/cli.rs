@@ -75,6 +75,16 @@ pub enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Run the hub (on the master): ingest from agents, fan-out to them, status over HTTP.
+    Hub {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Run an agent (on a snap): capture local changes, apply the hub's stream.
+    Agent {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Stream a server's binlog as MessagePack frames to stdout (see `apply`).
     Capture {
         #[command(flatten)]
@@ -120,6 +130,8 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     match cli.command {
         Command::Check { config } => rt.block_on(run_check(config)),
+        Command::Hub { config } => rt.block_on(run_hub(config)),
+        Command::Agent { config } => rt.block_on(run_agent(config)),
         Command::Capture {
             db,
             from,
@@ -134,6 +146,80 @@ pub fn run(cli: Cli) -> ExitCode {
             db,
             detect_conflicts,
         } => finish(rt.block_on(run_apply(db, detect_conflicts))),
+    }
+}
+
+/// A token cancelled by SIGTERM or SIGINT.
+fn shutdown_on_signals() -> tokio_util::sync::CancellationToken {
+    use tokio::signal::unix::{signal, SignalKind};
+    let token = tokio_util::sync::CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT received; shutting down"),
+        }
+        t.cancel();
+    });
+    token
+}
+
+/// Exit code of a service error: 1 for a misconfigured server, 3 otherwise.
+fn service_exit(e: crate::Error) -> ExitCode {
+    eprintln!("error: {e:#}");
+    match e {
+        crate::Error::Misconfigured { .. } => ExitCode::from(EXIT_CHECK_FAILED),
+        crate::Error::Config(_) => ExitCode::from(EXIT_CONFIG),
+        _ => ExitCode::from(EXIT_RUNTIME),
+    }
+}
+
+async fn bind(addr: std::net::SocketAddr, what: &str) -> Result<tokio::net::TcpListener, ExitCode> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        eprintln!("error: cannot listen on {addr} ({what}): {e}");
+        ExitCode::from(EXIT_RUNTIME)
+    })
+}
+
+async fn run_hub(path: PathBuf) -> ExitCode {
+    let cfg = match crate::config::HubConfig::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let listener = match bind(cfg.hub.listen, "hub.listen").await {
+        Ok(l) => l,
+        Err(c) => return c,
+    };
+    let http = match bind(cfg.hub.http_listen, "hub.http_listen").await {
+        Ok(l) => l,
+        Err(c) => return c,
+    };
+    match crate::hub::run(cfg, listener, http, shutdown_on_signals()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => service_exit(e),
+    }
+}
+
+async fn run_agent(path: PathBuf) -> ExitCode {
+    let cfg = match crate::config::AgentConfig::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let status = match bind(cfg.agent.status_listen, "agent.status_listen").await {
+        Ok(l) => l,
+        Err(c) => return c,
+    };
+    match crate::agent::run(cfg, status, shutdown_on_signals()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => service_exit(e),
     }
 }
 

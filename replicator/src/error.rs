@@ -58,6 +58,10 @@ pub enum Error {
     #[error("the MariaDB server at {address} is not configured for starsync:\n{findings}")]
     Misconfigured { address: String, findings: String },
 
+    /// The hub refused this agent (wrong secret, version, identity clash).
+    #[error("the hub at {hub} refused this agent: {reason}")]
+    Refused { hub: String, reason: String },
+
     /// The peer broke the wire protocol.
     #[error("protocol error with {peer}: {problem}")]
     Protocol { peer: String, problem: String },

@@ -8,6 +8,7 @@
 //! Layers, from the bottom: [`gtid`] (positions as types), [`config`], [`check`] (is the server
 //! configured as the design needs), then the capture, model, apply, wire, hub and agent modules.
 
+pub mod agent;
 pub mod apply;
 pub mod binlog;
 pub mod check;
@@ -16,6 +17,8 @@ pub mod config;
 pub mod ddl;
 pub mod error;
 pub mod gtid;
+pub mod http;
+pub mod hub;
 pub mod logging;
 pub mod model;
 pub mod pipe;

@@ -84,7 +84,7 @@ pub async fn capture_to<W: AsyncWrite + Unpin>(
             Read::Item(item) => {
                 count(&mut p, &item);
                 p.bytes += item.approx_bytes() as u64;
-                sink.send(&item).await.map_err(|e| Error::Io {
+                sink.send(item).await.map_err(|e| Error::Io {
                     context: "writing captured frames".into(),
                     source: std::io::Error::other(e.to_string()),
                 })?;

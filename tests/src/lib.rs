@@ -6,8 +6,10 @@
 
 pub mod mariadb;
 pub mod process;
+pub mod star;
 
 pub use mariadb::{Cluster, Node, NodeSpec};
+pub use star::Star;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -285,6 +285,12 @@ pub fn server_settings(spec: &NodeSpec) -> Vec<String> {
     .collect();
     v.push(format!("--server-id={}", spec.server_id));
     v.push(format!("--gtid-domain-id={}", spec.domain_id));
+    // Multi-master: every node generates its own AUTO_INCREMENT values.
+    v.push("--auto-increment-increment=64".into());
+    v.push(format!(
+        "--auto-increment-offset={}",
+        (spec.server_id - 1) % 64 + 1
+    ));
     v
 }
 

@@ -19,6 +19,7 @@
 //! Bulk rows go through prepared statements with MariaDB's bulk execute (`exec_batch`): no
 //! escaping, one round trip per chunk.
 
+pub mod retry;
 pub mod sql;
 pub mod values;
 

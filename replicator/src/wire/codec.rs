@@ -77,14 +77,14 @@ impl<T: DeserializeOwned> Decoder for FrameCodec<T> {
     }
 }
 
-impl<T: Serialize> Encoder<&T> for FrameCodec<T> {
+impl<T: Serialize> Encoder<T> for FrameCodec<T> {
     type Error = FrameError;
 
-    fn encode(&mut self, item: &T, dst: &mut BytesMut) -> Result<(), FrameError> {
+    fn encode(&mut self, item: T, dst: &mut BytesMut) -> Result<(), FrameError> {
         let start = dst.len();
         dst.put_u32(0);
         let mut w = dst.writer();
-        rmp_serde::encode::write(&mut w, item).map_err(|e| FrameError::Encode(e.to_string()))?;
+        rmp_serde::encode::write(&mut w, &item).map_err(|e| FrameError::Encode(e.to_string()))?;
         let dst = w.into_inner();
         let len = dst.len() - start - HEADER;
         if len > self.max {
@@ -105,8 +105,8 @@ mod tests {
         let mut c = FrameCodec::<Vec<String>>::new(1024);
         let mut buf = BytesMut::new();
         let msg = vec!["a".to_string(), "😀".to_string()];
-        c.encode(&msg, &mut buf).unwrap();
-        c.encode(&msg, &mut buf).unwrap();
+        c.encode(msg.clone(), &mut buf).unwrap();
+        c.encode(msg.clone(), &mut buf).unwrap();
         let mut partial = buf.split_to(5);
         assert!(c.decode(&mut partial).unwrap().is_none());
         partial.unsplit(buf);
@@ -126,7 +126,7 @@ mod tests {
         assert!(e.contains("malformed frame"), "{e}");
         let mut buf = BytesMut::new();
         let e = c
-            .encode(&vec!["x".repeat(100)], &mut buf)
+            .encode(vec!["x".repeat(100)], &mut buf)
             .unwrap_err()
             .to_string();
         assert!(e.contains("exceeds"), "{e}");

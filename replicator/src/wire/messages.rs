@@ -125,6 +125,14 @@ pub enum Message {
     HeartbeatAck { id: u64, ts_us: u64 },
     #[serde(rename = "st")]
     Report(AgentReport),
+    /// Hub → agent, about once a second: the agent's lag as the hub measured it.
+    #[serde(rename = "lag")]
+    Lag {
+        #[serde(rename = "l")]
+        lag_ms: Option<u64>,
+        #[serde(rename = "b")]
+        behind: u64,
+    },
     /// The sender is closing the session because of this.
     #[serde(rename = "err")]
     Error { message: String },
@@ -145,6 +153,7 @@ impl Message {
             Message::Heartbeat { .. } => "heartbeat",
             Message::HeartbeatAck { .. } => "heartbeat-ack",
             Message::Report(_) => "report",
+            Message::Lag { .. } => "lag",
             Message::Error { .. } => "error",
         }
     }

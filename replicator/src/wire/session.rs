@@ -74,7 +74,7 @@ pub async fn recv(conn: &mut Conn, timeout: Duration) -> Result<Message, Session
 }
 
 /// Sends one message.
-pub async fn send(conn: &mut Conn, m: &Message) -> Result<(), SessionError> {
+pub async fn send(conn: &mut Conn, m: Message) -> Result<(), SessionError> {
     conn.send(m).await.map_err(SessionError::from)
 }
 
@@ -90,7 +90,7 @@ pub async fn client_handshake(
     let my_nonce = nonce();
     send(
         conn,
-        &Message::Hello(Hello {
+        Message::Hello(Hello {
             version: PROTOCOL_VERSION,
             node: node.into(),
             server_id,
@@ -112,7 +112,7 @@ pub async fn client_handshake(
         .finalize()
         .into_bytes()
         .to_vec();
-    send(conn, &Message::Auth { proof }).await?;
+    send(conn, Message::Auth { proof }).await?;
     let welcome = match recv(conn, timeout).await? {
         Message::Welcome(w) => w,
         m => {
@@ -163,7 +163,7 @@ where
         );
         send(
             conn,
-            &Message::Refused {
+            Message::Refused {
                 reason: reason.clone(),
             },
         )
@@ -174,7 +174,7 @@ where
     let my_nonce = nonce();
     send(
         conn,
-        &Message::Challenge(Challenge {
+        Message::Challenge(Challenge {
             version: PROTOCOL_VERSION,
             hub: hub_name.into(),
             nonce: my_nonce.clone(),
@@ -200,7 +200,7 @@ where
         );
         send(
             conn,
-            &Message::Refused {
+            Message::Refused {
                 reason: reason.clone(),
             },
         )
@@ -213,7 +213,7 @@ where
         Err(reason) => {
             send(
                 conn,
-                &Message::Refused {
+                Message::Refused {
                     reason: reason.clone(),
                 },
             )
@@ -226,7 +226,7 @@ where
         .finalize()
         .into_bytes()
         .to_vec();
-    send(conn, &Message::Welcome(w)).await?;
+    send(conn, Message::Welcome(w)).await?;
     Ok(hello)
 }
 

@@ -1,0 +1,218 @@
+//! Capture: the snap's own transactions, from its binlog to the hub.
+//!
+//! Only the snap's own GTID domain is read (foreign transactions in its binlog came from the hub).
+//! Reading starts at the echo position, not at the master's: the transactions between the two
+//! are on the master already and are not sent again, but their row keys are put back in flight
+//! after a restart. Sending starts after the master's position for this domain, so a transaction
+//! is sent at most once per session and the hub skips any it already holds.
+//!
+//! Capture heartbeats measure the snap → master lag: a heartbeat carries the time at which the
+//! reader had read everything committed locally (the local position is polled every 100 ms); the
+//! hub acknowledges it after committing everything before it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, warn};
+
+use super::inflight::row_key;
+use super::{AgentShared, CAPTURE_REPLICA_ID_BASE};
+use crate::binlog::{AssembleOptions, BinlogReader, Read, ReaderOptions};
+use crate::config::ReplicateConfig;
+use crate::error::{Error, Result};
+use crate::gtid::{Gtid, GtidPos};
+use crate::model::TxnItem;
+use crate::wire::messages::{now_us, Message};
+
+/// The hub acknowledged capture heartbeat `id`.
+pub fn heartbeat_acked(shared: &AgentShared, id: u64) {
+    let mut q = shared.capture_heartbeats.lock().unwrap();
+    while let Some(&(hid, t)) = q.front() {
+        if hid > id {
+            break;
+        }
+        q.pop_front();
+        if hid == id {
+            shared.status.lock().unwrap().capture_lag_ms = Some(t.elapsed().as_millis() as u64);
+        }
+    }
+}
+
+/// Captures until cancelled or a definite error.
+pub async fn run(
+    shared: Arc<AgentShared>,
+    echo: GtidPos,
+    local_pos: GtidPos,
+    master_own: Option<Gtid>,
+    replicate: ReplicateConfig,
+    tx: mpsc::Sender<Message>,
+    token: CancellationToken,
+) -> Result<()> {
+    let own = shared.cfg.node.domain_id;
+    // Foreign domains: from where the server is now (they are not read anyway); own domain: from
+    // the echo position, so that in-flight keys are rebuilt.
+    let mut start = GtidPos::new();
+    for g in local_pos.iter().filter(|g| g.domain != own) {
+        start.set(*g);
+    }
+    let from_echo = echo.get(own);
+    if let Some(e) = from_echo {
+        start.set(e);
+    }
+    shared.capture_heartbeats.lock().unwrap().clear();
+    shared.inflight.lock().unwrap().clear();
+    let r = capture(&shared, start.clone(), master_own, &replicate, &tx, &token).await;
+    match r {
+        Err(Error::BinlogPurged { .. }) if from_echo != master_own => {
+            // The binlog since the echo position is gone: resume from the master's position
+            // (in-flight keys of the older transactions are not rebuilt; echoes still converge).
+            warn!("the local binlog since the echo position is purged; capturing from the master's position");
+            let mut start = start;
+            match master_own {
+                Some(m) => start.set(m),
+                None => {
+                    start.remove(own);
+                }
+            }
+            capture(&shared, start, master_own, &replicate, &tx, &token).await
+        }
+        other => other,
+    }
+}
+
+async fn capture(
+    shared: &Arc<AgentShared>,
+    start: GtidPos,
+    master_own: Option<Gtid>,
+    replicate: &ReplicateConfig,
+    tx: &mpsc::Sender<Message>,
+    token: &CancellationToken,
+) -> Result<()> {
+    let cfg = &shared.cfg;
+    let own = cfg.node.domain_id;
+    let filter = replicate.clone();
+    let mut reader = BinlogReader::new(
+        ReaderOptions {
+            opts: cfg.mariadb.opts(),
+            replica_id: CAPTURE_REPLICA_ID_BASE.wrapping_add(cfg.node.server_id),
+            heartbeat: Duration::from_millis(500),
+            reconnect_max: Duration::from_secs(2),
+            label: format!("local ({})", cfg.node.name),
+            assemble: AssembleOptions {
+                only_domain: Some(own),
+                schema_filter: Some(Arc::new(move |s: &str| filter.replicates(s))),
+                chunk_rows: cfg.limits.chunk_rows,
+                chunk_bytes: cfg.limits.chunk_bytes,
+            },
+        },
+        start,
+    );
+    let sent_after = master_own.map_or(0, |g| g.seq);
+    let mut local = shared.local.clone();
+    let mut hb = tokio::time::interval(Duration::from_millis(250));
+    hb.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut hb_id = 0u64;
+    let mut caught_up_at: Option<Instant> = None;
+    let mut read_own: Option<Gtid> = None;
+    // The open transaction: its GTID, whether it is sent, its row keys.
+    let mut open: Option<(Gtid, bool, Vec<super::inflight::RowKey>)> = None;
+    let covers = |read: Option<Gtid>, view: &super::LocalView| -> bool {
+        match view.pos.get(own) {
+            None => true,
+            Some(l) => read.is_some_and(|r| r.seq >= l.seq),
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => return Ok(()),
+            changed = local.changed() => {
+                if changed.is_err() {
+                    return Ok(());
+                }
+                let view = local.borrow().clone();
+                if open.is_none() && covers(read_own, &view) {
+                    caught_up_at = Some(view.at);
+                }
+            }
+            _ = hb.tick() => {
+                if open.is_some() {
+                    continue;
+                }
+                let Some(t) = caught_up_at else { continue };
+                hb_id += 1;
+                {
+                    let mut q = shared.capture_heartbeats.lock().unwrap();
+                    q.push_back((hb_id, t));
+                    if q.len() > 10_000 {
+                        q.pop_front();
+                    }
+                }
+                let ts_us = now_us().saturating_sub(t.elapsed().as_micros() as u64);
+                if tx.send(Message::Heartbeat { id: hb_id, ts_us }).await.is_err() {
+                    return Ok(());
+                }
+            }
+            r = reader.next() => {
+                let item = match r? {
+                    Read::Idle => {
+                        let view = local.borrow().clone();
+                        if covers(read_own, &view) {
+                            caught_up_at = Some(view.at);
+                        }
+                        continue;
+                    }
+                    Read::Item(item) => item,
+                };
+                let send = match &item {
+                    TxnItem::Begin(b) => {
+                        let send = b.gtid.seq > sent_after;
+                        open = Some((b.gtid, send, Vec::new()));
+                        send
+                    }
+                    TxnItem::Rows(c) => {
+                        let Some((_, send, keys)) = open.as_mut() else { continue };
+                        for (b, a) in c.rows() {
+                            if let Some(b) = b {
+                                keys.push(row_key(&c.table, b));
+                            }
+                            if let Some(a) = a {
+                                let k = row_key(&c.table, a);
+                                if keys.last() != Some(&k) {
+                                    keys.push(k);
+                                }
+                            }
+                        }
+                        *send
+                    }
+                    TxnItem::Query(q) => {
+                        error!(statement = %q.sql_lossy(),
+                               "DDL run on this snap is not replicated (snap users get DML \
+                                privileges only; make schema changes on the master)");
+                        shared.status.lock().unwrap().ddl_drift += 1;
+                        open.as_ref().is_some_and(|o| o.1)
+                    }
+                    TxnItem::Commit(c) => {
+                        let Some((g, send, keys)) = open.take() else { continue };
+                        shared.inflight.lock().unwrap().add(g.seq, keys);
+                        read_own = Some(c.gtid);
+                        let view = local.borrow().clone();
+                        if covers(read_own, &view) {
+                            caught_up_at = Some(view.at);
+                        }
+                        send
+                    }
+                    TxnItem::Abort => {
+                        let send = open.as_ref().is_some_and(|o| o.1);
+                        open = None;
+                        send
+                    }
+                };
+                if send && tx.send(Message::Txn(item)).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! The agent: runs on every snap, the only process there that talks to the hub.
+//!
+//! It captures the snap's own transactions (its own GTID domain only) from the local binlog and
+//! ships them to the hub ([`capture`]); it applies the master's stream to the local server with
+//! the origin GTIDs, and the echoes of its own transactions with the master's row images
+//! ([`session`]). Local users never wait for it: they write to their MariaDB, and their changes
+//! flow whenever the hub is reachable.
+//!
+//! # Recovery
+//! Nothing is kept in files. After any failure the agent reconnects (exponential backoff up to
+//! `agent.reconnect_max_ms`); the hub tells it the master's position for the snap's domain
+//! (capture resumes after it) and the agent tells the hub its own `gtid_binlog_pos` and echo
+//! position (fan-out resumes there). Both come from MariaDB, committed with the data.
+
+pub mod capture;
+pub mod inflight;
+pub mod session;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::check;
+use crate::config::AgentConfig;
+use crate::error::{Error, Result};
+use crate::gtid::{Gtid, GtidPos};
+use crate::http::{self, Response};
+use crate::hub::status::rfc3339;
+use inflight::InFlight;
+
+/// Base of the replica server id the agent's binlog reader registers with on its own server.
+pub const CAPTURE_REPLICA_ID_BASE: u32 = 0x6000_0000;
+
+/// Keys tracked as in flight at most.
+const INFLIGHT_LIMIT: usize = 500_000;
+
+/// The local server's position as last polled, and when.
+#[derive(Debug, Clone)]
+pub struct LocalView {
+    pub at: Instant,
+    pub pos: GtidPos,
+}
+
+/// What the agent knows about itself (served on its status endpoint).
+#[derive(Debug, Default)]
+pub struct AgentStatus {
+    pub connected: bool,
+    pub connected_since: Option<SystemTime>,
+    pub lag_ms: Option<u64>,
+    pub txns_behind: Option<u64>,
+    /// The last own transaction the hub acknowledged.
+    pub acked: Option<Gtid>,
+    pub capture_lag_ms: Option<u64>,
+    pub ddl_drift: u64,
+    pub last_error: Option<String>,
+    pub applied_txns: u64,
+}
+
+/// Shared by the agent's tasks.
+pub struct AgentShared {
+    pub cfg: AgentConfig,
+    pub status: Mutex<AgentStatus>,
+    pub local: watch::Receiver<LocalView>,
+    pub inflight: Mutex<InFlight>,
+    /// Capture heartbeats sent and not yet acknowledged: (id, caught-up instant).
+    pub capture_heartbeats: Mutex<std::collections::VecDeque<(u64, Instant)>>,
+}
+
+#[derive(Serialize)]
+struct StatusDoc {
+    node: String,
+    hub: String,
+    connected: bool,
+    connected_since: Option<String>,
+    lag_ms: Option<u64>,
+    txns_behind: Option<u64>,
+    pending_own_txns: u64,
+    capture_lag_ms: Option<u64>,
+    gtid_pos: String,
+    acked_own: Option<String>,
+    in_flight_rows: usize,
+    ddl_drift: u64,
+    applied_txns: u64,
+    last_error: Option<String>,
+}
+
+impl AgentShared {
+    /// Own transactions committed locally and not yet acknowledged by the hub.
+    pub fn pending_own(&self) -> u64 {
+        let own = self.cfg.node.domain_id;
+        let local = self.local.borrow().pos.get(own).map_or(0, |g| g.seq);
+        let acked = self.status.lock().unwrap().acked.map_or(0, |g| g.seq);
+        local.saturating_sub(acked)
+    }
+
+    fn status_json(&self) -> String {
+        let pending = self.pending_own();
+        let pos = self.local.borrow().pos.to_string();
+        let inflight = self.inflight.lock().unwrap().len();
+        let s = self.status.lock().unwrap();
+        serde_json::to_string_pretty(&StatusDoc {
+            node: self.cfg.node.name.clone(),
+            hub: self.cfg.agent.hub.clone(),
+            connected: s.connected,
+            connected_since: s.connected_since.map(rfc3339),
+            lag_ms: if s.connected { s.lag_ms } else { None },
+            txns_behind: s.txns_behind,
+            pending_own_txns: pending,
+            capture_lag_ms: s.capture_lag_ms,
+            gtid_pos: pos,
+            acked_own: s.acked.map(|g| g.to_string()),
+            in_flight_rows: inflight,
+            ddl_drift: s.ddl_drift,
+            applied_txns: s.applied_txns,
+            last_error: s.last_error.clone(),
+        })
+        .unwrap()
+    }
+
+    pub fn set_error(&self, e: &str) {
+        self.status.lock().unwrap().last_error = Some(e.to_string());
+    }
+}
+
+/// Runs the agent until `shutdown`.
+pub async fn run(
+    cfg: AgentConfig,
+    status_listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let address = cfg.mariadb.address();
+    let mut conn = mysql_async::Conn::new(cfg.mariadb.opts())
+        .await
+        .map_err(Error::db(format!(
+            "connecting to the local database at {address}"
+        )))?;
+    let facts = check::ensure_server_ready(&mut conn, &cfg.node, &address).await?;
+    crate::apply::ensure_state_schema(&mut conn).await?;
+    let pos = crate::apply::gtid_binlog_pos(&mut conn).await?;
+    info!(node = %cfg.node.name, local = %address, version = %facts.version, position = %pos,
+          hub = %cfg.agent.hub, "agent started");
+    let (local_tx, local_rx) = watch::channel(LocalView {
+        at: Instant::now(),
+        pos,
+    });
+    let shared = Arc::new(AgentShared {
+        cfg: cfg.clone(),
+        status: Mutex::new(AgentStatus::default()),
+        local: local_rx,
+        inflight: Mutex::new(InFlight::new(INFLIGHT_LIMIT)),
+        capture_heartbeats: Mutex::new(Default::default()),
+    });
+
+    let poller = tokio::spawn(poll_local(cfg.clone(), conn, local_tx, shutdown.clone()));
+    let sh = shared.clone();
+    let handler: http::Handler = Arc::new(move |path| match path {
+        "/status" => Response::json(sh.status_json()),
+        "/health" => Response::text(200, "ok\n"),
+        _ => Response::text(404, "not found: try /status\n"),
+    });
+    let http_task = tokio::spawn(http::serve(status_listener, handler, shutdown.clone()));
+
+    let mut backoff = Duration::from_millis(100);
+    let max = Duration::from_millis(cfg.agent.reconnect_max_ms);
+    while !shutdown.is_cancelled() {
+        let started = Instant::now();
+        let token = shutdown.child_token();
+        let r = session::run(shared.clone(), token).await;
+        {
+            let mut s = shared.status.lock().unwrap();
+            s.connected = false;
+            s.lag_ms = None;
+        }
+        match r {
+            Ok(()) if shutdown.is_cancelled() => break,
+            Ok(()) => {
+                warn!(hub = %cfg.agent.hub, "the hub closed the session; reconnecting");
+            }
+            Err(e) => {
+                let transient = e.is_transient();
+                shared.set_error(&e.to_string());
+                if transient {
+                    warn!(hub = %cfg.agent.hub, error = %e, retry_in = ?backoff,
+                          "hub session ended; local writes keep working and flow on reconnect");
+                } else {
+                    error!(hub = %cfg.agent.hub, error = %e, retry_in = ?max,
+                           "replication stopped on a definite error; retrying later");
+                    backoff = max;
+                }
+            }
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            backoff = Duration::from_millis(100);
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(max);
+    }
+    info!("agent stopped");
+    let _ = tokio::time::timeout(Duration::from_secs(2), poller).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), http_task).await;
+    Ok(())
+}
+
+/// Polls the local position every 100 ms (status, pending count, capture lag).
+async fn poll_local(
+    cfg: AgentConfig,
+    mut conn: mysql_async::Conn,
+    tx: watch::Sender<LocalView>,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        let at = Instant::now();
+        match crate::apply::gtid_binlog_pos(&mut conn).await {
+            Ok(pos) => {
+                tx.send_replace(LocalView { at, pos });
+            }
+            Err(_) => {
+                if let Ok(c) = mysql_async::Conn::new(cfg.mariadb.opts()).await {
+                    conn = c;
+                } else {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+    conn.disconnect().await.ok();
+}

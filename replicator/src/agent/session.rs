@@ -1,0 +1,289 @@
+//! One session with the hub: handshake, then three tasks over one connection: capture (local
+//! binlog → hub), apply (hub → local server) and a socket writer, with this task reading.
+//!
+//! Apply: foreign transactions keep their origin GTID; the snap's own transactions come back as
+//! echoes and are applied with `sql_log_bin=0` (the snap already has their GTID), forcing the
+//! master's row images, with the echo position persisted in the same transaction. Rows whose
+//! key has a newer own change in flight are left alone ([`super::inflight`]). A heartbeat from
+//! the hub is acknowledged once everything before it is applied.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::AgentShared;
+use crate::apply::retry::{self, TxnBuffer};
+use crate::apply::{Applier, TxnMode};
+use crate::error::{Error, Result};
+use crate::model::TxnItem;
+use crate::wire::messages::{AgentReport, Message};
+use crate::wire::session::{client_handshake, framed, send, Conn, SessionError};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn session_err(hub: &str, e: SessionError) -> Error {
+    match e {
+        SessionError::Refused(reason) => Error::Refused {
+            hub: hub.into(),
+            reason,
+        },
+        other => Error::Protocol {
+            peer: format!("hub {hub}"),
+            problem: other.to_string(),
+        },
+    }
+}
+
+/// Runs one session; returns when the connection ends or `token` is cancelled.
+pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<()> {
+    let cfg = &shared.cfg;
+    let hub = cfg.agent.hub.clone();
+    let stream = tokio::select! {
+        _ = token.cancelled() => return Ok(()),
+        s = tokio::time::timeout(TIMEOUT, TcpStream::connect(&hub)) => s,
+    };
+    let stream = stream
+        .map_err(|_| Error::Io {
+            context: format!("connecting to the hub at {hub}"),
+            source: std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer within 10 s"),
+        })?
+        .map_err(Error::io(format!("connecting to the hub at {hub}")))?;
+    let mut conn = framed(stream, cfg.limits.max_frame_bytes);
+    let welcome = client_handshake(
+        &mut conn,
+        &cfg.node.name,
+        cfg.node.server_id,
+        cfg.node.domain_id,
+        cfg.agent.secret.expose(),
+        TIMEOUT,
+    )
+    .await
+    .map_err(|e| session_err(&hub, e))?;
+
+    // Where this snap stands, from its own server.
+    let mut local = mysql_async::Conn::new(cfg.mariadb.opts())
+        .await
+        .map_err(Error::db("connecting to the local database"))?;
+    let pos = crate::apply::gtid_binlog_pos(&mut local).await?;
+    let echo = crate::apply::echo_pos(&mut local).await?;
+    local.disconnect().await.ok();
+    let own = cfg.node.domain_id;
+    if let Some(m) = welcome.master_pos.get(own) {
+        if pos.get(own).is_none_or(|l| l.seq < m.seq) {
+            let msg = format!(
+                "the master holds {m} of this snap's domain {own}, but this snap's binlog ends at \
+                 {}: the snap lost transactions it had made (restored from a backup, or RESET \
+                 MASTER?). Its new writes would collide with old GTIDs; re-create it from the \
+                 master's data",
+                pos.get(own)
+                    .map_or("nothing".to_string(), |g| g.to_string())
+            );
+            let _ = conn
+                .send(Message::Error {
+                    message: msg.clone(),
+                })
+                .await;
+            return Err(Error::Misconfigured {
+                address: cfg.mariadb.address(),
+                findings: msg,
+            });
+        }
+    }
+    send(
+        &mut conn,
+        Message::Subscribe {
+            pos: pos.clone(),
+            echo: echo.clone(),
+        },
+    )
+    .await
+    .map_err(|e| session_err(&hub, e))?;
+    {
+        let mut s = shared.status.lock().unwrap();
+        s.connected = true;
+        s.connected_since = Some(SystemTime::now());
+        s.last_error = None;
+        s.acked = welcome.master_pos.get(own);
+    }
+    info!(hub = %hub, position = %pos, echo = %echo, master = %welcome.master_pos,
+          "connected to the hub");
+
+    let (sink, mut stream) = conn.split();
+    let (wtx, wrx) = mpsc::channel::<Message>(64);
+    let writer = tokio::spawn(write_loop(sink, wrx, token.clone()));
+    let (atx, arx) = mpsc::channel::<Message>(64);
+    let applier = tokio::spawn(apply_loop(shared.clone(), arx, wtx.clone(), token.clone()));
+    let capture = tokio::spawn(super::capture::run(
+        shared.clone(),
+        echo,
+        pos,
+        welcome.master_pos.get(own),
+        welcome.replicate.clone(),
+        wtx.clone(),
+        token.clone(),
+    ));
+
+    let mut report = tokio::time::interval(Duration::from_millis(300));
+    let result: Result<()> = loop {
+        let msg = tokio::select! {
+            _ = token.cancelled() => break Ok(()),
+            _ = report.tick() => {
+                let r = {
+                    let s = shared.status.lock().unwrap();
+                    AgentReport {
+                        pos: shared.local.borrow().pos.clone(),
+                        pending_own: 0,
+                        capture_lag_ms: s.capture_lag_ms,
+                        bytes_queued: 0,
+                        ddl_drift: s.ddl_drift,
+                        last_error: s.last_error.clone(),
+                    }
+                };
+                let r = AgentReport { pending_own: shared.pending_own(), ..r };
+                let _ = wtx.send(Message::Report(r)).await;
+                continue;
+            }
+            m = stream.next() => m,
+        };
+        let msg = match msg {
+            None => {
+                break Err(Error::Protocol {
+                    peer: format!("hub {hub}"),
+                    problem: "the hub closed the connection".into(),
+                })
+            }
+            Some(Err(e)) => {
+                break Err(Error::Protocol {
+                    peer: format!("hub {hub}"),
+                    problem: e.to_string(),
+                })
+            }
+            Some(Ok(m)) => m,
+        };
+        match msg {
+            m @ (Message::Txn(_) | Message::Heartbeat { .. }) => {
+                if atx.send(m).await.is_err() {
+                    break Ok(()); // the apply task ended; its error is reported below
+                }
+            }
+            Message::Ack { gtid } => shared.status.lock().unwrap().acked = Some(gtid),
+            Message::HeartbeatAck { id, .. } => super::capture::heartbeat_acked(&shared, id),
+            Message::Lag { lag_ms, behind } => {
+                let mut s = shared.status.lock().unwrap();
+                s.lag_ms = lag_ms;
+                s.txns_behind = Some(behind);
+            }
+            Message::Error { message } => {
+                break Err(Error::Protocol {
+                    peer: format!("hub {hub}"),
+                    problem: format!("the hub closed the session: {message}"),
+                })
+            }
+            other => {
+                break Err(Error::Protocol {
+                    peer: format!("hub {hub}"),
+                    problem: format!("unexpected {} message", other.kind()),
+                })
+            }
+        }
+    };
+    token.cancel();
+    drop(atx);
+    drop(wtx);
+    let applied = applier.await.unwrap_or(Ok(()));
+    let captured = capture.await.unwrap_or(Ok(()));
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    // The first real cause wins.
+    applied?;
+    captured?;
+    result
+}
+
+async fn write_loop(
+    mut sink: futures::stream::SplitSink<Conn, Message>,
+    mut rx: mpsc::Receiver<Message>,
+    token: CancellationToken,
+) {
+    loop {
+        let m = tokio::select! {
+            _ = token.cancelled() => break,
+            m = rx.recv() => m,
+        };
+        let Some(m) = m else { break };
+        if let Err(e) = sink.send(m).await {
+            warn!(error = %e, "cannot write to the hub");
+            token.cancel();
+            break;
+        }
+    }
+    let _ = sink.close().await;
+}
+
+/// Applies the hub's stream to the local server.
+async fn apply_loop(
+    shared: Arc<AgentShared>,
+    mut rx: mpsc::Receiver<Message>,
+    wtx: mpsc::Sender<Message>,
+    token: CancellationToken,
+) -> Result<()> {
+    let own = shared.cfg.node.domain_id;
+    let mut applier = Applier::connect(&shared.cfg.mariadb.opts(), "local").await?;
+    let mut buf = TxnBuffer::new(16 << 20);
+    let mut mode = TxnMode::default();
+    let sh = shared.clone();
+    let skip = move |meta: &crate::model::TableMeta, img: &[crate::model::Value]| {
+        sh.inflight.lock().unwrap().contains(meta, img)
+    };
+    let result = loop {
+        let m = tokio::select! {
+            _ = token.cancelled() => break Ok(()),
+            m = rx.recv() => m,
+        };
+        let Some(m) = m else { break Ok(()) };
+        match m {
+            Message::Txn(item) => {
+                if let TxnItem::Begin(b) = &item {
+                    mode = if b.gtid.domain == own {
+                        // The echo supersedes our in-flight change of the same transaction.
+                        shared.inflight.lock().unwrap().release(b.gtid.seq);
+                        TxnMode {
+                            echo: true,
+                            ..Default::default()
+                        }
+                    } else {
+                        TxnMode {
+                            preserve_gtid: true,
+                            ..Default::default()
+                        }
+                    };
+                }
+                match retry::apply_item(&mut applier, &mut buf, &item, &mode, Some(&skip)).await {
+                    Ok(Some(c)) => {
+                        if !c.skipped {
+                            shared.status.lock().unwrap().applied_txns += 1;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => break Err(e),
+                }
+            }
+            Message::Heartbeat { id, ts_us }
+                if wtx.send(Message::HeartbeatAck { id, ts_us }).await.is_err() =>
+            {
+                break Ok(());
+            }
+            _ => {}
+        }
+    };
+    // Nothing half-applied.
+    applier.abort().await.ok();
+    if result.is_err() {
+        token.cancel();
+    }
+    result
+}

@@ -1,0 +1,113 @@
+//! Retrying a transaction after a lock conflict.
+//!
+//! InnoDB resolves a deadlock (1213) or lock wait timeout (1205) by rolling the victim back. A
+//! replicated transaction arrives as a stream of items, so it can only be replayed if its items
+//! were kept: [`TxnBuffer`] keeps them while they fit in its byte limit. A larger transaction
+//! that hits a lock conflict returns the error, and the caller resumes from the target's GTID
+//! position (which the rolled-back transaction did not advance).
+
+use std::time::Duration;
+
+use tracing::warn;
+
+use super::{Applier, Committed, SkipRow, TxnMode};
+use crate::error::{Error, Result};
+use crate::model::TxnItem;
+
+/// Attempts after the first one.
+const RETRIES: u32 = 8;
+
+/// The open transaction's items, while they fit.
+#[derive(Debug)]
+pub struct TxnBuffer {
+    items: Vec<TxnItem>,
+    bytes: usize,
+    overflow: bool,
+    limit: usize,
+}
+
+impl TxnBuffer {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            items: Vec::new(),
+            bytes: 0,
+            overflow: false,
+            limit,
+        }
+    }
+
+    fn push(&mut self, item: &TxnItem) {
+        if matches!(item, TxnItem::Begin(_)) {
+            self.items.clear();
+            self.bytes = 0;
+            self.overflow = false;
+        }
+        if self.overflow {
+            return;
+        }
+        self.bytes += item.approx_bytes();
+        if self.bytes > self.limit {
+            self.overflow = true;
+            self.items = Vec::new();
+        } else {
+            self.items.push(item.clone());
+        }
+    }
+}
+
+/// Whether an error is a lock conflict that rolled the transaction back.
+pub fn is_lock_conflict(e: &Error) -> bool {
+    matches!(e.server_code(), Some(1205 | 1213))
+}
+
+/// Applies `item` in `mode`, replaying the buffered transaction after a lock conflict.
+pub async fn apply_item(
+    applier: &mut Applier,
+    buf: &mut TxnBuffer,
+    item: &TxnItem,
+    mode: &TxnMode,
+    skip: Option<SkipRow<'_>>,
+) -> Result<Option<Committed>> {
+    buf.push(item);
+    let mut attempt = 0;
+    loop {
+        let r = one(applier, item, mode, skip).await;
+        match r {
+            Err(e) if is_lock_conflict(&e) && !buf.overflow && attempt < RETRIES => {
+                attempt += 1;
+                warn!(error = %e, attempt, "lock conflict; replaying the transaction");
+                applier.abort().await?;
+                tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
+                let n = buf.items.len().saturating_sub(1);
+                let mut failed = None;
+                for earlier in &buf.items[..n] {
+                    if let Err(e) = one(applier, earlier, mode, skip).await {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+                match failed {
+                    Some(e) if is_lock_conflict(&e) => continue,
+                    Some(e) => return Err(e),
+                    None => {}
+                }
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn one(
+    applier: &mut Applier,
+    item: &TxnItem,
+    mode: &TxnMode,
+    skip: Option<SkipRow<'_>>,
+) -> Result<Option<Committed>> {
+    match item {
+        TxnItem::Rows(c) => {
+            applier.rows(c, skip).await?;
+            Ok(None)
+        }
+        other => applier.apply_item(other, mode).await,
+    }
+}

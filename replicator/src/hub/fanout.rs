@@ -1,0 +1,173 @@
+//! Fan-out: the master's binlog, streamed to one snap from that snap's own position.
+//!
+//! Rows of schemas that do not replicate are dropped by the reader; statements are routed by the
+//! schema they change ([`crate::ddl`]) and account statements never leave the master. A
+//! transaction whose content was all dropped still goes out as `Begin`/`Commit`, so every node's
+//! GTID position ends up holding every GTID of the master. The snap's own transactions come back
+//! as they are in the master's binlog: the echoes that carry the master's row images.
+//!
+//! Between transactions a heartbeat carries the hub time at which the reader had read everything
+//! the master had committed (see [`super::status`] for how lag follows from it). The socket's
+//! backpressure reaches the binlog reader through a bounded queue: a slow snap costs no memory.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use super::status::Counters;
+use super::{HubCtx, FANOUT_REPLICA_ID_BASE};
+use crate::binlog::{AssembleOptions, BinlogReader, Read, ReaderOptions};
+use crate::ddl::{classify, StatementKind};
+use crate::error::Result;
+use crate::gtid::GtidPos;
+use crate::model::TxnItem;
+use crate::wire::messages::{now_us, Message};
+
+/// Streams to `tx` until cancelled or the reader fails definitively.
+pub async fn run(
+    ctx: Arc<HubCtx>,
+    node: String,
+    server_id: u32,
+    start: GtidPos,
+    tx: mpsc::Sender<Message>,
+    counters: Arc<Counters>,
+    token: CancellationToken,
+) -> Result<()> {
+    let replicate = ctx.cfg.replicate.clone();
+    let filter = replicate.clone();
+    let mut reader = BinlogReader::new(
+        ReaderOptions {
+            opts: ctx.cfg.mariadb.opts(),
+            replica_id: FANOUT_REPLICA_ID_BASE.wrapping_add(server_id),
+            heartbeat: Duration::from_millis(ctx.cfg.hub.heartbeat_ms.clamp(100, 1000)),
+            reconnect_max: Duration::from_secs(2),
+            label: format!("master (fan-out to {node})"),
+            assemble: AssembleOptions {
+                only_domain: None,
+                schema_filter: Some(Arc::new(move |s: &str| filter.replicates(s))),
+                chunk_rows: ctx.cfg.limits.chunk_rows,
+                chunk_bytes: ctx.cfg.limits.chunk_bytes,
+            },
+        },
+        start.clone(),
+    );
+    debug!(position = %start, "fan-out starting");
+    // The reader runs in its own task so that heartbeats never wait for the binlog.
+    let (rtx, mut rrx) = mpsc::channel::<Result<Read>>(8);
+    let rtoken = token.clone();
+    let reader_task = tokio::spawn(async move {
+        loop {
+            let r = tokio::select! {
+                _ = rtoken.cancelled() => break,
+                r = reader.next() => r,
+            };
+            let fatal = r.is_err();
+            if rtx.send(r).await.is_err() || fatal {
+                break;
+            }
+        }
+    });
+
+    let mut master = ctx.master.clone();
+    let mut hb = tokio::time::interval(Duration::from_millis(ctx.cfg.hub.heartbeat_ms));
+    hb.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut in_txn = false;
+    let mut hb_id: u64 = 0;
+    // Everything the master committed before this instant has been read.
+    let mut caught_up_at: Option<Instant> = None;
+    // What has been read so far (advanced at every commit read).
+    let mut read_pos = start;
+    let mut rows_in_txn: u64 = 0;
+    let result = loop {
+        tokio::select! {
+            _ = token.cancelled() => break Ok(()),
+            r = rrx.recv() => {
+                let Some(r) = r else { break Ok(()) };
+                let item = match r {
+                    Ok(Read::Idle) => {
+                        let view = master.borrow().clone();
+                        if read_pos.covers(&view.pos) {
+                            caught_up_at = Some(view.at);
+                        }
+                        continue;
+                    }
+                    Ok(Read::Item(item)) => item,
+                    Err(e) => {
+                        warn!(error = %e, "fan-out stopped");
+                        break Err(e);
+                    }
+                };
+                let item = match item {
+                    TxnItem::Query(q) => {
+                        let st = classify(&q.sql_lossy(), &q.schema);
+                        if st.kind == StatementKind::Account || !replicate.replicates(&st.schema) {
+                            debug!(statement = %q.sql_lossy(), "not replicated");
+                            continue;
+                        }
+                        TxnItem::Query(q)
+                    }
+                    other => other,
+                };
+                match &item {
+                    TxnItem::Begin(_) => {
+                        in_txn = true;
+                        rows_in_txn = 0;
+                    }
+                    TxnItem::Rows(c) => rows_in_txn += c.len() as u64,
+                    TxnItem::Commit(c) => {
+                        in_txn = false;
+                        read_pos.advance(c.gtid);
+                        counters.applied_txns.fetch_add(1, Ordering::Relaxed);
+                        counters.applied_rows.fetch_add(rows_in_txn, Ordering::Relaxed);
+                    }
+                    TxnItem::Abort => in_txn = false,
+                    TxnItem::Query(_) => {}
+                }
+                let commit = matches!(item, TxnItem::Commit(_));
+                counters.bytes_queued.fetch_add(item.approx_bytes() as u64, Ordering::Relaxed);
+                if tx.send(Message::Txn(item)).await.is_err() {
+                    break Ok(());
+                }
+                if commit {
+                    let view = master.borrow().clone();
+                    if read_pos.covers(&view.pos) {
+                        caught_up_at = Some(view.at);
+                    }
+                }
+            }
+            changed = master.changed() => {
+                if changed.is_err() {
+                    break Ok(());
+                }
+                let view = master.borrow().clone();
+                if !in_txn && read_pos.covers(&view.pos) {
+                    caught_up_at = Some(view.at);
+                }
+            }
+            _ = hb.tick() => {
+                if in_txn {
+                    continue;
+                }
+                let Some(t) = caught_up_at else { continue };
+                hb_id += 1;
+                ctx.registry.update(&node, |n| {
+                    n.outstanding.push_back((hb_id, t));
+                    if n.outstanding.len() > 10_000 {
+                        n.outstanding.pop_front();
+                    }
+                });
+                let ts_us = now_us().saturating_sub(t.elapsed().as_micros() as u64);
+                if tx.send(Message::Heartbeat { id: hb_id, ts_us }).await.is_err() {
+                    break Ok(());
+                }
+            }
+        }
+    };
+    token.cancel();
+    let _ = reader_task.await;
+    result
+}

@@ -1,0 +1,212 @@
+//! The hub: runs on the master, next to its MariaDB.
+//!
+//! For every connected agent it runs one session ([`session`]): **ingest** applies the snap's
+//! transactions to the master with their GTIDs and conflict detection and acknowledges each after
+//! commit; **fan-out** ([`fanout`]) streams the master's binlog to the snap from the snap's own
+//! position, with heartbeats for lag. The master's binlog is the single total order; the hub keeps
+//! no state of its own that MariaDB cannot give back after a crash (positions are GTIDs read from
+//! the servers, the conflict log is a table on the master).
+//!
+//! A poller reads the master's position every 100 ms (lag and status) and the conflict log
+//! counts every 2 s; `/status`, `/metrics` and `/health` are served over HTTP ([`status`]).
+//!
+//! # Shutdown
+//! On cancellation the hub stops accepting, every session rolls back a transaction it has not
+//! committed (nothing is half-applied), and `run` returns once all tasks ended or the deadline
+//! passed.
+
+pub mod fanout;
+pub mod session;
+pub mod status;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::*;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, warn};
+
+use crate::check;
+use crate::config::HubConfig;
+use crate::error::{Error, Result};
+use crate::gtid::GtidPos;
+use crate::http::{self, Response};
+use status::Registry;
+
+/// Base of the replica server ids the hub's binlog readers register with on the master
+/// (plus the snap's server id).
+pub const FANOUT_REPLICA_ID_BASE: u32 = 0x5000_0000;
+
+/// The master's position as last polled, and when.
+#[derive(Debug, Clone)]
+pub struct MasterView {
+    pub at: Instant,
+    pub pos: GtidPos,
+}
+
+/// Shared by every task of the hub.
+pub struct HubCtx {
+    pub cfg: HubConfig,
+    pub registry: Arc<Registry>,
+    pub master: watch::Receiver<MasterView>,
+    /// Sessions by node name, so that a reconnecting agent replaces its stale session.
+    pub sessions: Mutex<HashMap<String, CancellationToken>>,
+}
+
+/// How long shutdown waits for sessions.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Runs the hub until `shutdown` is cancelled. Servers are passed in so that tests can bind
+/// port 0.
+pub async fn run(
+    cfg: HubConfig,
+    listener: TcpListener,
+    http_listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let address = cfg.mariadb.address();
+    let mut conn = mysql_async::Conn::new(cfg.mariadb.opts())
+        .await
+        .map_err(Error::db(format!(
+            "connecting to the master database at {address}"
+        )))?;
+    let facts = check::ensure_server_ready(&mut conn, &cfg.node, &address).await?;
+    crate::apply::ensure_state_schema(&mut conn).await?;
+    let pos = crate::apply::gtid_binlog_pos(&mut conn).await?;
+    info!(node = %cfg.node.name, master = %address, version = %facts.version, position = %pos,
+          listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+          http = %http_listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+          "hub started");
+
+    let registry = Arc::new(Registry::new(
+        &cfg.node.name,
+        cfg.node.server_id,
+        cfg.node.domain_id,
+        address.clone(),
+    ));
+    registry.set_master(pos.clone(), true);
+    let (master_tx, master_rx) = watch::channel(MasterView {
+        at: Instant::now(),
+        pos,
+    });
+    let ctx = Arc::new(HubCtx {
+        cfg,
+        registry: registry.clone(),
+        master: master_rx,
+        sessions: Mutex::new(HashMap::new()),
+    });
+    let tracker = TaskTracker::new();
+
+    tracker.spawn(poll_master(ctx.clone(), conn, master_tx, shutdown.clone()));
+    let reg = registry.clone();
+    let handler: http::Handler = Arc::new(move |path| match path {
+        "/status" => Response::json(serde_json::to_string_pretty(&reg.snapshot()).unwrap()),
+        "/metrics" => Response {
+            status: 200,
+            content_type: "text/plain; version=0.0.4",
+            body: status::metrics(&reg.snapshot()),
+        },
+        "/health" if reg.master_ok() => Response::text(200, "ok\n"),
+        "/health" => Response::text(503, "the master database does not answer\n"),
+        _ => Response::text(404, "not found: try /status, /metrics or /health\n"),
+    });
+    tracker.spawn(http::serve(http_listener, handler, shutdown.clone()));
+
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let ctx = ctx.clone();
+                let token = shutdown.child_token();
+                tracker.spawn(async move { session::run(ctx, stream, peer, token).await });
+            }
+            Err(e) => {
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    info!("hub shutting down");
+    tracker.close();
+    if tokio::time::timeout(SHUTDOWN_DEADLINE, tracker.wait())
+        .await
+        .is_err()
+    {
+        warn!(deadline = ?SHUTDOWN_DEADLINE, "some sessions did not end before the deadline");
+    }
+    info!("hub stopped");
+    Ok(())
+}
+
+/// Polls the master: position every 100 ms, conflict counts every 2 s, rates every second.
+async fn poll_master(
+    ctx: Arc<HubCtx>,
+    mut conn: mysql_async::Conn,
+    tx: watch::Sender<MasterView>,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut n: u64 = 0;
+    let mut last_pos = GtidPos::new();
+    let mut healthy = true;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        n += 1;
+        let at = Instant::now();
+        match crate::apply::gtid_binlog_pos(&mut conn).await {
+            Ok(pos) => {
+                if !healthy {
+                    info!("the master database answers again");
+                    healthy = true;
+                }
+                let delta = last_pos.behind(&pos);
+                if !last_pos.is_empty() && delta > 0 {
+                    ctx.registry.update(&ctx.cfg.node.name, |m| {
+                        m.counters
+                            .applied_txns
+                            .fetch_add(delta, std::sync::atomic::Ordering::Relaxed)
+                    });
+                }
+                last_pos = pos.clone();
+                ctx.registry.set_master(pos.clone(), true);
+                tx.send_replace(MasterView { at, pos });
+            }
+            Err(e) => {
+                if healthy {
+                    error!(error = %e, "the master database does not answer; retrying");
+                    healthy = false;
+                }
+                ctx.registry.set_master(GtidPos::new(), false);
+                match mysql_async::Conn::new(ctx.cfg.mariadb.opts()).await {
+                    Ok(c) => conn = c,
+                    Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+                }
+                continue;
+            }
+        }
+        if n % 10 == 0 {
+            ctx.registry.sample_rates();
+        }
+        if n % 20 == 1 {
+            let counts: std::result::Result<Vec<(String, u64)>, _> = conn
+                .query("SELECT origin_node, COUNT(*) FROM starsync.conflicts GROUP BY origin_node")
+                .await;
+            if let Ok(rows) = counts {
+                ctx.registry
+                    .set_conflicts(&rows.into_iter().collect::<BTreeMap<_, _>>());
+            }
+        }
+    }
+    conn.disconnect().await.ok();
+}

@@ -1,0 +1,387 @@
+//! One agent's session on the hub: handshake, then ingest (this task) beside fan-out and a
+//! socket writer (their own tasks).
+//!
+//! # Ingest
+//! The agent's transactions are applied to the master in one DB transaction each, with the
+//! origin's GTID and conflict detection, and acknowledged (`Ack`) only after commit. A
+//! transaction the master already holds is skipped (exactly once across reconnects). DDL run on
+//! the snap is not applied: its GTID is committed as an empty transaction, so that the master's
+//! position for the snap's domain stays contiguous, and it is reported as drift. A deadlock or
+//! lock timeout retries the transaction from memory when it was small enough to keep (16 MiB);
+//! otherwise the session ends and the agent resends from the master's position.
+//!
+//! # Failure
+//! A wrong secret, an unknown protocol version, a malformed or oversized frame, or a node whose
+//! identity clashes with another closes this connection with an error logged here (and sent to
+//! the agent when possible); every other session goes on.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn, Instrument};
+
+use super::status::{Counters, NodeState};
+use super::HubCtx;
+use crate::apply::retry::{self, TxnBuffer};
+use crate::apply::{Applier, TxnMode};
+use crate::error::{Error, Result};
+use crate::gtid::GtidPos;
+use crate::model::TxnItem;
+use crate::wire::messages::{Hello, Message, Welcome};
+use crate::wire::session::{framed, recv, server_handshake, SessionError};
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const RETRY_BUFFER_BYTES: usize = 16 << 20;
+
+/// Serves one TCP connection until it ends or `token` is cancelled.
+pub async fn run(ctx: Arc<HubCtx>, stream: TcpStream, peer: SocketAddr, token: CancellationToken) {
+    let span = tracing::info_span!("session", peer = %peer);
+    async move {
+        let mut conn = framed(stream, ctx.cfg.limits.max_frame_bytes);
+        let master_pos = ctx.registry.master_pos();
+        let replicate = ctx.cfg.replicate.clone();
+        let (sid, did) = (ctx.cfg.node.server_id, ctx.cfg.node.domain_id);
+        let registry = ctx.registry.clone();
+        let hello = match server_handshake(
+            &mut conn,
+            &ctx.cfg.node.name,
+            ctx.cfg.hub.secret.expose(),
+            HANDSHAKE_TIMEOUT,
+            |h: &Hello| {
+                if h.server_id == sid || h.domain_id == did {
+                    return Err(format!(
+                        "node {:?} uses server_id {} / gtid_domain_id {}, which belong to the \
+                         master: give every node its own server_id and gtid_domain_id",
+                        h.node, h.server_id, h.domain_id
+                    ));
+                }
+                if let Some(other) = registry.identity_clash(&h.node, h.server_id, h.domain_id) {
+                    return Err(format!(
+                        "node {:?} uses server_id {} / gtid_domain_id {}, already used by \
+                         connected node {other:?}: give every node its own ids",
+                        h.node, h.server_id, h.domain_id
+                    ));
+                }
+                Ok(Welcome {
+                    proof: vec![],
+                    master_pos: master_pos.clone(),
+                    replicate,
+                    master_server_id: sid,
+                    master_domain_id: did,
+                })
+            },
+        )
+        .await
+        {
+            Ok(h) => h,
+            Err(SessionError::Frame(e)) => {
+                warn!(error = %e, "closing connection: not a starsync agent (bad frame)");
+                let _ = conn
+                    .send(Message::Error {
+                        message: format!("closing: {e}"),
+                    })
+                    .await;
+                return;
+            }
+            Err(e) => {
+                warn!(error = %e, "closing connection: handshake failed");
+                return;
+            }
+        };
+        let name = hello.node.clone();
+        let span = tracing::info_span!("node", node = %name);
+        async {
+            if let Err(e) = session(ctx.clone(), conn, &hello, peer, token).await {
+                error!(error = %e, "session ended with an error");
+                ctx.registry
+                    .update(&name, |n| n.last_error = Some(e.to_string()));
+            }
+            ctx.registry.update(&name, |n| {
+                n.connected = false;
+                n.disconnected_since = Some(SystemTime::now());
+                n.outstanding.clear();
+            });
+            info!("agent disconnected");
+        }
+        .instrument(span)
+        .await
+    }
+    .instrument(span)
+    .await
+}
+
+async fn session(
+    ctx: Arc<HubCtx>,
+    mut conn: crate::wire::session::Conn,
+    hello: &Hello,
+    peer: SocketAddr,
+    token: CancellationToken,
+) -> Result<()> {
+    let name = hello.node.clone();
+    // A reconnecting agent replaces its previous session (which may not have noticed yet).
+    let previous = ctx
+        .sessions
+        .lock()
+        .unwrap()
+        .insert(name.clone(), token.clone());
+    if let Some(old) = previous {
+        old.cancel();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let counters: Arc<Counters> = ctx.registry.with_node(
+        &name,
+        || NodeState::new("snap", hello.server_id, hello.domain_id),
+        |n| {
+            n.role = "snap";
+            n.server_id = hello.server_id;
+            n.domain_id = hello.domain_id;
+            n.connected = true;
+            n.connected_since = Some(SystemTime::now());
+            n.disconnected_since = None;
+            n.address = peer.to_string();
+            n.last_error = None;
+            n.outstanding.clear();
+            n.counters.clone()
+        },
+    );
+    info!(
+        server_id = hello.server_id,
+        domain = hello.domain_id,
+        "agent connected"
+    );
+
+    let (pos, echo) = match recv(&mut conn, HANDSHAKE_TIMEOUT).await {
+        Ok(Message::Subscribe { pos, echo }) => (pos, echo),
+        Ok(m) => {
+            return Err(protocol(
+                &name,
+                format!("expected subscribe, got {}", m.kind()),
+            ));
+        }
+        Err(e) => return Err(protocol(&name, e.to_string())),
+    };
+    ctx.registry.update(&name, |n| n.gtid_pos = pos.clone());
+
+    let (sink, mut stream) = conn.split();
+    let (tx, rx) = mpsc::channel::<Message>(32);
+    let writer = tokio::spawn(write_loop(sink, rx, counters.clone(), token.clone()));
+    let start = fanout_start(&pos, &echo, hello.domain_id, &ctx.registry.master_pos());
+    let fan = tokio::spawn(
+        super::fanout::run(
+            ctx.clone(),
+            name.clone(),
+            hello.server_id,
+            start,
+            tx.clone(),
+            counters.clone(),
+            token.clone(),
+        )
+        .in_current_span(),
+    );
+
+    let mut ingest = Ingest {
+        applier: Applier::connect(
+            &ctx.cfg.mariadb.opts(),
+            &format!("master (ingest from {name})"),
+        )
+        .await?,
+        node: name.clone(),
+        domain: hello.domain_id,
+        buffer: TxnBuffer::new(RETRY_BUFFER_BYTES),
+        ctx: ctx.clone(),
+        counters: counters.clone(),
+    };
+    let mut lag_tick = tokio::time::interval(Duration::from_secs(1));
+    let result = loop {
+        let msg = tokio::select! {
+            _ = token.cancelled() => break Ok(()),
+            _ = lag_tick.tick() => {
+                let master = ctx.registry.master_pos();
+                let lag = ctx.registry.update(&name, |n| {
+                    (n.lag_ms(Instant::now()), n.gtid_pos.behind(&master))
+                });
+                if let Some((lag_ms, behind)) = lag {
+                    send(&tx, Message::Lag { lag_ms, behind }).await;
+                }
+                continue;
+            }
+            m = stream.next() => m,
+        };
+        let msg = match msg {
+            None => break Ok(()),
+            Some(Err(e)) => {
+                break Err(protocol(&name, format!("closing the session: {e}")));
+            }
+            Some(Ok(m)) => m,
+        };
+        match msg {
+            Message::Txn(item) => {
+                if let Some(gtid) = ingest.item(item).await? {
+                    send(&tx, Message::Ack { gtid }).await;
+                }
+            }
+            Message::Heartbeat { id, ts_us } => {
+                // Everything the agent captured before this is committed here.
+                send(&tx, Message::HeartbeatAck { id, ts_us }).await;
+            }
+            Message::HeartbeatAck { id, .. } => {
+                ctx.registry
+                    .update(&name, |n| n.heartbeat_acked(id, Instant::now()));
+            }
+            Message::Report(r) => {
+                ctx.registry.update(&name, |n| {
+                    n.gtid_pos = r.pos;
+                    n.capture_lag_ms = r.capture_lag_ms;
+                    n.agent_error = r.last_error;
+                });
+            }
+            Message::Error { message } => {
+                break Err(protocol(&name, format!("the agent reported: {message}")));
+            }
+            other => {
+                break Err(protocol(
+                    &name,
+                    format!("unexpected {} message during the session", other.kind()),
+                ));
+            }
+        }
+    };
+    // Nothing half-applied: roll back a transaction that did not reach its commit.
+    ingest.applier.abort().await.ok();
+    token.cancel();
+    drop(tx);
+    let _ = tokio::time::timeout(Duration::from_secs(5), fan).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    {
+        let mut s = ctx.sessions.lock().unwrap();
+        if s.get(&name).is_some_and(|t| t.is_cancelled()) {
+            s.remove(&name);
+        }
+    }
+    result
+}
+
+fn protocol(peer: &str, problem: String) -> Error {
+    Error::Protocol {
+        peer: peer.into(),
+        problem,
+    }
+}
+
+async fn send(tx: &mpsc::Sender<Message>, m: Message) {
+    let _ = tx.send(m).await;
+}
+
+/// Writes queued messages to the socket; a write error ends the session.
+async fn write_loop(
+    mut sink: futures::stream::SplitSink<crate::wire::session::Conn, Message>,
+    mut rx: mpsc::Receiver<Message>,
+    counters: Arc<Counters>,
+    token: CancellationToken,
+) {
+    while let Some(m) = rx.recv().await {
+        let bytes = m.approx_bytes() as u64;
+        let r = sink.send(m).await;
+        counters.bytes_queued.fetch_sub(
+            bytes.min(counters.bytes_queued.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
+        if let Err(e) = r {
+            warn!(error = %e, "cannot write to the agent; closing the session");
+            token.cancel();
+            break;
+        }
+    }
+    let _ = sink.close().await;
+}
+
+/// Where fan-out starts for a snap: its position for every foreign domain, its echo position
+/// for its own domain, and only domains the master knows (others have nothing to send and the
+/// master would refuse them).
+pub fn fanout_start(pos: &GtidPos, echo: &GtidPos, own: u32, master: &GtidPos) -> GtidPos {
+    let mut start = GtidPos::new();
+    for g in pos.iter() {
+        if g.domain != own && master.get(g.domain).is_some() {
+            start.set(*g);
+        }
+    }
+    if let Some(e) = echo.get(own) {
+        if master.get(own).is_some() {
+            start.set(e);
+        }
+    }
+    start
+}
+
+struct Ingest {
+    applier: Applier,
+    node: String,
+    domain: u32,
+    /// The open transaction's items, kept for a retry while small.
+    buffer: TxnBuffer,
+    ctx: Arc<HubCtx>,
+    counters: Arc<Counters>,
+}
+
+impl Ingest {
+    fn mode(&self) -> TxnMode {
+        TxnMode {
+            preserve_gtid: true,
+            detect_conflicts: true,
+            echo: false,
+            origin: self.node.clone(),
+        }
+    }
+
+    /// Applies one item; returns the GTID when it committed a transaction.
+    async fn item(&mut self, item: TxnItem) -> Result<Option<crate::gtid::Gtid>> {
+        match &item {
+            TxnItem::Begin(b) if b.gtid.domain != self.domain => {
+                return Err(protocol(
+                    &self.node,
+                    format!(
+                        "the agent sent {} of domain {}; it may only send its own domain {}",
+                        b.gtid, b.gtid.domain, self.domain
+                    ),
+                ));
+            }
+            TxnItem::Query(q) => {
+                // DDL is made on the master only: what a snap ran locally is reported, not
+                // applied; its GTID still commits (empty) so the domain stays contiguous.
+                let sql = q.sql_lossy();
+                error!(statement = %sql, schema = %q.schema,
+                       "DDL executed on this snap is not replicated (local drift); make schema \
+                        changes on the master");
+                self.ctx.registry.update(&self.node, |n| {
+                    n.ddl_drift += 1;
+                    n.last_ddl_drift = Some(sql.chars().take(500).collect());
+                });
+                return Ok(None);
+            }
+            TxnItem::Rows(c) => {
+                self.counters
+                    .ingested_rows
+                    .fetch_add(c.len() as u64, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        let mode = self.mode();
+        let done =
+            retry::apply_item(&mut self.applier, &mut self.buffer, &item, &mode, None).await?;
+        Ok(done.map(|c| {
+            self.counters.ingested_txns.fetch_add(1, Ordering::Relaxed);
+            if c.conflicts > 0 {
+                self.counters
+                    .conflicts
+                    .fetch_add(c.conflicts, Ordering::Relaxed);
+            }
+            c.gtid
+        }))
+    }
+}

@@ -1,0 +1,248 @@
+//! A whole star cluster: a master and snaps (real MariaDB servers), the hub and one agent per
+//! snap (real `replicator` processes, real TCP). Used by the end-to-end tests, the benchmark and
+//! the demo.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use mysql_async::prelude::*;
+
+use crate::eventually;
+use crate::mariadb::{free_port, Cluster, Node, NodeSpec, REPL_PASSWORD, REPL_USER};
+use crate::process::{bin, Proc};
+
+/// The cluster's shared secret in tests.
+pub const SECRET: &str = "test-secret-0123456789abcdef";
+
+/// A running star.
+pub struct Star {
+    pub hub: Option<Proc>,
+    pub agents: Vec<Option<Proc>>,
+    pub hub_port: u16,
+    pub http_port: u16,
+    pub status_ports: Vec<u16>,
+    pub dir: PathBuf,
+    /// Dropped last: servers go after the processes that use them.
+    pub cluster: Cluster,
+}
+
+impl Star {
+    /// Starts a master (`master`, id 1) and `snaps` snaps (`snap1`.., ids 2..), the hub and the
+    /// agents, and waits until every agent is connected.
+    pub async fn start(snaps: u32) -> Result<Star> {
+        Self::start_with(snaps, |s| s).await
+    }
+
+    /// Like `start`, with a chance to change each server's spec.
+    pub async fn start_with(snaps: u32, f: impl Fn(NodeSpec) -> NodeSpec) -> Result<Star> {
+        let mut specs = vec![f(NodeSpec::new("master", 1))];
+        for i in 1..=snaps {
+            specs.push(f(NodeSpec::new(&format!("snap{i}"), i + 1)));
+        }
+        let cluster = Cluster::start_specs(specs).await?;
+        let dir = cluster.root.path().to_owned();
+        let mut star = Star {
+            hub: None,
+            agents: (0..snaps).map(|_| None).collect(),
+            hub_port: free_port()?,
+            http_port: free_port()?,
+            status_ports: (0..snaps).map(|_| free_port()).collect::<Result<_>>()?,
+            dir,
+            cluster,
+        };
+        star.write_configs()?;
+        star.start_hub()?;
+        for i in 0..snaps as usize {
+            star.start_agent(i)?;
+        }
+        star.wait_connected(Duration::from_secs(30)).await?;
+        Ok(star)
+    }
+
+    pub fn master(&self) -> &Node {
+        &self.cluster.nodes[0]
+    }
+
+    /// Snap `i` (0-based).
+    pub fn snap(&self, i: usize) -> &Node {
+        &self.cluster.nodes[i + 1]
+    }
+
+    pub fn snaps(&self) -> &[Node] {
+        &self.cluster.nodes[1..]
+    }
+
+    pub fn hub_config(&self) -> PathBuf {
+        self.dir.join("hub.toml")
+    }
+
+    pub fn agent_config(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("agent{}.toml", i + 1))
+    }
+
+    fn write_configs(&self) -> Result<()> {
+        let m = self.master();
+        std::fs::write(
+            self.hub_config(),
+            format!(
+                "[node]\nname = \"master\"\nserver_id = {}\ndomain_id = {}\n\n\
+                 [mariadb]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"{REPL_USER}\"\n\
+                 password = \"{REPL_PASSWORD}\"\n\n\
+                 [hub]\nlisten = \"127.0.0.1:{}\"\nhttp_listen = \"127.0.0.1:{}\"\n\
+                 secret = \"{SECRET}\"\nheartbeat_ms = 100\n",
+                m.spec.server_id, m.spec.domain_id, m.port, self.hub_port, self.http_port
+            ),
+        )?;
+        for (i, s) in self.snaps().iter().enumerate() {
+            std::fs::write(
+                self.agent_config(i),
+                format!(
+                    "[node]\nname = \"{}\"\nserver_id = {}\ndomain_id = {}\n\n\
+                     [mariadb]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"{REPL_USER}\"\n\
+                     password = \"{REPL_PASSWORD}\"\n\n\
+                     [agent]\nhub = \"127.0.0.1:{}\"\nstatus_listen = \"127.0.0.1:{}\"\n\
+                     secret = \"{SECRET}\"\nreconnect_max_ms = 1000\n",
+                    s.name(),
+                    s.spec.server_id,
+                    s.spec.domain_id,
+                    s.port,
+                    self.hub_port,
+                    self.status_ports[i]
+                ),
+            )?;
+        }
+        Ok(())
+    }
+
+    pub fn start_hub(&mut self) -> Result<()> {
+        let log = self.dir.join("hub.log");
+        self.hub = Some(Proc::spawn(
+            "hub",
+            &bin("replicator"),
+            &["hub", "--config", self.hub_config().to_str().unwrap()],
+            &log,
+            &[("RUST_LOG", "info,replicator=debug")],
+        )?);
+        Ok(())
+    }
+
+    pub fn start_agent(&mut self, i: usize) -> Result<()> {
+        let log = self.dir.join(format!("agent{}.log", i + 1));
+        self.agents[i] = Some(Proc::spawn(
+            &format!("agent{}", i + 1),
+            &bin("replicator"),
+            &["agent", "--config", self.agent_config(i).to_str().unwrap()],
+            &log,
+            &[("RUST_LOG", "info,replicator=debug")],
+        )?);
+        Ok(())
+    }
+
+    pub fn hub_proc(&mut self) -> &mut Proc {
+        self.hub.as_mut().expect("hub running")
+    }
+
+    pub fn agent_proc(&mut self, i: usize) -> &mut Proc {
+        self.agents[i].as_mut().expect("agent running")
+    }
+
+    /// The hub's `/status`.
+    pub async fn status(&self) -> Result<serde_json::Value> {
+        let (code, body) = replicator::http::get(
+            &format!("127.0.0.1:{}", self.http_port),
+            "/status",
+            Duration::from_secs(5),
+        )
+        .await?;
+        if code != 200 {
+            bail!("/status answered {code}: {body}");
+        }
+        Ok(serde_json::from_str(&body)?)
+    }
+
+    /// Waits until every snap's agent is connected to the hub.
+    pub async fn wait_connected(&self, timeout: Duration) -> Result<()> {
+        let names: Vec<String> = self.snaps().iter().map(|n| n.name().to_string()).collect();
+        eventually("all agents connected", timeout, || async {
+            let st = self.status().await?;
+            let nodes = st["nodes"].as_array().cloned().unwrap_or_default();
+            Ok(names.iter().all(|n| {
+                nodes
+                    .iter()
+                    .any(|x| x["name"] == n.as_str() && x["connected"] == true)
+            }))
+        })
+        .await
+    }
+
+    /// Tables of `MOST` on the master.
+    pub async fn tables(&self) -> Result<Vec<String>> {
+        self.master()
+            .query(
+                "SELECT CONCAT('`', TABLE_SCHEMA, '`.`', TABLE_NAME, '`') FROM \
+                 information_schema.TABLES WHERE TABLE_SCHEMA = 'MOST' AND TABLE_TYPE = 'BASE TABLE' \
+                 ORDER BY TABLE_NAME",
+            )
+            .await
+    }
+
+    /// Waits until every node holds the master's GTID position exactly and every table of
+    /// `MOST` has the master's checksum on every node.
+    pub async fn wait_converged(&self, timeout: Duration) -> Result<()> {
+        eventually("every node converged with the master", timeout, || async {
+            let target = self.master().gtid_binlog_pos().await?;
+            for s in self.snaps() {
+                let p = s.gtid_binlog_pos().await?;
+                if p != target {
+                    anyhow::bail!("{} is at {p}, the master at {target}", s.name());
+                }
+            }
+            // Positions equal; a last look at the master in case it moved meanwhile.
+            if self.master().gtid_binlog_pos().await? != target {
+                return Ok(false);
+            }
+            for t in self.tables().await? {
+                let want = self.master().checksum(&t).await?;
+                for s in self.snaps() {
+                    let got = s.checksum(&t).await?;
+                    if got != want {
+                        anyhow::bail!("{t} differs on {}: {got:?} vs master {want:?}", s.name());
+                    }
+                }
+            }
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Runs SQL on a node as root.
+    pub async fn exec(&self, node: &Node, sql: &str) -> Result<()> {
+        node.exec(sql).await
+    }
+
+    /// The hub's log.
+    pub fn hub_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("hub.log")).unwrap_or_default()
+    }
+
+    /// An agent's log.
+    pub fn agent_log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.dir.join(format!("agent{}.log", i + 1))).unwrap_or_default()
+    }
+}
+
+/// Connects as the snap application account (DML on MOST only).
+pub async fn app_conn(node: &Node) -> Result<mysql_async::Conn> {
+    mysql_async::Conn::new(node.opts_as(crate::mariadb::APP_USER, crate::mariadb::APP_PASSWORD))
+        .await
+        .context("connecting as the app user")
+}
+
+/// Runs statements as the app user.
+pub async fn app_exec(node: &Node, sql: &str) -> Result<()> {
+    let mut c = app_conn(node).await?;
+    c.query_drop(sql).await?;
+    c.disconnect().await.ok();
+    Ok(())
+}
