@@ -6,9 +6,11 @@ use tracing_subscriber::EnvFilter;
 /// one JSON object per line. Logs go to stderr so stdout stays free for command output.
 pub fn init(default: &str, json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(true);
     // A second init (tests calling run twice) is harmless: keep the first subscriber.
     if json {

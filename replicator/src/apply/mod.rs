@@ -377,7 +377,14 @@ impl Applier {
             return Ok(());
         }
         let detect = open.mode.detect_conflicts;
+        let echo = open.mode.echo;
         let plan = self.plan(&chunk.table).await?;
+        if echo && !plan.has_pk {
+            // Without a key an image cannot be forced twice: the snap made this very change
+            // itself, so its echo is not re-applied (conflicts on such tables are logged by the
+            // hub; give tables a primary key to have them resolved).
+            return Ok(());
+        }
         let rows: Vec<RowPair<'_>> = chunk
             .rows()
             .filter(|(b, a)| {
@@ -751,6 +758,9 @@ impl Applier {
             (RowKind::Delete, Some((Some(1), _))) => None,
             (RowKind::Delete, Some(_)) => Some("delete_mismatch"),
         };
+        if !plan.has_pk {
+            return self.row_checked_nokey(chunk, plan, before, after).await;
+        }
         // Force the after-image (hub order wins).
         let mut res = Ok(());
         if let Some(b) = before {
@@ -785,6 +795,54 @@ impl Applier {
                 .await?;
         }
         Ok(())
+    }
+
+    /// A row of a table without a primary key: applied to one identical row, and a conflict
+    /// (which cannot be resolved without a key) when there is none.
+    async fn row_checked_nokey(
+        &mut self,
+        chunk: &RowsChunk,
+        plan: &TablePlan,
+        before: Option<&[Value]>,
+        after: Option<&[Value]>,
+    ) -> Result<()> {
+        let meta = &chunk.table;
+        let params = |img: &[Value], idx: &[usize]| -> Vec<mysql_async::Value> {
+            idx.iter().map(|&i| param(&img[i])).collect()
+        };
+        let r = match (before, after) {
+            (None, Some(a)) => self
+                .conn
+                .exec_drop(plan.insert.as_str(), params(a, &plan.cols))
+                .await
+                .map(|_| true),
+            (Some(b), Some(a)) => {
+                let mut p = params(a, &plan.cols);
+                p.extend(params(b, &plan.key));
+                self.conn
+                    .exec_drop(plan.update_by_row.as_str(), p)
+                    .await
+                    .map(|_| self.conn.affected_rows() == 1)
+            }
+            (Some(b), None) => self
+                .conn
+                .exec_drop(plan.delete.as_str(), params(b, &plan.key))
+                .await
+                .map(|_| self.conn.affected_rows() == 1),
+            (None, None) => Ok(true),
+        };
+        match r {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                let kind = if after.is_some() {
+                    "no_key_update_missing"
+                } else {
+                    "no_key_delete_missing"
+                };
+                self.record_conflict(chunk, before, after, kind, None).await
+            }
+            Err(e) => Err(self.wrap(meta, e)),
+        }
     }
 
     async fn record_conflict(
