@@ -4,6 +4,7 @@
 //! temp folder) and [`process`] runs the real `replicator`, `master-admin` and `snap-cli`
 //! binaries. Used by every end-to-end test, the benchmarks and the demo.
 
+pub mod load;
 pub mod mariadb;
 pub mod process;
 pub mod star;

@@ -368,6 +368,18 @@ impl Cluster {
     }
 }
 
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // STARSYNC_KEEP=1 keeps datadirs and logs for a post-mortem.
+        if std::env::var_os("STARSYNC_KEEP").is_some() {
+            if let Ok(spare) = tempfile::tempdir() {
+                let kept = std::mem::replace(&mut self.root, spare).keep();
+                eprintln!("STARSYNC_KEEP: cluster files kept in {}", kept.display());
+            }
+        }
+    }
+}
+
 /// Path of `mariadbd` (`MARIADBD` overrides; Debian installs it in /usr/sbin).
 pub fn mariadbd() -> String {
     if let Ok(p) = std::env::var("MARIADBD") {

@@ -63,6 +63,7 @@ pub async fn run(
     }
     shared.capture_heartbeats.lock().unwrap().clear();
     shared.inflight.lock().unwrap().clear();
+    shared.captured.send_replace(from_echo.map_or(0, |g| g.seq));
     let r = capture(&shared, start.clone(), master_own, &replicate, &tx, &token).await;
     match r {
         Err(Error::BinlogPurged { .. }) if from_echo != master_own => {
@@ -196,6 +197,7 @@ async fn capture(
                     TxnItem::Commit(c) => {
                         let Some((g, send, keys)) = open.take() else { continue };
                         shared.inflight.lock().unwrap().add(g.seq, keys);
+                        shared.captured.send_replace(g.seq);
                         read_own = Some(c.gtid);
                         let view = local.borrow().clone();
                         if covers(read_own, &view) {

@@ -69,6 +69,8 @@ pub struct AgentShared {
     pub inflight: Mutex<InFlight>,
     /// Capture heartbeats sent and not yet acknowledged: (id, caught-up instant).
     pub capture_heartbeats: Mutex<std::collections::VecDeque<(u64, Instant)>>,
+    /// The last own sequence number capture has read (its row keys are in flight).
+    pub captured: watch::Sender<u64>,
 }
 
 #[derive(Serialize)]
@@ -154,6 +156,7 @@ pub async fn run(
         local: local_rx,
         inflight: Mutex::new(InFlight::new(INFLIGHT_LIMIT)),
         capture_heartbeats: Mutex::new(Default::default()),
+        captured: watch::channel(0).0,
     });
 
     let poller = tokio::spawn(poll_local(cfg.clone(), conn, local_tx, shutdown.clone()));

@@ -25,6 +25,8 @@ use crate::wire::messages::{AgentReport, Message};
 use crate::wire::session::{client_handshake, framed, send, Conn, SessionError};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for capture before an echo is applied anyway.
+const ECHO_GUARD_WAIT: Duration = Duration::from_secs(2);
 
 fn session_err(hub: &str, e: SessionError) -> Error {
     match e {
@@ -233,6 +235,22 @@ async fn apply_loop(
 ) -> Result<()> {
     let own = shared.cfg.node.domain_id;
     let mut applier = Applier::connect(&shared.cfg.mariadb.opts(), "local").await?;
+    let guard_shared = shared.clone();
+    applier.set_echo_guard(Arc::new(move |local: crate::gtid::GtidPos| {
+        let sh = guard_shared.clone();
+        Box::pin(async move {
+            let upto = local.get(own).map_or(0, |g| g.seq);
+            let mut rx = sh.captured.subscribe();
+            let wait = rx.wait_for(|&seq| seq >= upto);
+            if tokio::time::timeout(ECHO_GUARD_WAIT, wait).await.is_err() {
+                warn!(
+                    upto,
+                    captured = *sh.captured.borrow(),
+                    "capture is behind; applying an echo without waiting longer"
+                );
+            }
+        })
+    }));
     let mut buf = TxnBuffer::new(16 << 20);
     let mut mode = TxnMode::default();
     let sh = shared.clone();

@@ -128,6 +128,11 @@ pub struct TxnMode {
 /// Rows for which this returns true are not applied (the agent's in-flight rule).
 pub type SkipRow<'a> = &'a (dyn Fn(&TableMeta, &[Value]) -> bool + Sync);
 
+/// Called, with the target's position, before an echo's rows are applied; returns once every
+/// own transaction up to that position has been captured (the agent's capture registers the
+/// row keys of each transaction it reads).
+pub type EchoGuard = Arc<dyn Fn(GtidPos) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+
 /// One row's (before, after) images.
 type RowPair<'a> = (Option<&'a [Value]>, Option<&'a [Value]>);
 
@@ -168,6 +173,7 @@ pub struct Applier {
     gtid_session: Option<(u32, u32)>,
     /// Warned about missing columns already (per table).
     warned: std::collections::HashSet<String>,
+    echo_guard: Option<EchoGuard>,
 }
 
 impl Applier {
@@ -201,7 +207,13 @@ impl Applier {
             log_bin: true,
             gtid_session: None,
             warned: Default::default(),
+            echo_guard: None,
         })
+    }
+
+    /// Installs the guard run before echo rows are applied.
+    pub fn set_echo_guard(&mut self, guard: EchoGuard) {
+        self.echo_guard = Some(guard);
     }
 
     /// What the target holds.
@@ -322,21 +334,23 @@ impl Applier {
                 c = q.charset
             ));
         }
-        let use_db = if q.schema.is_empty() {
-            false
-        } else {
-            let exists: Option<String> = self
+        if !q.schema.is_empty() {
+            // `CREATE DATABASE x` is logged with `x` as its default schema, which does not
+            // exist yet: then the statement runs without one (it names its objects).
+            match self
                 .conn
-                .exec_first(
-                    "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
-                    (q.schema.as_str(),),
-                )
+                .query_drop(format!("USE {}", sql::ident(&q.schema)))
                 .await
-                .map_err(Error::db("looking up a schema"))?;
-            exists.is_some()
-        };
-        if use_db {
-            prep.push_str(&format!("USE {}; ", sql::ident(&q.schema)));
+            {
+                Ok(()) => {}
+                Err(mysql_async::Error::Server(e)) if e.code == 1049 => {}
+                Err(e) => {
+                    return Err(Error::Db {
+                        context: format!("selecting schema {} for {gtid}", q.schema),
+                        source: e,
+                    })
+                }
+            }
         }
         if !prep.is_empty() {
             self.conn
@@ -385,11 +399,23 @@ impl Applier {
             // hub; give tables a primary key to have them resolved).
             return Ok(());
         }
+        if echo {
+            if let Some(guard) = self.echo_guard.clone() {
+                // Lock the echo's rows, then make sure every own transaction committed before
+                // the lock is known to the in-flight rule: an echo must never bring back an
+                // older own image over a newer local commit that capture had not read yet.
+                self.lock_rows(chunk, &plan).await?;
+                let local = gtid_binlog_pos(&mut self.conn).await?;
+                guard(local).await;
+            }
+        }
         let rows: Vec<RowPair<'_>> = chunk
             .rows()
             .filter(|(b, a)| {
-                let img = a.or(*b).unwrap();
-                !skip_row.is_some_and(|f| f(&chunk.table, img))
+                let in_flight = |img: &Option<&[Value]>| {
+                    img.is_some_and(|i| skip_row.is_some_and(|f| f(&chunk.table, i)))
+                };
+                !(in_flight(b) || in_flight(a))
             })
             .collect();
         let n = rows.len() as u64;
@@ -400,6 +426,41 @@ impl Applier {
         }
         if let Some(o) = self.open.as_mut() {
             o.rows += n;
+        }
+        Ok(())
+    }
+
+    /// `SELECT … FOR UPDATE` of the rows a chunk touches (by primary key).
+    async fn lock_rows(&mut self, chunk: &RowsChunk, plan: &TablePlan) -> Result<()> {
+        let meta = &chunk.table;
+        let mut keys: Vec<Vec<mysql_async::Value>> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (b, a) in chunk.rows() {
+            for img in [b, a].into_iter().flatten() {
+                let k: Vec<&Value> = plan.key.iter().map(|&i| &img[i]).collect();
+                if seen.insert(format!("{k:?}")) {
+                    keys.push(plan.key.iter().map(|&i| param(&img[i])).collect());
+                }
+            }
+        }
+        let cols = plan
+            .key
+            .iter()
+            .map(|&i| sql::ident(&meta.columns[i].name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let one = format!("({})", vec!["?"; plan.key.len()].join(", "));
+        for group in keys.chunks(1000) {
+            let sql = format!(
+                "SELECT 1 FROM {} WHERE ({cols}) IN ({}) FOR UPDATE",
+                plan.name,
+                vec![one.as_str(); group.len()].join(", ")
+            );
+            let params: Vec<mysql_async::Value> = group.iter().flatten().cloned().collect();
+            self.conn
+                .exec_drop(sql, Params::Positional(params))
+                .await
+                .map_err(|e| self.wrap(meta, e))?;
         }
         Ok(())
     }
@@ -516,30 +577,41 @@ impl Applier {
         if let Some(p) = self.plans.get(meta) {
             return Ok(p.clone());
         }
-        let cols: Vec<(String, String)> = self
+        // SHOW COLUMNS, not information_schema in a prepared statement: the latter crashed
+        // MariaDB 10.11.19 (signal 11 in free_tmp_table) under concurrent load here.
+        let shown: std::result::Result<Vec<mysql_async::Row>, _> = self
             .conn
-            .exec(
-                "SELECT COLUMN_NAME, IS_GENERATED FROM information_schema.COLUMNS \
-                 WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
-                (meta.schema.as_str(), meta.table.as_str()),
-            )
-            .await
-            .map_err(Error::db(format!(
-                "reading the columns of {}",
-                meta.full_name()
-            )))?;
-        if cols.is_empty() {
-            return Err(self.apply_error(
-                meta,
-                "-",
-                "the table does not exist on this node (DDL drift: create it, or resync the node)",
-            ));
-        }
-        let target: Vec<TargetColumn> = cols
+            .query(format!(
+                "SHOW COLUMNS FROM {}",
+                sql::qualified(&meta.schema, &meta.table)
+            ))
+            .await;
+        let rows = match shown {
+            Ok(rows) => rows,
+            Err(mysql_async::Error::Server(e)) if matches!(e.code, 1146 | 1049) => {
+                return Err(self.apply_error(
+                    meta,
+                    "-",
+                    "the table does not exist on this node (DDL drift: create it, or resync the \
+                     node)",
+                ));
+            }
+            Err(e) => {
+                return Err(Error::Db {
+                    context: format!("reading the columns of {}", meta.full_name()),
+                    source: e,
+                })
+            }
+        };
+        let target: Vec<TargetColumn> = rows
             .into_iter()
-            .map(|(name, g)| TargetColumn {
-                name,
-                generated: g != "NEVER",
+            .map(|r| {
+                let name: String = r.get(0).unwrap_or_default();
+                let extra: String = r.get(5).unwrap_or_default();
+                TargetColumn {
+                    name,
+                    generated: extra.to_ascii_uppercase().contains("GENERATED"),
+                }
             })
             .collect();
         let plan = Arc::new(TablePlan::new(meta, &target));
@@ -706,6 +778,8 @@ impl Applier {
                 ),
             };
             let r = self.conn.exec_batch(stmt, batch).await;
+            tracing::trace!(table = %meta.full_name(), kind = ?chunk.kind, rows = rows.len(),
+                   affected = self.conn.affected_rows(), ok = r.is_ok(), "conflict check");
             let clean = match r {
                 Ok(()) => self.conn.affected_rows() == rows.len() as u64,
                 Err(mysql_async::Error::Server(ref s)) if s.code == 1062 => false,
