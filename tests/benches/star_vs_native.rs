@@ -1,0 +1,171 @@
+//! Benchmark: the same workload through starsync (snap → master → other snap) and through
+//! MariaDB's native replication (master → replica), in one run on this machine.
+//!
+//! `cargo bench -p starsync-tests --bench star_vs_native`. Prints throughput of a bulk 1M-row
+//! insert and lag p50/p99 under a steady small-transaction load for both, and their ratios.
+//! Targets: throughput ≥ 0.5× native, p99 lag ≤ 2× native.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::*;
+use starsync_tests::mariadb::{REPL_PASSWORD, REPL_USER};
+use starsync_tests::star::app_conn;
+use starsync_tests::{Cluster, Node, NodeSpec, Star};
+
+const BULK_ROWS: u64 = 1_000_000;
+const LAG_SECONDS: u64 = 15;
+const LAG_RATE: u64 = 200; // transactions per second
+
+fn spec(s: NodeSpec) -> NodeSpec {
+    s.arg("--innodb-buffer-pool-size=1G").arg("--innodb-log-file-size=1G")
+}
+
+const SCHEMA: &str = "CREATE DATABASE IF NOT EXISTS MOST; \
+    CREATE TABLE MOST.bulk (id BIGINT PRIMARY KEY, a INT, b VARCHAR(40), c DOUBLE, \
+      d DATETIME(3), e DECIMAL(12,2), f VARCHAR(64), g TINYINT UNSIGNED); \
+    CREATE TABLE MOST.lag (n BIGINT PRIMARY KEY, payload VARCHAR(100))";
+
+/// Waits until `node` holds `gtid_seq` of `domain`; returns when it did.
+async fn wait_gtid(node: &Node, domain: u32, seq: u64) -> anyhow::Result<Instant> {
+    let mut c = node.conn().await?;
+    loop {
+        let p: Option<String> = c.query_first("SELECT @@gtid_binlog_pos").await?;
+        let pos: replicator::gtid::GtidPos = p.unwrap_or_default().parse()?;
+        if pos.get(domain).is_some_and(|g| g.seq >= seq) {
+            return Ok(Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// One bulk transaction of 1M rows on `origin`; returns rows/s until `dest` holds it.
+async fn bulk(origin: &mut mysql_async::Conn, origin_domain: u32, dest: &Node) -> anyhow::Result<f64> {
+    origin
+        .query_drop(format!(
+            "USE MOST; INSERT INTO bulk SELECT seq, seq % 1000, CONCAT('name-', seq), seq / 7, \
+             '2024-01-01 00:00:00' + INTERVAL seq SECOND, seq / 100, REPEAT('t', seq % 50), \
+             seq % 256 FROM seq_1_to_{BULK_ROWS}"
+        ))
+        .await?;
+    let committed = Instant::now();
+    let p: Option<String> = origin.query_first("SELECT @@gtid_binlog_pos").await?;
+    let pos: replicator::gtid::GtidPos = p.unwrap_or_default().parse()?;
+    let seq = pos.get(origin_domain).unwrap().seq;
+    let done = wait_gtid(dest, origin_domain, seq).await?;
+    Ok(BULK_ROWS as f64 / done.duration_since(committed).as_secs_f64())
+}
+
+/// A steady load of single-row transactions on `origin`; the lag of each on `dest`, in ms.
+async fn lag(origin: mysql_async::Conn, dest: &Node) -> anyhow::Result<Vec<f64>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    // The destination is polled every millisecond for the highest n it holds.
+    let mut pc = dest.conn().await?;
+    let s2 = stop.clone();
+    let poller = tokio::spawn(async move {
+        let mut seen: Vec<(Instant, u64)> = Vec::new();
+        while !s2.load(Ordering::Relaxed) {
+            let n: Option<Option<u64>> = pc.query_first("SELECT MAX(n) FROM MOST.lag").await.unwrap();
+            let n = n.flatten().unwrap_or(0);
+            if seen.last().is_none_or(|l| l.1 < n) {
+                seen.push((Instant::now(), n));
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        seen
+    });
+    let mut c = origin;
+    let total = LAG_SECONDS * LAG_RATE;
+    let mut commits = Vec::with_capacity(total as usize);
+    let start = Instant::now();
+    for n in 1..=total {
+        let due = start + Duration::from_micros(n * 1_000_000 / LAG_RATE);
+        tokio::time::sleep_until(due.into()).await;
+        c.exec_drop("INSERT INTO MOST.lag VALUES (?, ?)", (n, format!("payload {n}"))).await?;
+        commits.push(Instant::now());
+    }
+    // Let the last ones arrive.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let m: Option<Option<u64>> = dest.conn().await?.query_first("SELECT MAX(n) FROM MOST.lag").await?;
+        if m.flatten() == Some(total) || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    stop.store(true, Ordering::Relaxed);
+    let seen = poller.await?;
+    let mut lags = Vec::new();
+    for (i, t) in commits.iter().enumerate() {
+        let n = i as u64 + 1;
+        if let Some((at, _)) = seen.iter().find(|(_, m)| *m >= n) {
+            lags.push(at.saturating_duration_since(*t).as_secs_f64() * 1000.0);
+        }
+    }
+    anyhow::ensure!(lags.len() as u64 == total, "only {} of {total} arrived", lags.len());
+    lags.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    Ok(lags)
+}
+
+fn pct(v: &[f64], p: f64) -> f64 {
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    // Native: master -> replica over MariaDB's own replication.
+    let native = Cluster::start_specs(vec![
+        spec(NodeSpec::new("native-master", 11)),
+        spec(NodeSpec::new("native-replica", 12)),
+    ])
+    .await?;
+    let (nm, nr) = (&native.nodes[0], &native.nodes[1]);
+    nr.exec(&format!(
+        "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='{REPL_USER}', \
+         MASTER_PASSWORD='{REPL_PASSWORD}', MASTER_USE_GTID=slave_pos; START SLAVE",
+        nm.port
+    ))
+    .await?;
+    nm.exec(SCHEMA).await?;
+    let mut c = nm.conn().await?;
+    eprintln!("native: bulk insert of {BULK_ROWS} rows…");
+    let native_bulk = bulk(&mut c, 11, nr).await?;
+    eprintln!("native: steady load of {LAG_RATE} txn/s for {LAG_SECONDS} s…");
+    let native_lag = lag(c, nr).await?;
+    drop(native);
+
+    // starsync: snap1 -> master -> snap2.
+    let star = Star::start_with(2, spec).await?;
+    star.master().exec(SCHEMA).await?;
+    star.wait_converged(Duration::from_secs(60)).await?;
+    let mut c = star.snap(0).conn().await?;
+    eprintln!("starsync: bulk insert of {BULK_ROWS} rows on snap1…");
+    let star_bulk = bulk(&mut c, 2, star.snap(1)).await?;
+    star.wait_converged(Duration::from_secs(120)).await?;
+    eprintln!("starsync: steady load of {LAG_RATE} txn/s for {LAG_SECONDS} s on snap1…");
+    let star_lag = lag(app_conn(star.snap(0)).await?, star.snap(1)).await?;
+
+    let (np50, np99) = (pct(&native_lag, 0.5), pct(&native_lag, 0.99));
+    let (sp50, sp99) = (pct(&star_lag, 0.5), pct(&star_lag, 0.99));
+    println!("star_vs_native benchmark (same machine, same server settings, one run)");
+    println!(
+        "  bulk 1M-row insert   native {:>9.0} rows/s   starsync {:>9.0} rows/s   ratio {:.2}x  (target >= 0.5x: {})",
+        native_bulk,
+        star_bulk,
+        star_bulk / native_bulk,
+        if star_bulk / native_bulk >= 0.5 { "MET" } else { "NOT MET" }
+    );
+    println!(
+        "  lag p50 ({LAG_RATE} txn/s)  native {np50:>8.1} ms   starsync {sp50:>8.1} ms   ratio {:.2}x",
+        sp50 / np50
+    );
+    println!(
+        "  lag p99              native {np99:>8.1} ms   starsync {sp99:>8.1} ms   ratio {:.2}x  (target <= 2x: {})",
+        sp99 / np99,
+        if sp99 / np99 <= 2.0 { "MET" } else { "NOT MET" }
+    );
+    println!("  paths: native master -> replica (SQL thread); starsync snap1 -> hub -> master -> snap2");
+    Ok(())
+}
