@@ -1,0 +1,37 @@
+//! # snap-cli: the snap user's terminal menu
+//!
+//! Snap users work in a six-item menu (INSERT, UPDATE, DELETE, SELECT ALL, SEARCH, Exit) against
+//! their **local** MariaDB; the starsync replicator agent picks their changes up from the binlog
+//! and replicates them. The menu shows the agent's status so the user knows a change is on its
+//! way.
+//!
+//! Modules, from the bottom up:
+//! - [`config`]: where to connect (flags > env > file > defaults);
+//! - [`catalog`]: tables, columns, keys, read live from `information_schema` — the only source
+//!   of identifiers that reach SQL;
+//! - [`value`]: per-type validation of what the user types, and display of what the server holds;
+//! - [`sql`]: statement text (quoted catalog names, `?` for every value);
+//! - [`db`]: the session — prepared statements only, reconnect after loss;
+//! - [`status`]: the agent's `/status` over a tiny HTTP/1.0 client;
+//! - [`render`]: rows laid out for the terminal;
+//! - [`ui`]: the menus and prompts (inquire);
+//! - [`cli`]: flags, startup, exit codes.
+//!
+//! # Guarantees
+//! Nothing the user types is ever part of SQL text, so nothing typed can run as SQL; server
+//! errors are explained and the menu continues; no user input can make the program panic.
+//!
+//! There is no log output: the terminal belongs to the menu, and every problem is shown there.
+
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod render;
+pub mod sql;
+pub mod status;
+pub mod ui;
+pub mod value;
+
+pub use error::{DbError, Error, Result};
