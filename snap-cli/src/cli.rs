@@ -76,10 +76,11 @@ impl Cli {
 /// Resolves the settings from the flags, the process environment and the config file.
 pub fn settings(cli: &Cli) -> Result<Settings, Error> {
     let env = Layer::from_env(|k| std::env::var(k).ok())?;
-    let path = cli
-        .config
-        .clone()
-        .or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from));
+    let path = cli.config.clone().or_else(|| {
+        std::env::var_os(CONFIG_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
     let file = match path {
         Some(p) => Layer::from_file(&p)?,
         None => Layer::default(),

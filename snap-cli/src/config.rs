@@ -110,13 +110,14 @@ impl Layer {
     /// Reads the `SNAP_CLI_*` variables through `var` (the process environment in production, a
     /// map in tests).
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Layer, ConfigError> {
-        // An empty variable counts as unset: `SNAP_CLI_HOST= snap-cli` should not mean "no host".
+        // An empty variable counts as unset: `SNAP_CLI_HOST= snap-cli` should not mean "no host",
+        // and an empty password is typed at the prompt (Enter) rather than taken from the air.
         let get = |name: &str| var(name).filter(|v| !v.is_empty());
         Ok(Layer {
             host: get("SNAP_CLI_HOST"),
             port: parse_env(&get, "SNAP_CLI_PORT", "port")?,
             user: get("SNAP_CLI_USER"),
-            password: var("SNAP_CLI_PASSWORD").map(Secret::new),
+            password: get("SNAP_CLI_PASSWORD").map(Secret::new),
             socket: get("SNAP_CLI_SOCKET").map(PathBuf::from),
             database: get("SNAP_CLI_DATABASE"),
             agent_status: get("SNAP_CLI_AGENT_STATUS"),

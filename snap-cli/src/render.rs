@@ -67,7 +67,8 @@ pub fn table(
                 .min(MAX_CELL)
         })
         .collect();
-    let total = |w: &[usize]| w.iter().sum::<usize>() + 3 * w.len().saturating_sub(1) + 1;
+    // The rule line is the widest: one column of margin each side, three between columns.
+    let total = |w: &[usize]| w.iter().sum::<usize>() + 3 * w.len().saturating_sub(1) + 2;
     // Squeeze the widest column until it fits or every column is at the minimum.
     while total(&widths) > term_width {
         let (i, &w) = widths

@@ -50,6 +50,7 @@ fn draw(t: &Table, cols: &[usize], answers: &[Option<Answer>], at: usize) {
         .max()
         .unwrap_or(0);
     for (i, c) in t.columns.iter().enumerate() {
+        let marker = if cols.get(at) == Some(&i) { "▸" } else { " " };
         let shown = if c.auto_increment {
             "(filled in by the server: auto-increment)".to_owned()
         } else if c.generated {
@@ -69,7 +70,7 @@ fn draw(t: &Table, cols: &[usize], answers: &[Option<Answer>], at: usize) {
         };
         let name = display_text(&c.name);
         let pad = " ".repeat(name_w.saturating_sub(crate::render::width(&name)));
-        println!("  {name}{pad}  {shown}");
+        println!(" {marker}{name}{pad}  {shown}");
     }
     println!();
 }

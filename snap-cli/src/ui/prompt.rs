@@ -133,6 +133,18 @@ impl fmt::Display for EnumChoice {
     }
 }
 
+/// The "(the default: …)" entry of an ENUM/SET list; a NULL default is the "(NULL)" entry.
+fn default_choice(col: &Column, allow_default: bool) -> Option<EnumChoice> {
+    if !allow_default {
+        return None;
+    }
+    match &col.default {
+        ColumnDefault::Literal(l) => Some(EnumChoice::Default(l.clone())),
+        ColumnDefault::Expression(e) => Some(EnumChoice::Default(e.clone())),
+        ColumnDefault::Null | ColumnDefault::None => None,
+    }
+}
+
 /// `name (decimal(8,2), NOT NULL, default 0.00):`
 pub fn column_message(col: &Column) -> String {
     format!("{} ({}):", display_text(&col.name), col.describe())
@@ -198,14 +210,8 @@ fn enum_value(
     initial: Option<&str>,
 ) -> Result<Nav<Answer>> {
     let mut options: Vec<EnumChoice> = Vec::new();
-    if allow_default && col.has_default() {
-        let d = match &col.default {
-            ColumnDefault::Literal(l) => l.clone(),
-            ColumnDefault::Null => "NULL".into(),
-            ColumnDefault::Expression(e) => e.clone(),
-            ColumnDefault::None => String::new(),
-        };
-        options.push(EnumChoice::Default(d));
+    if let Some(d) = default_choice(col, allow_default) {
+        options.push(d);
     }
     options.extend(members.iter().cloned().map(EnumChoice::Member));
     if col.nullable {
@@ -253,11 +259,8 @@ fn set_value(
     if col.nullable {
         options.push(EnumChoice::Null);
     }
-    if allow_default && col.has_default() {
-        options.push(EnumChoice::Default(match &col.default {
-            ColumnDefault::Literal(l) => l.clone(),
-            _ => "NULL".into(),
-        }));
+    if let Some(d) = default_choice(col, allow_default) {
+        options.push(d);
     }
     let chosen: Vec<usize> = match initial {
         Some("\\N") => options
