@@ -277,9 +277,14 @@ impl Db {
         Ok(self.conn.as_ref().map(|c| c.affected_rows()).unwrap_or(0) > 0)
     }
 
-    /// Deletes `rows` (as read) in one transaction; returns how many were still there.
+    /// Deletes `rows` (as read) in one transaction; returns how many were still there
+    /// unchanged. Each row is matched on its identity and on every other column the user saw
+    /// (floats and generated columns excepted), so a row changed meanwhile is left alone.
     pub async fn delete(&mut self, t: &Table, rows: &[Vec<Value>]) -> Result<u64, DbError> {
-        let guard = t.identity();
+        let all: Vec<usize> = (0..t.columns.len())
+            .filter(|&i| !t.columns[i].generated)
+            .collect();
+        let guard = Self::guard(t, &all);
         let stmt = sql::delete(t, &guard);
         let ctx = format!("deleting from {}", t.name);
         let conn = self.conn().await?;

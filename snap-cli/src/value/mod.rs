@@ -85,6 +85,85 @@ pub fn interpret_text(
 mod tests {
     use super::*;
 
+    fn kinds() -> Vec<Kind> {
+        let mut v = vec![
+            Kind::Decimal {
+                precision: 65,
+                scale: 30,
+                unsigned: true,
+            },
+            Kind::Decimal {
+                precision: 1,
+                scale: 0,
+                unsigned: false,
+            },
+            Kind::Float {
+                double: false,
+                unsigned: true,
+            },
+            Kind::Bit { width: 1 },
+            Kind::Bit { width: 64 },
+            Kind::Date,
+            Kind::DateTime { fsp: 6 },
+            Kind::Timestamp { fsp: 0 },
+            Kind::Time { fsp: 2 },
+            Kind::Year,
+            Kind::Char { max_chars: 2 },
+            Kind::Text { max_bytes: 3 },
+            Kind::Json,
+            Kind::Binary { max_bytes: 2 },
+            Kind::Enum(vec!["a".into(), String::new()]),
+            Kind::Set(vec!["a".into(), "b".into()]),
+            Kind::Uuid,
+            Kind::Inet4,
+            Kind::Inet6,
+            Kind::Other("point".into()),
+        ];
+        for bits in [8, 16, 24, 32, 64] {
+            for unsigned in [false, true] {
+                v.push(Kind::Int {
+                    bits,
+                    unsigned,
+                    boolean: bits == 8,
+                });
+            }
+        }
+        v
+    }
+
+    /// Nothing typed can make validation panic: every string up to length 3 over characters
+    /// that matter to some parser, plus very long inputs, for every kind.
+    #[test]
+    fn no_input_panics_any_kind() {
+        let alphabet: Vec<char> = "0 9-.:eEx'\\Nb,\0é🙂".chars().collect();
+        let mut inputs = vec![String::new()];
+        let mut layer = vec![String::new()];
+        for _ in 0..3 {
+            let mut next = Vec::new();
+            for s in &layer {
+                for &c in &alphabet {
+                    next.push(format!("{s}{c}"));
+                }
+            }
+            inputs.extend(next.iter().cloned());
+            layer = next;
+        }
+        inputs.push("9".repeat(5000));
+        inputs.push(format!("-{}.{}", "9".repeat(100), "9".repeat(100)));
+        inputs.push(format!("0x{}", "f".repeat(1001)));
+        inputs.push("2024-02-29 23:59:59.9999999".into());
+        inputs.push("🙂".repeat(1000));
+        for kind in kinds() {
+            for charset in [None, Some("latin1"), Some("utf8mb3")] {
+                for input in &inputs {
+                    for allow_default in [false, true] {
+                        let _ = interpret_text(&kind, charset, input, allow_default, true);
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn empty_null_and_escapes() {
         let text = Kind::Char { max_chars: 10 };
