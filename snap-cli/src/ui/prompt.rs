@@ -157,9 +157,18 @@ pub fn column_value(
     allow_default: bool,
     initial: Option<&str>,
 ) -> Result<Nav<Answer>> {
+    // In a list, the entry under the cursor (or ticked) at first is the default, so Enter
+    // alone means "the default" there too.
+    let default_pick = match (&col.default, allow_default) {
+        (ColumnDefault::Null, true) => Some("\\N".to_owned()),
+        (ColumnDefault::Literal(l), true) if matches!(col.kind, Kind::Set(_)) => Some(l.clone()),
+        (ColumnDefault::Literal(_) | ColumnDefault::Expression(_), true) => Some(String::new()),
+        _ => None,
+    };
+    let pick = initial.or(default_pick.as_deref());
     match &col.kind {
-        Kind::Enum(members) => enum_value(col, members, allow_default, initial),
-        Kind::Set(members) => set_value(col, members, allow_default, initial),
+        Kind::Enum(members) => enum_value(col, members, allow_default, pick),
+        Kind::Set(members) => set_value(col, members, pick),
         _ => text_value(col, allow_default, initial),
     }
 }
@@ -248,19 +257,11 @@ fn enum_value(
     }))
 }
 
-fn set_value(
-    col: &Column,
-    members: &[String],
-    allow_default: bool,
-    initial: Option<&str>,
-) -> Result<Nav<Answer>> {
-    // NULL and "the default" are entries too; the validator keeps them exclusive.
+fn set_value(col: &Column, members: &[String], initial: Option<&str>) -> Result<Nav<Answer>> {
+    // NULL is an entry too; the validator keeps it exclusive. The default is ticked at first.
     let mut options: Vec<EnumChoice> = members.iter().cloned().map(EnumChoice::Member).collect();
     if col.nullable {
         options.push(EnumChoice::Null);
-    }
-    if let Some(d) = default_choice(col, allow_default) {
-        options.push(d);
     }
     let chosen: Vec<usize> = match initial {
         Some("\\N") => options
@@ -283,7 +284,7 @@ fn set_value(
             .iter()
             .any(|p| !matches!(p.value, EnumChoice::Member(_)));
         Ok(if special && picked.len() > 1 {
-            Validation::Invalid("NULL or the default go alone, without members".into())
+            Validation::Invalid("NULL goes alone, without members".into())
         } else {
             Validation::Valid
         })

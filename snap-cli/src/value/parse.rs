@@ -238,9 +238,10 @@ fn parse_decimal(text: &str, precision: u32, scale: u32, unsigned: bool) -> Resu
     } else {
         significant
     });
-    if !frac_part.is_empty() {
+    // As the server will store and show it: all `scale` digits after the point.
+    if scale > 0 {
         normal.push('.');
-        normal.push_str(frac_part);
+        normal.push_str(&format!("{frac_part:0<w$}", w = scale as usize));
     }
     Ok(Value::Bytes(normal.into_bytes()))
 }
@@ -543,9 +544,10 @@ mod tests {
         );
         assert_eq!(
             parse(&k, None, "-0012.5"),
-            Ok(Value::Bytes(b"-12.5".to_vec()))
+            Ok(Value::Bytes(b"-12.50".to_vec()))
         );
-        assert_eq!(parse(&k, None, ".5"), Ok(Value::Bytes(b"0.5".to_vec())));
+        assert_eq!(parse(&k, None, ".5"), Ok(Value::Bytes(b"0.50".to_vec())));
+        assert_eq!(parse(&k, None, "-0"), Ok(Value::Bytes(b"0.00".to_vec())));
         assert!(parse(&k, None, "1234567")
             .unwrap_err()
             .contains("6 digits before"));
