@@ -44,6 +44,12 @@ fn pad(s: &str, w: usize, right: bool) -> String {
     }
 }
 
+/// Whether `columns` columns surely fit side by side in `term_width` (at the narrowest
+/// squeeze); if not, rows are laid out as records, one line per column.
+pub fn fits_as_table(columns: usize, term_width: usize) -> bool {
+    columns * (MIN_CELL + 3) + 2 <= term_width
+}
+
 /// A table of `rows` under `headers`, fitting `term_width` columns; falls back to one block per
 /// row ("record layout") when even squeezed columns do not fit.
 pub fn table(

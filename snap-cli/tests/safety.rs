@@ -199,6 +199,28 @@ async fn server_errors_are_explained_and_the_menu_goes_on() {
     open(&s, "4", "SELECT ALL — show a table", "parent");
     let page = s.wait_all(&["SELECT ALL from parent — rows", "? Page 1 of 1:"]);
     assert!(page.contains("one"), "{page}");
+    s.at("? Page 1 of 1:", "Main menu");
+
+    // The account loses DELETE (and its session, so the change applies): refused plainly.
+    f.exec(&format!("REVOKE DELETE ON MOST.* FROM '{APP_USER}'@'%'"))
+        .await;
+    let ids: Vec<u64> = f
+        .query(&format!(
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = '{APP_USER}'"
+        ))
+        .await;
+    f.exec(&format!("KILL CONNECTION {}", ids[0])).await;
+    open(&s, "3", "DELETE — remove rows", "child");
+    s.at("? Find the rows", "");
+    s.at("? id (", "10");
+    s.at("? Delete this row? (y/N)", "y");
+    let e = s.wait_all(&["What do you want to do?", "✘ Your account"]);
+    assert!(
+        e.contains("✘ Your account is not allowed to do that (DELETE command denied"),
+        "{e}"
+    );
+    let counts: Vec<u64> = f.query("SELECT COUNT(*) FROM MOST.child").await;
+    assert_eq!(counts, vec![1]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

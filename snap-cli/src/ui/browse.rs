@@ -104,7 +104,7 @@ impl fmt::Display for Turn {
 
 /// Shows the rows page by page until Back (to the step before) or the main menu.
 fn pager(app: &mut App, t: &Table, f: Option<&Filter>, title: &str) -> Result<Nav<()>> {
-    let size = app.page_size();
+    let size = app.page_size(t);
     let mut page: u64 = 0;
     loop {
         let total = app.rt.block_on(app.db.count(t, f))?;

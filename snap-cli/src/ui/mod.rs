@@ -248,11 +248,20 @@ impl App {
         Ok(())
     }
 
-    /// Rows per page: the setting, or what fits the terminal under the heading and prompt.
-    fn page_size(&self) -> u64 {
-        self.settings
-            .page_size
-            .unwrap_or_else(|| term_size().1.saturating_sub(14).clamp(5, 200)) as u64
+    /// Rows per page: the setting, or what fits the terminal under the heading and the page
+    /// prompt — one line per row in a table, one line per column (plus a rule) in records.
+    fn page_size(&self, t: &Table) -> u64 {
+        if let Some(n) = self.settings.page_size {
+            return n as u64;
+        }
+        let (width, height) = term_size();
+        let room = height.saturating_sub(12);
+        let rows = if crate::render::fits_as_table(t.columns.len(), width) {
+            room
+        } else {
+            room / (t.columns.len() + 1)
+        };
+        rows.clamp(1, 200) as u64
     }
 
     /// Step 1 of every operation: the tables, read live, plus Back.
