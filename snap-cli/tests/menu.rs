@@ -44,7 +44,10 @@ async fn insert_a_row_of_every_type_with_validation() {
         f.no_agent
     )));
 
-    open(&s, "1", "INSERT — add a row", "people");
+    s.answer("1");
+    s.wait_all(&["INSERT — add a row", "? Which table?", "  Back"]);
+    s.save("insert-tables");
+    s.answer("people");
     let form = s.wait_for("? name (varchar(40), NOT NULL):");
     let line = |name: &str| {
         form.lines()
@@ -181,7 +184,12 @@ async fn update_by_key_and_from_a_search() {
     open(&s, "2", "UPDATE — change a row", "people");
     s.at("? Find the row", ""); // "by its key (id)" is first
     s.at("? id (int(10) unsigned, NOT NULL):", "2");
-    let cols = s.wait_all(&["? Which columns do you want to change?", "name = Bob"]);
+    let cols = s.wait_all(&[
+        "? Which columns do you want to change?",
+        "name = Bob",
+        "Space to tick",
+    ]);
+    s.save("update-columns");
     assert!(cols.contains("name = Bob"), "{cols}");
     s.keys(&["Down", "Space", "Down", "Down", "Space"]);
     s.wait_for("> [x] price = 20.00");
@@ -274,6 +282,7 @@ async fn delete_rows_picked_from_a_search_and_by_key() {
     // Bob and Eve, not Dee.
     s.keys(&["Space", "Down", "Down", "Space"]);
     s.wait_for("> [x] id=5 · name=Eve");
+    s.save("delete-pick");
     s.keys(&["Enter"]);
     let confirm = s.wait_for("? Delete these 2 rows? (y/N)");
     s.save("delete-confirm");
@@ -359,7 +368,9 @@ async fn search_by_contains_starts_with_equals_range_and_null() {
     open(&s, "5", "SEARCH — find rows", "people");
 
     s.at("? Search which column?", "name");
-    s.at("? name …", ""); // contains
+    s.wait_all(&["? name …", "  equals", "  Back"]);
+    s.save("search-how");
+    s.answer(""); // contains
     s.at("? name contains:", "o'b");
     let r = s.wait_all(&[
         "SEARCH people where name contains 'o'b' — rows 1–1 of 1",

@@ -70,10 +70,16 @@ impl fmt::Display for Labelled {
 
 /// Asks column → kind of match → value(s). `title` heads each screen.
 pub fn search_spec(t: &Table, title: &str) -> Result<Nav<Filter>> {
+    let mut note = String::new();
     loop {
         clear_screen();
         println!("{title}");
         println!();
+        if !note.is_empty() {
+            println!("{note}");
+            println!();
+            note.clear();
+        }
         let columns: Vec<Labelled> = t
             .columns
             .iter()
@@ -88,7 +94,7 @@ pub fn search_spec(t: &Table, title: &str) -> Result<Nav<Filter>> {
         loop {
             let options = hows(&col.kind, col.nullable);
             if options.is_empty() {
-                println!("{} values cannot be searched here.", col.column_type);
+                note = format!("✘ {} values cannot be searched here.", col.column_type);
                 break;
             }
             let how = match prompt::choose(&format!("{} …", display_text(&col.name)), options, "")?

@@ -34,7 +34,7 @@ use crate::error::{DbError, Error, Result};
 use crate::status;
 pub use prompt::Nav;
 
-/// The main menu, exactly as the issue specifies it.
+/// The main menu: six numbered entries (type the number or move with the arrows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MenuItem {
     Insert,

@@ -118,12 +118,15 @@ impl Screen {
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Screen {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("tmux.conf");
-        // remain-on-exit keeps the last screen readable if the shell ends; no status bar so the
-        // program has all 50 rows.
+        // default-size = the pane size: tmux recalculates the size of a window with no attached
+        // client now and then, falling back to default-size (80x24), which reflows the screen
+        // under the program and loses lines of what it drew. (`window-size manual` would say
+        // the same, but tmux 3.3a crashes with it in a config file.) remain-on-exit keeps the
+        // last screen readable if the shell ends; no status bar, so the program has all 50 rows.
         std::fs::write(
             &conf,
-            "set -g remain-on-exit on\nset -g status off\nset -g history-limit 5000\n\
-             set -sg escape-time 0\n",
+            "set -g default-size 200x50\nset -g remain-on-exit on\nset -g status off\n\
+             set -g history-limit 5000\nset -sg escape-time 0\n",
         )
         .unwrap();
         let socket = format!(
@@ -237,7 +240,17 @@ impl Screen {
                 return s;
             }
             if Instant::now() > deadline {
-                panic!("timed out waiting for {what}; the screen shows:\n{s}");
+                let o = self.tmux(&[
+                    "display-message",
+                    "-p",
+                    "-t",
+                    "main",
+                    "#{pane_width}x#{pane_height}, cursor #{cursor_x},#{cursor_y}",
+                ]);
+                panic!(
+                    "timed out waiting for {what}; the screen ({}) shows:\n{s}",
+                    String::from_utf8_lossy(&o.stdout).trim()
+                );
             }
             std::thread::sleep(Duration::from_millis(25));
         }
