@@ -17,6 +17,18 @@
 //! - [`ui`]: the menus and prompts (inquire);
 //! - [`cli`]: flags, startup, exit codes.
 //!
+//! # Using it
+//! `snap-cli --port 3306` (or `--socket`, `--config FILE`, `SNAP_CLI_*` variables); the password
+//! is asked for unless `SNAP_CLI_PASSWORD` is set. In every list, type to filter (the main menu:
+//! type the number) or move with the arrows; Enter chooses, Esc goes back one step, Ctrl+C goes
+//! back to the main menu (and, there, quits). In a value prompt:
+//! - Enter alone = the column's default (INSERT), shown as the prompt's placeholder;
+//! - `\N` = NULL (nullable columns only), `\e` = empty text, `\0` = a NUL byte — terminals
+//!   deliver NUL (Ctrl+Space) as a key, which the prompt cannot tell from a space; doubling the
+//!   backslash types these literally (`\\0`). Every other character is stored as typed;
+//! - binary columns take hex (`0x00ff`), BIT takes `b'0101'`, `0x0f` or a number, ENUM and SET
+//!   are picked from a list.
+//!
 //! # Guarantees
 //! Nothing the user types is ever part of SQL text, so nothing typed can run as SQL; server
 //! errors are explained and the menu continues; no user input can make the program panic.
