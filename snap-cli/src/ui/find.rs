@@ -154,10 +154,33 @@ fn match_value(t: &Table, column: usize, how: How) -> Result<Nav<Match>> {
             }))
         }
         How::Equals => {
-            let mut exact = col.clone();
-            exact.nullable = false;
-            let a = step!(prompt::column_value(&exact, false, None)?);
-            Ok(Nav::Go(Match::Equals(a.value.unwrap_or(Value::NULL))))
+            if let Kind::Enum(members) = &col.kind {
+                let label = format!("{} equals:", display_text(&col.name));
+                let m = step!(prompt::choose(&label, members.clone(), "")?);
+                return Ok(Nav::Go(Match::Equals(Value::Bytes(m.into_bytes()))));
+            }
+            let (kind, charset) = (col.kind.clone(), col.charset.clone());
+            let check =
+                move |s: &str| value::interpret_text(&kind, charset.as_deref(), s, false, false);
+            let validator = {
+                let check = check.clone();
+                move |s: &str| {
+                    Ok(match check(s) {
+                        Ok(_) => Validation::Valid,
+                        Err(e) => Validation::Invalid(e.into()),
+                    })
+                }
+            };
+            let label = format!("{} equals:", display_text(&col.name));
+            let help = format!("{} · Esc = back", parse::hint(&col.kind));
+            let text = step!(prompt::nav(
+                Text::new(&label)
+                    .with_help_message(&help)
+                    .with_validator(validator)
+                    .prompt()
+            )?);
+            let v = check(&text).ok().flatten().unwrap_or(Value::NULL);
+            Ok(Nav::Go(Match::Equals(v)))
         }
         How::Range => {
             let lo = step!(bound(col, "from", "no lower limit", true)?);
