@@ -10,7 +10,6 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use starsync_tests::mariadb::{APP_PASSWORD, APP_USER};
@@ -105,9 +104,8 @@ impl Fixture {
     }
 }
 
-static NEXT: AtomicU32 = AtomicU32::new(0);
-
-/// The real binary in a 200×50 tmux pane of its own tmux server.
+/// The real binary in a 200×50 tmux pane of its own tmux server, whose socket lives in a temp
+/// folder of its own (removed with it: tmux leaves named sockets behind in /tmp/tmux-UID).
 pub struct Screen {
     socket: String,
     _dir: tempfile::TempDir,
@@ -129,13 +127,9 @@ impl Screen {
              set -g history-limit 5000\nset -sg escape-time 0\n",
         )
         .unwrap();
-        let socket = format!(
-            "snapcli-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        );
+        let socket = dir.path().join("tmux.sock").display().to_string();
         let mut cmd = Command::new("tmux");
-        cmd.args(["-L", &socket, "-f"]).arg(&conf).args([
+        cmd.args(["-S", &socket, "-f"]).arg(&conf).args([
             "new-session",
             "-d",
             "-x",
@@ -188,7 +182,7 @@ impl Screen {
 
     fn tmux(&self, args: &[&str]) -> std::process::Output {
         Command::new("tmux")
-            .args(["-L", &self.socket])
+            .args(["-S", &self.socket])
             .args(args)
             .env_remove("TMUX")
             .output()
@@ -317,7 +311,7 @@ impl Drop for Screen {
             eprintln!("----- last snap-cli screen -----\n{}\n-----", self.text());
         }
         let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
+            .args(["-S", &self.socket, "kill-server"])
             .env_remove("TMUX")
             .output();
     }
