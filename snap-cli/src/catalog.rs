@@ -142,12 +142,19 @@ impl Column {
         self.default != ColumnDefault::None || self.auto_increment
     }
 
+    /// The type as the user knows it: the server's spelling, except `json` for MariaDB's JSON
+    /// (which the server reports as `longtext` with a `json_valid` check).
+    pub fn type_name(&self) -> &str {
+        if self.kind == Kind::Json {
+            "json"
+        } else {
+            &self.column_type
+        }
+    }
+
     /// `decimal(8,2), NOT NULL, default 0.00` — what the user sees next to the name.
     pub fn describe(&self) -> String {
-        let mut s = self.column_type.clone();
-        if self.kind == Kind::Json {
-            s = "json".into();
-        }
+        let mut s = self.type_name().to_owned();
         s.push_str(if self.nullable {
             ", nullable"
         } else {

@@ -86,7 +86,7 @@ pub fn search_spec(t: &Table, title: &str) -> Result<Nav<Filter>> {
             .enumerate()
             .map(|(index, c)| Labelled {
                 index,
-                label: format!("{} ({})", display_text(&c.name), c.column_type),
+                label: format!("{} ({})", display_text(&c.name), c.type_name()),
             })
             .collect();
         let column = step!(prompt::choose("Search which column?", columns, "")?).index;

@@ -94,7 +94,7 @@ fn pick_columns(
                     "{} = {}   ({})",
                     display_text(&c.name),
                     show::display(&c.kind, &row[index]),
-                    c.column_type
+                    c.type_name()
                 ),
                 max,
             ),
