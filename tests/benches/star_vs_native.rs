@@ -19,7 +19,8 @@ const LAG_SECONDS: u64 = 15;
 const LAG_RATE: u64 = 200; // transactions per second
 
 fn spec(s: NodeSpec) -> NodeSpec {
-    s.arg("--innodb-buffer-pool-size=1G").arg("--innodb-log-file-size=1G")
+    s.arg("--innodb-buffer-pool-size=1G")
+        .arg("--innodb-log-file-size=1G")
 }
 
 const SCHEMA: &str = "CREATE DATABASE IF NOT EXISTS MOST; \
@@ -41,7 +42,11 @@ async fn wait_gtid(node: &Node, domain: u32, seq: u64) -> anyhow::Result<Instant
 }
 
 /// One bulk transaction of 1M rows on `origin`; returns rows/s until `dest` holds it.
-async fn bulk(origin: &mut mysql_async::Conn, origin_domain: u32, dest: &Node) -> anyhow::Result<f64> {
+async fn bulk(
+    origin: &mut mysql_async::Conn,
+    origin_domain: u32,
+    dest: &Node,
+) -> anyhow::Result<f64> {
     origin
         .query_drop(format!(
             "USE MOST; INSERT INTO bulk SELECT seq, seq % 1000, CONCAT('name-', seq), seq / 7, \
@@ -66,7 +71,8 @@ async fn lag(origin: mysql_async::Conn, dest: &Node) -> anyhow::Result<Vec<f64>>
     let poller = tokio::spawn(async move {
         let mut seen: Vec<(Instant, u64)> = Vec::new();
         while !s2.load(Ordering::Relaxed) {
-            let n: Option<Option<u64>> = pc.query_first("SELECT MAX(n) FROM MOST.lag").await.unwrap();
+            let n: Option<Option<u64>> =
+                pc.query_first("SELECT MAX(n) FROM MOST.lag").await.unwrap();
             let n = n.flatten().unwrap_or(0);
             if seen.last().is_none_or(|l| l.1 < n) {
                 seen.push((Instant::now(), n));
@@ -82,13 +88,21 @@ async fn lag(origin: mysql_async::Conn, dest: &Node) -> anyhow::Result<Vec<f64>>
     for n in 1..=total {
         let due = start + Duration::from_micros(n * 1_000_000 / LAG_RATE);
         tokio::time::sleep_until(due.into()).await;
-        c.exec_drop("INSERT INTO MOST.lag VALUES (?, ?)", (n, format!("payload {n}"))).await?;
+        c.exec_drop(
+            "INSERT INTO MOST.lag VALUES (?, ?)",
+            (n, format!("payload {n}")),
+        )
+        .await?;
         commits.push(Instant::now());
     }
     // Let the last ones arrive.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let m: Option<Option<u64>> = dest.conn().await?.query_first("SELECT MAX(n) FROM MOST.lag").await?;
+        let m: Option<Option<u64>> = dest
+            .conn()
+            .await?
+            .query_first("SELECT MAX(n) FROM MOST.lag")
+            .await?;
         if m.flatten() == Some(total) || Instant::now() > deadline {
             break;
         }
@@ -104,7 +118,11 @@ async fn lag(origin: mysql_async::Conn, dest: &Node) -> anyhow::Result<Vec<f64>>
             lags.push(at.saturating_duration_since(*t).as_secs_f64() * 1000.0);
         }
     }
-    anyhow::ensure!(lags.len() as u64 == total, "only {} of {total} arrived", lags.len());
+    anyhow::ensure!(
+        lags.len() as u64 == total,
+        "only {} of {total} arrived",
+        lags.len()
+    );
     lags.sort_by(|a, b| a.partial_cmp(b).unwrap());
     Ok(lags)
 }
@@ -166,6 +184,8 @@ async fn main() -> anyhow::Result<()> {
         sp99 / np99,
         if sp99 / np99 <= 2.0 { "MET" } else { "NOT MET" }
     );
-    println!("  paths: native master -> replica (SQL thread); starsync snap1 -> hub -> master -> snap2");
+    println!(
+        "  paths: native master -> replica (SQL thread); starsync snap1 -> hub -> master -> snap2"
+    );
     Ok(())
 }

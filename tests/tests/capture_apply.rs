@@ -29,7 +29,8 @@ CREATE TABLE MOST.types (
   j JSON, ip INET6, u UUID, g GEOMETRY, p POINT,
   PRIMARY KEY (id, sub)
 );
-CREATE TABLE MOST.latin (id SMALLINT UNSIGNED PRIMARY KEY, name VARCHAR(40), note TEXT)
+CREATE TABLE MOST.latin (id SMALLINT UNSIGNED PRIMARY KEY, name VARCHAR(40), note TEXT,
+  twice INT AS (id * 2) PERSISTENT, upper_name VARCHAR(40) AS (UPPER(name)) VIRTUAL)
   DEFAULT CHARSET=latin1;
 CREATE TABLE MOST.nokey (a INT, b VARCHAR(10));
 "#;
@@ -78,7 +79,7 @@ INSERT INTO MOST.types VALUES (4, 'zero',
   'b', 'y', '[]', '::1', '123e4567-e89b-12d3-a456-426655440000',
   ST_GeomFromText('LINESTRING(0 0, 1 1, 2 3)'), ST_GeomFromText('POINT(3 4)'));
 INSERT INTO MOST.types (id, sub, tx, c) VALUES (5, 'inject', '''; DROP TABLE MOST.types; --', '\\''');
-INSERT INTO MOST.latin VALUES (1, 'Zoë', 'crème brûlée'), (65535, 'ÿ', NULL);
+INSERT INTO MOST.latin (id, name, note) VALUES (1, 'Zoë', 'crème brûlée'), (65535, 'ÿ', NULL);
 INSERT INTO MOST.nokey VALUES (1, 'dup'), (1, 'dup'), (2, NULL);
 BEGIN;
 UPDATE MOST.types SET mi = -1, miu = 16777214, tx = 'changed 😀', ts6 = '2001-09-09 01:46:40.25',

@@ -34,7 +34,7 @@ use crate::config::STATE_SCHEMA;
 use crate::error::{Error, Result};
 use crate::gtid::{Gtid, GtidPos};
 use crate::model::{QueryItem, RowKind, RowsChunk, TableMeta, TxnBegin, TxnCommit, Value};
-use sql::{TablePlan, TargetColumn};
+use sql::TablePlan;
 use values::param;
 
 /// DDL that creates starsync's own tables; run with `sql_log_bin=0` so it replicates nowhere.
@@ -577,18 +577,19 @@ impl Applier {
         if let Some(p) = self.plans.get(meta) {
             return Ok(p.clone());
         }
-        // SHOW COLUMNS, not information_schema in a prepared statement: the latter crashed
-        // MariaDB 10.11.19 (signal 11 in free_tmp_table) under concurrent load here.
-        let shown: std::result::Result<Vec<mysql_async::Row>, _> = self
+        // The table's own definition, not information_schema: queries that build an internal
+        // temporary table (information_schema, SHOW COLUMNS) crashed MariaDB 10.11.19 here
+        // (signal 11 in free_tmp_table) under concurrent replication load.
+        let shown: std::result::Result<Option<(String, String)>, _> = self
             .conn
-            .query(format!(
-                "SHOW COLUMNS FROM {}",
+            .query_first(format!(
+                "SHOW CREATE TABLE {}",
                 sql::qualified(&meta.schema, &meta.table)
             ))
             .await;
-        let rows = match shown {
-            Ok(rows) => rows,
-            Err(mysql_async::Error::Server(e)) if matches!(e.code, 1146 | 1049) => {
+        let ddl = match shown {
+            Ok(Some((_, ddl))) => ddl,
+            Ok(None) | Err(mysql_async::Error::Server(_)) => {
                 return Err(self.apply_error(
                     meta,
                     "-",
@@ -598,22 +599,12 @@ impl Applier {
             }
             Err(e) => {
                 return Err(Error::Db {
-                    context: format!("reading the columns of {}", meta.full_name()),
+                    context: format!("reading the definition of {}", meta.full_name()),
                     source: e,
                 })
             }
         };
-        let target: Vec<TargetColumn> = rows
-            .into_iter()
-            .map(|r| {
-                let name: String = r.get(0).unwrap_or_default();
-                let extra: String = r.get(5).unwrap_or_default();
-                TargetColumn {
-                    name,
-                    generated: extra.to_ascii_uppercase().contains("GENERATED"),
-                }
-            })
-            .collect();
+        let target = sql::columns_of_create_table(&ddl);
         let plan = Arc::new(TablePlan::new(meta, &target));
         if !plan.missing.is_empty() && self.warned.insert(meta.full_name()) {
             warn!(target_node = %self.label, table = %meta.full_name(), missing = ?plan.missing,

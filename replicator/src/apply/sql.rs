@@ -26,6 +26,42 @@ pub struct TargetColumn {
     pub generated: bool,
 }
 
+/// The columns of a `SHOW CREATE TABLE` statement, with whether each is generated.
+pub fn columns_of_create_table(ddl: &str) -> Vec<TargetColumn> {
+    let mut out = Vec::new();
+    for line in ddl.lines() {
+        let Some(rest) = line.strip_prefix("  `") else {
+            continue; // keys, constraints, table options
+        };
+        // The name ends at the first single backtick (doubled ones are escaped).
+        let mut name = String::new();
+        let mut chars = rest.char_indices().peekable();
+        let mut end = rest.len();
+        while let Some((i, c)) = chars.next() {
+            if c == '`' {
+                if chars.peek().is_some_and(|(_, n)| *n == '`') {
+                    chars.next();
+                    name.push('`');
+                    continue;
+                }
+                end = i + 1;
+                break;
+            }
+            name.push(c);
+        }
+        let def = rest[end..].to_ascii_uppercase();
+        out.push(TargetColumn {
+            name,
+            generated: def.contains(" GENERATED ALWAYS AS ")
+                || def.contains(" AS (")
+                    && (def.contains(" VIRTUAL")
+                        || def.contains(" STORED")
+                        || def.contains(" PERSISTENT")),
+        });
+    }
+    out
+}
+
 /// How one origin table shape is applied to the target.
 #[derive(Debug)]
 pub struct TablePlan {
@@ -191,6 +227,22 @@ mod tests {
              `id` = VALUES(`id`), `a` = VALUES(`a`)"
         );
         assert_eq!(p.delete, "DELETE FROM `MOST`.`we``ird` WHERE `id` = ?");
+    }
+
+    #[test]
+    fn create_table_columns() {
+        let ddl = "CREATE TABLE `t` (\n  `id` int(11) NOT NULL,\n  `we``ird` varchar(3) DEFAULT 'a,b',\n  \
+                   `g` int(11) GENERATED ALWAYS AS (`id` + 1) VIRTUAL,\n  `s` int(11) GENERATED ALWAYS AS (`id` * 2) STORED,\n  \
+                   PRIMARY KEY (`id`),\n  KEY `k` (`g`)\n) ENGINE=InnoDB";
+        let cols = columns_of_create_table(ddl);
+        let names: Vec<(&str, bool)> = cols
+            .iter()
+            .map(|c| (c.name.as_str(), c.generated))
+            .collect();
+        assert_eq!(
+            names,
+            vec![("id", false), ("we`ird", false), ("g", true), ("s", true)]
+        );
     }
 
     #[test]
