@@ -36,7 +36,17 @@ impl Response {
 }
 
 /// Maps a request path (query string removed) to a response.
-pub type Handler = Arc<dyn Fn(&str) -> Response + Send + Sync>;
+pub type Handler =
+    Arc<dyn Fn(String) -> futures::future::BoxFuture<'static, Response> + Send + Sync>;
+
+/// A handler from a synchronous function.
+pub fn sync_handler(f: impl Fn(&str) -> Response + Send + Sync + 'static) -> Handler {
+    let f = Arc::new(f);
+    Arc::new(move |path: String| {
+        let f = f.clone();
+        Box::pin(async move { f(&path) })
+    })
+}
 
 /// Serves until `shutdown`.
 pub async fn serve(listener: TcpListener, handler: Handler, shutdown: CancellationToken) {
@@ -80,7 +90,7 @@ async fn handle(mut stream: TcpStream, handler: Handler) -> std::io::Result<()> 
             let mut parts = head.lines().next().unwrap_or("").split_whitespace();
             match (parts.next(), parts.next()) {
                 (Some("GET"), Some(target)) | (Some("HEAD"), Some(target)) => {
-                    handler(target.split('?').next().unwrap_or(target))
+                    handler(target.split('?').next().unwrap_or(target).to_string()).await
                 }
                 (Some(_), Some(_)) => Response::text(405, "only GET is served\n"),
                 _ => Response::text(400, "bad request\n"),

@@ -161,7 +161,7 @@ pub async fn run(
 
     let poller = tokio::spawn(poll_local(cfg.clone(), conn, local_tx, shutdown.clone()));
     let sh = shared.clone();
-    let handler: http::Handler = Arc::new(move |path| match path {
+    let handler = http::sync_handler(move |path| match path {
         "/status" => Response::json(sh.status_json()),
         "/health" => Response::text(200, "ok\n"),
         _ => Response::text(404, "not found: try /status\n"),

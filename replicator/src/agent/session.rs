@@ -175,6 +175,35 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
             }
             Message::Ack { gtid } => shared.status.lock().unwrap().acked = Some(gtid),
             Message::HeartbeatAck { id, .. } => super::capture::heartbeat_acked(&shared, id),
+            Message::VerifyRequest { id, tables } => {
+                let (opts, wtx) = (shared.cfg.mariadb.opts(), wtx.clone());
+                tokio::spawn(async move {
+                    let r = async {
+                        let mut c = mysql_async::Conn::new(opts)
+                            .await
+                            .map_err(Error::db("connecting to verify"))?;
+                        let r = crate::verify::snapshot_checksums(&mut c, &tables).await;
+                        c.disconnect().await.ok();
+                        r
+                    }
+                    .await;
+                    let msg = match r {
+                        Ok((pos, sums)) => Message::VerifyResult {
+                            id,
+                            pos,
+                            sums,
+                            error: None,
+                        },
+                        Err(e) => Message::VerifyResult {
+                            id,
+                            pos: Default::default(),
+                            sums: Vec::new(),
+                            error: Some(e.to_string()),
+                        },
+                    };
+                    let _ = wtx.send(msg).await;
+                });
+            }
             Message::Lag { lag_ms, behind } => {
                 let mut s = shared.status.lock().unwrap();
                 s.lag_ms = lag_ms;

@@ -18,6 +18,7 @@
 pub mod fanout;
 pub mod session;
 pub mod status;
+pub mod verify;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -55,6 +56,10 @@ pub struct HubCtx {
     pub master: watch::Receiver<MasterView>,
     /// Sessions by node name, so that a reconnecting agent replaces its stale session.
     pub sessions: Mutex<HashMap<String, CancellationToken>>,
+    /// Each session's outgoing queue, for requests the hub starts (verify).
+    pub senders: Mutex<HashMap<String, tokio::sync::mpsc::Sender<crate::wire::Message>>>,
+    /// Verify rounds waiting for answers, by request id.
+    pub verify_waiters: Mutex<HashMap<u64, tokio::sync::mpsc::Sender<verify::Answer>>>,
 }
 
 /// How long shutdown waits for sessions.
@@ -98,21 +103,36 @@ pub async fn run(
         registry: registry.clone(),
         master: master_rx,
         sessions: Mutex::new(HashMap::new()),
+        senders: Mutex::new(HashMap::new()),
+        verify_waiters: Mutex::new(HashMap::new()),
     });
     let tracker = TaskTracker::new();
 
     tracker.spawn(poll_master(ctx.clone(), conn, master_tx, shutdown.clone()));
-    let reg = registry.clone();
-    let handler: http::Handler = Arc::new(move |path| match path {
-        "/status" => Response::json(serde_json::to_string_pretty(&reg.snapshot()).unwrap()),
-        "/metrics" => Response {
-            status: 200,
-            content_type: "text/plain; version=0.0.4",
-            body: status::metrics(&reg.snapshot()),
-        },
-        "/health" if reg.master_ok() => Response::text(200, "ok\n"),
-        "/health" => Response::text(503, "the master database does not answer\n"),
-        _ => Response::text(404, "not found: try /status, /metrics or /health\n"),
+    let hctx = ctx.clone();
+    let handler: http::Handler = Arc::new(move |path: String| {
+        let ctx = hctx.clone();
+        Box::pin(async move {
+            let reg = &ctx.registry;
+            match path.as_str() {
+                "/status" => Response::json(serde_json::to_string_pretty(&reg.snapshot()).unwrap()),
+                "/metrics" => Response {
+                    status: 200,
+                    content_type: "text/plain; version=0.0.4",
+                    body: status::metrics(&reg.snapshot()),
+                },
+                "/health" if reg.master_ok() => Response::text(200, "ok\n"),
+                "/health" => Response::text(503, "the master database does not answer\n"),
+                "/verify" => match verify::verify(&ctx).await {
+                    Ok(doc) => Response::json(serde_json::to_string_pretty(&doc).unwrap()),
+                    Err(e) => Response::text(503, format!("verify failed: {e}\n")),
+                },
+                _ => Response::text(
+                    404,
+                    "not found: try /status, /metrics, /health or /verify\n",
+                ),
+            }
+        })
     });
     tracker.spawn(http::serve(http_listener, handler, shutdown.clone()));
 

@@ -170,6 +170,7 @@ async fn session(
 
     let (sink, mut stream) = conn.split();
     let (tx, rx) = mpsc::channel::<Message>(32);
+    ctx.senders.lock().unwrap().insert(name.clone(), tx.clone());
     let writer = tokio::spawn(write_loop(sink, rx, counters.clone(), token.clone()));
     let start = fanout_start(&pos, &echo, hello.domain_id, &ctx.registry.master_pos());
     let fan = tokio::spawn(
@@ -241,6 +242,24 @@ async fn session(
                     n.agent_error = r.last_error;
                 });
             }
+            Message::VerifyResult {
+                id,
+                pos,
+                sums,
+                error,
+            } => {
+                let waiter = ctx.verify_waiters.lock().unwrap().get(&id).cloned();
+                if let Some(w) = waiter {
+                    let _ = w
+                        .send(super::verify::Answer {
+                            node: name.clone(),
+                            pos,
+                            sums,
+                            error,
+                        })
+                        .await;
+                }
+            }
             Message::Error { message } => {
                 break Err(protocol(&name, format!("the agent reported: {message}")));
             }
@@ -262,6 +281,7 @@ async fn session(
         let mut s = ctx.sessions.lock().unwrap();
         if s.get(&name).is_some_and(|t| t.is_cancelled()) {
             s.remove(&name);
+            ctx.senders.lock().unwrap().remove(&name);
         }
     }
     result

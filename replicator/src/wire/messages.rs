@@ -133,6 +133,17 @@ pub enum Message {
         #[serde(rename = "b")]
         behind: u64,
     },
+    /// Hub → agent: checksum these tables in a consistent snapshot.
+    #[serde(rename = "vreq")]
+    VerifyRequest { id: u64, tables: Vec<String> },
+    /// Agent → hub: the snapshot's position and the checksums (`None`: no such table).
+    #[serde(rename = "vres")]
+    VerifyResult {
+        id: u64,
+        pos: GtidPos,
+        sums: Vec<(String, Option<i64>)>,
+        error: Option<String>,
+    },
     /// The sender is closing the session because of this.
     #[serde(rename = "err")]
     Error { message: String },
@@ -154,6 +165,8 @@ impl Message {
             Message::HeartbeatAck { .. } => "heartbeat-ack",
             Message::Report(_) => "report",
             Message::Lag { .. } => "lag",
+            Message::VerifyRequest { .. } => "verify-request",
+            Message::VerifyResult { .. } => "verify-result",
             Message::Error { .. } => "error",
         }
     }
