@@ -106,7 +106,7 @@ pub async fn verify(ctx: &Arc<HubCtx>) -> Result<VerifyDoc> {
         }
         let mut missing: Vec<String> = known_snaps
             .iter()
-            .filter(|n| !answers.get(*n).is_some_and(|a| a.error.is_none()))
+            .filter(|n| answers.get(*n).is_none_or(|a| a.error.is_some()))
             .cloned()
             .collect();
         missing.sort();
