@@ -84,6 +84,10 @@ pub enum Command {
     Agent {
         #[arg(long, short)]
         config: PathBuf,
+        /// Reload this snap from a fresh snapshot of the master (its replicated databases are
+        /// replaced, and own changes not yet on the master are discarded).
+        #[arg(long)]
+        resync: bool,
     },
     /// Stream a server's binlog as MessagePack frames to stdout (see `apply`).
     Capture {
@@ -131,7 +135,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check { config } => rt.block_on(run_check(config)),
         Command::Hub { config } => rt.block_on(run_hub(config)),
-        Command::Agent { config } => rt.block_on(run_agent(config)),
+        Command::Agent { config, resync } => rt.block_on(run_agent(config, resync)),
         Command::Capture {
             db,
             from,
@@ -205,7 +209,7 @@ async fn run_hub(path: PathBuf) -> ExitCode {
     }
 }
 
-async fn run_agent(path: PathBuf) -> ExitCode {
+async fn run_agent(path: PathBuf, resync: bool) -> ExitCode {
     let cfg = match crate::config::AgentConfig::load(&path) {
         Ok(c) => c,
         Err(e) => {
@@ -217,7 +221,7 @@ async fn run_agent(path: PathBuf) -> ExitCode {
         Ok(l) => l,
         Err(c) => return c,
     };
-    match crate::agent::run(cfg, status, shutdown_on_signals()).await {
+    match crate::agent::run(cfg, status, resync, shutdown_on_signals()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => service_exit(e),
     }

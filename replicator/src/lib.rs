@@ -22,6 +22,7 @@ pub mod hub;
 pub mod logging;
 pub mod model;
 pub mod pipe;
+pub mod snapshot;
 pub mod verify;
 pub mod wire;
 

@@ -71,6 +71,10 @@ pub struct AgentShared {
     pub capture_heartbeats: Mutex<std::collections::VecDeque<(u64, Instant)>>,
     /// The last own sequence number capture has read (its row keys are in flight).
     pub captured: watch::Sender<u64>,
+    /// The operator asked for a new snapshot (`--resync`); cleared once loaded.
+    pub resync: std::sync::atomic::AtomicBool,
+    /// Progress of the initial sync while it runs.
+    pub load_progress: Mutex<Option<crate::snapshot::load::LoadProgress>>,
 }
 
 #[derive(Serialize)]
@@ -89,6 +93,8 @@ struct StatusDoc {
     ddl_drift: u64,
     applied_txns: u64,
     last_error: Option<String>,
+    /// The initial sync while it runs (`null` otherwise).
+    initial_sync: Option<crate::snapshot::load::LoadProgress>,
 }
 
 impl AgentShared {
@@ -120,6 +126,7 @@ impl AgentShared {
             ddl_drift: s.ddl_drift,
             applied_txns: s.applied_txns,
             last_error: s.last_error.clone(),
+            initial_sync: self.load_progress.lock().unwrap().clone(),
         })
         .unwrap()
     }
@@ -133,6 +140,7 @@ impl AgentShared {
 pub async fn run(
     cfg: AgentConfig,
     status_listener: TcpListener,
+    resync: bool,
     shutdown: CancellationToken,
 ) -> Result<()> {
     let address = cfg.mariadb.address();
@@ -157,6 +165,8 @@ pub async fn run(
         inflight: Mutex::new(InFlight::new(INFLIGHT_LIMIT)),
         capture_heartbeats: Mutex::new(Default::default()),
         captured: watch::channel(0).0,
+        resync: std::sync::atomic::AtomicBool::new(resync),
+        load_progress: Mutex::new(None),
     });
 
     let poller = tokio::spawn(poll_local(cfg.clone(), conn, local_tx, shutdown.clone()));

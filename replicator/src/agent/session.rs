@@ -20,6 +20,7 @@ use super::AgentShared;
 use crate::apply::retry::{self, TxnBuffer};
 use crate::apply::{Applier, TxnMode};
 use crate::error::{Error, Result};
+use crate::gtid::GtidPos;
 use crate::model::TxnItem;
 use crate::wire::messages::{AgentReport, Message};
 use crate::wire::session::{client_handshake, framed, send, Conn, SessionError};
@@ -71,10 +72,42 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
     let mut local = mysql_async::Conn::new(cfg.mariadb.opts())
         .await
         .map_err(Error::db("connecting to the local database"))?;
-    let pos = crate::apply::gtid_binlog_pos(&mut local).await?;
-    let echo = crate::apply::echo_pos(&mut local).await?;
-    local.disconnect().await.ok();
+    let mut pos = crate::apply::gtid_binlog_pos(&mut local).await?;
+    let mut echo = crate::apply::echo_pos(&mut local).await?;
     let own = cfg.node.domain_id;
+    let state = crate::snapshot::load::sync_state(&mut local).await?;
+    local.disconnect().await.ok();
+    use crate::snapshot::load::SyncState;
+    let resync = shared.resync.load(std::sync::atomic::Ordering::Relaxed);
+    let never_synced =
+        state == SyncState::None && echo.is_empty() && pos.domains().all(|d| d == own);
+    if resync || state == SyncState::Loading || never_synced {
+        info!(
+            reason = if resync {
+                "--resync"
+            } else if state == SyncState::Loading {
+                "a previous load did not finish"
+            } else {
+                "this snap has no replication state"
+            },
+            "requesting a snapshot of the master"
+        );
+        pos = crate::snapshot::load::load(
+            &cfg.mariadb.opts(),
+            &mut conn,
+            &hub,
+            own,
+            &shared.load_progress,
+        )
+        .await?;
+        shared
+            .resync
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        echo = GtidPos::new();
+        if let Some(g) = pos.get(own) {
+            echo.set(g);
+        }
+    }
     if let Some(m) = welcome.master_pos.get(own) {
         if pos.get(own).is_none_or(|l| l.seq < m.seq) {
             let msg = format!(

@@ -52,6 +52,13 @@ pub const STATE_DDL: &[&str] = &[
         server_id INT UNSIGNED NOT NULL,
         seq_no BIGINT UNSIGNED NOT NULL
     ) ENGINE=InnoDB",
+    "CREATE TABLE IF NOT EXISTS starsync.sync_state (
+        id TINYINT UNSIGNED NOT NULL PRIMARY KEY,
+        status VARCHAR(16) NOT NULL,
+        pos VARCHAR(2048) NOT NULL,
+        rows_loaded BIGINT UNSIGNED NOT NULL DEFAULT 0,
+        updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+    ) ENGINE=InnoDB",
     "CREATE TABLE IF NOT EXISTS starsync.conflicts (
         id BIGINT AUTO_INCREMENT PRIMARY KEY,
         detected_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),

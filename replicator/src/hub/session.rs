@@ -156,7 +156,21 @@ async fn session(
         "agent connected"
     );
 
-    let (pos, echo) = match recv(&mut conn, HANDSHAKE_TIMEOUT).await {
+    let mut first = recv(&mut conn, HANDSHAKE_TIMEOUT).await;
+    if let Ok(Message::SnapshotRequest) = first {
+        info!("sending a snapshot");
+        crate::snapshot::source::stream(
+            &ctx.cfg.mariadb.opts(),
+            &ctx.cfg.replicate,
+            &ctx.cfg.limits,
+            &mut conn,
+            &name,
+        )
+        .await?;
+        // The agent loads it, then subscribes from its position.
+        first = recv(&mut conn, Duration::from_secs(24 * 3600)).await;
+    }
+    let (pos, echo) = match first {
         Ok(Message::Subscribe { pos, echo }) => (pos, echo),
         Ok(m) => {
             return Err(protocol(

@@ -144,6 +144,15 @@ pub enum Message {
         sums: Vec<(String, Option<i64>)>,
         error: Option<String>,
     },
+    /// Agent → hub, instead of `Subscribe`: send me a snapshot first.
+    #[serde(rename = "snapreq")]
+    SnapshotRequest,
+    #[serde(rename = "snapbeg")]
+    SnapshotBegin(crate::snapshot::SnapshotBegin),
+    #[serde(rename = "snaprows")]
+    SnapshotRows(crate::model::RowsChunk),
+    #[serde(rename = "snapend")]
+    SnapshotEnd(crate::snapshot::SnapshotEnd),
     /// The sender is closing the session because of this.
     #[serde(rename = "err")]
     Error { message: String },
@@ -166,6 +175,10 @@ impl Message {
             Message::Report(_) => "report",
             Message::Lag { .. } => "lag",
             Message::VerifyRequest { .. } => "verify-request",
+            Message::SnapshotRequest => "snapshot-request",
+            Message::SnapshotBegin(_) => "snapshot-begin",
+            Message::SnapshotRows(_) => "snapshot-rows",
+            Message::SnapshotEnd(_) => "snapshot-end",
             Message::VerifyResult { .. } => "verify-result",
             Message::Error { .. } => "error",
         }

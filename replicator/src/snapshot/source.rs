@@ -1,0 +1,329 @@
+//! The hub's side of a snapshot: read the master in one consistent snapshot and stream it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::SinkExt;
+use mysql_async::prelude::*;
+use tracing::info;
+
+use super::{SchemaStatement, SnapshotBegin, SnapshotEnd};
+use crate::apply::sql::{ident, qualified};
+use crate::config::{LimitsConfig, ReplicateConfig};
+use crate::error::{Error, Result};
+use crate::gtid::GtidPos;
+use crate::model::{ColumnMeta, Date, DateTime, RowKind, RowsChunk, TableMeta, Time, Value};
+use crate::wire::session::Conn;
+use crate::wire::Message;
+
+/// A value of the binary protocol as a model value (exact: it goes back the same way).
+pub fn from_protocol(v: mysql_async::Value) -> Value {
+    use mysql_async::Value as P;
+    match v {
+        P::NULL => Value::Null,
+        P::Bytes(b) => Value::Bytes(b.into()),
+        P::Int(i) => Value::Int(i),
+        P::UInt(u) => Value::UInt(u),
+        P::Float(f) => Value::Float(f),
+        P::Double(d) => Value::Double(d),
+        P::Date(y, m, d, 0, 0, 0, 0) => Value::Date(Date { y, m, d }),
+        P::Date(y, m, d, h, mi, s, us) => Value::DateTime(DateTime {
+            y,
+            m,
+            d,
+            h,
+            mi,
+            s,
+            us,
+        }),
+        P::Time(neg, days, h, mi, s, us) => Value::Time(Time {
+            neg,
+            h: days * 24 + h as u32,
+            mi,
+            s,
+            us,
+        }),
+    }
+}
+
+async fn send(conn: &mut Conn, m: Message, peer: &str) -> Result<()> {
+    conn.send(m).await.map_err(|e| Error::Protocol {
+        peer: peer.into(),
+        problem: format!("sending the snapshot: {e}"),
+    })
+}
+
+fn first_text(row: &mysql_async::Row, i: usize) -> String {
+    row.get_opt::<Vec<u8>, _>(i)
+        .and_then(|r| r.ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+/// Streams a consistent snapshot of the replicated databases to `peer`. Returns its position.
+pub async fn stream(
+    opts: &mysql_async::Opts,
+    replicate: &ReplicateConfig,
+    limits: &LimitsConfig,
+    out: &mut Conn,
+    peer: &str,
+) -> Result<GtidPos> {
+    let started = Instant::now();
+    let mut c = mysql_async::Conn::new(opts.clone())
+        .await
+        .map_err(Error::db("connecting to the master for a snapshot"))?;
+    c.query_drop(
+        "SET NAMES binary; SET SESSION time_zone = '+00:00', \
+         tx_isolation = 'REPEATABLE-READ'; START TRANSACTION WITH CONSISTENT SNAPSHOT",
+    )
+    .await
+    .map_err(Error::db("opening the consistent snapshot"))?;
+    let status: Vec<(String, String)> = c
+        .query("SHOW SESSION STATUS LIKE 'binlog_snapshot_%'")
+        .await
+        .map_err(Error::db("reading the snapshot position"))?;
+    let get = |n: &str| {
+        status
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let pos: Option<Option<String>> = c
+        .exec_first(
+            "SELECT BINLOG_GTID_POS(?, ?)",
+            (get("Binlog_snapshot_file"), get("Binlog_snapshot_position")),
+        )
+        .await
+        .map_err(Error::db(
+            "turning the snapshot position into a GTID position",
+        ))?;
+    let pos: GtidPos =
+        pos.flatten()
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e: crate::gtid::ParseGtidError| Error::Decode {
+                position: "snapshot".into(),
+                what: "BINLOG_GTID_POS".into(),
+                problem: e.to_string(),
+            })?;
+
+    // Schema: databases and base tables now; views, routines and triggers after the rows.
+    let dbs: Vec<Vec<u8>> = c
+        .query("SHOW DATABASES")
+        .await
+        .map_err(Error::db("listing databases"))?;
+    let dbs: Vec<String> = dbs
+        .into_iter()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .filter(|d| replicate.replicates(d))
+        .collect();
+    let mut schema = Vec::new();
+    let mut objects = Vec::new();
+    let mut tables: Vec<(String, String)> = Vec::new();
+    let mut estimated = 0u64;
+    for db in &dbs {
+        let row: Option<mysql_async::Row> = c
+            .query_first(format!("SHOW CREATE DATABASE {}", ident(db)))
+            .await
+            .map_err(Error::db(format!("reading database {db}")))?;
+        if let Some(row) = row {
+            schema.push(SchemaStatement {
+                schema: String::new(),
+                sql: first_text(&row, 1),
+                sql_mode: None,
+            });
+        }
+        let list: Vec<mysql_async::Row> = c
+            .query(format!("SHOW FULL TABLES FROM {}", ident(db)))
+            .await
+            .map_err(Error::db(format!("listing the tables of {db}")))?;
+        for r in list {
+            let (name, kind) = (first_text(&r, 0), first_text(&r, 1));
+            let q = qualified(db, &name);
+            if kind == "VIEW" {
+                let v: Option<mysql_async::Row> = c
+                    .query_first(format!("SHOW CREATE VIEW {q}"))
+                    .await
+                    .map_err(Error::db(format!("reading view {q}")))?;
+                if let Some(v) = v {
+                    objects.push(SchemaStatement {
+                        schema: db.clone(),
+                        sql: first_text(&v, 1),
+                        sql_mode: None,
+                    });
+                }
+            } else if kind == "BASE TABLE" {
+                let t: Option<mysql_async::Row> = c
+                    .query_first(format!("SHOW CREATE TABLE {q}"))
+                    .await
+                    .map_err(Error::db(format!("reading table {q}")))?;
+                if let Some(t) = t {
+                    schema.push(SchemaStatement {
+                        schema: db.clone(),
+                        sql: first_text(&t, 1),
+                        sql_mode: None,
+                    });
+                    tables.push((db.clone(), name));
+                }
+            }
+        }
+        let stats: Vec<mysql_async::Row> = c
+            .query(format!("SHOW TABLE STATUS FROM {}", ident(db)))
+            .await
+            .map_err(Error::db(format!("estimating the rows of {db}")))?;
+        estimated += stats
+            .iter()
+            .filter_map(|r| r.get_opt::<u64, _>(4).and_then(|x| x.ok()))
+            .sum::<u64>();
+        for (kind, show) in [("PROCEDURE", "PROCEDURE"), ("FUNCTION", "FUNCTION")] {
+            let list: Vec<mysql_async::Row> = c
+                .query(format!(
+                    "SHOW {kind} STATUS WHERE Db = '{}'",
+                    db.replace('\'', "''")
+                ))
+                .await
+                .map_err(Error::db(format!("listing the routines of {db}")))?;
+            for r in list {
+                let name = first_text(&r, 1);
+                let d: Option<mysql_async::Row> = c
+                    .query_first(format!("SHOW CREATE {show} {}", qualified(db, &name)))
+                    .await
+                    .map_err(Error::db(format!("reading routine {db}.{name}")))?;
+                if let Some(d) = d {
+                    objects.push(SchemaStatement {
+                        schema: db.clone(),
+                        sql: first_text(&d, 2),
+                        sql_mode: Some(first_text(&d, 1)),
+                    });
+                }
+            }
+        }
+        let triggers: Vec<mysql_async::Row> = c
+            .query(format!("SHOW TRIGGERS FROM {}", ident(db)))
+            .await
+            .map_err(Error::db(format!("listing the triggers of {db}")))?;
+        for r in triggers {
+            let name = first_text(&r, 0);
+            let d: Option<mysql_async::Row> = c
+                .query_first(format!("SHOW CREATE TRIGGER {}", qualified(db, &name)))
+                .await
+                .map_err(Error::db(format!("reading trigger {db}.{name}")))?;
+            if let Some(d) = d {
+                objects.push(SchemaStatement {
+                    schema: db.clone(),
+                    sql: first_text(&d, 2),
+                    sql_mode: Some(first_text(&d, 1)),
+                });
+            }
+        }
+    }
+    info!(peer, position = %pos, databases = dbs.len(), tables = tables.len(),
+          estimated_rows = estimated, "snapshot started");
+    send(
+        out,
+        Message::SnapshotBegin(SnapshotBegin {
+            pos: pos.clone(),
+            databases: dbs.clone(),
+            estimated_rows: estimated,
+            tables: tables.len() as u64,
+            schema,
+        }),
+        peer,
+    )
+    .await?;
+
+    // Rows, table by table, in chunks.
+    let mut total = 0u64;
+    let mut last_log = Instant::now();
+    for (db, name) in &tables {
+        let q = qualified(db, name);
+        let mut result = c
+            .exec_iter(format!("SELECT * FROM {q}"), ())
+            .await
+            .map_err(Error::db(format!("reading the rows of {q}")))?;
+        let columns: Vec<ColumnMeta> = result
+            .columns_ref()
+            .iter()
+            .map(|col| ColumnMeta {
+                name: col.name_str().into_owned(),
+                ty: col.column_type() as u8,
+                meta: 0,
+                unsigned: false,
+                charset: col.character_set(),
+                nullable: true,
+            })
+            .collect();
+        let meta = Arc::new(TableMeta {
+            schema: db.clone(),
+            table: name.clone(),
+            columns,
+            primary_key: Vec::new(),
+        });
+        let mut values = Vec::new();
+        let mut bytes = 0usize;
+        let mut rows_in_chunk = 0usize;
+        while let Some(row) = result
+            .next()
+            .await
+            .map_err(Error::db(format!("reading the rows of {q}")))?
+        {
+            for v in row.unwrap() {
+                let v = from_protocol(v);
+                bytes += v.approx_bytes();
+                values.push(v);
+            }
+            rows_in_chunk += 1;
+            if rows_in_chunk >= limits.chunk_rows || bytes >= limits.chunk_bytes {
+                total += rows_in_chunk as u64;
+                send(
+                    out,
+                    Message::SnapshotRows(RowsChunk {
+                        table: meta.clone(),
+                        kind: RowKind::Insert,
+                        values: std::mem::take(&mut values),
+                    }),
+                    peer,
+                )
+                .await?;
+                rows_in_chunk = 0;
+                bytes = 0;
+                if last_log.elapsed() > Duration::from_secs(2) {
+                    last_log = Instant::now();
+                    let secs = started.elapsed().as_secs_f64();
+                    info!(peer, rows = total, table = %q,
+                          percent = (total as f64 * 100.0 / estimated.max(1) as f64).min(100.0) as u64,
+                          rows_per_sec = (total as f64 / secs) as u64, "snapshot progress");
+                }
+            }
+        }
+        if rows_in_chunk > 0 {
+            total += rows_in_chunk as u64;
+            send(
+                out,
+                Message::SnapshotRows(RowsChunk {
+                    table: meta.clone(),
+                    kind: RowKind::Insert,
+                    values,
+                }),
+                peer,
+            )
+            .await?;
+        }
+    }
+    c.query_drop("COMMIT").await.ok();
+    c.disconnect().await.ok();
+    send(
+        out,
+        Message::SnapshotEnd(SnapshotEnd {
+            pos: pos.clone(),
+            rows: total,
+            objects,
+        }),
+        peer,
+    )
+    .await?;
+    info!(peer, rows = total, secs = started.elapsed().as_secs_f64(), position = %pos,
+          "snapshot sent");
+    Ok(pos)
+}
