@@ -106,7 +106,7 @@ pub async fn check_server(
         .query_first(
             "SELECT @@version, @@log_bin, @@binlog_format, @@binlog_row_image, \
              @@binlog_row_metadata, @@gtid_strict_mode, @@server_id, @@gtid_domain_id, \
-             CURRENT_USER(), @@gtid_binlog_pos",
+             CURRENT_USER(), @@gtid_binlog_pos, @@log_bin_trust_function_creators",
         )
         .await
         .map_err(Error::db("reading server settings"))?;
@@ -184,6 +184,19 @@ pub async fn check_server(
         on_off(&get(5)),
         "ON",
         cnf_online("gtid_strict_mode = ON", "gtid_strict_mode", "ON"),
+    );
+    // Triggers and stored functions from the master are applied by the replication account,
+    // which has no SUPER: with binlogging on, MariaDB refuses them (ERROR 1419) unless trusted.
+    // Row-based binlogs make that safe.
+    expect(
+        "log_bin_trust_function_creators",
+        on_off(&get(10)),
+        "ON",
+        cnf_online(
+            "log_bin_trust_function_creators = ON",
+            "log_bin_trust_function_creators",
+            "ON",
+        ),
     );
     expect(
         "server_id",

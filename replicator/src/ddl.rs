@@ -20,6 +20,9 @@ pub enum StatementKind {
     Ddl,
     /// Accounts and privileges (GRANT, CREATE USER, ...): never replicated.
     Account,
+    /// CREATE/DROP TRIGGER: triggers run on the master only; their effects replicate as rows
+    /// (a trigger on a snap would fire again on every applied row).
+    Trigger,
     /// Anything else (FLUSH, ANALYZE, statement-logged DML, ...).
     Other,
 }
@@ -193,11 +196,16 @@ pub fn classify(sql: &str, default: &str) -> Statement {
                 }),
             }
         }
-        "TABLE" | "VIEW" | "PROCEDURE" | "FUNCTION" | "TRIGGER" | "EVENT" | "SEQUENCE"
-        | "PACKAGE" => Statement {
-            kind: StatementKind::Ddl,
+        "TRIGGER" => Statement {
+            kind: StatementKind::Trigger,
             schema: object_schema(&toks, i, default),
         },
+        "TABLE" | "VIEW" | "PROCEDURE" | "FUNCTION" | "EVENT" | "SEQUENCE" | "PACKAGE" => {
+            Statement {
+                kind: StatementKind::Ddl,
+                schema: object_schema(&toks, i, default),
+            }
+        }
         _ => other,
     }
 }
@@ -262,5 +270,13 @@ mod tests {
         assert_eq!(schema("GRANT ALL ON *.* TO x", "MOST").0, Account);
         assert_eq!(schema("DROP ROLE r", "").0, Account);
         assert_eq!(schema("FLUSH PRIVILEGES", "").0, Other);
+        assert_eq!(
+            schema(
+                "CREATE DEFINER=`root`@`%` TRIGGER t AFTER INSERT ON p FOR EACH ROW SET @a=1",
+                "MOST"
+            ),
+            (Trigger, "MOST".into())
+        );
+        assert_eq!(schema("DROP TRIGGER IF EXISTS MOST.t", "").0, Trigger);
     }
 }

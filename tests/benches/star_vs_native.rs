@@ -28,13 +28,20 @@ const SCHEMA: &str = "CREATE DATABASE IF NOT EXISTS MOST; \
       d DATETIME(3), e DECIMAL(12,2), f VARCHAR(64), g TINYINT UNSIGNED); \
     CREATE TABLE MOST.lag (n BIGINT PRIMARY KEY, payload VARCHAR(100))";
 
-/// Waits until `node` holds `gtid_seq` of `domain`; returns when it did.
+/// Waits until `node` holds `gtid_seq` of `domain` (in its binlog: a starsync node; or as
+/// replica position: a native replica); returns when it did.
 async fn wait_gtid(node: &Node, domain: u32, seq: u64) -> anyhow::Result<Instant> {
     let mut c = node.conn().await?;
     loop {
-        let p: Option<String> = c.query_first("SELECT @@gtid_binlog_pos").await?;
-        let pos: replicator::gtid::GtidPos = p.unwrap_or_default().parse()?;
-        if pos.get(domain).is_some_and(|g| g.seq >= seq) {
+        let p: Option<(String, String)> = c
+            .query_first("SELECT @@gtid_binlog_pos, @@gtid_slave_pos")
+            .await?;
+        let (b, s) = p.unwrap_or_default();
+        let has = |t: &str| -> anyhow::Result<bool> {
+            let pos: replicator::gtid::GtidPos = t.parse()?;
+            Ok(pos.get(domain).is_some_and(|g| g.seq >= seq))
+        };
+        if has(&b)? || has(&s)? {
             return Ok(Instant::now());
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -123,6 +130,13 @@ async fn lag(origin: mysql_async::Conn, dest: &Node) -> anyhow::Result<Vec<f64>>
         "only {} of {total} arrived",
         lags.len()
     );
+    if std::env::var_os("LAG_DEBUG").is_some() {
+        for (i, l) in lags.iter().enumerate() {
+            if *l > 50.0 {
+                eprintln!("slow: n={} lag={l:.1} ms", i + 1);
+            }
+        }
+    }
     lags.sort_by(|a, b| a.partial_cmp(b).unwrap());
     Ok(lags)
 }
@@ -131,9 +145,8 @@ fn pct(v: &[f64], p: f64) -> f64 {
     v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> anyhow::Result<()> {
-    // Native: master -> replica over MariaDB's own replication.
+/// MariaDB's native replication, master -> replica.
+async fn native_run() -> anyhow::Result<(f64, Vec<f64>)> {
     let native = Cluster::start_specs(vec![
         spec(NodeSpec::new("native-master", 11)),
         spec(NodeSpec::new("native-replica", 12)),
@@ -153,15 +166,32 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("native: steady load of {LAG_RATE} txn/s for {LAG_SECONDS} s…");
     let native_lag = lag(c, nr).await?;
     drop(native);
+    Ok((native_bulk, native_lag))
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let star_only = std::env::var_os("STAR_ONLY").is_some();
+    // Native: master -> replica over MariaDB's own replication.
+    let (native_bulk, native_lag) = if star_only {
+        (1.0, vec![1.0])
+    } else {
+        native_run().await?
+    };
 
     // starsync: snap1 -> master -> snap2.
     let star = Star::start_with(2, spec).await?;
     star.master().exec(SCHEMA).await?;
     star.wait_converged(Duration::from_secs(60)).await?;
     let mut c = star.snap(0).conn().await?;
-    eprintln!("starsync: bulk insert of {BULK_ROWS} rows on snap1…");
-    let star_bulk = bulk(&mut c, 2, star.snap(1)).await?;
-    star.wait_converged(Duration::from_secs(120)).await?;
+    let star_bulk = if std::env::var_os("LAG_ONLY").is_some() {
+        1.0
+    } else {
+        eprintln!("starsync: bulk insert of {BULK_ROWS} rows on snap1…");
+        let r = bulk(&mut c, 2, star.snap(1)).await?;
+        star.wait_converged(Duration::from_secs(120)).await?;
+        r
+    };
     eprintln!("starsync: steady load of {LAG_RATE} txn/s for {LAG_SECONDS} s on snap1…");
     let star_lag = lag(app_conn(star.snap(0)).await?, star.snap(1)).await?;
 

@@ -7,7 +7,7 @@
 //! every committed row, no row that was never attempted, and a counter equal to its rows: no
 //! write lost, none doubled.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +37,17 @@ pub async fn writer(
     tag: u64,
     stop: Arc<AtomicBool>,
     pause: Duration,
+) -> Outcome {
+    writer_counting(opts, tag, stop, pause, Arc::new(AtomicU64::new(0))).await
+}
+
+/// Like [`writer`], also counting commits in `committed` as they happen (for throughput).
+pub async fn writer_counting(
+    opts: mysql_async::Opts,
+    tag: u64,
+    stop: Arc<AtomicBool>,
+    pause: Duration,
+    committed: Arc<AtomicU64>,
 ) -> Outcome {
     let mut out = Outcome {
         tag,
@@ -77,7 +88,10 @@ pub async fn writer(
                 conn = None;
             }
             Ok(()) => match c.query_drop("COMMIT").await {
-                Ok(()) => out.committed.push(n),
+                Ok(()) => {
+                    out.committed.push(n);
+                    committed.fetch_add(1, Ordering::Relaxed);
+                }
                 Err(mysql_async::Error::Server(_)) => out.failed += 1,
                 Err(_) => {
                     out.uncertain.push(n);

@@ -269,6 +269,7 @@ pub fn server_settings(spec: &NodeSpec) -> Vec<String> {
         "--binlog-row-image=FULL",
         "--binlog-row-metadata=FULL",
         "--gtid-strict-mode=ON",
+        "--log-bin-trust-function-creators=ON",
         "--character-set-server=utf8mb4",
         "--collation-server=utf8mb4_unicode_ci",
         "--innodb-buffer-pool-size=256M",

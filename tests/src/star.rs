@@ -36,6 +36,16 @@ impl Star {
 
     /// Like `start`, with a chance to change each server's spec.
     pub async fn start_with(snaps: u32, f: impl Fn(NodeSpec) -> NodeSpec) -> Result<Star> {
+        Self::start_partial(snaps, snaps, f).await
+    }
+
+    /// Starts every server and the hub, but agents only for the first `agents` snaps (the
+    /// others join later with `start_agent`).
+    pub async fn start_partial(
+        snaps: u32,
+        agents: u32,
+        f: impl Fn(NodeSpec) -> NodeSpec,
+    ) -> Result<Star> {
         let mut specs = vec![f(NodeSpec::new("master", 1))];
         for i in 1..=snaps {
             specs.push(f(NodeSpec::new(&format!("snap{i}"), i + 1)));
@@ -53,10 +63,11 @@ impl Star {
         };
         star.write_configs()?;
         star.start_hub()?;
-        for i in 0..snaps as usize {
+        for i in 0..agents as usize {
             star.start_agent(i)?;
         }
-        star.wait_connected(Duration::from_secs(30)).await?;
+        star.wait_agents(agents as usize, Duration::from_secs(60))
+            .await?;
         Ok(star)
     }
 
@@ -163,7 +174,15 @@ impl Star {
 
     /// Waits until every snap's agent is connected to the hub.
     pub async fn wait_connected(&self, timeout: Duration) -> Result<()> {
-        let names: Vec<String> = self.snaps().iter().map(|n| n.name().to_string()).collect();
+        self.wait_agents(self.snaps().len(), timeout).await
+    }
+
+    /// Waits until the agents of the first `n` snaps are connected.
+    pub async fn wait_agents(&self, n: usize, timeout: Duration) -> Result<()> {
+        let names: Vec<String> = self.snaps()[..n]
+            .iter()
+            .map(|n| n.name().to_string())
+            .collect();
         eventually("all agents connected", timeout, || async {
             let st = self.status().await?;
             let nodes = st["nodes"].as_array().cloned().unwrap_or_default();
@@ -219,6 +238,17 @@ impl Star {
     /// Runs SQL on a node as root.
     pub async fn exec(&self, node: &Node, sql: &str) -> Result<()> {
         node.exec(sql).await
+    }
+
+    /// An agent's local `/status`.
+    pub async fn agent_status(&self, i: usize) -> Result<serde_json::Value> {
+        let (_, body) = replicator::http::get(
+            &format!("127.0.0.1:{}", self.status_ports[i]),
+            "/status",
+            Duration::from_secs(5),
+        )
+        .await?;
+        Ok(serde_json::from_str(&body)?)
     }
 
     /// The hub's log.

@@ -268,8 +268,9 @@ impl Applier {
         Ok(())
     }
 
-    /// Sets the GTID the next binlogged transaction gets.
-    async fn set_gtid(&mut self, g: Gtid) -> Result<()> {
+    /// Sets the GTID the next binlogged transaction gets and, unless it is DDL, opens the
+    /// transaction: one round trip.
+    async fn set_gtid_and_begin(&mut self, g: Gtid, begin: bool) -> Result<()> {
         let mut sql = String::with_capacity(96);
         if self.gtid_session != Some((g.domain, g.server)) {
             sql.push_str(&format!(
@@ -278,10 +279,13 @@ impl Applier {
             ));
         }
         sql.push_str(&format!("SET SESSION gtid_seq_no={}", g.seq));
+        if begin {
+            sql.push_str("; BEGIN");
+        }
         self.conn
             .query_drop(sql)
             .await
-            .map_err(Error::db(format!("setting GTID {g}")))?;
+            .map_err(Error::db(format!("starting {g}")))?;
         self.gtid_session = Some((g.domain, g.server));
         Ok(())
     }
@@ -301,9 +305,8 @@ impl Applier {
         if !skip {
             self.set_log_bin(mode.preserve_gtid).await?;
             if mode.preserve_gtid {
-                self.set_gtid(b.gtid).await?;
-            }
-            if !b.ddl {
+                self.set_gtid_and_begin(b.gtid, !b.ddl).await?;
+            } else if !b.ddl {
                 self.conn
                     .query_drop("BEGIN")
                     .await
@@ -736,16 +739,21 @@ impl Applier {
                 .iter()
                 .any(|(b, a)| plan.key.iter().any(|&k| b.unwrap()[k] != a.unwrap()[k]));
         if plan.has_pk && !key_changed {
-            // Fast path: statements that only succeed for every row when nothing conflicts.
-            let sp = {
+            // Fast path: statements that only succeed for every row when nothing conflicts. A
+            // single row needs no savepoint: a statement that fails or matches nothing changed
+            // nothing.
+            let sp = if rows.len() > 1 {
                 let o = self.open.as_mut().unwrap();
                 o.savepoints += 1;
-                format!("starsync_c{}", o.savepoints)
+                let sp = format!("starsync_c{}", o.savepoints);
+                self.conn
+                    .query_drop(format!("SAVEPOINT {sp}"))
+                    .await
+                    .map_err(|e| self.wrap(meta, e))?;
+                Some(sp)
+            } else {
+                None
             };
-            self.conn
-                .query_drop(format!("SAVEPOINT {sp}"))
-                .await
-                .map_err(|e| self.wrap(meta, e))?;
             let (stmt, batch): (&str, Vec<Vec<mysql_async::Value>>) = match chunk.kind {
                 RowKind::Insert => (
                     plan.insert.as_str(),
@@ -786,10 +794,12 @@ impl Applier {
             if clean {
                 return Ok(());
             }
-            self.conn
-                .query_drop(format!("ROLLBACK TO SAVEPOINT {sp}"))
-                .await
-                .map_err(|e| self.wrap(meta, e))?;
+            if let Some(sp) = sp {
+                self.conn
+                    .query_drop(format!("ROLLBACK TO SAVEPOINT {sp}"))
+                    .await
+                    .map_err(|e| self.wrap(meta, e))?;
+            }
         }
         for (b, a) in rows {
             self.row_checked(chunk, plan, *b, *a).await?;

@@ -118,7 +118,9 @@ impl BinlogReader {
                 }
             }
             let stream = self.stream.as_mut().unwrap();
-            let wait = self.opts.heartbeat * 3;
+            // A busy server sends heartbeats late: only a long silence means a dead connection
+            // (a false alarm would re-read a large transaction from its start).
+            let wait = (self.opts.heartbeat * 3).max(Duration::from_secs(10));
             let next = tokio::time::timeout(wait, stream.next()).await;
             let problem = match next {
                 Ok(Some(Ok(event))) => match self.feed(&event)? {

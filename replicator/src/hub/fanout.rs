@@ -1,7 +1,8 @@
 //! Fan-out: the master's binlog, streamed to one snap from that snap's own position.
 //!
 //! Rows of schemas that do not replicate are dropped by the reader; statements are routed by the
-//! schema they change ([`crate::ddl`]) and account statements never leave the master. A
+//! schema they change ([`crate::ddl`]); account statements and triggers never leave the master
+//! (a trigger runs on the master, and its effects travel as rows in the same transaction). A
 //! transaction whose content was all dropped still goes out as `Begin`/`Commit`, so every node's
 //! GTID position ends up holding every GTID of the master. The snap's own transactions come back
 //! as they are in the master's binlog: the echoes that carry the master's row images.
@@ -43,7 +44,7 @@ pub async fn run(
         ReaderOptions {
             opts: ctx.cfg.mariadb.opts(),
             replica_id: FANOUT_REPLICA_ID_BASE.wrapping_add(server_id),
-            heartbeat: Duration::from_millis(ctx.cfg.hub.heartbeat_ms.clamp(100, 1000)),
+            heartbeat: Duration::from_secs(1),
             reconnect_max: Duration::from_secs(2),
             label: format!("master (fan-out to {node})"),
             assemble: AssembleOptions {
@@ -104,7 +105,9 @@ pub async fn run(
                 let item = match item {
                     TxnItem::Query(q) => {
                         let st = classify(&q.sql_lossy(), &q.schema);
-                        if st.kind == StatementKind::Account || !replicate.replicates(&st.schema) {
+                        if matches!(st.kind, StatementKind::Account | StatementKind::Trigger)
+                            || !replicate.replicates(&st.schema)
+                        {
                             debug!(statement = %q.sql_lossy(), "not replicated");
                             continue;
                         }

@@ -104,6 +104,7 @@ pub async fn run(ctx: Arc<HubCtx>, stream: TcpStream, peer: SocketAddr, token: C
             }
             ctx.registry.update(&name, |n| {
                 n.connected = false;
+                n.syncing = false;
                 n.disconnected_since = Some(SystemTime::now());
                 n.outstanding.clear();
             });
@@ -159,16 +160,33 @@ async fn session(
     let mut first = recv(&mut conn, HANDSHAKE_TIMEOUT).await;
     if let Ok(Message::SnapshotRequest) = first {
         info!("sending a snapshot");
-        crate::snapshot::source::stream(
+        ctx.registry.update(&name, |n| {
+            n.connected = false;
+            n.syncing = true;
+        });
+        let sent = crate::snapshot::source::stream(
             &ctx.cfg.mariadb.opts(),
             &ctx.cfg.replicate,
             &ctx.cfg.limits,
             &mut conn,
             &name,
         )
-        .await?;
+        .await;
+        ctx.registry.update(&name, |n| n.syncing = false);
+        if let Err(e) = sent {
+            token.cancel();
+            ctx.sessions
+                .lock()
+                .unwrap()
+                .retain(|_, t| !t.is_cancelled());
+            return Err(e);
+        }
         // The agent loads it, then subscribes from its position.
         first = recv(&mut conn, Duration::from_secs(24 * 3600)).await;
+        ctx.registry.update(&name, |n| {
+            n.connected = true;
+            n.connected_since = Some(SystemTime::now());
+        });
     }
     let (pos, echo) = match first {
         Ok(Message::Subscribe { pos, echo }) => (pos, echo),
@@ -185,7 +203,14 @@ async fn session(
     let (sink, mut stream) = conn.split();
     let (tx, rx) = mpsc::channel::<Message>(32);
     ctx.senders.lock().unwrap().insert(name.clone(), tx.clone());
-    let writer = tokio::spawn(write_loop(sink, rx, counters.clone(), token.clone()));
+    let (ctl, ctl_rx) = tokio::sync::watch::channel(Control::default());
+    let writer = tokio::spawn(write_loop(
+        sink,
+        rx,
+        ctl_rx,
+        counters.clone(),
+        token.clone(),
+    ));
     let start = fanout_start(&pos, &echo, hello.domain_id, &ctx.registry.master_pos());
     let fan = tokio::spawn(
         super::fanout::run(
@@ -222,7 +247,7 @@ async fn session(
                     (n.lag_ms(Instant::now()), n.gtid_pos.behind(&master))
                 });
                 if let Some((lag_ms, behind)) = lag {
-                    send(&tx, Message::Lag { lag_ms, behind }).await;
+                    ctl.send_modify(|c| c.lag = Some((lag_ms, behind)));
                 }
                 continue;
             }
@@ -238,12 +263,12 @@ async fn session(
         match msg {
             Message::Txn(item) => {
                 if let Some(gtid) = ingest.item(item).await? {
-                    send(&tx, Message::Ack { gtid }).await;
+                    ctl.send_modify(|c| c.ack = Some(gtid));
                 }
             }
             Message::Heartbeat { id, ts_us } => {
                 // Everything the agent captured before this is committed here.
-                send(&tx, Message::HeartbeatAck { id, ts_us }).await;
+                ctl.send_modify(|c| c.heartbeat_ack = Some((id, ts_us)));
             }
             Message::HeartbeatAck { id, .. } => {
                 ctx.registry
@@ -288,6 +313,12 @@ async fn session(
     // Nothing half-applied: roll back a transaction that did not reach its commit.
     ingest.applier.abort().await.ok();
     token.cancel();
+    {
+        let mut senders = ctx.senders.lock().unwrap();
+        if senders.get(&name).is_some_and(|t| t.same_channel(&tx)) {
+            senders.remove(&name);
+        }
+    }
     drop(tx);
     let _ = tokio::time::timeout(Duration::from_secs(5), fan).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
@@ -295,7 +326,6 @@ async fn session(
         let mut s = ctx.sessions.lock().unwrap();
         if s.get(&name).is_some_and(|t| t.is_cancelled()) {
             s.remove(&name);
-            ctx.senders.lock().unwrap().remove(&name);
         }
     }
     result
@@ -308,18 +338,69 @@ fn protocol(peer: &str, problem: String) -> Error {
     }
 }
 
-async fn send(tx: &mpsc::Sender<Message>, m: Message) {
-    let _ = tx.send(m).await;
+/// The latest acknowledgements for the agent. They are cumulative, so only the newest of each
+/// kind matters: ingest publishes them here and never waits for the socket (a snap slow to apply
+/// its fan-out must not stall the ingest of its own changes).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Control {
+    ack: Option<crate::gtid::Gtid>,
+    heartbeat_ack: Option<(u64, u64)>,
+    lag: Option<(Option<u64>, u64)>,
 }
 
-/// Writes queued messages to the socket; a write error ends the session.
+/// Writes acknowledgements (first) and queued messages to the socket; a write error ends the
+/// session.
 async fn write_loop(
     mut sink: futures::stream::SplitSink<crate::wire::session::Conn, Message>,
     mut rx: mpsc::Receiver<Message>,
+    mut ctl: tokio::sync::watch::Receiver<Control>,
     counters: Arc<Counters>,
     token: CancellationToken,
 ) {
-    while let Some(m) = rx.recv().await {
+    let mut sent = Control::default();
+    loop {
+        let m = tokio::select! {
+            biased;
+            _ = token.cancelled() => break,
+            changed = ctl.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let now = ctl.borrow_and_update().clone();
+                let mut out = Vec::new();
+                if now.ack != sent.ack {
+                    if let Some(gtid) = now.ack {
+                        out.push(Message::Ack { gtid });
+                    }
+                }
+                if now.heartbeat_ack != sent.heartbeat_ack {
+                    if let Some((id, ts_us)) = now.heartbeat_ack {
+                        out.push(Message::HeartbeatAck { id, ts_us });
+                    }
+                }
+                if now.lag != sent.lag {
+                    if let Some((lag_ms, behind)) = now.lag {
+                        out.push(Message::Lag { lag_ms, behind });
+                    }
+                }
+                sent = now;
+                let mut failed = false;
+                for m in out {
+                    if let Err(e) = sink.send(m).await {
+                        warn!(error = %e, "cannot write to the agent; closing the session");
+                        failed = true;
+                        break;
+                    }
+                }
+                if failed {
+                    token.cancel();
+                    break;
+                }
+                continue;
+            }
+            m = rx.recv() => m,
+        };
+        let Some(m) = m else { break };
         let bytes = m.approx_bytes() as u64;
         let r = sink.send(m).await;
         counters.bytes_queued.fetch_sub(

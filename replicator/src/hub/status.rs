@@ -11,7 +11,8 @@
 //!
 //! ## `/status` schema
 //! `{"hub": {node, server_id, domain_id, gtid_binlog_pos, started_at, version},
-//!   "nodes": [{name, role, server_id, domain_id, connected, connected_since, address, gtid_pos,
+//!   "nodes": [{name, role, server_id, domain_id, connected, syncing, connected_since, address,
+//!   gtid_pos,
 //!   txns_behind, lag_ms, capture_lag_ms, txn_per_sec, rows_per_sec, bytes_queued, conflicts,
 //!   ddl_drift, last_ddl_drift, last_error, ingested_txns, applied_txns, applied_rows}],
 //!   "conflicts_total"}`; times are RFC 3339 UTC, absent values `null`.
@@ -54,6 +55,8 @@ pub struct NodeState {
     pub server_id: u32,
     pub domain_id: u32,
     pub connected: bool,
+    /// Receiving its initial snapshot (connected, not yet streaming).
+    pub syncing: bool,
     pub connected_since: Option<SystemTime>,
     pub disconnected_since: Option<SystemTime>,
     pub address: String,
@@ -86,6 +89,7 @@ impl NodeState {
             server_id,
             domain_id,
             connected: false,
+            syncing: false,
             connected_since: None,
             disconnected_since: None,
             address: String::new(),
@@ -265,6 +269,7 @@ impl Registry {
                     server_id: n.server_id,
                     domain_id: n.domain_id,
                     connected: n.connected,
+                    syncing: n.syncing,
                     connected_since: n.connected_since.map(rfc3339),
                     disconnected_since: n.disconnected_since.map(rfc3339),
                     address: n.address.clone(),
@@ -330,6 +335,7 @@ pub struct NodeDoc {
     pub server_id: u32,
     pub domain_id: u32,
     pub connected: bool,
+    pub syncing: bool,
     pub connected_since: Option<String>,
     pub disconnected_since: Option<String>,
     pub address: String,

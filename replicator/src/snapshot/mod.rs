@@ -10,8 +10,8 @@
 //!
 //! # Order
 //! Databases and tables first (foreign key checks off while loading), rows by table in chunks,
-//! then views, stored routines and triggers (triggers last, so that they do not fire on loaded
-//! rows). Rows travel as the binary protocol gave them (typed values, strings as the stored bytes
+//! then views and stored routines. Triggers stay on the master: they run there, and their
+//! effects replicate as rows. Rows travel as the binary protocol gave them (typed values, strings as the stored bytes
 //! with `SET NAMES binary`), so the load is exact.
 
 pub mod load;
@@ -58,7 +58,7 @@ pub struct SnapshotEnd {
     pub pos: GtidPos,
     #[serde(rename = "r")]
     pub rows: u64,
-    /// Views, routines and triggers, created after the rows.
+    /// Views and routines, created after the rows.
     #[serde(rename = "s")]
     pub objects: Vec<SchemaStatement>,
 }

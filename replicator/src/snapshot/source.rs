@@ -108,7 +108,8 @@ pub async fn stream(
                 problem: e.to_string(),
             })?;
 
-    // Schema: databases and base tables now; views, routines and triggers after the rows.
+    // Schema: databases and base tables now; views and routines after the rows (triggers stay
+    // on the master).
     let dbs: Vec<Vec<u8>> = c
         .query("SHOW DATABASES")
         .await
@@ -197,24 +198,6 @@ pub async fn stream(
                         sql_mode: Some(first_text(&d, 1)),
                     });
                 }
-            }
-        }
-        let triggers: Vec<mysql_async::Row> = c
-            .query(format!("SHOW TRIGGERS FROM {}", ident(db)))
-            .await
-            .map_err(Error::db(format!("listing the triggers of {db}")))?;
-        for r in triggers {
-            let name = first_text(&r, 0);
-            let d: Option<mysql_async::Row> = c
-                .query_first(format!("SHOW CREATE TRIGGER {}", qualified(db, &name)))
-                .await
-                .map_err(Error::db(format!("reading trigger {db}.{name}")))?;
-            if let Some(d) = d {
-                objects.push(SchemaStatement {
-                    schema: db.clone(),
-                    sql: first_text(&d, 2),
-                    sql_mode: Some(first_text(&d, 1)),
-                });
             }
         }
     }

@@ -1,0 +1,221 @@
+//! Initial sync of a new snap: it joins a master holding 1,000,000 rows while a write load runs
+//! on the master and the other snap (the load is never blocked), receives schema features
+//! (views, a stored procedure, foreign keys), and converges; the master's trigger fires once
+//! and its rows replicate; a cascaded delete on the master happens on every snap, once. A snap killed in the middle of its load restarts cleanly.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use starsync_tests::load::{self, Outcome};
+use starsync_tests::mariadb::{APP_PASSWORD, APP_USER};
+use starsync_tests::{eventually, Star};
+
+const ROWS: u64 = 1_000_000;
+
+const SCHEMA: &str = "CREATE DATABASE MOST; USE MOST; \
+    CREATE TABLE big (id BIGINT PRIMARY KEY, a INT, b VARCHAR(40), c DOUBLE, d DATETIME(3), \
+      e DECIMAL(12,2), f VARCHAR(64), g TINYINT UNSIGNED); \
+    CREATE TABLE parent (id INT PRIMARY KEY, name VARCHAR(20)); \
+    CREATE TABLE child (id INT PRIMARY KEY, parent_id INT NOT NULL, \
+      FOREIGN KEY (parent_id) REFERENCES parent(id) ON DELETE CASCADE); \
+    CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, what VARCHAR(40)); \
+    INSERT INTO parent VALUES (1, 'one'), (2, 'two'); \
+    INSERT INTO child VALUES (10, 1), (11, 1), (20, 2); \
+    CREATE VIEW parent_children AS SELECT p.name, COUNT(c.id) AS n FROM parent p \
+      LEFT JOIN child c ON c.parent_id = p.id GROUP BY p.name; \
+    CREATE VIEW big_summary AS SELECT COUNT(*) AS n FROM big; \
+    CREATE PROCEDURE count_children(IN p INT) SELECT COUNT(*) FROM child WHERE parent_id = p; \
+    CREATE TRIGGER parent_ins AFTER INSERT ON parent FOR EACH ROW \
+      INSERT INTO audit (what) VALUES (CONCAT('parent ', NEW.id))";
+
+async fn fill(star: &Star) {
+    star.master().exec(SCHEMA).await.unwrap();
+    star.master()
+        .exec(&format!(
+            "USE MOST; INSERT INTO big SELECT seq, seq % 1000, CONCAT('name-', seq), seq / 7, \
+             '2024-01-01 00:00:00' + INTERVAL seq SECOND, seq / 100, REPEAT('t', seq % 50), \
+             seq % 256 FROM seq_1_to_{ROWS}"
+        ))
+        .await
+        .unwrap();
+    star.master().exec(load::SCHEMA).await.unwrap();
+}
+
+/// Commits in `window` counted from the writers' shared counter.
+async fn rate(done: &Arc<std::sync::atomic::AtomicU64>, window: Duration) -> f64 {
+    let a = done.load(Ordering::Relaxed);
+    tokio::time::sleep(window).await;
+    (done.load(Ordering::Relaxed) - a) as f64 / window.as_secs_f64()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_snap_joins_under_load_and_converges() {
+    let mut star = Star::start_partial(2, 0, |s| s).await.unwrap();
+    fill(&star).await;
+    // snap1 joins first (its own snapshot), then the load starts on the master and snap1.
+    star.start_agent(0).unwrap();
+    star.wait_agents(1, Duration::from_secs(300)).await.unwrap();
+    star.master()
+        .exec("INSERT INTO MOST.parent VALUES (3, 'three')")
+        .await
+        .unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let committed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut writers = Vec::new();
+    for (i, node) in star.cluster.nodes[..2].iter().enumerate() {
+        let opts = if i == 0 {
+            node.opts()
+        } else {
+            node.opts_as(APP_USER, APP_PASSWORD)
+        };
+        let (stop, committed) = (stop.clone(), committed.clone());
+        let tag = node.spec.server_id as u64;
+        writers.push(tokio::spawn(async move {
+            let o =
+                load::writer_counting(opts, tag, stop, Duration::from_millis(20), committed).await;
+            o
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = rate(&committed, Duration::from_secs(4)).await;
+
+    // snap2 joins: a snapshot of 1M rows while the load runs.
+    let t = Instant::now();
+    star.start_agent(1).unwrap();
+    let mut during = Vec::new();
+    let mut saw_progress = false;
+    loop {
+        during.push(rate(&committed, Duration::from_secs(2)).await);
+        let st = star.agent_status(1).await.unwrap_or_default();
+        if st["initial_sync"]["rows"].as_u64().unwrap_or(0) > 0 {
+            saw_progress = true;
+        }
+        if st["connected"] == true && st["initial_sync"].is_null() {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(600),
+            "snapshot did not finish"
+        );
+    }
+    let load_secs = t.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    for w in writers {
+        outcomes.push(w.await.unwrap());
+    }
+    let during_avg = during.iter().sum::<f64>() / during.len() as f64;
+    println!(
+        "snapshot+load of {ROWS} rows while writing: {load_secs:.1} s; load throughput before \
+         {before:.1} txn/s, during {during_avg:.1} txn/s ({:.0}%)",
+        during_avg * 100.0 / before
+    );
+    assert!(saw_progress, "the agent reported load progress");
+    assert!(
+        during_avg >= 0.8 * before,
+        "writers were slowed down by the snapshot: {during_avg:.1} vs {before:.1} txn/s"
+    );
+    assert!(star.agent_log(1).contains("snapshot load progress"));
+    assert!(star.hub_log().contains("snapshot sent"));
+
+    star.wait_converged(Duration::from_secs(300)).await.unwrap();
+    for node in &star.cluster.nodes {
+        load::verify(node, &outcomes).await.unwrap();
+    }
+    let s2 = star.snap(1);
+    let v: Vec<(String, i64)> = s2
+        .query("SELECT name, n FROM MOST.parent_children ORDER BY name")
+        .await
+        .unwrap();
+    assert_eq!(
+        v,
+        vec![("one".into(), 2), ("three".into(), 0), ("two".into(), 1)]
+    );
+    let n: Vec<i64> = s2.query("CALL MOST.count_children(1)").await.unwrap();
+    assert_eq!(n, vec![2], "the stored procedure arrived");
+    let ddl: Vec<(String, String)> = s2.query("SHOW CREATE TABLE MOST.child").await.unwrap();
+    assert!(ddl[0].1.contains("ON DELETE CASCADE"), "{}", ddl[0].1);
+    // Triggers run on the master only; their effects replicate as rows, once.
+    let trig: Vec<String> = s2
+        .query("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'MOST'")
+        .await
+        .unwrap();
+    assert!(trig.is_empty(), "{trig:?}");
+    starsync_tests::star::app_exec(s2, "INSERT INTO MOST.parent VALUES (4, 'four')")
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(60)).await.unwrap();
+    for node in &star.cluster.nodes {
+        let a: Vec<String> = node
+            .query("SELECT what FROM MOST.audit ORDER BY what")
+            .await
+            .unwrap();
+        assert_eq!(
+            a,
+            vec!["parent 3", "parent 4"],
+            "the master's trigger fired once per parent, seen on {}",
+            node.name()
+        );
+    }
+
+    // A cascaded delete on the master removes the children on every snap, once.
+    star.master()
+        .exec("DELETE FROM MOST.parent WHERE id = 1")
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(60)).await.unwrap();
+    for node in &star.cluster.nodes {
+        let c: Vec<(i64, i64)> = node
+            .query("SELECT (SELECT COUNT(*) FROM MOST.child WHERE parent_id = 1), (SELECT COUNT(*) FROM MOST.child)")
+            .await
+            .unwrap();
+        assert_eq!(c[0], (0, 1), "children of parent 1 gone on {}", node.name());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snap_killed_mid_load_restarts_and_ends_identical() {
+    let mut star = Star::start_partial(1, 0, |s| s).await.unwrap();
+    fill(&star).await;
+    star.start_agent(0).unwrap();
+    eventually(
+        "the load is under way",
+        Duration::from_secs(120),
+        || async {
+            let st = star.agent_status(0).await?;
+            Ok(st["initial_sync"]["rows"].as_u64().unwrap_or(0) > 50_000)
+        },
+    )
+    .await
+    .unwrap();
+    star.agent_proc(0).kill9();
+    eventually(
+        "the hub saw the agent go",
+        Duration::from_secs(30),
+        || async {
+            let st = star.status().await?;
+            Ok(st["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n["name"] == "snap1" && n["connected"] == false && n["syncing"] == false))
+        },
+    )
+    .await
+    .unwrap();
+    star.start_agent(0).unwrap();
+    star.wait_agents(1, Duration::from_secs(300)).await.unwrap();
+    assert!(
+        star.agent_log(0).contains("a previous load did not finish"),
+        "the restarted agent saw the interrupted load"
+    );
+    star.wait_converged(Duration::from_secs(300)).await.unwrap();
+    let n: Vec<u64> = star
+        .snap(0)
+        .query("SELECT COUNT(*) FROM MOST.big")
+        .await
+        .unwrap();
+    assert_eq!(n[0], ROWS);
+}
