@@ -136,7 +136,8 @@ pub enum Command {
     /// Recent conflicts with the master's and the incoming row images.
     Conflicts {
         /// Show at most N (the most recent).
-        #[arg(long, short = 'n', default_value_t = 20, value_name = "N")]
+        #[arg(long, short = 'n', default_value_t = 20, value_name = "N",
+              value_parser = clap::value_parser!(u64).range(1..))]
         limit: u64,
         /// JSON instead of text.
         #[arg(long)]

@@ -140,7 +140,7 @@ pub async fn read(db: &mut Db, f: &Filter) -> Result<Option<(Vec<Conflict>, u64)
         out.push(conflict_from_row(r).ok_or_else(|| Error::Db {
             what: "reading starsync.conflicts".into(),
             address: db.address.clone(),
-            cause: mysql_async::Error::Other("a row has an unexpected column type".into()),
+            cause: mysql_async::Error::Other("a row has an unexpected column type".into()).into(),
         })?);
     }
     out.reverse();

@@ -31,10 +31,10 @@ impl Db {
     /// Connects with the settings (within [`CONNECT_TIMEOUT`]).
     pub async fn connect(settings: &Settings) -> Result<Db> {
         let address = settings.address();
-        let connect_err = |cause| Error::Connect {
+        let connect_err = |cause: mysql_async::Error| Error::Connect {
             address: address.clone(),
             user: settings.user.clone(),
-            cause,
+            cause: cause.into(),
         };
         let conn = tokio::time::timeout(CONNECT_TIMEOUT, Conn::new(settings.opts()))
             .await
@@ -57,7 +57,7 @@ impl Db {
         move |cause| Error::Db {
             what,
             address,
-            cause,
+            cause: cause.into(),
         }
     }
 

@@ -64,14 +64,14 @@ pub enum Error {
     Connect {
         address: String,
         user: String,
-        cause: mysql_async::Error,
+        cause: DbCause,
     },
 
     #[error("{what} on {address}: {cause}")]
     Db {
         what: String,
         address: String,
-        cause: mysql_async::Error,
+        cause: DbCause,
     },
 
     /// The database is there but the object is not (or is of the wrong kind).
@@ -125,7 +125,7 @@ impl Error {
         match self {
             Error::HubUnreachable { .. } | Error::Connect { .. } => true,
             Error::HubStatus { status, .. } => *status >= 500,
-            Error::Db { cause, .. } => !matches!(cause, mysql_async::Error::Server(_)),
+            Error::Db { cause, .. } => !matches!(cause.0, mysql_async::Error::Server(_)),
             _ => false,
         }
     }
@@ -134,10 +134,34 @@ impl Error {
     pub fn server_code(&self) -> Option<u16> {
         match self {
             Error::Db {
-                cause: mysql_async::Error::Server(e),
+                cause: DbCause(mysql_async::Error::Server(e)),
                 ..
             } => Some(e.code),
             _ => None,
+        }
+    }
+}
+
+/// A database error, shown in plain words: the server's `ERROR code (state): message`, or the
+/// network error itself without mysql_async's repeated wrappers.
+#[derive(Debug)]
+pub struct DbCause(pub mysql_async::Error);
+
+impl From<mysql_async::Error> for DbCause {
+    fn from(e: mysql_async::Error) -> Self {
+        DbCause(e)
+    }
+}
+
+impl std::fmt::Display for DbCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            mysql_async::Error::Server(e) => {
+                write!(f, "ERROR {} ({}): {}", e.code, e.state, e.message)
+            }
+            mysql_async::Error::Io(mysql_async::IoError::Io(e)) => write!(f, "{e}"),
+            mysql_async::Error::Driver(e) => write!(f, "{e}"),
+            other => write!(f, "{other}"),
         }
     }
 }

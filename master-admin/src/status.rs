@@ -75,7 +75,7 @@ fn connected_cell(doc: &StatusDoc, n: &NodeInfo) -> String {
         ("NO", n.disconnected_since.as_deref())
     };
     match since.and_then(render::ago) {
-        Some(d) => format!("{word} {}", render::duration(d)),
+        Some(d) => format!("{word} ({})", render::duration(d)),
         None => word.to_owned(),
     }
 }
@@ -315,6 +315,6 @@ mod tests {
             assert!(text.contains(want), "{want:?} missing in\n{text}");
         }
         let snap2 = text.lines().find(|l| l.starts_with("snap2")).unwrap();
-        assert!(snap2.contains(" NO "), "{snap2}");
+        assert!(snap2.contains(" NO ("), "{snap2}");
     }
 }
