@@ -1,7 +1,5 @@
 //! Runs the real `master-admin` binary against real clusters.
 
-#![allow(dead_code)]
-
 use std::process::Stdio;
 use std::time::Duration;
 
