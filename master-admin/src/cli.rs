@@ -155,7 +155,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         /// Give the hub this long to answer.
-        #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+        #[arg(long, value_name = "SECONDS", default_value_t = crate::verify::DEFAULT_TIMEOUT.as_secs())]
         timeout: u64,
     },
     /// Consistent SQL dump (mariadb-dump) with the GTID position recorded in the file.

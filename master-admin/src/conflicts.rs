@@ -37,7 +37,7 @@ pub struct Filter {
 #[derive(Debug, Clone, Serialize)]
 pub struct Conflict {
     pub id: u64,
-    /// When the hub detected it (the master's time zone, microseconds).
+    /// When the hub detected it: RFC 3339 UTC with microseconds.
     pub detected_at: String,
     pub schema: String,
     pub table: String,
@@ -109,6 +109,10 @@ fn where_clause(f: &Filter) -> (String, Vec<Value>) {
 /// Reads the most recent conflicts (oldest first) and how many match in all.
 /// `None` when the conflict log does not exist.
 pub async fn read(db: &mut Db, f: &Filter) -> Result<Option<(Vec<Conflict>, u64)>> {
+    // `detected_at` is a TIMESTAMP: shown in the session's time zone, so make that UTC (the
+    // hub's /status times are UTC too).
+    db.exec("setting the session time zone", "SET time_zone = '+00:00'")
+        .await?;
     let (clause, params) = where_clause(f);
     let count_sql = format!("SELECT COUNT(*) FROM starsync.conflicts{clause}");
     let err = db.err("reading starsync.conflicts");
@@ -124,7 +128,7 @@ pub async fn read(db: &mut Db, f: &Filter) -> Result<Option<(Vec<Conflict>, u64)
         Err(e) => return Err(e),
     };
     let sql = format!(
-        "SELECT id, CAST(detected_at AS CHAR), schema_name, table_name, kind, row_key, \
+        "SELECT id, DATE_FORMAT(detected_at, '%Y-%m-%dT%H:%i:%s.%fZ'), schema_name, table_name, kind, row_key, \
          origin_node, origin_gtid, master_image, incoming_before, incoming_after \
          FROM starsync.conflicts{clause} ORDER BY id DESC LIMIT {}",
         f.limit
@@ -247,7 +251,7 @@ mod tests {
     fn text_shows_both_images() {
         let c = Conflict {
             id: 7,
-            detected_at: "2024-01-01 10:00:00.000001".into(),
+            detected_at: "2024-01-01T10:00:00.000001Z".into(),
             schema: "MOST".into(),
             table: "c".into(),
             kind: "update_mismatch".into(),
@@ -260,7 +264,7 @@ mod tests {
         };
         let text = render_text(&[c], 3, &Filter::default());
         for want in [
-            "#7  2024-01-01 10:00:00.000001  MOST.c  update_mismatch  key {\"id\":1}",
+            "#7  2024-01-01T10:00:00.000001Z  MOST.c  update_mismatch  key {\"id\":1}",
             "from snap1 (GTID 2-2-15)",
             "master image     {\"id\":1,\"v\":3}",
             "incoming before  {\"id\":1,\"v\":0}",

@@ -58,12 +58,13 @@ impl Hub {
         }
     }
 
-    /// `GET path` parsed as JSON into `T`, plus the raw JSON value (for `--json`).
+    /// `GET path` parsed as JSON into `T`, plus the document as pretty JSON text (for `--json`):
+    /// the hub's own text when it is already pretty, so its field order is kept.
     pub async fn get_doc<T: serde::de::DeserializeOwned>(
         &self,
         path: &'static str,
         timeout: Duration,
-    ) -> Result<(T, serde_json::Value)> {
+    ) -> Result<(T, String)> {
         let body = self.get(path, timeout).await?;
         let decode = |problem: String| Error::HubDecode {
             addr: self.addr.clone(),
@@ -73,11 +74,16 @@ impl Hub {
         let value: serde_json::Value =
             serde_json::from_str(&body).map_err(|e| decode(e.to_string()))?;
         let doc = T::deserialize(&value).map_err(|e| decode(e.to_string()))?;
-        Ok((doc, value))
+        let pretty = if body.trim().contains('\n') {
+            body.trim().to_owned()
+        } else {
+            serde_json::to_string_pretty(&value).unwrap_or(body)
+        };
+        Ok((doc, pretty))
     }
 
     /// The hub's `/status`.
-    pub async fn status(&self) -> Result<(StatusDoc, serde_json::Value)> {
+    pub async fn status(&self) -> Result<(StatusDoc, String)> {
         self.get_doc("/status", STATUS_TIMEOUT).await
     }
 }

@@ -197,9 +197,7 @@ async fn once(hub: &Hub, opts: &StatusOpts) -> Result<(String, u8)> {
         EXIT_PROBLEM
     };
     let text = if opts.json {
-        let mut s = serde_json::to_string_pretty(&raw).unwrap_or_default();
-        s.push('\n');
-        s
+        format!("{raw}\n")
     } else {
         render(&doc, &hub.addr, opts.max_lag_ms)
     };

@@ -93,7 +93,7 @@ pub async fn run(hub: &Hub, timeout: Duration, as_json: bool) -> Result<u8> {
         r => r?,
     };
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&raw).unwrap_or_default());
+        println!("{raw}");
     } else {
         print!("{}", render(&doc));
     }

@@ -73,6 +73,12 @@ async fn conflicts_lists_concurrent_updates_with_both_images() {
     assert_eq!(ids.len(), list.len());
     for c in list {
         assert_eq!(c["schema"], "MOST");
+        let at = c["detected_at"].as_str().unwrap();
+        let age = master_admin::render::ago(at).unwrap_or_else(|| panic!("RFC 3339: {at}"));
+        assert!(
+            age < Duration::from_secs(600),
+            "detected_at {at} is UTC and recent"
+        );
         assert_eq!(c["table"], "c");
         assert!(c["key"]["id"].is_i64(), "{c:#}");
         let origin = c["origin_node"].as_str().unwrap();
