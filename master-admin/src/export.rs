@@ -7,8 +7,9 @@
 //!
 //! The password goes to the child in `MYSQL_PWD`, never on its command line (where `ps` shows
 //! it). The dump streams to `FILE.partial` with a progress line and is renamed to `FILE` only when
-//! mariadb-dump succeeded, so a failed export never leaves a file that looks complete. Afterwards
-//! the file's head is checked for the GTID position.
+//! mariadb-dump succeeded, so a failed export never leaves a file that looks complete. The GTID
+//! position comes at the end of the dump (after the data); the last megabyte is kept while
+//! streaming and checked for it.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -25,9 +26,10 @@ use crate::render;
 
 /// The dump tool.
 pub const DUMP_PROGRAM: &str = "mariadb-dump";
-/// How much of the dump's beginning is searched for the GTID position (it is written before
-/// any data).
-const HEAD_BYTES: usize = 1 << 20;
+/// How much of the dump's end is searched for the GTID position: with `--master-data`,
+/// mariadb-dump writes `-- SET GLOBAL gtid_slave_pos='…'` after all data ("the deferred gtid
+/// setting"), followed only by a few restoring statements.
+const TAIL_BYTES: usize = 1 << 20;
 
 /// What to export where.
 #[derive(Debug, Clone)]
@@ -74,8 +76,8 @@ pub fn dump_args(settings: &Settings, databases: &[Ident]) -> Vec<String> {
 }
 
 /// The GTID position in a dump's text (`-- SET GLOBAL gtid_slave_pos='1-1-5';`).
-pub fn gtid_in_dump(head: &str) -> Option<GtidPos> {
-    head.lines()
+pub fn gtid_in_dump(text: &str) -> Option<GtidPos> {
+    text.lines()
         .filter(|l| l.contains("gtid_slave_pos"))
         .find_map(|l| {
             let start = l.find('\'')? + 1;
@@ -203,7 +205,7 @@ pub async fn run(settings: &Settings, opts: &ExportOpts, out: &mut dyn Write) ->
         settings.address(),
         output.display()
     ));
-    let mut head: Vec<u8> = Vec::new();
+    let mut tail: Vec<u8> = Vec::new();
     let mut written: u64 = 0;
     let mut buf = vec![0u8; 256 * 1024];
     let copied: std::io::Result<()> = async {
@@ -213,8 +215,9 @@ pub async fn run(settings: &Settings, opts: &ExportOpts, out: &mut dyn Write) ->
                 break;
             }
             file.write_all(&buf[..n]).await?;
-            if head.len() < HEAD_BYTES {
-                head.extend_from_slice(&buf[..n.min(HEAD_BYTES - head.len())]);
+            tail.extend_from_slice(&buf[..n]);
+            if tail.len() > 2 * TAIL_BYTES {
+                tail.drain(..tail.len() - TAIL_BYTES);
             }
             written += n as u64;
             progress.update(written);
@@ -258,7 +261,7 @@ pub async fn run(settings: &Settings, opts: &ExportOpts, out: &mut dyn Write) ->
         render::bytes(written),
         render::duration(progress.started.elapsed())
     );
-    match gtid_in_dump(&String::from_utf8_lossy(&head)) {
+    match gtid_in_dump(&String::from_utf8_lossy(&tail)) {
         Some(pos) => {
             let _ = writeln!(
                 out,
@@ -312,9 +315,14 @@ mod tests {
 
     #[test]
     fn finds_the_gtid_position() {
-        let head = "-- MariaDB dump\n--\n-- GTID to start replication from\n--\n\n\
-                    -- SET GLOBAL gtid_slave_pos='1-1-5,2-2-3';\n";
-        assert_eq!(gtid_in_dump(head).unwrap().to_string(), "1-1-5,2-2-3");
+        // As mariadb-dump 10.11 writes it with --gtid --master-data=2, after the data.
+        let tail = "-- Dumping routines for database 'MOST'\n--\n\n\
+                    -- The deferred gtid setting for slave corresponding to the master-data \
+                    CHANGE-MASTER follows\n\n\
+                    -- Preferably use GTID to start replication from GTID position:\n\n\
+                    -- SET GLOBAL gtid_slave_pos='1-1-5,2-2-3';\n\
+                    /*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;\n";
+        assert_eq!(gtid_in_dump(tail).unwrap().to_string(), "1-1-5,2-2-3");
         assert!(gtid_in_dump("-- nothing here\n").is_none());
         assert!(gtid_in_dump("-- SET GLOBAL gtid_slave_pos='';\n")
             .unwrap()
