@@ -74,6 +74,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Every node's connection, position, lag, throughput, conflicts and errors (from the hub).
+    #[command(
+        after_help = "Exit codes: 0 every node connected (and within --max-lag); 1 a node \
+                            is disconnected, the master database does not answer the hub, or a \
+                            node's lag is over --max-lag; 2 usage; 3 the hub does not answer."
+    )]
     Status {
         /// Print the hub's JSON document instead of the table.
         #[arg(long)]
@@ -150,6 +155,10 @@ pub enum Command {
         node: Option<String>,
     },
     /// Checksum every replicated table on every node at one common position and compare.
+    #[command(
+        after_help = "Exit codes: 0 every table equal on every node; 1 a table differs or \
+                            a node could not be verified; 2 usage; 3 the hub does not answer."
+    )]
     Verify {
         /// The hub's JSON answer instead of text.
         #[arg(long)]

@@ -61,6 +61,8 @@ pub fn dump_args(settings: &Settings, databases: &[Ident]) -> Vec<String> {
         "--routines",
         "--triggers",
         "--events",
+        // Binary values as hex literals and text as utf8mb4: the file then imports byte-exact
+        // whatever the importing client's character set.
         "--hex-blob",
         "--default-character-set=utf8mb4",
         "--databases",

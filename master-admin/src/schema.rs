@@ -22,7 +22,9 @@ use crate::names::{ColumnDef, Ident, TableName};
 /// The replicated database `init` creates.
 pub const MOST: &str = "MOST";
 
-/// `init`: the `MOST` database and its starter tables, in dependency order.
+/// `init`: the `MOST` database and its starter tables, in dependency order (orders refers to
+/// the other two). References name their database: the statement replicates as text and must
+/// not depend on the default database of whoever applies it.
 pub const INIT_TABLES: &[(&str, &str)] = &[
     (
         "customers",
@@ -203,6 +205,8 @@ impl NewTable {
                 self.name
             )));
         }
+        // InnoDB always: replication applies each transaction atomically and logs conflicts in
+        // the same transaction, which a non-transactional engine cannot do.
         let mut parts: Vec<String> = self.columns.iter().map(ColumnDef::sql).collect();
         if !self.primary_key.is_empty() {
             let cols: Vec<String> = self.primary_key.iter().map(Ident::quoted).collect();
@@ -271,6 +275,7 @@ pub async fn drop_table(
         }
         Some((_, rows)) => rows,
     };
+    // Ask only after every check passed, so that a "yes" is never wasted on a refusal.
     if !yes {
         let rows = rows
             .map(|r| format!(" (about {r} rows)"))

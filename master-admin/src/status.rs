@@ -66,6 +66,8 @@ fn master_name(doc: &StatusDoc) -> &str {
     }
 }
 
+/// `yes (5m12s)` / `NO (15s)`: connected, and for how long in that state. The master's
+/// "connection" is its database answering the hub.
 fn connected_cell(doc: &StatusDoc, n: &NodeInfo) -> String {
     let (word, since) = if n.role == "master" && !doc.hub.master_ok {
         ("NO (database down)", None)
