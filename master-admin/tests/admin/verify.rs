@@ -1,0 +1,53 @@
+//! `verify`: equal on a converged cluster; after a row changes on one snap behind
+//! replication's back, the table and the node are named. Needs the hub's `/verify`.
+
+use std::time::Duration;
+
+use starsync_tests::Star;
+
+use crate::common::admin;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_reports_equal_then_names_the_changed_table_and_node() {
+    // Needs the hub's /verify (contract in the master-admin brief).
+    let star = Star::start(2).await.unwrap();
+    admin(&star, &["init"]).await.expect(0);
+    star.master()
+        .exec(
+            "USE MOST; INSERT INTO customers (name, email) SELECT CONCAT('c', seq), \
+             CONCAT('c', seq, '@x') FROM seq_1_to_200; \
+             INSERT INTO products (sku, name, price) VALUES ('A', 'a', 1), ('B', 'b', 2)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    let pos = star.master().gtid_binlog_pos().await.unwrap();
+
+    let out = admin(&star, &["verify"]).await;
+    out.expect(0)
+        .says(&[&format!("all 3 tables equal on 3 nodes at position {pos}")]);
+    let out = admin(&star, &["verify", "--json"]).await.expect(0);
+    let doc = out.json();
+    assert_eq!(doc["equal"], true);
+    assert_eq!(doc["nodes"].as_array().unwrap().len(), 3);
+    for n in doc["nodes"].as_array().unwrap() {
+        assert!(n["tables"]["`MOST`.`customers`"].is_number(), "{n:#}");
+    }
+
+    // A row changed on snap1 behind replication's back.
+    star.snap(0)
+        .exec("SET sql_log_bin = 0; UPDATE MOST.customers SET city = 'changed' WHERE id = 1")
+        .await
+        .unwrap();
+    let out = admin(&star, &["verify"]).await;
+    let out = out.expect(1);
+    out.says(&["table `MOST`.`customers` differs on node snap1 (checksum "]);
+    assert!(!out.stdout.contains("snap2"), "{out:#?}");
+    assert!(!out.stdout.contains("products"), "{out:#?}");
+    let doc = admin(&star, &["verify", "--json"]).await.expect(1).json();
+    assert_eq!(doc["equal"], false);
+    let diffs = doc["differences"].as_array().unwrap();
+    assert_eq!(diffs.len(), 1, "{doc:#}");
+    assert_eq!(diffs[0]["node"], "snap1");
+    assert_eq!(diffs[0]["table"], "`MOST`.`customers`");
+}
