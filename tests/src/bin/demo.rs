@@ -97,14 +97,20 @@ async fn run() -> Result<()> {
         gui: None,
         bins,
     };
-    let result = tokio::select! {
-        r = demo.prepare() => r,
-        s = signals.recv() => Err(anyhow::anyhow!("{s} during startup")),
+    let interrupted = tokio::select! {
+        r = demo.prepare() => match r {
+            Ok(()) => None,
+            Err(e) => {
+                say("stopping after a startup failure …");
+                demo.stop().ok();
+                return Err(e);
+            }
+        },
+        s = signals.recv() => Some(s),
     };
-    if let Err(e) = result {
-        say("stopping after a startup failure …");
-        demo.stop().ok();
-        return Err(e);
+    if let Some(s) = interrupted {
+        say(&format!("{s} during startup: stopping …"));
+        return demo.stop();
     }
     demo.print_ready(started.elapsed());
     let why = demo.watch(&mut signals).await;
@@ -200,6 +206,24 @@ impl Drop for Gui {
         // Also on an error path: never leave the console running.
         kill_group(self.child.id() as i32, libc::SIGKILL);
         self.child.wait().ok();
+    }
+}
+
+/// Waits up to 60 s for the console's health endpoint; gives up at once if it exits.
+async fn wait_serving(gui: &mut Gui, addr: &str) -> std::result::Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(status)) = gui.child.try_wait() {
+            return Err(format!("it exited with {status}"));
+        }
+        let health = replicator::http::get(addr, "/_stcore/health", Duration::from_secs(2)).await;
+        if matches!(health, Ok((200, _))) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err("no answer on /_stcore/health within 60 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -334,8 +358,11 @@ impl Demo {
             ));
             return None;
         }
+        // Asked from streamlit/, where run.sh runs it: from the repository root, the folder
+        // `streamlit/` itself would import as an (empty) namespace package and fool the check.
         let importable = Command::new("python3")
-            .args(["-c", "import streamlit"])
+            .args(["-c", "import streamlit.web.cli"])
+            .current_dir(&streamlit)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -408,27 +435,17 @@ impl Demo {
             password,
             log,
         };
-        let addr = format!("127.0.0.1:{port}");
-        let up =
-            starsync_tests::eventually("the console to serve", Duration::from_secs(60), || {
-                let addr = addr.clone();
-                async move {
-                    let (code, _) =
-                        replicator::http::get(&addr, "/_stcore/health", Duration::from_secs(2))
-                            .await?;
-                    Ok(code == 200)
-                }
-            })
-            .await;
-        if let Err(e) = up {
-            say(&format!(
-                "console: did not come up ({e:#}); see {}. Continuing without it.",
-                shown(&gui.log)
-            ));
-            gui.stop().ok();
-            return None;
+        match wait_serving(&mut gui, &format!("127.0.0.1:{port}")).await {
+            Ok(()) => Some(gui),
+            Err(why) => {
+                say(&format!(
+                    "console: did not come up ({why}); see {}. Continuing without it.",
+                    shown(&gui.log)
+                ));
+                gui.stop().ok();
+                None
+            }
         }
-        Some(gui)
     }
 
     fn print_ready(&self, took: Duration) {
