@@ -78,6 +78,8 @@ pub async fn run(
     hb.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut in_txn = false;
     let mut hb_id: u64 = 0;
+    let hb_every = Duration::from_millis(ctx.cfg.hub.heartbeat_ms);
+    let mut last_hb = Instant::now();
     // Everything the master committed before this instant has been read.
     let mut caught_up_at: Option<Instant> = None;
     // What has been read so far (advanced at every commit read).
@@ -149,22 +151,27 @@ pub async fn run(
                 let view = master.borrow().clone();
                 if !in_txn && read_pos.covers(&view.pos) {
                     caught_up_at = Some(view.at);
+                    // Caught up with a position read just now: a heartbeat sent at once
+                    // measures the stream, not the polling phase.
+                    if last_hb.elapsed() >= hb_every {
+                        last_hb = Instant::now();
+                        hb_id += 1;
+                        if !heartbeat(&ctx, &node, &tx, hb_id, view.at).await {
+                            break Ok(());
+                        }
+                    }
                 }
             }
             _ = hb.tick() => {
-                if in_txn {
+                // Behind (or inside a long transaction): heartbeats keep the last caught-up time,
+                // so the lag they measure grows as it really does.
+                if in_txn || last_hb.elapsed() < hb_every {
                     continue;
                 }
                 let Some(t) = caught_up_at else { continue };
+                last_hb = Instant::now();
                 hb_id += 1;
-                ctx.registry.update(&node, |n| {
-                    n.outstanding.push_back((hb_id, t));
-                    if n.outstanding.len() > 10_000 {
-                        n.outstanding.pop_front();
-                    }
-                });
-                let ts_us = now_us().saturating_sub(t.elapsed().as_micros() as u64);
-                if tx.send(Message::Heartbeat { id: hb_id, ts_us }).await.is_err() {
+                if !heartbeat(&ctx, &node, &tx, hb_id, t).await {
                     break Ok(());
                 }
             }
@@ -173,4 +180,23 @@ pub async fn run(
     token.cancel();
     let _ = reader_task.await;
     result
+}
+
+/// Sends heartbeat `id` for "everything committed on the master before `t`"; false when the
+/// session is gone.
+async fn heartbeat(
+    ctx: &HubCtx,
+    node: &str,
+    tx: &mpsc::Sender<Message>,
+    id: u64,
+    t: Instant,
+) -> bool {
+    ctx.registry.update(node, |n| {
+        n.outstanding.push_back((id, t));
+        if n.outstanding.len() > 10_000 {
+            n.outstanding.pop_front();
+        }
+    });
+    let ts_us = now_us().saturating_sub(t.elapsed().as_micros() as u64);
+    tx.send(Message::Heartbeat { id, ts_us }).await.is_ok()
 }

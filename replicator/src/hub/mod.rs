@@ -165,14 +165,15 @@ pub async fn run(
     Ok(())
 }
 
-/// Polls the master: position every 100 ms, conflict counts every 2 s, rates every second.
+/// Polls the master: position every 20 ms (the lag heartbeats' time base), conflict counts
+/// every 2 s, rates every second.
 async fn poll_master(
     ctx: Arc<HubCtx>,
     mut conn: mysql_async::Conn,
     tx: watch::Sender<MasterView>,
     shutdown: CancellationToken,
 ) {
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut n: u64 = 0;
     let mut last_pos = GtidPos::new();
@@ -215,10 +216,10 @@ async fn poll_master(
                 continue;
             }
         }
-        if n % 10 == 0 {
+        if n % 50 == 0 {
             ctx.registry.sample_rates();
         }
-        if n % 20 == 1 {
+        if n % 100 == 1 {
             let counts: std::result::Result<Vec<(String, u64)>, _> = conn
                 .query("SELECT origin_node, COUNT(*) FROM starsync.conflicts GROUP BY origin_node")
                 .await;
