@@ -54,7 +54,13 @@ pub struct Fixture {
 
 impl Fixture {
     pub async fn start() -> Fixture {
-        let cluster = Cluster::start(1).await.expect("MariaDB node starts");
+        // A single node: plain AUTO_INCREMENT steps (the harness gives cluster nodes steps of
+        // 64 so that their ids never collide), so that the screens show ids 1, 2, 3.
+        let cluster = Cluster::start_specs(vec![starsync_tests::NodeSpec::new("node1", 1)
+            .arg("--auto-increment-increment=1")
+            .arg("--auto-increment-offset=1")])
+        .await
+        .expect("MariaDB node starts");
         cluster.nodes[0].exec(SCHEMA).await.expect("schema loads");
         let no_agent = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
