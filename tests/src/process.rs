@@ -151,3 +151,18 @@ impl Drop for Proc {
         self.kill9();
     }
 }
+
+/// Whether `pid` is a live (not zombie) process whose command line contains `marker`; a pid
+/// reused by an unrelated process does not count.
+pub fn alive(pid: i32, marker: &str) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat.rsplit_once(") ").map(|(_, r)| r.chars().next());
+    if state == Some(Some('Z')) {
+        return false;
+    }
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| String::from_utf8_lossy(&c).contains(marker))
+        .unwrap_or(false)
+}

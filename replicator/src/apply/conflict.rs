@@ -1,0 +1,274 @@
+//! Conflict-detecting apply, used by the hub to ingest a snap's transactions.
+//!
+//! Optimistic first: a chunk is applied with statements that only succeed for every row when
+//! nothing conflicts (plain `INSERT`; `UPDATE`/`DELETE` matching the whole before-image), inside
+//! a savepoint; when the affected-row count says otherwise, the chunk is rolled back to the
+//! savepoint and applied row by row, each row compared with the master's current row, the
+//! after-image forced (hub order wins) and every difference recorded in `starsync.conflicts`
+//! in the same transaction.
+
+use mysql_async::prelude::*;
+use mysql_async::Params;
+use tracing::warn;
+
+use super::sql::TablePlan;
+use super::values::{self, param};
+use super::{Applier, RowPair};
+use crate::error::{Error, Result};
+use crate::model::{RowKind, RowsChunk, Value};
+
+impl Applier {
+    /// Conflict-detecting apply (hub ingest): optimistic bulk check, per-row on mismatch.
+    pub(super) async fn rows_checked(
+        &mut self,
+        chunk: &RowsChunk,
+        plan: &TablePlan,
+        rows: &[RowPair<'_>],
+    ) -> Result<()> {
+        let meta = &chunk.table;
+        let params = |img: &[Value], idx: &[usize]| -> Vec<mysql_async::Value> {
+            idx.iter().map(|&i| param(&img[i])).collect()
+        };
+        let key_changed = chunk.kind == RowKind::Update
+            && rows
+                .iter()
+                .any(|(b, a)| plan.key.iter().any(|&k| b.unwrap()[k] != a.unwrap()[k]));
+        if plan.has_pk && !key_changed {
+            // Fast path: statements that only succeed for every row when nothing conflicts. A
+            // single row needs no savepoint: a statement that fails or matches nothing changed
+            // nothing.
+            let sp = if rows.len() > 1 {
+                let o = self.open.as_mut().unwrap();
+                o.savepoints += 1;
+                let sp = format!("starsync_c{}", o.savepoints);
+                self.conn
+                    .query_drop(format!("SAVEPOINT {sp}"))
+                    .await
+                    .map_err(|e| self.wrap(meta, e))?;
+                Some(sp)
+            } else {
+                None
+            };
+            let (stmt, batch): (&str, Vec<Vec<mysql_async::Value>>) = match chunk.kind {
+                RowKind::Insert => (
+                    plan.insert.as_str(),
+                    rows.iter()
+                        .map(|(_, a)| params(a.unwrap(), &plan.cols))
+                        .collect(),
+                ),
+                RowKind::Update => (
+                    plan.check_update.as_str(),
+                    rows.iter()
+                        .map(|(b, a)| {
+                            let mut p = params(a.unwrap(), &plan.cols);
+                            p.extend(params(b.unwrap(), &plan.key));
+                            p.extend(params(b.unwrap(), &plan.cols));
+                            p
+                        })
+                        .collect(),
+                ),
+                RowKind::Delete => (
+                    plan.check_delete.as_str(),
+                    rows.iter()
+                        .map(|(b, _)| {
+                            let mut p = params(b.unwrap(), &plan.key);
+                            p.extend(params(b.unwrap(), &plan.cols));
+                            p
+                        })
+                        .collect(),
+                ),
+            };
+            let r = self.conn.exec_batch(stmt, batch).await;
+            tracing::trace!(table = %meta.full_name(), kind = ?chunk.kind, rows = rows.len(),
+                   affected = self.conn.affected_rows(), ok = r.is_ok(), "conflict check");
+            let clean = match r {
+                Ok(()) => self.conn.affected_rows() == rows.len() as u64,
+                Err(mysql_async::Error::Server(ref s)) if s.code == 1062 => false,
+                Err(e) => return Err(self.wrap(meta, e)),
+            };
+            if clean {
+                return Ok(());
+            }
+            if let Some(sp) = sp {
+                self.conn
+                    .query_drop(format!("ROLLBACK TO SAVEPOINT {sp}"))
+                    .await
+                    .map_err(|e| self.wrap(meta, e))?;
+            }
+        }
+        for (b, a) in rows {
+            self.row_checked(chunk, plan, *b, *a).await?;
+        }
+        Ok(())
+    }
+
+    /// One row with conflict detection: look at the current row, record a conflict when it is
+    /// not what the origin saw, then force the after-image.
+    async fn row_checked(
+        &mut self,
+        chunk: &RowsChunk,
+        plan: &TablePlan,
+        before: Option<&[Value]>,
+        after: Option<&[Value]>,
+    ) -> Result<()> {
+        let meta = &chunk.table;
+        let params = |img: &[Value], idx: &[usize]| -> Vec<mysql_async::Value> {
+            idx.iter().map(|&i| param(&img[i])).collect()
+        };
+        // Insert: is the key taken? Update/delete: is the row the origin's before-image?
+        let probe = before.or(after).unwrap();
+        let mut p = params(probe, &plan.cols);
+        p.extend(params(probe, &plan.key));
+        let current: Option<(Option<i64>, Option<String>)> = self
+            .conn
+            .exec_first(plan.select_current.as_str(), Params::Positional(p))
+            .await
+            .map_err(|e| self.wrap(meta, e))?;
+        let kind = match (chunk.kind, &current) {
+            (RowKind::Insert, Some((Some(1), _))) => None, // the same row is already there
+            (RowKind::Insert, Some(_)) => Some("insert_exists"),
+            (RowKind::Insert, None) => None,
+            (RowKind::Update, None) => Some("update_missing"),
+            (RowKind::Update, Some((Some(1), _))) => None,
+            (RowKind::Update, Some(_)) => Some("update_mismatch"),
+            (RowKind::Delete, None) => Some("delete_missing"),
+            (RowKind::Delete, Some((Some(1), _))) => None,
+            (RowKind::Delete, Some(_)) => Some("delete_mismatch"),
+        };
+        if !plan.has_pk {
+            return self.row_checked_nokey(chunk, plan, before, after).await;
+        }
+        // Force the after-image (hub order wins).
+        let mut res = Ok(());
+        if let Some(b) = before {
+            if chunk.kind == RowKind::Delete
+                || plan
+                    .key
+                    .iter()
+                    .any(|&k| Some(&b[k]) != after.map(|a| &a[k]))
+            {
+                res = self
+                    .conn
+                    .exec_drop(plan.delete.as_str(), params(b, &plan.key))
+                    .await;
+            }
+        }
+        if let (Ok(()), Some(a)) = (&res, after) {
+            res = self
+                .conn
+                .exec_drop(plan.upsert.as_str(), params(a, &plan.cols))
+                .await;
+        }
+        let kind = match res {
+            Ok(()) => kind,
+            Err(mysql_async::Error::Server(ref s)) if matches!(s.code, 1451 | 1452) => {
+                // A foreign key forbids the change here: the master keeps its row.
+                Some("foreign_key")
+            }
+            Err(e) => return Err(self.wrap(meta, e)),
+        };
+        if let Some(kind) = kind {
+            self.record_conflict(chunk, before, after, kind, current.and_then(|c| c.1))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A row of a table without a primary key: applied to one identical row, and a conflict
+    /// (which cannot be resolved without a key) when there is none.
+    async fn row_checked_nokey(
+        &mut self,
+        chunk: &RowsChunk,
+        plan: &TablePlan,
+        before: Option<&[Value]>,
+        after: Option<&[Value]>,
+    ) -> Result<()> {
+        let meta = &chunk.table;
+        let params = |img: &[Value], idx: &[usize]| -> Vec<mysql_async::Value> {
+            idx.iter().map(|&i| param(&img[i])).collect()
+        };
+        let r = match (before, after) {
+            (None, Some(a)) => self
+                .conn
+                .exec_drop(plan.insert.as_str(), params(a, &plan.cols))
+                .await
+                .map(|_| true),
+            (Some(b), Some(a)) => {
+                let mut p = params(a, &plan.cols);
+                p.extend(params(b, &plan.key));
+                self.conn
+                    .exec_drop(plan.update_by_row.as_str(), p)
+                    .await
+                    .map(|_| self.conn.affected_rows() == 1)
+            }
+            (Some(b), None) => self
+                .conn
+                .exec_drop(plan.delete.as_str(), params(b, &plan.key))
+                .await
+                .map(|_| self.conn.affected_rows() == 1),
+            (None, None) => Ok(true),
+        };
+        match r {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                let kind = if after.is_some() {
+                    "no_key_update_missing"
+                } else {
+                    "no_key_delete_missing"
+                };
+                self.record_conflict(chunk, before, after, kind, None).await
+            }
+            Err(e) => Err(self.wrap(meta, e)),
+        }
+    }
+
+    async fn record_conflict(
+        &mut self,
+        chunk: &RowsChunk,
+        before: Option<&[Value]>,
+        after: Option<&[Value]>,
+        kind: &str,
+        master_image: Option<String>,
+    ) -> Result<()> {
+        let meta = &chunk.table;
+        let open = self.open.as_mut().unwrap();
+        open.conflicts += 1;
+        let gtid = open.begin.gtid;
+        let origin = open.mode.origin.clone();
+        let img = before.or(after).unwrap();
+        let key: serde_json::Value = if meta.primary_key.is_empty() {
+            values::image_json(&meta.columns, img)
+        } else {
+            serde_json::Value::Object(
+                meta.primary_key
+                    .iter()
+                    .map(|&i| (meta.columns[i].name.clone(), values::to_json(&img[i])))
+                    .collect(),
+            )
+        };
+        let json =
+            |i: Option<&[Value]>| i.map(|i| values::image_json(&meta.columns, i).to_string());
+        warn!(table = %meta.full_name(), key = %key, kind, origin = %origin, gtid = %gtid,
+              "conflict: applied in hub order and logged");
+        self.conn
+            .exec_drop(
+                "INSERT INTO starsync.conflicts (schema_name, table_name, kind, row_key, \
+                 origin_node, origin_gtid, master_image, incoming_before, incoming_after) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    meta.schema.as_str(),
+                    meta.table.as_str(),
+                    kind,
+                    key.to_string(),
+                    origin.as_str(),
+                    gtid.to_string(),
+                    master_image,
+                    json(before),
+                    json(after),
+                ),
+            )
+            .await
+            .map_err(Error::db("recording a conflict"))?;
+        Ok(())
+    }
+}
