@@ -279,7 +279,7 @@ async fn write_loop(
             m = rx.recv() => m,
         };
         let Some(m) = m else { break };
-        if let Err(e) = sink.send(m).await {
+        if let Err(e) = crate::wire::session::send_batch(&mut sink, m, &mut rx).await {
             warn!(error = %e, "cannot write to the hub");
             token.cancel();
             break;

@@ -401,8 +401,8 @@ async fn write_loop(
             m = rx.recv() => m,
         };
         let Some(m) = m else { break };
-        let bytes = m.approx_bytes() as u64;
-        let r = sink.send(m).await;
+        let r = crate::wire::session::send_batch(&mut sink, m, &mut rx).await;
+        let bytes = *r.as_ref().unwrap_or(&0) as u64;
         counters.bytes_queued.fetch_sub(
             bytes.min(counters.bytes_queued.load(Ordering::Relaxed)),
             Ordering::Relaxed,

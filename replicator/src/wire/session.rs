@@ -73,6 +73,33 @@ pub async fn recv(conn: &mut Conn, timeout: Duration) -> Result<Message, Session
     }
 }
 
+/// Writes `first` and whatever else is already queued in `rx` (up to a batch), then flushes once:
+/// fewer system calls and packets than one flush per message, and no added wait.
+pub async fn send_batch<S>(
+    sink: &mut S,
+    first: Message,
+    rx: &mut tokio::sync::mpsc::Receiver<Message>,
+) -> Result<usize, FrameError>
+where
+    S: futures::Sink<Message, Error = FrameError> + Unpin,
+{
+    let mut bytes = first.approx_bytes();
+    sink.feed(first).await?;
+    let mut n = 1;
+    while n < 256 && bytes < (8 << 20) {
+        match rx.try_recv() {
+            Ok(m) => {
+                bytes += m.approx_bytes();
+                sink.feed(m).await?;
+                n += 1;
+            }
+            Err(_) => break,
+        }
+    }
+    sink.flush().await?;
+    Ok(bytes)
+}
+
 /// Sends one message.
 pub async fn send(conn: &mut Conn, m: Message) -> Result<(), SessionError> {
     conn.send(m).await.map_err(SessionError::from)
