@@ -114,8 +114,8 @@ fn reader_for(node: &Node, start: GtidPos) -> BinlogReader {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_type_survives_capture_encode_apply() {
-    let cluster = Cluster::start(2).await.unwrap();
-    let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let cluster = Cluster::start(3).await.unwrap();
+    let (a, b, c) = (&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]);
     let mut conn = a.conn().await.unwrap();
     use mysql_async::prelude::*;
     conn.query_drop("SET NAMES utf8mb4").await.unwrap();
@@ -128,6 +128,14 @@ async fn every_type_survives_capture_encode_apply() {
     let mut applier = Applier::connect(&b.opts_as(mariadb::REPL_USER, mariadb::REPL_PASSWORD), "B")
         .await
         .unwrap();
+    // C gets the same stream the way agents apply it: whole small transactions in one round
+    // trip (exact SQL literals), the others item by item.
+    let mut applier_c =
+        Applier::connect(&c.opts_as(mariadb::REPL_USER, mariadb::REPL_PASSWORD), "C")
+            .await
+            .unwrap();
+    let mut txn: Vec<TxnItem> = Vec::new();
+    let mut small = 0;
     let mode = TxnMode {
         preserve_gtid: true,
         ..Default::default()
@@ -152,6 +160,17 @@ async fn every_type_survives_capture_encode_apply() {
                 if applier.apply_item(&back, &mode).await.unwrap().is_some() {
                     commits += 1;
                 }
+                txn.push(back.clone());
+                if matches!(back, TxnItem::Commit(_)) {
+                    let items = std::mem::take(&mut txn);
+                    if applier_c.apply_small(&items, None).await.unwrap().is_some() {
+                        small += 1;
+                    } else {
+                        for it in &items {
+                            applier_c.apply_item(it, &mode).await.unwrap();
+                        }
+                    }
+                }
             }
             Read::Idle => {
                 if reader.position().covers(&target) {
@@ -174,6 +193,10 @@ async fn every_type_survives_capture_encode_apply() {
         "the 1 MiB blob travelled ({bytes} bytes)"
     );
 
+    assert!(
+        small >= 8,
+        "most transactions took the one-round-trip path ({small})"
+    );
     for table in ["MOST.types", "MOST.latin", "MOST.nokey"] {
         let (ca, cb) = (
             a.checksum(table).await.unwrap(),
@@ -181,7 +204,13 @@ async fn every_type_survives_capture_encode_apply() {
         );
         assert!(ca.is_some(), "{table} exists on A");
         assert_eq!(ca, cb, "CHECKSUM TABLE {table} differs between A and B");
+        let cc = c.checksum(table).await.unwrap();
+        assert_eq!(
+            ca, cc,
+            "CHECKSUM TABLE {table} differs between A and C (one round trip)"
+        );
     }
+    assert_eq!(c.gtid_binlog_pos().await.unwrap(), target);
     // Row-level spot checks that CHECKSUM would also catch, with readable failures.
     let q = "SELECT CONCAT_WS('|', id, sub, HEX(mi), miu, y, ts6, s, e, ip, u, HEX(b64), dec1, \
              tx_l1 = REPEAT('þ', 1000), IFNULL(ST_AsText(g), 'nullg')) FROM MOST.types ORDER BY id";

@@ -18,6 +18,7 @@ use tracing::{info, warn};
 
 use super::AgentShared;
 use crate::apply::retry::{self, TxnBuffer};
+use crate::apply::small::SMALL_ROWS;
 use crate::apply::{Applier, TxnMode};
 use crate::error::{Error, Result};
 use crate::gtid::GtidPos;
@@ -315,6 +316,8 @@ async fn apply_loop(
     }));
     let mut buf = TxnBuffer::new(16 << 20);
     let mut mode = TxnMode::default();
+    // A foreign transaction being collected: its items and row count.
+    let mut pending: Option<(Vec<TxnItem>, usize)> = None;
     let sh = shared.clone();
     let skip = move |meta: &crate::model::TableMeta, img: &[crate::model::Value]| {
         sh.inflight.lock().unwrap().contains(meta, img)
@@ -341,15 +344,61 @@ async fn apply_loop(
                             ..Default::default()
                         }
                     };
+                    if !mode.echo && !b.ddl {
+                        // Collected, and applied in one round trip at its commit if small.
+                        pending = Some((vec![item], 0));
+                        continue;
+                    }
                 }
-                match retry::apply_item(&mut applier, &mut buf, &item, &mode, Some(&skip)).await {
-                    Ok(Some(c)) => {
-                        if !c.skipped {
-                            shared.status.lock().unwrap().applied_txns += 1;
+                let mut items = vec![item];
+                if let Some((mut held, rows)) = pending.take() {
+                    match &items[0] {
+                        TxnItem::Rows(c) if rows + c.len() <= SMALL_ROWS => {
+                            let n = rows + c.len();
+                            held.push(items.pop().unwrap());
+                            pending = Some((held, n));
+                            continue;
+                        }
+                        TxnItem::Commit(_) => {
+                            held.push(items.pop().unwrap());
+                            match applier.apply_small(&held, Some(&skip)).await {
+                                Ok(Some(c)) => {
+                                    if !c.skipped {
+                                        shared.status.lock().unwrap().applied_txns += 1;
+                                    }
+                                    continue;
+                                }
+                                // Not eligible, or a lock conflict: item by item, with retries.
+                                Ok(None) => items = held,
+                                Err(e) if retry::is_lock_conflict(&e) => items = held,
+                                Err(e) => break Err(e),
+                            }
+                        }
+                        TxnItem::Abort => continue, // nothing of it was applied
+                        _ => {
+                            held.push(items.pop().unwrap());
+                            items = held;
                         }
                     }
-                    Ok(None) => {}
-                    Err(e) => break Err(e),
+                }
+                let mut failed = None;
+                for item in &items {
+                    match retry::apply_item(&mut applier, &mut buf, item, &mode, Some(&skip)).await
+                    {
+                        Ok(Some(c)) => {
+                            if !c.skipped {
+                                shared.status.lock().unwrap().applied_txns += 1;
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
+                }
+                if let Some(e) = failed {
+                    break Err(e);
                 }
             }
             Message::Heartbeat { id, ts_us }

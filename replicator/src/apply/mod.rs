@@ -21,6 +21,7 @@
 
 mod conflict;
 pub mod retry;
+pub mod small;
 pub mod sql;
 pub mod values;
 

@@ -86,6 +86,11 @@ pub struct TablePlan {
     pub check_update: String,
     /// `DELETE … WHERE key AND every column <=> before` (params: key, before).
     pub check_delete: String,
+    /// Text forms for one-round-trip small transactions: `INSERT INTO t (cols) VALUES`, the
+    /// ` ON DUPLICATE KEY UPDATE …` tail, and `(key columns)`.
+    pub insert_head: String,
+    pub upsert_tail: String,
+    pub key_cols: String,
     /// `SELECT every column <=> ?, JSON_OBJECT(...) FROM … WHERE key FOR UPDATE`
     /// (params: image, key): whether the current row equals an image, and the row for humans.
     pub select_current: String,
@@ -135,16 +140,19 @@ impl TablePlan {
             .join(" AND ");
         let limit = if has_pk { "" } else { " LIMIT 1" };
         let insert = format!("INSERT INTO {name} ({col_list}) VALUES ({marks})");
-        let upsert = if has_pk {
+        let upsert_tail = if has_pk {
             let updates = cols
                 .iter()
                 .map(|i| format!("{c} = VALUES({c})", c = cname(i)))
                 .collect::<Vec<_>>()
                 .join(", ");
-            format!("{insert} ON DUPLICATE KEY UPDATE {updates}")
+            format!(" ON DUPLICATE KEY UPDATE {updates}")
         } else {
-            insert.clone()
+            String::new()
         };
+        let upsert = format!("{insert}{upsert_tail}");
+        let insert_head = format!("INSERT INTO {name} ({col_list}) VALUES ");
+        let key_cols = format!("({})", key.iter().map(cname).collect::<Vec<_>>().join(", "));
         let json = cols
             .iter()
             .map(|i| {
@@ -175,6 +183,9 @@ impl TablePlan {
             missing,
             upsert,
             insert,
+            insert_head,
+            upsert_tail,
+            key_cols,
         }
     }
 }

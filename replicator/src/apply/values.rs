@@ -37,6 +37,76 @@ pub fn param(v: &Value) -> P {
     }
 }
 
+/// Appends `v` as an SQL literal that means exactly what [`param`] binds (the session runs with
+/// `SET NAMES binary` and `time_zone='+00:00'`): strings and blobs as hex, DECIMAL as its text,
+/// floats in their shortest exact form, temporal values as quoted text, ENUM/SET/BIT/YEAR as
+/// their numbers.
+pub fn literal(v: &Value, out: &mut String) {
+    use std::fmt::Write;
+    match v {
+        Value::Null => out.push_str("NULL"),
+        Value::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::UInt(u) | Value::Bit(u) | Value::Set(u) => {
+            let _ = write!(out, "{u}");
+        }
+        Value::Enum(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::Year(y) => {
+            let _ = write!(out, "{y}");
+        }
+        // `{:e}` of a float is its shortest representation that reads back to the same value.
+        Value::Float(f) if f.is_finite() => {
+            let _ = write!(out, "{:e}", *f as f64);
+            // An f32 widened to f64 is exact; the server rounds it back to the same FLOAT.
+        }
+        Value::Double(d) if d.is_finite() => {
+            let _ = write!(out, "{d:e}");
+        }
+        Value::Float(_) | Value::Double(_) => out.push_str("NULL"),
+        Value::Decimal(s) => {
+            // Digits, sign and point only (it came from the binlog decoder).
+            out.push_str(s);
+        }
+        Value::Bytes(b) => {
+            if b.is_empty() {
+                out.push_str("''");
+            } else {
+                out.push_str("X'");
+                out.push_str(&hex::encode(b));
+                out.push('\'');
+            }
+        }
+        Value::Date(_) | Value::DateTime(_) | Value::Time(_) | Value::Timestamp { .. } => {
+            let text = match v {
+                Value::Timestamp { s: 0, us: 0 } => "0000-00-00 00:00:00".to_string(),
+                Value::Timestamp { s, us } => {
+                    let (y, m, d, hh, mi, ss) = utc_from_epoch(*s as i64);
+                    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mi:02}:{ss:02}.{us:06}")
+                }
+                Value::DateTime(d) => format!(
+                    "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}",
+                    d.y, d.m, d.d, d.h, d.mi, d.s, d.us
+                ),
+                Value::Time(t) => format!(
+                    "{}{:02}:{:02}:{:02}.{:06}",
+                    if t.neg { "-" } else { "" },
+                    t.h,
+                    t.mi,
+                    t.s,
+                    t.us
+                ),
+                other => other.to_string(),
+            };
+            out.push('\'');
+            out.push_str(&text);
+            out.push('\'');
+        }
+    }
+}
+
 /// Seconds since the epoch to a UTC calendar time (Howard Hinnant's civil_from_days).
 pub fn utc_from_epoch(secs: i64) -> (u16, u8, u8, u8, u8, u8) {
     let days = secs.div_euclid(86_400);
@@ -103,6 +173,41 @@ mod tests {
         assert_eq!(utc_from_epoch(1_577_836_800), (2020, 1, 1, 0, 0, 0));
         assert_eq!(utc_from_epoch(2_147_483_647), (2038, 1, 19, 3, 14, 7));
         assert_eq!(utc_from_epoch(951_782_400), (2000, 2, 29, 0, 0, 0));
+    }
+
+    #[test]
+    fn literals_are_exact() {
+        let lit = |v: Value| {
+            let mut s = String::new();
+            literal(&v, &mut s);
+            s
+        };
+        assert_eq!(
+            lit(Value::Bytes(bytes::Bytes::from_static(b"a'\\\0"))),
+            "X'61275c00'"
+        );
+        assert_eq!(lit(Value::Bytes(bytes::Bytes::new())), "''");
+        assert_eq!(lit(Value::Double(0.1)), "1e-1");
+        assert_eq!(
+            lit(Value::Double(-1.7976931348623157e308)),
+            "-1.7976931348623157e308"
+        );
+        assert_eq!(lit(Value::Float(0.1)), "1.0000000149011612e-1");
+        assert_eq!(lit(Value::Int(i64::MIN)), "-9223372036854775808");
+        assert_eq!(
+            lit(Value::Timestamp { s: 1, us: 5 }),
+            "'1970-01-01 00:00:01.000005'"
+        );
+        assert_eq!(
+            lit(Value::Time(crate::model::Time {
+                neg: true,
+                h: 838,
+                mi: 59,
+                s: 59,
+                us: 0
+            })),
+            "'-838:59:59.000000'"
+        );
     }
 
     #[test]
