@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use mysql_async::prelude::*;
-use mysql_async::{Conn, Params};
+use mysql_async::Conn;
 use tracing::{debug, warn};
 
 use crate::config::STATE_SCHEMA;
@@ -144,6 +144,19 @@ pub type EchoGuard = Arc<dyn Fn(GtidPos) -> futures::future::BoxFuture<'static, 
 
 /// One row's (before, after) images.
 pub(crate) type RowPair<'a> = (Option<&'a [Value]>, Option<&'a [Value]>);
+
+/// The rows of a chunk that `skip` does not exclude (by either image).
+pub(crate) fn kept_rows<'a>(chunk: &'a RowsChunk, skip: Option<SkipRow<'_>>) -> Vec<RowPair<'a>> {
+    chunk
+        .rows()
+        .filter(|(b, a)| {
+            let in_flight = |img: &Option<&[Value]>| {
+                img.is_some_and(|i| skip.is_some_and(|f| f(&chunk.table, i)))
+            };
+            !(in_flight(b) || in_flight(a))
+        })
+        .collect()
+}
 
 /// A committed transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -411,25 +424,41 @@ impl Applier {
             // hub; give tables a primary key to have them resolved).
             return Ok(());
         }
+        let mut rows = kept_rows(chunk, skip_row);
         if echo {
             if let Some(guard) = self.echo_guard.clone() {
-                // Lock the echo's rows, then make sure every own transaction committed before
-                // the lock is known to the in-flight rule: an echo must never bring back an
-                // older own image over a newer local commit that capture had not read yet.
-                self.lock_rows(chunk, &plan).await?;
+                // An echo must never bring back an older own image over a newer local commit
+                // that capture had not read yet. Writing the rows locks them; then every own
+                // transaction committed before is known (capture caught up with the position
+                // read now), and if one of them touched these rows the chunk is rolled back to
+                // its savepoint (the locks stay) and applied again without them.
+                let sp = {
+                    let o = self.open.as_mut().unwrap();
+                    o.savepoints += 1;
+                    format!("starsync_e{}", o.savepoints)
+                };
+                self.conn
+                    .query_drop(format!("SAVEPOINT {sp}"))
+                    .await
+                    .map_err(|e| self.wrap(&chunk.table, e))?;
+                self.rows_forced(chunk, &plan, &rows).await?;
                 let local = gtid_binlog_pos(&mut self.conn).await?;
                 guard(local).await;
+                let now = kept_rows(chunk, skip_row);
+                if now.len() != rows.len() {
+                    self.conn
+                        .query_drop(format!("ROLLBACK TO SAVEPOINT {sp}"))
+                        .await
+                        .map_err(|e| self.wrap(&chunk.table, e))?;
+                    self.rows_forced(chunk, &plan, &now).await?;
+                    rows = now;
+                }
+                if let Some(o) = self.open.as_mut() {
+                    o.rows += rows.len() as u64;
+                }
+                return Ok(());
             }
         }
-        let rows: Vec<RowPair<'_>> = chunk
-            .rows()
-            .filter(|(b, a)| {
-                let in_flight = |img: &Option<&[Value]>| {
-                    img.is_some_and(|i| skip_row.is_some_and(|f| f(&chunk.table, i)))
-                };
-                !(in_flight(b) || in_flight(a))
-            })
-            .collect();
         let n = rows.len() as u64;
         if detect {
             self.rows_checked(chunk, &plan, &rows).await?;
@@ -438,41 +467,6 @@ impl Applier {
         }
         if let Some(o) = self.open.as_mut() {
             o.rows += n;
-        }
-        Ok(())
-    }
-
-    /// `SELECT … FOR UPDATE` of the rows a chunk touches (by primary key).
-    async fn lock_rows(&mut self, chunk: &RowsChunk, plan: &TablePlan) -> Result<()> {
-        let meta = &chunk.table;
-        let mut keys: Vec<Vec<mysql_async::Value>> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for (b, a) in chunk.rows() {
-            for img in [b, a].into_iter().flatten() {
-                let k: Vec<&Value> = plan.key.iter().map(|&i| &img[i]).collect();
-                if seen.insert(format!("{k:?}")) {
-                    keys.push(plan.key.iter().map(|&i| param(&img[i])).collect());
-                }
-            }
-        }
-        let cols = plan
-            .key
-            .iter()
-            .map(|&i| sql::ident(&meta.columns[i].name))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let one = format!("({})", vec!["?"; plan.key.len()].join(", "));
-        for group in keys.chunks(1000) {
-            let sql = format!(
-                "SELECT 1 FROM {} WHERE ({cols}) IN ({}) FOR UPDATE",
-                plan.name,
-                vec![one.as_str(); group.len()].join(", ")
-            );
-            let params: Vec<mysql_async::Value> = group.iter().flatten().cloned().collect();
-            self.conn
-                .exec_drop(sql, Params::Positional(params))
-                .await
-                .map_err(|e| self.wrap(meta, e))?;
         }
         Ok(())
     }

@@ -88,15 +88,7 @@ impl Applier {
         sql.push_str(&format!("SET SESSION gtid_seq_no={}; BEGIN", g.seq));
         let mut applied = 0u64;
         for (chunk, plan) in chunks.iter().zip(&plans) {
-            let kept: Vec<RowPair<'_>> = chunk
-                .rows()
-                .filter(|(bf, af)| {
-                    let in_flight = |img: &Option<&[Value]>| {
-                        img.is_some_and(|i| skip.is_some_and(|f| f(&chunk.table, i)))
-                    };
-                    !(in_flight(bf) || in_flight(af))
-                })
-                .collect();
+            let kept: Vec<RowPair<'_>> = super::kept_rows(chunk, skip);
             if kept.is_empty() {
                 continue;
             }
