@@ -221,6 +221,17 @@ impl Star {
             if self.master().gtid_binlog_pos().await? != target {
                 return Ok(false);
             }
+            // The snaps' own transactions have come back as echoes (nothing left to apply).
+            for (i, s) in self.snaps().iter().enumerate() {
+                if self.agents[i].is_none() {
+                    continue;
+                }
+                let own = target.get(s.spec.domain_id).map(|g| g.to_string());
+                let st = self.agent_status(i).await?;
+                if own.is_some() && st["echoed_own"].as_str().map(str::to_string) != own {
+                    anyhow::bail!("{} has not applied its echoes up to {own:?}", s.name());
+                }
+            }
             for t in self.tables().await? {
                 let want = self.master().checksum(&t).await?;
                 for s in self.snaps() {

@@ -59,6 +59,8 @@ pub struct AgentStatus {
     pub ddl_drift: u64,
     pub last_error: Option<String>,
     pub applied_txns: u64,
+    /// The last own transaction whose echo was applied.
+    pub echoed: Option<Gtid>,
 }
 
 /// Shared by the agent's tasks.
@@ -89,6 +91,8 @@ struct StatusDoc {
     capture_lag_ms: Option<u64>,
     gtid_pos: String,
     acked_own: Option<String>,
+    /// The last own transaction whose echo (the master's images) was applied here.
+    echoed_own: Option<String>,
     in_flight_rows: usize,
     ddl_drift: u64,
     applied_txns: u64,
@@ -122,6 +126,7 @@ impl AgentShared {
             capture_lag_ms: s.capture_lag_ms,
             gtid_pos: pos,
             acked_own: s.acked.map(|g| g.to_string()),
+            echoed_own: s.echoed.map(|g| g.to_string()),
             in_flight_rows: inflight,
             ddl_drift: s.ddl_drift,
             applied_txns: s.applied_txns,

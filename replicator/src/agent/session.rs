@@ -145,6 +145,7 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
         s.connected_since = Some(SystemTime::now());
         s.last_error = None;
         s.acked = welcome.master_pos.get(own);
+        s.echoed = echo.get(own);
     }
     info!(hub = %hub, position = %pos, echo = %echo, master = %welcome.master_pos,
           "connected to the hub");
@@ -289,6 +290,16 @@ async fn write_loop(
     let _ = sink.close().await;
 }
 
+/// Counts an applied transaction in the agent's status.
+fn note_commit(shared: &AgentShared, c: &crate::apply::Committed, own: u32) {
+    let mut s = shared.status.lock().unwrap();
+    if c.gtid.domain == own {
+        s.echoed = Some(c.gtid);
+    } else if !c.skipped {
+        s.applied_txns += 1;
+    }
+}
+
 /// Applies the hub's stream to the local server.
 async fn apply_loop(
     shared: Arc<AgentShared>,
@@ -363,9 +374,7 @@ async fn apply_loop(
                             held.push(items.pop().unwrap());
                             match applier.apply_small(&held, Some(&skip)).await {
                                 Ok(Some(c)) => {
-                                    if !c.skipped {
-                                        shared.status.lock().unwrap().applied_txns += 1;
-                                    }
+                                    note_commit(&shared, &c, own);
                                     continue;
                                 }
                                 // Not eligible, or a lock conflict: item by item, with retries.
@@ -385,11 +394,7 @@ async fn apply_loop(
                 for item in &items {
                     match retry::apply_item(&mut applier, &mut buf, item, &mode, Some(&skip)).await
                     {
-                        Ok(Some(c)) => {
-                            if !c.skipped {
-                                shared.status.lock().unwrap().applied_txns += 1;
-                            }
-                        }
+                        Ok(Some(c)) => note_commit(&shared, &c, own),
                         Ok(None) => {}
                         Err(e) => {
                             failed = Some(e);
