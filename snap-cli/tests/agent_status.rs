@@ -16,7 +16,7 @@ async fn status_line_reads_the_real_agent() {
         || async {
             let s = fetch(&addr, Duration::from_secs(2)).await;
             let line = status_line(&addr, &s);
-            Ok(s.is_ok() && line.contains("connected to hub") && line.contains("lag"))
+            Ok(s.is_ok() && line.contains("connected to hub") && line.contains(" ms"))
         },
     )
     .await
