@@ -268,6 +268,23 @@ pub async fn ensure_server_ready(
     }
 }
 
+/// A service's start: connects to its server, refuses to go on unless every check holds,
+/// creates starsync's own tables, and returns the connection, the server's facts and its position.
+pub async fn connect_checked(
+    db: &crate::config::MariaDbConfig,
+    node: &NodeConfig,
+    what: &str,
+) -> Result<(mysql_async::Conn, ServerFacts, crate::gtid::GtidPos)> {
+    let address = db.address();
+    let mut conn = mysql_async::Conn::new(db.opts())
+        .await
+        .map_err(Error::db(format!("connecting to the {what} at {address}")))?;
+    let facts = ensure_server_ready(&mut conn, node, &address).await?;
+    crate::apply::ensure_state_schema(&mut conn).await?;
+    let pos = crate::apply::gtid_binlog_pos(&mut conn).await?;
+    Ok((conn, facts, pos))
+}
+
 fn on_off(v: &str) -> String {
     match v {
         "1" => "ON".into(),

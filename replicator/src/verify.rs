@@ -53,31 +53,7 @@ pub async fn snapshot_checksums(
     conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
         .await
         .map_err(Error::db("opening a consistent snapshot"))?;
-    let status: Vec<(String, String)> = conn
-        .query("SHOW SESSION STATUS LIKE 'binlog_snapshot_%'")
-        .await
-        .map_err(Error::db("reading the snapshot's binlog position"))?;
-    let get = |name: &str| {
-        status
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    let (file, offset) = (get("Binlog_snapshot_file"), get("Binlog_snapshot_position"));
-    let pos: Option<Option<String>> = conn
-        .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (file, offset))
-        .await
-        .map_err(Error::db("reading the snapshot's GTID position"))?;
-    let pos: GtidPos =
-        pos.flatten()
-            .unwrap_or_default()
-            .parse()
-            .map_err(|e: crate::gtid::ParseGtidError| Error::Decode {
-                position: "snapshot".into(),
-                what: "BINLOG_GTID_POS".into(),
-                problem: e.to_string(),
-            })?;
+    let pos = crate::snapshot::snapshot_position(conn).await?;
     let mut sums = Vec::with_capacity(tables.len());
     for t in tables {
         let r: std::result::Result<Option<(String, Option<i64>)>, _> = conn

@@ -27,7 +27,7 @@ use tracing::{error, info, warn};
 
 use crate::check;
 use crate::config::AgentConfig;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gtid::{Gtid, GtidPos};
 use crate::http::{self, Response};
 use crate::hub::status::rfc3339;
@@ -149,14 +149,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<()> {
     let address = cfg.mariadb.address();
-    let mut conn = mysql_async::Conn::new(cfg.mariadb.opts())
-        .await
-        .map_err(Error::db(format!(
-            "connecting to the local database at {address}"
-        )))?;
-    let facts = check::ensure_server_ready(&mut conn, &cfg.node, &address).await?;
-    crate::apply::ensure_state_schema(&mut conn).await?;
-    let pos = crate::apply::gtid_binlog_pos(&mut conn).await?;
+    let (conn, facts, pos) =
+        check::connect_checked(&cfg.mariadb, &cfg.node, "local database").await?;
     info!(node = %cfg.node.name, local = %address, version = %facts.version, position = %pos,
           hub = %cfg.agent.hub, "agent started");
     let (local_tx, local_rx) = watch::channel(LocalView {

@@ -33,7 +33,7 @@ use tracing::{error, info, warn};
 
 use crate::check;
 use crate::config::HubConfig;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gtid::GtidPos;
 use crate::http::{self, Response};
 use status::Registry;
@@ -74,14 +74,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<()> {
     let address = cfg.mariadb.address();
-    let mut conn = mysql_async::Conn::new(cfg.mariadb.opts())
-        .await
-        .map_err(Error::db(format!(
-            "connecting to the master database at {address}"
-        )))?;
-    let facts = check::ensure_server_ready(&mut conn, &cfg.node, &address).await?;
-    crate::apply::ensure_state_schema(&mut conn).await?;
-    let pos = crate::apply::gtid_binlog_pos(&mut conn).await?;
+    let (conn, facts, pos) =
+        check::connect_checked(&cfg.mariadb, &cfg.node, "master database").await?;
     info!(node = %cfg.node.name, master = %address, version = %facts.version, position = %pos,
           listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
           http = %http_listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),

@@ -17,9 +17,42 @@
 pub mod load;
 pub mod source;
 
+use mysql_async::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
 use crate::gtid::GtidPos;
+
+/// The GTID position of the consistent snapshot open on `conn` (after `START TRANSACTION WITH
+/// CONSISTENT SNAPSHOT`): `BINLOG_GTID_POS` of the session's `binlog_snapshot_file/position`.
+pub async fn snapshot_position(conn: &mut mysql_async::Conn) -> Result<GtidPos> {
+    let status: Vec<(String, String)> = conn
+        .query("SHOW SESSION STATUS LIKE 'binlog_snapshot_%'")
+        .await
+        .map_err(Error::db("reading the snapshot's binlog position"))?;
+    let get = |name: &str| {
+        status
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let (file, offset) = (get("Binlog_snapshot_file"), get("Binlog_snapshot_position"));
+    let pos: Option<Option<String>> = conn
+        .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (file, offset))
+        .await
+        .map_err(Error::db(
+            "turning the snapshot position into a GTID position",
+        ))?;
+    pos.flatten()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e: crate::gtid::ParseGtidError| Error::Decode {
+            position: "snapshot".into(),
+            what: "BINLOG_GTID_POS".into(),
+            problem: e.to_string(),
+        })
+}
 
 /// A statement of the snapshot's schema, run with `schema` as the default database.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

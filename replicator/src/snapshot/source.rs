@@ -78,35 +78,7 @@ pub async fn stream(
     )
     .await
     .map_err(Error::db("opening the consistent snapshot"))?;
-    let status: Vec<(String, String)> = c
-        .query("SHOW SESSION STATUS LIKE 'binlog_snapshot_%'")
-        .await
-        .map_err(Error::db("reading the snapshot position"))?;
-    let get = |n: &str| {
-        status
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(n))
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    let pos: Option<Option<String>> = c
-        .exec_first(
-            "SELECT BINLOG_GTID_POS(?, ?)",
-            (get("Binlog_snapshot_file"), get("Binlog_snapshot_position")),
-        )
-        .await
-        .map_err(Error::db(
-            "turning the snapshot position into a GTID position",
-        ))?;
-    let pos: GtidPos =
-        pos.flatten()
-            .unwrap_or_default()
-            .parse()
-            .map_err(|e: crate::gtid::ParseGtidError| Error::Decode {
-                position: "snapshot".into(),
-                what: "BINLOG_GTID_POS".into(),
-                problem: e.to_string(),
-            })?;
+    let pos = super::snapshot_position(&mut c).await?;
 
     // Schema: databases and base tables now; views and routines after the rows (triggers stay
     // on the master).
