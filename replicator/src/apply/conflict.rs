@@ -12,7 +12,7 @@ use mysql_async::Params;
 use tracing::warn;
 
 use super::sql::TablePlan;
-use super::values::{self, param};
+use super::values::{self, params};
 use super::{Applier, RowPair};
 use crate::error::{Error, Result};
 use crate::model::{RowKind, RowsChunk, Value};
@@ -26,9 +26,6 @@ impl Applier {
         rows: &[RowPair<'_>],
     ) -> Result<()> {
         let meta = &chunk.table;
-        let params = |img: &[Value], idx: &[usize]| -> Vec<mysql_async::Value> {
-            idx.iter().map(|&i| param(&img[i])).collect()
-        };
         let key_changed = chunk.kind == RowKind::Update
             && rows
                 .iter()
@@ -112,9 +109,6 @@ impl Applier {
         after: Option<&[Value]>,
     ) -> Result<()> {
         let meta = &chunk.table;
-        let params = |img: &[Value], idx: &[usize]| -> Vec<mysql_async::Value> {
-            idx.iter().map(|&i| param(&img[i])).collect()
-        };
         // Insert: is the key taken? Update/delete: is the row the origin's before-image?
         let probe = before.or(after).unwrap();
         let mut p = params(probe, &plan.cols);
@@ -184,9 +178,6 @@ impl Applier {
         after: Option<&[Value]>,
     ) -> Result<()> {
         let meta = &chunk.table;
-        let params = |img: &[Value], idx: &[usize]| -> Vec<mysql_async::Value> {
-            idx.iter().map(|&i| param(&img[i])).collect()
-        };
         let r = match (before, after) {
             (None, Some(a)) => self
                 .conn

@@ -37,7 +37,7 @@ use crate::error::{Error, Result};
 use crate::gtid::{Gtid, GtidPos};
 use crate::model::{QueryItem, RowKind, RowsChunk, TableMeta, TxnBegin, TxnCommit, Value};
 use sql::TablePlan;
-use values::param;
+use values::params;
 
 /// DDL that creates starsync's own tables; run with `sql_log_bin=0` so it replicates nowhere.
 pub const STATE_DDL: &[&str] = &[
@@ -652,9 +652,6 @@ impl Applier {
         rows: &[RowPair<'_>],
     ) -> Result<()> {
         let meta = &chunk.table;
-        let params = |img: &[Value], idx: &[usize]| -> Vec<mysql_async::Value> {
-            idx.iter().map(|&i| param(&img[i])).collect()
-        };
         let res = match chunk.kind {
             RowKind::Insert => {
                 let stmt = &plan.upsert;

@@ -37,6 +37,11 @@ pub fn param(v: &Value) -> P {
     }
 }
 
+/// The parameters for the columns `idx` of a row image, in order.
+pub fn params(image: &[Value], idx: &[usize]) -> Vec<P> {
+    idx.iter().map(|&i| param(&image[i])).collect()
+}
+
 /// Appends `v` as an SQL literal that means exactly what [`param`] binds (the session runs with
 /// `SET NAMES binary` and `time_zone='+00:00'`): strings and blobs as hex, DECIMAL as its text,
 /// floats in their shortest exact form, temporal values as quoted text, ENUM/SET/BIT/YEAR as
