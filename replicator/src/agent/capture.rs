@@ -196,6 +196,7 @@ async fn capture(
                     }
                     TxnItem::Commit(c) => {
                         let Some((g, send, keys)) = open.take() else { continue };
+                        tracing::debug!(gtid = %g, "captured");
                         shared.inflight.lock().unwrap().add(g.seq, keys);
                         shared.captured.send_replace(g.seq);
                         read_own = Some(c.gtid);

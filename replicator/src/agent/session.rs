@@ -14,7 +14,7 @@ use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::AgentShared;
 use crate::apply::retry::{self, TxnBuffer};
@@ -342,6 +342,7 @@ async fn apply_loop(
         match m {
             Message::Txn(item) => {
                 if let TxnItem::Begin(b) = &item {
+                    debug!(gtid = %b.gtid, "received");
                     mode = if b.gtid.domain == own {
                         // The echo supersedes our in-flight change of the same transaction.
                         shared.inflight.lock().unwrap().release(b.gtid.seq);

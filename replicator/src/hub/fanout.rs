@@ -124,6 +124,7 @@ pub async fn run(
                     }
                     TxnItem::Rows(c) => rows_in_txn += c.len() as u64,
                     TxnItem::Commit(c) => {
+                        debug!(gtid = %c.gtid, "fanned out");
                         in_txn = false;
                         read_pos.advance(c.gtid);
                         counters.applied_txns.fetch_add(1, Ordering::Relaxed);
