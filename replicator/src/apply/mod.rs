@@ -149,13 +149,14 @@ pub(crate) type RowPair<'a> = (Option<&'a [Value]>, Option<&'a [Value]>);
 pub(crate) fn kept_rows<'a>(chunk: &'a RowsChunk, skip: Option<SkipRow<'_>>) -> Vec<RowPair<'a>> {
     chunk
         .rows()
-        .filter(|(b, a)| {
-            let in_flight = |img: &Option<&[Value]>| {
-                img.is_some_and(|i| skip.is_some_and(|f| f(&chunk.table, i)))
-            };
-            !(in_flight(b) || in_flight(a))
-        })
+        .filter(|r| !skipped(r, &chunk.table, skip))
         .collect()
+}
+
+/// Whether `skip` excludes a row (by either image).
+fn skipped(row: &RowPair<'_>, table: &TableMeta, skip: Option<SkipRow<'_>>) -> bool {
+    let hit = |img: &Option<&[Value]>| img.is_some_and(|i| skip.is_some_and(|f| f(table, i)));
+    hit(&row.0) || hit(&row.1)
 }
 
 /// A committed transaction.
@@ -444,7 +445,11 @@ impl Applier {
                 self.rows_forced(chunk, &plan, &rows).await?;
                 let local = gtid_binlog_pos(&mut self.conn).await?;
                 guard(local).await;
-                let now = kept_rows(chunk, skip_row);
+                let now: Vec<RowPair<'_>> = rows
+                    .iter()
+                    .copied()
+                    .filter(|r| !skipped(r, &chunk.table, skip_row))
+                    .collect();
                 if now.len() != rows.len() {
                     self.conn
                         .query_drop(format!("ROLLBACK TO SAVEPOINT {sp}"))

@@ -11,6 +11,7 @@
 use mysql_async::prelude::*;
 use tracing::debug;
 
+use super::sql::{ident, TablePlan};
 use super::values::literal;
 use super::{Applier, Committed, RowPair, SkipRow};
 use crate::error::{Error, Result};
@@ -18,6 +19,22 @@ use crate::model::{RowKind, TxnItem, Value};
 
 /// Rows a transaction may have to go this way.
 pub const SMALL_ROWS: usize = 200;
+
+/// Fails the query (ERROR 1242) unless the statement before it matched exactly one row (the
+/// connection counts found rows). The failing branch is only evaluated when taken.
+const CHECK_ONE_ROW: &str = "; SELECT IF(ROW_COUNT() = 1, 0, (SELECT 1 UNION ALL SELECT 1))";
+
+/// `col<op>literal` for the columns `idx` of an image, joined by `sep`.
+fn eq_list(img: &[Value], idx: &[usize], plan: &TablePlan, op: &str, sep: &str, out: &mut String) {
+    for (n, &i) in idx.iter().enumerate() {
+        if n > 0 {
+            out.push_str(sep);
+        }
+        out.push_str(&ident(&plan.meta_names[i]));
+        out.push_str(op);
+        literal(&img[i], out);
+    }
+}
 
 fn tuple(img: &[Value], idx: &[usize], out: &mut String) {
     out.push('(');
@@ -37,6 +54,25 @@ impl Applier {
         &mut self,
         items: &[TxnItem],
         skip: Option<SkipRow<'_>>,
+    ) -> Result<Option<Committed>> {
+        self.small(items, skip, false).await
+    }
+
+    /// The hub's variant: with conflict detection. Every statement only succeeds when nothing
+    /// conflicts (plain `INSERT`; `UPDATE`/`DELETE` matching the whole before-image, followed by
+    /// a check that fails the query unless exactly one row matched), so a conflict stops the
+    /// query before its `COMMIT`; then it is rolled back and `Ok(None)` tells the caller to apply
+    /// the items one by one, which records the conflict. Any statement error does the same (the
+    /// item-by-item path reports it properly).
+    pub async fn apply_small_checked(&mut self, items: &[TxnItem]) -> Result<Option<Committed>> {
+        self.small(items, None, true).await
+    }
+
+    async fn small(
+        &mut self,
+        items: &[TxnItem],
+        skip: Option<SkipRow<'_>>,
+        checked: bool,
     ) -> Result<Option<Committed>> {
         let (Some(TxnItem::Begin(b)), Some(TxnItem::Commit(c))) = (items.first(), items.last())
         else {
@@ -117,6 +153,41 @@ impl Applier {
                 }
                 sql.push(')');
             };
+            if checked {
+                match chunk.kind {
+                    RowKind::Insert => {
+                        sql.push_str("; ");
+                        sql.push_str(&plan.insert_head);
+                        for (n, (_, a)) in kept.iter().enumerate() {
+                            if n > 0 {
+                                sql.push_str(", ");
+                            }
+                            tuple(a.unwrap(), &plan.cols, &mut sql);
+                        }
+                    }
+                    RowKind::Update | RowKind::Delete => {
+                        for (bf, af) in &kept {
+                            let b = bf.unwrap();
+                            if af.is_some_and(|a| plan.key.iter().any(|&k| a[k] != b[k])) {
+                                return Ok(None); // a key change: item by item
+                            }
+                            match af {
+                                Some(a) => {
+                                    sql.push_str(&format!("; UPDATE {} SET ", plan.name));
+                                    eq_list(a, &plan.cols, plan, " = ", ", ", &mut sql);
+                                }
+                                None => sql.push_str(&format!("; DELETE FROM {}", plan.name)),
+                            }
+                            sql.push_str(" WHERE ");
+                            eq_list(b, &plan.key, plan, " = ", " AND ", &mut sql);
+                            sql.push_str(" AND ");
+                            eq_list(b, &plan.cols, plan, " <=> ", " AND ", &mut sql);
+                            sql.push_str(CHECK_ONE_ROW);
+                        }
+                    }
+                }
+                continue;
+            }
             match chunk.kind {
                 RowKind::Insert => upsert(&mut kept.iter().map(|(_, a)| a.unwrap()), &mut sql),
                 RowKind::Delete => delete(&mut kept.iter().map(|(b, _)| b.unwrap()), &mut sql),
@@ -152,6 +223,9 @@ impl Applier {
                 .query_drop("ROLLBACK; SET SESSION gtid_seq_no=0")
                 .await
                 .ok();
+            if checked && matches!(e, mysql_async::Error::Server(_)) {
+                return Ok(None);
+            }
             return Err(Error::Db {
                 context: format!("applying {g} in one round trip"),
                 source: e,

@@ -29,6 +29,7 @@ use tracing::{error, info, warn, Instrument};
 use super::status::{Counters, NodeState};
 use super::HubCtx;
 use crate::apply::retry::{self, TxnBuffer};
+use crate::apply::small::SMALL_ROWS;
 use crate::apply::{Applier, TxnMode};
 use crate::error::{Error, Result};
 use crate::gtid::GtidPos;
@@ -200,7 +201,10 @@ async fn session(
     };
     ctx.registry.update(&name, |n| n.gtid_pos = pos.clone());
 
-    let (sink, mut stream) = conn.split();
+    let (sink, stream) = conn.split();
+    // Frames are decoded by their own task, so that decoding the next chunk overlaps with the
+    // master applying the current one.
+    let mut stream = read_ahead(stream, token.clone());
     let (tx, rx) = mpsc::channel::<Message>(32);
     ctx.senders.lock().unwrap().insert(name.clone(), tx.clone());
     let (ctl, ctl_rx) = tokio::sync::watch::channel(Control::default());
@@ -234,6 +238,7 @@ async fn session(
         node: name.clone(),
         domain: hello.domain_id,
         buffer: TxnBuffer::new(RETRY_BUFFER_BYTES),
+        pending: None,
         ctx: ctx.clone(),
         counters: counters.clone(),
     };
@@ -251,7 +256,7 @@ async fn session(
                 }
                 continue;
             }
-            m = stream.next() => m,
+            m = stream.recv() => m,
         };
         let msg = match msg {
             None => break Ok(()),
@@ -329,6 +334,30 @@ async fn session(
         }
     }
     result
+}
+
+/// Decoded frames, read ahead by their own task (a few frames: each is bounded in size).
+type Incoming = std::result::Result<Message, crate::wire::codec::FrameError>;
+
+fn read_ahead(
+    mut stream: futures::stream::SplitStream<crate::wire::session::Conn>,
+    token: CancellationToken,
+) -> mpsc::Receiver<Incoming> {
+    let (tx, rx) = mpsc::channel::<Incoming>(4);
+    tokio::spawn(async move {
+        loop {
+            let m = tokio::select! {
+                _ = token.cancelled() => break,
+                m = stream.next() => m,
+            };
+            let Some(m) = m else { break };
+            let end = m.is_err();
+            if tx.send(m).await.is_err() || end {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 fn protocol(peer: &str, problem: String) -> Error {
@@ -440,6 +469,8 @@ struct Ingest {
     domain: u32,
     /// The open transaction's items, kept for a retry while small.
     buffer: TxnBuffer,
+    /// A small transaction being collected: its items and row count.
+    pending: Option<(Vec<TxnItem>, usize)>,
     ctx: Arc<HubCtx>,
     counters: Arc<Counters>,
 }
@@ -479,6 +510,7 @@ impl Ingest {
                 });
                 return Ok(None);
             }
+            TxnItem::Begin(b) => tracing::debug!(gtid = %b.gtid, "ingest begins"),
             TxnItem::Rows(c) => {
                 self.counters
                     .ingested_rows
@@ -486,17 +518,52 @@ impl Ingest {
             }
             _ => {}
         }
-        let mode = self.mode();
-        let done =
-            retry::apply_item(&mut self.applier, &mut self.buffer, &item, &mode, None).await?;
-        Ok(done.map(|c| {
-            self.counters.ingested_txns.fetch_add(1, Ordering::Relaxed);
-            if c.conflicts > 0 {
-                self.counters
-                    .conflicts
-                    .fetch_add(c.conflicts, Ordering::Relaxed);
+        // A small transaction is collected and applied in one round trip at its commit.
+        let items = match (item, self.pending.take()) {
+            (TxnItem::Begin(b), _) if !b.ddl => {
+                self.pending = Some((vec![TxnItem::Begin(b)], 0));
+                return Ok(None);
             }
-            c.gtid
-        }))
+            (TxnItem::Rows(c), Some((mut held, rows))) if rows + c.len() <= SMALL_ROWS => {
+                let n = rows + c.len();
+                held.push(TxnItem::Rows(c));
+                self.pending = Some((held, n));
+                return Ok(None);
+            }
+            (TxnItem::Abort, Some(_)) => return Ok(None), // nothing of it was applied
+            (TxnItem::Commit(c), Some((mut held, _))) => {
+                held.push(TxnItem::Commit(c));
+                match self.applier.apply_small_checked(&held).await {
+                    Ok(Some(c)) => return Ok(Some(self.committed(c))),
+                    Ok(None) => held,
+                    Err(e) if retry::is_lock_conflict(&e) => held,
+                    Err(e) => return Err(e),
+                }
+            }
+            (item, Some((mut held, _))) => {
+                held.push(item);
+                held
+            }
+            (item, None) => vec![item],
+        };
+        let mode = self.mode();
+        let mut done = None;
+        for item in &items {
+            done = retry::apply_item(&mut self.applier, &mut self.buffer, item, &mode, None)
+                .await?
+                .or(done);
+        }
+        Ok(done.map(|c| self.committed(c)))
+    }
+
+    /// Counts a committed transaction; returns its GTID for the ack.
+    fn committed(&self, c: crate::apply::Committed) -> crate::gtid::Gtid {
+        self.counters.ingested_txns.fetch_add(1, Ordering::Relaxed);
+        if c.conflicts > 0 {
+            self.counters
+                .conflicts
+                .fetch_add(c.conflicts, Ordering::Relaxed);
+        }
+        c.gtid
     }
 }
