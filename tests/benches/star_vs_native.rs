@@ -26,8 +26,9 @@ fn spec(s: NodeSpec) -> NodeSpec {
 const SCHEMA: &str = "CREATE DATABASE IF NOT EXISTS MOST; \
     CREATE TABLE MOST.bulk (id BIGINT PRIMARY KEY, a INT, b VARCHAR(40), c DOUBLE, \
       d DATETIME(3), e DECIMAL(12,2), f VARCHAR(64), g TINYINT UNSIGNED); \
-    CREATE TABLE MOST.bulk2 LIKE MOST.bulk; \
-    CREATE TABLE MOST.lag (n BIGINT PRIMARY KEY, payload VARCHAR(100))";
+    CREATE TABLE MOST.bulk2 LIKE MOST.bulk; CREATE TABLE MOST.bulk3 LIKE MOST.bulk; \
+    CREATE TABLE MOST.lag (n BIGINT PRIMARY KEY, payload VARCHAR(100)); \
+    CREATE TABLE MOST.lag1 LIKE MOST.lag";
 
 /// Waits until `node` holds `gtid_seq` of `domain` (in its binlog: a starsync node; or as
 /// replica position: a native replica); returns when it did.
@@ -51,6 +52,7 @@ async fn wait_gtid(node: &Node, domain: u32, seq: u64) -> anyhow::Result<Instant
 
 /// One bulk transaction of 1M rows on `origin`; returns rows/s until `dest` holds it.
 async fn bulk(
+    table: &str,
     origin: &mut mysql_async::Conn,
     origin_domain: u32,
     dest: &Node,
@@ -58,7 +60,7 @@ async fn bulk(
 ) -> anyhow::Result<f64> {
     origin
         .query_drop(format!(
-            "USE MOST; INSERT INTO bulk SELECT seq, seq % 1000, CONCAT('name-', seq), seq / 7, \
+            "USE MOST; INSERT INTO {table} SELECT seq, seq % 1000, CONCAT('name-', seq), seq / 7, \
              '2024-01-01 00:00:00' + INTERVAL seq SECOND, seq / 100, REPEAT('t', seq % 50), \
              seq % 256 FROM seq_1_to_{BULK_ROWS}"
         ))
@@ -110,7 +112,9 @@ async fn bulk_batched(
 }
 
 /// A steady load of single-row transactions on `origin`; the lag of each on `dest`, in ms.
-async fn lag(origin: mysql_async::Conn, dest: &Node) -> anyhow::Result<Vec<f64>> {
+async fn lag(table: &str, origin: mysql_async::Conn, dest: &Node) -> anyhow::Result<Vec<f64>> {
+    let max_n = format!("SELECT MAX(n) FROM MOST.{table}");
+    let insert = format!("INSERT INTO MOST.{table} VALUES (?, ?)");
     let stop = Arc::new(AtomicBool::new(false));
     // The destination is polled every 250 µs for the highest n it holds, from a thread of its
     // own: a poller on the load generator's runtime sleeps in whole milliseconds (tokio's timer)
@@ -118,6 +122,7 @@ async fn lag(origin: mysql_async::Conn, dest: &Node) -> anyhow::Result<Vec<f64>>
     // with the agents' own commit times).
     let mut pc = dest.conn().await?;
     let s2 = stop.clone();
+    let poll_sql = max_n.clone();
     let poller = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -126,8 +131,7 @@ async fn lag(origin: mysql_async::Conn, dest: &Node) -> anyhow::Result<Vec<f64>>
         rt.block_on(async move {
             let mut seen: Vec<(Instant, u64)> = Vec::new();
             while !s2.load(Ordering::Relaxed) {
-                let n: Option<Option<u64>> =
-                    pc.query_first("SELECT MAX(n) FROM MOST.lag").await.unwrap();
+                let n: Option<Option<u64>> = pc.query_first(poll_sql.as_str()).await.unwrap();
                 let n = n.flatten().unwrap_or(0);
                 if seen.last().is_none_or(|l| l.1 < n) {
                     seen.push((Instant::now(), n));
@@ -149,22 +153,15 @@ async fn lag(origin: mysql_async::Conn, dest: &Node) -> anyhow::Result<Vec<f64>>
     for n in 1..=total {
         let due = start + Duration::from_micros(n * 1_000_000 / LAG_RATE);
         tokio::time::sleep_until(due.into()).await;
-        c.exec_drop(
-            "INSERT INTO MOST.lag VALUES (?, ?)",
-            (n, format!("payload {n}")),
-        )
-        .await?;
+        c.exec_drop(insert.as_str(), (n, format!("payload {n}")))
+            .await?;
         commits.push(Instant::now());
         walls.push(std::time::SystemTime::now());
     }
     // Let the last ones arrive.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let m: Option<Option<u64>> = dest
-            .conn()
-            .await?
-            .query_first("SELECT MAX(n) FROM MOST.lag")
-            .await?;
+        let m: Option<Option<u64>> = dest.conn().await?.query_first(max_n.as_str()).await?;
         if m.flatten() == Some(total) || Instant::now() > deadline {
             break;
         }
@@ -223,17 +220,22 @@ async fn native_run() -> anyhow::Result<(f64, f64, Vec<f64>)> {
     nm.exec(SCHEMA).await?;
     let mut c = nm.conn().await?;
     eprintln!("native: bulk insert of {BULK_ROWS} rows…");
-    let native_bulk = bulk(&mut c, 11, nr, None).await?;
+    let native_bulk = bulk("bulk", &mut c, 11, nr, None).await?;
     eprintln!("native: 1M rows in 100 transactions…");
     let native_batched = bulk_batched(&mut c, 11, nr).await?;
     eprintln!("native: steady load of {LAG_RATE} txn/s for {LAG_SECONDS} s…");
-    let native_lag = lag(c, nr).await?;
+    let native_lag = lag("lag", c, nr).await?;
     drop(native);
     Ok((native_bulk, native_batched, native_lag))
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
+    // The replicator logs at its production level (`info`), not the tests' `debug`, unless the
+    // caller asks otherwise: per-transaction debug lines cost CPU the servers share.
+    if std::env::var_os("STARSYNC_TEST_LOG").is_none() {
+        std::env::set_var("STARSYNC_TEST_LOG", "info");
+    }
     let star_only = std::env::var_os("STAR_ONLY").is_some();
     // Native: master -> replica over MariaDB's own replication.
     let (native_bulk, native_batched, native_lag) = if star_only {
@@ -251,7 +253,7 @@ async fn main() -> anyhow::Result<()> {
         (1.0, 1.0)
     } else {
         eprintln!("starsync: bulk insert of {BULK_ROWS} rows on snap1…");
-        let r = bulk(&mut c, 2, star.snap(1), Some(star.master())).await?;
+        let r = bulk("bulk", &mut c, 2, star.snap(1), Some(star.master())).await?;
         star.wait_converged(Duration::from_secs(120)).await?;
         eprintln!("starsync: 1M rows in 100 transactions on snap1…");
         let b = bulk_batched(&mut c, 2, star.snap(1)).await?;
@@ -259,7 +261,20 @@ async fn main() -> anyhow::Result<()> {
         (r, b)
     };
     eprintln!("starsync: steady load of {LAG_RATE} txn/s for {LAG_SECONDS} s on snap1…");
-    let star_lag = lag(app_conn(star.snap(0)).await?, star.snap(1)).await?;
+    let star_lag = lag("lag", app_conn(star.snap(0)).await?, star.snap(1)).await?;
+    // One hop, the path native replication has: a write on the master reaching a snap.
+    star.wait_converged(Duration::from_secs(120)).await?;
+    let mut mc = star.master().conn().await?;
+    let hop_bulk = if std::env::var_os("LAG_ONLY").is_some() {
+        1.0
+    } else {
+        eprintln!("starsync: bulk insert of {BULK_ROWS} rows on the master…");
+        bulk("bulk3", &mut mc, 1, star.snap(1), None).await?
+    };
+    star.wait_converged(Duration::from_secs(120)).await?;
+    eprintln!("starsync: steady load of {LAG_RATE} txn/s for {LAG_SECONDS} s on the master…");
+    let hop_lag = lag("lag1", mc, star.snap(1)).await?;
+    let (hp50, hp99) = (pct(&hop_lag, 0.5), pct(&hop_lag, 0.99));
 
     let (np50, np99) = (pct(&native_lag, 0.5), pct(&native_lag, 0.99));
     let (sp50, sp99) = (pct(&star_lag, 0.5), pct(&star_lag, 0.99));
@@ -288,6 +303,18 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "  paths: native master -> replica (SQL thread); starsync snap1 -> hub -> master -> snap2"
+    );
+    println!("one hop, for reference (starsync master -> snap2, the path native replication has):");
+    println!(
+        "  bulk 1M-row insert   native {:>9.0} rows/s   starsync {:>9.0} rows/s   ratio {:.2}x",
+        native_bulk,
+        hop_bulk,
+        hop_bulk / native_bulk
+    );
+    println!(
+        "  lag p50 / p99        native {np50:.1} / {np99:.1} ms   starsync {hp50:.1} / {hp99:.1} ms   ratios {:.2}x / {:.2}x",
+        hp50 / np50,
+        hp99 / np99
     );
     Ok(())
 }

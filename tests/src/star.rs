@@ -133,7 +133,7 @@ impl Star {
             &bin("replicator"),
             &["hub", "--config", self.hub_config().to_str().unwrap()],
             &log,
-            &[("RUST_LOG", "info,replicator=debug")],
+            &[("RUST_LOG", &log_filter())],
         )?);
         Ok(())
     }
@@ -145,7 +145,7 @@ impl Star {
             &bin("replicator"),
             &["agent", "--config", self.agent_config(i).to_str().unwrap()],
             &log,
-            &[("RUST_LOG", "info,replicator=debug")],
+            &[("RUST_LOG", &log_filter())],
         )?);
         Ok(())
     }
@@ -286,4 +286,10 @@ pub async fn app_exec(node: &Node, sql: &str) -> Result<()> {
     c.query_drop(sql).await?;
     c.disconnect().await.ok();
     Ok(())
+}
+
+/// The replicator processes' log filter: `STARSYNC_TEST_LOG` when set (benchmarks run with
+/// `info`, the production default), else debug level for starsync's own modules.
+fn log_filter() -> String {
+    std::env::var("STARSYNC_TEST_LOG").unwrap_or_else(|_| "info,replicator=debug".into())
 }
