@@ -15,6 +15,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod ddl;
+pub mod echo_skip;
 pub mod error;
 pub mod gtid;
 pub mod http;

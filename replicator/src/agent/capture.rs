@@ -64,6 +64,14 @@ pub async fn run(
     shared.capture_heartbeats.lock().unwrap().clear();
     shared.inflight.lock().unwrap().clear();
     shared.captured.send_replace(from_echo.map_or(0, |g| g.seq));
+    // Own transactions committed before now may have foreign ones after them that this capture
+    // does not read (it starts foreign domains here): only later ones are recorded.
+    shared
+        .own_effects
+        .lock()
+        .unwrap()
+        .reset(local_pos.get(own).map_or(0, |g| g.seq));
+    shared.capture_read.send_replace(start.clone());
     let r = capture(&shared, start.clone(), master_own, &replicate, &tx, &token).await;
     match r {
         Err(Error::BinlogPurged { .. }) if from_echo != master_own => {
@@ -102,6 +110,7 @@ async fn capture(
             reconnect_max: Duration::from_secs(2),
             label: format!("local ({})", cfg.node.name),
             assemble: AssembleOptions {
+                foreign: Some(foreign_hook(shared.clone())),
                 only_domain: Some(own),
                 schema_filter: Some(Arc::new(move |s: &str| filter.replicates(s))),
                 chunk_rows: cfg.limits.chunk_rows,
@@ -168,12 +177,14 @@ async fn capture(
                 };
                 let send = match &item {
                     TxnItem::Begin(b) => {
+                        shared.own_effects.lock().unwrap().begin(b.gtid.seq);
                         let send = b.gtid.seq > sent_after;
                         open = Some((b.gtid, send, Vec::new()));
                         send
                     }
                     TxnItem::Rows(c) => {
                         let Some((_, send, keys)) = open.as_mut() else { continue };
+                        shared.own_effects.lock().unwrap().rows(c);
                         for (b, a) in c.rows() {
                             if let Some(b) = b {
                                 keys.push(row_key(&c.table, b));
@@ -197,6 +208,8 @@ async fn capture(
                     TxnItem::Commit(c) => {
                         let Some((g, send, keys)) = open.take() else { continue };
                         tracing::debug!(gtid = %g, "captured");
+                        shared.own_effects.lock().unwrap().commit(g.seq);
+                        shared.capture_read.send_modify(|p| p.advance(g));
                         shared.inflight.lock().unwrap().add(g.seq, keys);
                         shared.captured.send_replace(g.seq);
                         read_own = Some(c.gtid);
@@ -207,6 +220,7 @@ async fn capture(
                         send
                     }
                     TxnItem::Abort => {
+                        shared.own_effects.lock().unwrap().abort();
                         let send = open.as_ref().is_some_and(|o| o.1);
                         open = None;
                         send
@@ -218,4 +232,13 @@ async fn capture(
             }
         }
     }
+}
+
+/// Foreign transactions read from the local binlog: what they touched marks own transactions
+/// before them (their echoes must be written), and capture's read position advances.
+fn foreign_hook(shared: Arc<AgentShared>) -> crate::binlog::ForeignHook {
+    Arc::new(move |g: Gtid, tables: &[String], ddl: bool| {
+        shared.own_effects.lock().unwrap().foreign(tables, ddl);
+        shared.capture_read.send_modify(|p| p.advance(g));
+    })
 }

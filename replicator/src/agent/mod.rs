@@ -61,6 +61,8 @@ pub struct AgentStatus {
     pub applied_txns: u64,
     /// The last own transaction whose echo was applied.
     pub echoed: Option<Gtid>,
+    /// Echo rows not written because the snap already held them ([`crate::echo_skip`]).
+    pub echo_rows_skipped: u64,
 }
 
 /// Shared by the agent's tasks.
@@ -73,6 +75,10 @@ pub struct AgentShared {
     pub capture_heartbeats: Mutex<std::collections::VecDeque<(u64, Instant)>>,
     /// The last own sequence number capture has read (its row keys are in flight).
     pub captured: watch::Sender<u64>,
+    /// Everything capture has read of the local binlog (every domain).
+    pub capture_read: watch::Sender<GtidPos>,
+    /// What own transactions left, for echoes that would change nothing.
+    pub own_effects: Mutex<crate::echo_skip::OwnEffects>,
     /// The operator asked for a new snapshot (`--resync`); cleared once loaded.
     pub resync: std::sync::atomic::AtomicBool,
     /// Progress of the initial sync while it runs.
@@ -96,6 +102,8 @@ struct StatusDoc {
     in_flight_rows: usize,
     ddl_drift: u64,
     applied_txns: u64,
+    /// Echo rows not written because this node already held them.
+    echo_rows_skipped: u64,
     last_error: Option<String>,
     /// The initial sync while it runs (`null` otherwise).
     initial_sync: Option<crate::snapshot::load::LoadProgress>,
@@ -130,6 +138,7 @@ impl AgentShared {
             in_flight_rows: inflight,
             ddl_drift: s.ddl_drift,
             applied_txns: s.applied_txns,
+            echo_rows_skipped: s.echo_rows_skipped,
             last_error: s.last_error.clone(),
             initial_sync: self.load_progress.lock().unwrap().clone(),
         })
@@ -164,6 +173,10 @@ pub async fn run(
         inflight: Mutex::new(InFlight::new(INFLIGHT_LIMIT)),
         capture_heartbeats: Mutex::new(Default::default()),
         captured: watch::channel(0).0,
+        capture_read: watch::channel(GtidPos::new()).0,
+        own_effects: Mutex::new(crate::echo_skip::OwnEffects::new(
+            crate::echo_skip::DEFAULT_LIMIT,
+        )),
         resync: std::sync::atomic::AtomicBool::new(resync),
         load_progress: Mutex::new(None),
     });

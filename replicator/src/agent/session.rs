@@ -290,8 +290,36 @@ async fn write_loop(
     let _ = sink.close().await;
 }
 
+/// Echo rows the snap already holds, from what capture recorded ([`crate::echo_skip`]).
+struct AgentEchoSkip(Arc<AgentShared>);
+
+impl crate::apply::EchoSkip for AgentEchoSkip {
+    fn ready(&self, local: crate::gtid::GtidPos) -> futures::future::BoxFuture<'static, bool> {
+        let mut rx = self.0.capture_read.subscribe();
+        Box::pin(async move {
+            let wait = rx.wait_for(|read| read.covers(&local));
+            matches!(tokio::time::timeout(ECHO_GUARD_WAIT, wait).await, Ok(Ok(_)))
+        })
+    }
+
+    fn own_final(&self, seq: u64, table: &str, key: u64) -> Option<u64> {
+        self.0
+            .own_effects
+            .lock()
+            .unwrap()
+            .own_final(seq, table, key)
+    }
+
+    fn skipped(&self, rows: u64) {
+        self.0.status.lock().unwrap().echo_rows_skipped += rows;
+    }
+}
+
 /// Counts an applied transaction in the agent's status.
 fn note_commit(shared: &AgentShared, c: &crate::apply::Committed, own: u32) {
+    if c.gtid.domain == own {
+        shared.own_effects.lock().unwrap().release(c.gtid.seq);
+    }
     let mut s = shared.status.lock().unwrap();
     if c.gtid.domain == own {
         s.echoed = Some(c.gtid);
@@ -325,6 +353,7 @@ async fn apply_loop(
             }
         })
     }));
+    applier.set_echo_skip(Arc::new(AgentEchoSkip(shared.clone())));
     let mut buf = TxnBuffer::new(16 << 20);
     let mut mode = TxnMode::default();
     // A foreign transaction being collected: its items and row count.

@@ -142,6 +142,19 @@ pub type SkipRow<'a> = &'a (dyn Fn(&TableMeta, &[Value]) -> bool + Sync);
 /// row keys of each transaction it reads).
 pub type EchoGuard = Arc<dyn Fn(GtidPos) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
 
+/// Tells the applier which echo rows would change nothing ([`crate::echo_skip`]); the agent's
+/// capture records what own transactions left.
+pub trait EchoSkip: Send + Sync {
+    /// Waits until capture has read the local binlog up to `local`; false when it did not in
+    /// time (then nothing is left out).
+    fn ready(&self, local: GtidPos) -> futures::future::BoxFuture<'static, bool>;
+    /// The result (see [`crate::echo_skip::result_hash`]) own transaction `seq` left on `key` of
+    /// `table`, when known and no foreign transaction touched the table since.
+    fn own_final(&self, seq: u64, table: &str, key: u64) -> Option<u64>;
+    /// `rows` echo rows were left out.
+    fn skipped(&self, rows: u64);
+}
+
 /// One row's (before, after) images.
 pub(crate) type RowPair<'a> = (Option<&'a [Value]>, Option<&'a [Value]>);
 
@@ -180,6 +193,10 @@ struct Open {
     ddl_error: Option<String>,
     ddl_ran: bool,
     savepoints: u32,
+    /// Echo: whether capture had read everything before it (asked once per transaction).
+    echo_ready: Option<bool>,
+    /// Echo: keys already written by this transaction (their later rows are always written).
+    echo_written: std::collections::HashSet<u64>,
 }
 
 /// Applies transaction items to one target server over one connection.
@@ -197,6 +214,7 @@ pub struct Applier {
     /// Warned about missing columns already (per table).
     warned: std::collections::HashSet<String>,
     echo_guard: Option<EchoGuard>,
+    echo_skip: Option<Arc<dyn EchoSkip>>,
 }
 
 impl Applier {
@@ -231,12 +249,18 @@ impl Applier {
             gtid_session: None,
             warned: Default::default(),
             echo_guard: None,
+            echo_skip: None,
         })
     }
 
     /// Installs the guard run before echo rows are applied.
     pub fn set_echo_guard(&mut self, guard: EchoGuard) {
         self.echo_guard = Some(guard);
+    }
+
+    /// Installs what tells echo rows that would change nothing.
+    pub fn set_echo_skip(&mut self, skip: Arc<dyn EchoSkip>) {
+        self.echo_skip = Some(skip);
     }
 
     /// What the target holds.
@@ -338,6 +362,8 @@ impl Applier {
             ddl_error: None,
             ddl_ran: false,
             savepoints: 0,
+            echo_ready: None,
+            echo_written: Default::default(),
         });
         Ok(!skip)
     }
@@ -427,6 +453,13 @@ impl Applier {
         }
         let mut rows = kept_rows(chunk, skip_row);
         if echo {
+            if let Some(es) = self.echo_skip.clone() {
+                self.leave_out_unchanged(es.as_ref(), chunk, &mut rows)
+                    .await?;
+                if rows.is_empty() {
+                    return Ok(());
+                }
+            }
             if let Some(guard) = self.echo_guard.clone() {
                 // An echo must never bring back an older own image over a newer local commit
                 // that capture had not read yet. Writing the rows locks them; then every own
@@ -472,6 +505,62 @@ impl Applier {
         }
         if let Some(o) = self.open.as_mut() {
             o.rows += n;
+        }
+        Ok(())
+    }
+
+    /// Drops echo rows whose result the snap already holds ([`crate::echo_skip`]).
+    async fn leave_out_unchanged(
+        &mut self,
+        es: &dyn EchoSkip,
+        chunk: &RowsChunk,
+        rows: &mut Vec<RowPair<'_>>,
+    ) -> Result<()> {
+        let ready = match self.open.as_ref().and_then(|o| o.echo_ready) {
+            Some(r) => r,
+            None => {
+                // No foreign transaction commits here while this echo is applied (one apply
+                // loop): once capture has read up to now, it knows every one before it.
+                let local = gtid_binlog_pos(&mut self.conn).await?;
+                let r = es.ready(local).await;
+                if let Some(o) = self.open.as_mut() {
+                    o.echo_ready = Some(r);
+                }
+                r
+            }
+        };
+        if !ready {
+            return Ok(());
+        }
+        let Some(open) = self.open.as_mut() else {
+            return Ok(());
+        };
+        let seq = open.begin.gtid.seq;
+        let meta = &chunk.table;
+        let table = meta.full_name();
+        let before = rows.len();
+        rows.retain(|(b, a)| {
+            let img = a.or(*b).unwrap();
+            let key = crate::echo_skip::key_hash(meta, img);
+            if let (Some(b), Some(a)) = (b, a) {
+                if meta.primary_key.iter().any(|&k| b[k] != a[k]) {
+                    open.echo_written.insert(key);
+                    open.echo_written
+                        .insert(crate::echo_skip::key_hash(meta, b));
+                    return true;
+                }
+            }
+            if !open.echo_written.contains(&key)
+                && es.own_final(seq, &table, key) == Some(crate::echo_skip::result_hash(meta, *a))
+            {
+                return false;
+            }
+            open.echo_written.insert(key);
+            true
+        });
+        let left_out = (before - rows.len()) as u64;
+        if left_out > 0 {
+            es.skipped(left_out);
         }
         Ok(())
     }

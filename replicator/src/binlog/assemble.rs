@@ -22,9 +22,15 @@ use crate::model::{QueryItem, RowsChunk, TxnBegin, TxnCommit, TxnItem};
 /// Which schemas' rows are kept. Returns false for schemas to drop.
 pub type SchemaFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
+/// Told about each transaction of another domain that `only_domain` skipped: its GTID, the
+/// `schema.table` names its rows touched, and whether it ran a statement (DDL).
+pub type ForeignHook = Arc<dyn Fn(Gtid, &[String], bool) + Send + Sync>;
+
 /// Assembly limits and filters.
 #[derive(Clone)]
 pub struct AssembleOptions {
+    /// Called for every skipped transaction of another domain.
+    pub foreign: Option<ForeignHook>,
     /// Only groups of this domain are emitted (the agent captures its own domain only).
     pub only_domain: Option<u32>,
     /// Rows of schemas it rejects are dropped (their transactions still emit Begin/Commit).
@@ -38,6 +44,7 @@ pub struct AssembleOptions {
 impl Default for AssembleOptions {
     fn default() -> Self {
         Self {
+            foreign: None,
             only_domain: None,
             schema_filter: None,
             chunk_rows: 4096,
@@ -53,6 +60,9 @@ struct Open {
     /// Not emitted (other domain).
     skip: bool,
     rows: u64,
+    /// Skipped groups: the tables their rows touched, and whether they ran a statement.
+    foreign_tables: Vec<String>,
+    foreign_ddl: bool,
 }
 
 /// A decoding failure, with where it happened.
@@ -152,6 +162,8 @@ impl Assembler {
                     standalone: g.standalone(),
                     skip,
                     rows: 0,
+                    foreign_tables: Vec::new(),
+                    foreign_ddl: false,
                 });
                 if !skip {
                     self.out.push_back(TxnItem::Begin(TxnBegin {
@@ -163,7 +175,14 @@ impl Assembler {
                 }
             }
             kind::TABLE_MAP => {
-                if self.open.as_ref().is_some_and(|o| o.skip) {
+                if let Some(open) = self.open.as_mut().filter(|o| o.skip) {
+                    if self.opts.foreign.is_some() {
+                        if let Some(name) = table_map_name(body) {
+                            if !open.foreign_tables.contains(&name) {
+                                open.foreign_tables.push(name);
+                            }
+                        }
+                    }
                     return Ok(());
                 }
                 let id = rows_table_id(body).map(|x| x.0).unwrap_or(u64::MAX);
@@ -251,7 +270,9 @@ impl Assembler {
                     return Ok(());
                 }
                 let standalone = open.standalone;
-                if !open.skip {
+                if open.skip {
+                    self.open.as_mut().unwrap().foreign_ddl = true;
+                } else {
                     self.flush_chunk();
                     self.out.push_back(TxnItem::Query(QueryItem {
                         schema: String::from_utf8_lossy(q.schema).into_owned(),
@@ -292,7 +313,11 @@ impl Assembler {
         let Some(open) = self.open.take() else {
             return;
         };
-        if !open.skip {
+        if open.skip {
+            if let Some(hook) = &self.opts.foreign {
+                hook(open.gtid, &open.foreign_tables, open.foreign_ddl);
+            }
+        } else {
             self.flush_chunk();
             self.out.push_back(TxnItem::Commit(TxnCommit {
                 gtid: open.gtid,
@@ -301,4 +326,18 @@ impl Assembler {
         }
         self.pos.advance(open.gtid);
     }
+}
+
+/// `schema.table` of a TABLE_MAP event body, read without parsing the columns.
+fn table_map_name(body: &[u8]) -> Option<String> {
+    let db_len = *body.get(8)? as usize;
+    let db = body.get(9..9 + db_len)?;
+    let t_at = 9 + db_len + 1;
+    let t_len = *body.get(t_at)? as usize;
+    let t = body.get(t_at + 1..t_at + 1 + t_len)?;
+    Some(format!(
+        "{}.{}",
+        String::from_utf8_lossy(db),
+        String::from_utf8_lossy(t)
+    ))
 }

@@ -11,5 +11,5 @@ pub mod reader;
 pub mod rows;
 pub mod table;
 
-pub use assemble::{AssembleOptions, Assembler, SchemaFilter};
+pub use assemble::{AssembleOptions, Assembler, ForeignHook, SchemaFilter};
 pub use reader::{BinlogReader, Read, ReaderOptions};

@@ -48,6 +48,7 @@ pub async fn run(
             reconnect_max: Duration::from_secs(2),
             label: format!("master (fan-out to {node})"),
             assemble: AssembleOptions {
+                foreign: None,
                 only_domain: None,
                 schema_filter: Some(Arc::new(move |s: &str| filter.replicates(s))),
                 chunk_rows: ctx.cfg.limits.chunk_rows,
