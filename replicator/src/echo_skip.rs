@@ -24,16 +24,17 @@
 //! `tests/model/converge_echo_skip.py` (variants `skip-clean`, `skip-clean-key`: no divergence;
 //! the control `skip-always` diverges).
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
+
+use twox_hash::XxHash3_64;
 
 use crate::model::{RowKind, RowsChunk, TableMeta, Value};
 
 /// Keys recorded at most (about 40 bytes each).
 pub const DEFAULT_LIMIT: usize = 2_000_000;
 
-fn hash_value(v: &Value, h: &mut DefaultHasher) {
+fn hash_value(v: &Value, h: &mut XxHash3_64) {
     match v {
         Value::Null => 0u8.hash(h),
         Value::Int(i) => (1u8, i).hash(h),
@@ -53,31 +54,58 @@ fn hash_value(v: &Value, h: &mut DefaultHasher) {
     }
 }
 
-/// The hash of a row's primary key (with its table).
-pub fn key_hash(meta: &TableMeta, image: &[Value]) -> u64 {
-    let mut h = DefaultHasher::new();
-    meta.schema.hash(&mut h);
-    meta.table.hash(&mut h);
-    for &i in &meta.primary_key {
-        hash_value(&image[i], &mut h);
-    }
-    h.finish()
+fn hasher() -> XxHash3_64 {
+    XxHash3_64::with_seed(0)
 }
 
-/// The hash of what a row change leaves: its after-image with the column names, or absence.
-pub fn result_hash(meta: &TableMeta, after: Option<&[Value]>) -> u64 {
-    let mut h = DefaultHasher::new();
-    match after {
-        None => 0u8.hash(&mut h),
-        Some(img) => {
-            1u8.hash(&mut h);
-            for (c, v) in meta.columns.iter().zip(img) {
-                c.name.hash(&mut h);
-                hash_value(v, &mut h);
-            }
+/// A table's part of its rows' hashes, computed once per chunk: its name (for keys) and its
+/// column names (for images: a table whose columns differ never matches).
+#[derive(Clone, Copy, Debug)]
+pub struct TableHash {
+    name: u64,
+    columns: u64,
+}
+
+impl TableHash {
+    pub fn of(meta: &TableMeta) -> TableHash {
+        let mut n = hasher();
+        meta.schema.hash(&mut n);
+        meta.table.hash(&mut n);
+        let mut c = hasher();
+        for col in &meta.columns {
+            col.name.hash(&mut c);
+        }
+        TableHash {
+            name: n.finish(),
+            columns: c.finish(),
         }
     }
-    h.finish()
+
+    /// The hash of a row's primary key (with its table).
+    pub fn key(&self, meta: &TableMeta, image: &[Value]) -> u64 {
+        let mut h = hasher();
+        self.name.hash(&mut h);
+        for &i in &meta.primary_key {
+            hash_value(&image[i], &mut h);
+        }
+        h.finish()
+    }
+
+    /// The hash of what a row change leaves: its after-image, or absence.
+    pub fn result(&self, after: Option<&[Value]>) -> u64 {
+        let mut h = hasher();
+        match after {
+            None => 0u8.hash(&mut h),
+            Some(img) => {
+                1u8.hash(&mut h);
+                self.columns.hash(&mut h);
+                for v in img {
+                    hash_value(v, &mut h);
+                }
+            }
+        }
+        h.finish()
+    }
 }
 
 #[derive(Default, Debug)]
@@ -138,15 +166,15 @@ impl OwnEffects {
             return;
         }
         own.tables.insert(meta.full_name());
+        let th = TableHash::of(meta);
         for (b, a) in chunk.rows() {
             if let (RowKind::Update, Some(b), Some(a)) = (chunk.kind, b, a) {
                 if meta.primary_key.iter().any(|&k| b[k] != a[k]) {
-                    own.finals
-                        .insert(key_hash(meta, b), result_hash(meta, None));
+                    own.finals.insert(th.key(meta, b), th.result(None));
                 }
             }
             let img = a.or(b).unwrap();
-            own.finals.insert(key_hash(meta, img), result_hash(meta, a));
+            own.finals.insert(th.key(meta, img), th.result(a));
         }
     }
 
@@ -251,10 +279,11 @@ mod tests {
         e.rows(&chunk(RowKind::Update, vec![1, 11, 3, 11])); // key moves 1 -> 3
         e.commit(1);
         let m = table();
-        let k = |id| key_hash(&m, &[Value::Int(id), Value::Null]);
-        let img = |id, v| result_hash(&m, Some(&[Value::Int(id), Value::Int(v)][..]));
-        assert_eq!(e.own_final(1, "MOST.t", k(1)), Some(result_hash(&m, None)));
-        assert_eq!(e.own_final(1, "MOST.t", k(2)), Some(result_hash(&m, None)));
+        let th = TableHash::of(&m);
+        let k = |id| th.key(&m, &[Value::Int(id), Value::Null]);
+        let img = |id, v| th.result(Some(&[Value::Int(id), Value::Int(v)][..]));
+        assert_eq!(e.own_final(1, "MOST.t", k(1)), Some(th.result(None)));
+        assert_eq!(e.own_final(1, "MOST.t", k(2)), Some(th.result(None)));
         assert_eq!(e.own_final(1, "MOST.t", k(3)), Some(img(3, 11)));
         assert_ne!(img(3, 11), img(3, 12));
         assert_eq!(e.own_final(2, "MOST.t", k(3)), None);
@@ -286,7 +315,11 @@ mod tests {
         e.foreign(&[], true); // foreign DDL touches everything
         let m = table();
         assert_eq!(
-            e.own_final(7, "MOST.t", key_hash(&m, &[Value::Int(1), Value::Null])),
+            e.own_final(
+                7,
+                "MOST.t",
+                TableHash::of(&m).key(&m, &[Value::Int(1), Value::Null])
+            ),
             None
         );
     }

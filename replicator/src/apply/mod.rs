@@ -148,7 +148,7 @@ pub trait EchoSkip: Send + Sync {
     /// Waits until capture has read the local binlog up to `local`; false when it did not in
     /// time (then nothing is left out).
     fn ready(&self, local: GtidPos) -> futures::future::BoxFuture<'static, bool>;
-    /// The result (see [`crate::echo_skip::result_hash`]) own transaction `seq` left on `key` of
+    /// The result (see [`crate::echo_skip::TableHash::result`]) own transaction `seq` left on `key` of
     /// `table`, when known and no foreign transaction touched the table since.
     fn own_final(&self, seq: u64, table: &str, key: u64) -> Option<u64>;
     /// `rows` echo rows were left out.
@@ -538,20 +538,20 @@ impl Applier {
         let seq = open.begin.gtid.seq;
         let meta = &chunk.table;
         let table = meta.full_name();
+        let th = crate::echo_skip::TableHash::of(meta);
         let before = rows.len();
         rows.retain(|(b, a)| {
             let img = a.or(*b).unwrap();
-            let key = crate::echo_skip::key_hash(meta, img);
+            let key = th.key(meta, img);
             if let (Some(b), Some(a)) = (b, a) {
                 if meta.primary_key.iter().any(|&k| b[k] != a[k]) {
                     open.echo_written.insert(key);
-                    open.echo_written
-                        .insert(crate::echo_skip::key_hash(meta, b));
+                    open.echo_written.insert(th.key(meta, b));
                     return true;
                 }
             }
             if !open.echo_written.contains(&key)
-                && es.own_final(seq, &table, key) == Some(crate::echo_skip::result_hash(meta, *a))
+                && es.own_final(seq, &table, key) == Some(th.result(*a))
             {
                 return false;
             }
