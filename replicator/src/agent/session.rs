@@ -18,7 +18,7 @@ use tracing::{debug, info, warn};
 
 use super::AgentShared;
 use crate::apply::retry::{self, TxnBuffer};
-use crate::apply::small::SMALL_ROWS;
+use crate::apply::small::{Collected, SmallCollector};
 use crate::apply::{Applier, TxnMode};
 use crate::error::{Error, Result};
 use crate::gtid::GtidPos;
@@ -356,8 +356,8 @@ async fn apply_loop(
     applier.set_echo_skip(Arc::new(AgentEchoSkip(shared.clone())));
     let mut buf = TxnBuffer::new(16 << 20);
     let mut mode = TxnMode::default();
-    // A foreign transaction being collected: its items and row count.
-    let mut pending: Option<(Vec<TxnItem>, usize)> = None;
+    // A foreign transaction being collected.
+    let mut small = SmallCollector::default();
     let sh = shared.clone();
     let skip = move |meta: &crate::model::TableMeta, img: &[crate::model::Value]| {
         sh.inflight.lock().unwrap().contains(meta, img)
@@ -370,6 +370,7 @@ async fn apply_loop(
         let Some(m) = m else { break Ok(()) };
         match m {
             Message::Txn(item) => {
+                let mut start = false;
                 if let TxnItem::Begin(b) = &item {
                     debug!(gtid = %b.gtid, "received");
                     mode = if b.gtid.domain == own {
@@ -385,41 +386,24 @@ async fn apply_loop(
                             ..Default::default()
                         }
                     };
-                    if !mode.echo && !b.ddl {
-                        // Collected, and applied in one round trip at its commit if small.
-                        pending = Some((vec![item], 0));
-                        continue;
-                    }
+                    // Foreign transactions are collected, and applied in one round trip at
+                    // their commit if small.
+                    start = !mode.echo && !b.ddl;
                 }
-                let mut items = vec![item];
-                if let Some((mut held, rows)) = pending.take() {
-                    match &items[0] {
-                        TxnItem::Rows(c) if rows + c.len() <= SMALL_ROWS => {
-                            let n = rows + c.len();
-                            held.push(items.pop().unwrap());
-                            pending = Some((held, n));
+                let items = match small.offer(item, start) {
+                    Collected::Held => continue,
+                    Collected::Whole(held) => match applier.apply_small(&held, Some(&skip)).await {
+                        Ok(Some(c)) => {
+                            note_commit(&shared, &c, own);
                             continue;
                         }
-                        TxnItem::Commit(_) => {
-                            held.push(items.pop().unwrap());
-                            match applier.apply_small(&held, Some(&skip)).await {
-                                Ok(Some(c)) => {
-                                    note_commit(&shared, &c, own);
-                                    continue;
-                                }
-                                // Not eligible, or a lock conflict: item by item, with retries.
-                                Ok(None) => items = held,
-                                Err(e) if retry::is_lock_conflict(&e) => items = held,
-                                Err(e) => break Err(e),
-                            }
-                        }
-                        TxnItem::Abort => continue, // nothing of it was applied
-                        _ => {
-                            held.push(items.pop().unwrap());
-                            items = held;
-                        }
-                    }
-                }
+                        // Not eligible, or a lock conflict: item by item, with retries.
+                        Ok(None) => held,
+                        Err(e) if retry::is_lock_conflict(&e) => held,
+                        Err(e) => break Err(e),
+                    },
+                    Collected::Items(items) => items,
+                };
                 let mut failed = None;
                 for item in &items {
                     match retry::apply_item(&mut applier, &mut buf, item, &mode, Some(&skip)).await

@@ -11,11 +11,11 @@
 use mysql_async::prelude::*;
 use tracing::debug;
 
-use super::sql::{ident, TablePlan};
+use super::sql::ident;
 use super::values::literal;
 use super::{Applier, Committed, RowPair, SkipRow};
 use crate::error::{Error, Result};
-use crate::model::{RowKind, TxnItem, Value};
+use crate::model::{RowKind, TableMeta, TxnItem, Value};
 
 /// Rows a transaction may have to go this way.
 pub const SMALL_ROWS: usize = 200;
@@ -25,14 +25,60 @@ pub const SMALL_ROWS: usize = 200;
 const CHECK_ONE_ROW: &str = "; SELECT IF(ROW_COUNT() = 1, 0, (SELECT 1 UNION ALL SELECT 1))";
 
 /// `col<op>literal` for the columns `idx` of an image, joined by `sep`.
-fn eq_list(img: &[Value], idx: &[usize], plan: &TablePlan, op: &str, sep: &str, out: &mut String) {
+fn eq_list(img: &[Value], idx: &[usize], meta: &TableMeta, op: &str, sep: &str, out: &mut String) {
     for (n, &i) in idx.iter().enumerate() {
         if n > 0 {
             out.push_str(sep);
         }
-        out.push_str(&ident(&plan.meta_names[i]));
+        out.push_str(&ident(&meta.columns[i].name));
         out.push_str(op);
         literal(&img[i], out);
+    }
+}
+
+/// Collects a transaction while it stays small, so that it can go in one round trip at its
+/// commit (the agent's foreign transactions, the hub's ingest).
+#[derive(Debug, Default)]
+pub struct SmallCollector {
+    held: Option<(Vec<TxnItem>, usize)>,
+}
+
+/// What to do with the items offered so far.
+#[derive(Debug)]
+pub enum Collected {
+    /// Kept (or dropped: an aborted collection); nothing to apply now.
+    Held,
+    /// A whole small transaction: try it in one round trip, else item by item.
+    Whole(Vec<TxnItem>),
+    /// Items to apply one by one (not collected, or the transaction grew too big).
+    Items(Vec<TxnItem>),
+}
+
+impl SmallCollector {
+    /// Offers the next item of the stream; a `Begin` starts a collection when `start`.
+    pub fn offer(&mut self, item: TxnItem, start: bool) -> Collected {
+        match (item, self.held.take()) {
+            (TxnItem::Begin(b), _) if start => {
+                self.held = Some((vec![TxnItem::Begin(b)], 0));
+                Collected::Held
+            }
+            (TxnItem::Rows(c), Some((mut held, rows))) if rows + c.len() <= SMALL_ROWS => {
+                let n = rows + c.len();
+                held.push(TxnItem::Rows(c));
+                self.held = Some((held, n));
+                Collected::Held
+            }
+            (TxnItem::Abort, Some(_)) => Collected::Held, // nothing of it was applied
+            (TxnItem::Commit(c), Some((mut held, _))) => {
+                held.push(TxnItem::Commit(c));
+                Collected::Whole(held)
+            }
+            (item, Some((mut held, _))) => {
+                held.push(item);
+                Collected::Items(held)
+            }
+            (item, None) => Collected::Items(vec![item]),
+        }
     }
 }
 
@@ -129,16 +175,21 @@ impl Applier {
                 continue;
             }
             applied += kept.len() as u64;
-            let upsert = |imgs: &mut dyn Iterator<Item = &[Value]>, sql: &mut String| {
-                sql.push_str("; ");
-                sql.push_str(&plan.insert_head);
-                for (n, img) in imgs.enumerate() {
-                    if n > 0 {
-                        sql.push_str(", ");
+            // `INSERT … VALUES (…), …` followed by `tail`.
+            let insert =
+                |imgs: &mut dyn Iterator<Item = &[Value]>, tail: &str, sql: &mut String| {
+                    sql.push_str("; ");
+                    sql.push_str(&plan.insert_head);
+                    for (n, img) in imgs.enumerate() {
+                        if n > 0 {
+                            sql.push_str(", ");
+                        }
+                        tuple(img, &plan.cols, sql);
                     }
-                    tuple(img, &plan.cols, sql);
-                }
-                sql.push_str(&plan.upsert_tail);
+                    sql.push_str(tail);
+                };
+            let upsert = |imgs: &mut dyn Iterator<Item = &[Value]>, sql: &mut String| {
+                insert(imgs, &plan.upsert_tail, sql)
             };
             let delete = |imgs: &mut dyn Iterator<Item = &[Value]>, sql: &mut String| {
                 sql.push_str(&format!(
@@ -156,14 +207,7 @@ impl Applier {
             if checked {
                 match chunk.kind {
                     RowKind::Insert => {
-                        sql.push_str("; ");
-                        sql.push_str(&plan.insert_head);
-                        for (n, (_, a)) in kept.iter().enumerate() {
-                            if n > 0 {
-                                sql.push_str(", ");
-                            }
-                            tuple(a.unwrap(), &plan.cols, &mut sql);
-                        }
+                        insert(&mut kept.iter().map(|(_, a)| a.unwrap()), "", &mut sql)
                     }
                     RowKind::Update | RowKind::Delete => {
                         for (bf, af) in &kept {
@@ -174,14 +218,14 @@ impl Applier {
                             match af {
                                 Some(a) => {
                                     sql.push_str(&format!("; UPDATE {} SET ", plan.name));
-                                    eq_list(a, &plan.cols, plan, " = ", ", ", &mut sql);
+                                    eq_list(a, &plan.cols, &chunk.table, " = ", ", ", &mut sql);
                                 }
                                 None => sql.push_str(&format!("; DELETE FROM {}", plan.name)),
                             }
                             sql.push_str(" WHERE ");
-                            eq_list(b, &plan.key, plan, " = ", " AND ", &mut sql);
+                            eq_list(b, &plan.key, &chunk.table, " = ", " AND ", &mut sql);
                             sql.push_str(" AND ");
-                            eq_list(b, &plan.cols, plan, " <=> ", " AND ", &mut sql);
+                            eq_list(b, &plan.cols, &chunk.table, " <=> ", " AND ", &mut sql);
                             sql.push_str(CHECK_ONE_ROW);
                         }
                     }
@@ -239,5 +283,67 @@ impl Applier {
             conflicts: 0,
             skipped: false,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gtid::Gtid;
+    use crate::model::{coltype, ColumnMeta, RowsChunk, TableMeta, TxnBegin, TxnCommit};
+    use std::sync::Arc;
+
+    fn begin() -> TxnItem {
+        TxnItem::Begin(TxnBegin {
+            gtid: Gtid::new(2, 2, 1),
+            timestamp: 0,
+            ddl: false,
+            non_transactional: false,
+        })
+    }
+
+    fn rows(n: usize) -> TxnItem {
+        let table = Arc::new(TableMeta {
+            schema: "MOST".into(),
+            table: "t".into(),
+            columns: vec![ColumnMeta {
+                name: "id".into(),
+                ty: coltype::LONG,
+                meta: 0,
+                unsigned: false,
+                charset: 0,
+                nullable: false,
+            }],
+            primary_key: vec![0],
+        });
+        TxnItem::Rows(RowsChunk {
+            table,
+            kind: RowKind::Insert,
+            values: (0..n as i64).map(Value::Int).collect(),
+        })
+    }
+
+    fn commit() -> TxnItem {
+        TxnItem::Commit(TxnCommit {
+            gtid: Gtid::new(2, 2, 1),
+            rows: 0,
+        })
+    }
+
+    #[test]
+    fn collects_small_transactions_and_hands_back_big_ones() {
+        let mut c = SmallCollector::default();
+        assert!(matches!(c.offer(begin(), true), Collected::Held));
+        assert!(matches!(c.offer(rows(SMALL_ROWS), true), Collected::Held));
+        assert!(matches!(c.offer(commit(), true), Collected::Whole(v) if v.len() == 3));
+        // Too big: what was held comes back with the chunk, the rest goes item by item.
+        assert!(matches!(c.offer(begin(), true), Collected::Held));
+        assert!(matches!(c.offer(rows(SMALL_ROWS + 1), true), Collected::Items(v) if v.len() == 2));
+        assert!(matches!(c.offer(commit(), true), Collected::Items(v) if v.len() == 1));
+        // Not collected when the caller says so; an aborted collection is dropped.
+        assert!(matches!(c.offer(begin(), false), Collected::Items(v) if v.len() == 1));
+        assert!(matches!(c.offer(begin(), true), Collected::Held));
+        assert!(matches!(c.offer(TxnItem::Abort, true), Collected::Held));
+        assert!(matches!(c.offer(commit(), true), Collected::Items(v) if v.len() == 1));
     }
 }

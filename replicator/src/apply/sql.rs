@@ -66,8 +66,6 @@ pub fn columns_of_create_table(ddl: &str) -> Vec<TargetColumn> {
 #[derive(Debug)]
 pub struct TablePlan {
     pub name: String,
-    /// The origin's column names, by column index.
-    pub meta_names: Vec<String>,
     /// Origin column indexes written, in statement parameter order.
     pub cols: Vec<usize>,
     /// Origin column indexes of the key used to find rows (primary key, or every written
@@ -170,7 +168,6 @@ impl TablePlan {
             .collect::<Vec<_>>()
             .join(", ");
         TablePlan {
-            meta_names: meta.columns.iter().map(|c| c.name.clone()).collect(),
             delete: format!("DELETE FROM {name} WHERE {key_eq}{limit}"),
             update_by_row: format!("UPDATE {name} SET {set_list} WHERE {key_eq}{limit}"),
             check_update: format!("UPDATE {name} SET {set_list} WHERE {key_eq} AND {all_eq}"),

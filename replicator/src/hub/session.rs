@@ -29,7 +29,7 @@ use tracing::{error, info, warn, Instrument};
 use super::status::{Counters, NodeState};
 use super::HubCtx;
 use crate::apply::retry::{self, TxnBuffer};
-use crate::apply::small::SMALL_ROWS;
+use crate::apply::small::{Collected, SmallCollector};
 use crate::apply::{Applier, TxnMode};
 use crate::error::{Error, Result};
 use crate::gtid::GtidPos;
@@ -238,7 +238,7 @@ async fn session(
         node: name.clone(),
         domain: hello.domain_id,
         buffer: TxnBuffer::new(RETRY_BUFFER_BYTES),
-        pending: None,
+        small: SmallCollector::default(),
         ctx: ctx.clone(),
         counters: counters.clone(),
     };
@@ -469,8 +469,8 @@ struct Ingest {
     domain: u32,
     /// The open transaction's items, kept for a retry while small.
     buffer: TxnBuffer,
-    /// A small transaction being collected: its items and row count.
-    pending: Option<(Vec<TxnItem>, usize)>,
+    /// A small transaction being collected.
+    small: SmallCollector,
     ctx: Arc<HubCtx>,
     counters: Arc<Counters>,
 }
@@ -519,32 +519,16 @@ impl Ingest {
             _ => {}
         }
         // A small transaction is collected and applied in one round trip at its commit.
-        let items = match (item, self.pending.take()) {
-            (TxnItem::Begin(b), _) if !b.ddl => {
-                self.pending = Some((vec![TxnItem::Begin(b)], 0));
-                return Ok(None);
-            }
-            (TxnItem::Rows(c), Some((mut held, rows))) if rows + c.len() <= SMALL_ROWS => {
-                let n = rows + c.len();
-                held.push(TxnItem::Rows(c));
-                self.pending = Some((held, n));
-                return Ok(None);
-            }
-            (TxnItem::Abort, Some(_)) => return Ok(None), // nothing of it was applied
-            (TxnItem::Commit(c), Some((mut held, _))) => {
-                held.push(TxnItem::Commit(c));
-                match self.applier.apply_small_checked(&held).await {
-                    Ok(Some(c)) => return Ok(Some(self.committed(c))),
-                    Ok(None) => held,
-                    Err(e) if retry::is_lock_conflict(&e) => held,
-                    Err(e) => return Err(e),
-                }
-            }
-            (item, Some((mut held, _))) => {
-                held.push(item);
-                held
-            }
-            (item, None) => vec![item],
+        let start = matches!(&item, TxnItem::Begin(b) if !b.ddl);
+        let items = match self.small.offer(item, start) {
+            Collected::Held => return Ok(None),
+            Collected::Whole(held) => match self.applier.apply_small_checked(&held).await {
+                Ok(Some(c)) => return Ok(Some(self.committed(c))),
+                Ok(None) => held,
+                Err(e) if retry::is_lock_conflict(&e) => held,
+                Err(e) => return Err(e),
+            },
+            Collected::Items(items) => items,
         };
         let mode = self.mode();
         let mut done = None;
