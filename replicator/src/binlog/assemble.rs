@@ -15,7 +15,7 @@ use bytes::Bytes;
 
 use super::events::{kind, GtidEvent, QueryEvent};
 use super::rows::{decode_rows, rows_kind, rows_table_id};
-use super::table::TableDecoder;
+use super::table::{table_map_name, TableDecoder};
 use crate::gtid::{Gtid, GtidPos};
 use crate::model::{QueryItem, RowsChunk, TxnBegin, TxnCommit, TxnItem};
 
@@ -326,18 +326,4 @@ impl Assembler {
         }
         self.pos.advance(open.gtid);
     }
-}
-
-/// `schema.table` of a TABLE_MAP event body, read without parsing the columns.
-fn table_map_name(body: &[u8]) -> Option<String> {
-    let db_len = *body.get(8)? as usize;
-    let db = body.get(9..9 + db_len)?;
-    let t_at = 9 + db_len + 1;
-    let t_len = *body.get(t_at)? as usize;
-    let t = body.get(t_at + 1..t_at + 1 + t_len)?;
-    Some(format!(
-        "{}.{}",
-        String::from_utf8_lossy(db),
-        String::from_utf8_lossy(t)
-    ))
 }

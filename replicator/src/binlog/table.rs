@@ -154,14 +154,7 @@ impl TableDecoder {
     /// Parses a TABLE_MAP event body (post-header included, checksum excluded).
     pub fn parse(body: &[u8]) -> R<TableDecoder> {
         let mut c = Cur::new(body);
-        let table_id = c.uint_le(6)?;
-        let _flags = c.uint_le(2)?;
-        let db_len = c.u8()? as usize;
-        let schema = String::from_utf8_lossy(c.take(db_len)?).into_owned();
-        c.u8()?;
-        let tbl_len = c.u8()? as usize;
-        let table = String::from_utf8_lossy(c.take(tbl_len)?).into_owned();
-        c.u8()?;
+        let (table_id, schema, table) = header(&mut c)?;
         let ncols = c.lenenc()? as usize;
         let types = c.take(ncols)?.to_vec();
         let meta_len = c.lenenc()? as usize;
@@ -312,6 +305,25 @@ impl TableDecoder {
             raw: body.to_vec(),
         })
     }
+}
+
+/// Table id, schema and table name: the start of a TABLE_MAP body.
+fn header(c: &mut Cur<'_>) -> R<(u64, String, String)> {
+    let table_id = c.uint_le(6)?;
+    let _flags = c.uint_le(2)?;
+    let db_len = c.u8()? as usize;
+    let schema = String::from_utf8_lossy(c.take(db_len)?).into_owned();
+    c.u8()?;
+    let tbl_len = c.u8()? as usize;
+    let table = String::from_utf8_lossy(c.take(tbl_len)?).into_owned();
+    c.u8()?;
+    Ok((table_id, schema, table))
+}
+
+/// `schema.table` of a TABLE_MAP body, without parsing its columns.
+pub fn table_map_name(body: &[u8]) -> Option<String> {
+    let (_, schema, table) = header(&mut Cur::new(body)).ok()?;
+    Some(format!("{schema}.{table}"))
 }
 
 fn col_dec(ty: u8, meta: u16, unsigned: bool, charset: u16) -> R<ColDec> {
