@@ -207,14 +207,21 @@ impl OwnEffects {
         }
     }
 
+    /// Whether own transaction `seq` is recorded and no foreign transaction touched `table`
+    /// since.
+    pub fn eligible(&self, seq: u64, table: &str) -> bool {
+        self.txns
+            .get(&seq)
+            .is_some_and(|own| !own.all_touched && !own.touched.contains(table))
+    }
+
     /// The result own transaction `seq` left on `key` of `table`, when it is known and no
     /// foreign transaction touched the table since.
     pub fn own_final(&self, seq: u64, table: &str, key: u64) -> Option<u64> {
-        let own = self.txns.get(&seq)?;
-        if own.all_touched || own.touched.contains(table) {
+        if !self.eligible(seq, table) {
             return None;
         }
-        own.finals.get(&key).copied()
+        self.txns.get(&seq)?.finals.get(&key).copied()
     }
 
     /// The echo of `seq` was applied: forget it and everything older.
@@ -290,8 +297,10 @@ mod tests {
         // A foreign transaction on another table changes nothing; on this one, everything.
         e.foreign(&["MOST.other".into()], false);
         assert!(e.own_final(1, "MOST.t", k(3)).is_some());
+        assert!(e.eligible(1, "MOST.t") && !e.eligible(2, "MOST.t"));
         e.foreign(&["MOST.t".into()], false);
         assert_eq!(e.own_final(1, "MOST.t", k(3)), None);
+        assert!(!e.eligible(1, "MOST.t"));
         e.release(1);
         assert!(e.is_empty());
     }

@@ -63,7 +63,6 @@ pub async fn run(
     }
     shared.capture_heartbeats.lock().unwrap().clear();
     shared.inflight.lock().unwrap().clear();
-    shared.captured.send_replace(from_echo.map_or(0, |g| g.seq));
     // Own transactions committed before now may have foreign ones after them that this capture
     // does not read (it starts foreign domains here): only later ones are recorded.
     shared
@@ -211,7 +210,6 @@ async fn capture(
                         shared.own_effects.lock().unwrap().commit(g.seq);
                         shared.capture_read.send_modify(|p| p.advance(g));
                         shared.inflight.lock().unwrap().add(g.seq, keys);
-                        shared.captured.send_replace(g.seq);
                         read_own = Some(c.gtid);
                         let view = local.borrow().clone();
                         if covers(read_own, &view) {

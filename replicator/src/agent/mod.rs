@@ -73,9 +73,8 @@ pub struct AgentShared {
     pub inflight: Mutex<InFlight>,
     /// Capture heartbeats sent and not yet acknowledged: (id, caught-up instant).
     pub capture_heartbeats: Mutex<std::collections::VecDeque<(u64, Instant)>>,
-    /// The last own sequence number capture has read (its row keys are in flight).
-    pub captured: watch::Sender<u64>,
-    /// Everything capture has read of the local binlog (every domain).
+    /// Everything capture has read of the local binlog, every domain (own transactions read are
+    /// in flight).
     pub capture_read: watch::Sender<GtidPos>,
     /// What own transactions left, for echoes that would change nothing.
     pub own_effects: Mutex<crate::echo_skip::OwnEffects>,
@@ -172,7 +171,6 @@ pub async fn run(
         local: local_rx,
         inflight: Mutex::new(InFlight::new(INFLIGHT_LIMIT)),
         capture_heartbeats: Mutex::new(Default::default()),
-        captured: watch::channel(0).0,
         capture_read: watch::channel(GtidPos::new()).0,
         own_effects: Mutex::new(crate::echo_skip::OwnEffects::new(
             crate::echo_skip::DEFAULT_LIMIT,

@@ -310,6 +310,10 @@ impl crate::apply::EchoSkip for AgentEchoSkip {
             .own_final(seq, table, key)
     }
 
+    fn eligible(&self, seq: u64, table: &str) -> bool {
+        self.0.own_effects.lock().unwrap().eligible(seq, table)
+    }
+
     fn skipped(&self, rows: u64) {
         self.0.status.lock().unwrap().echo_rows_skipped += rows;
     }
@@ -342,12 +346,13 @@ async fn apply_loop(
         let sh = guard_shared.clone();
         Box::pin(async move {
             let upto = local.get(own).map_or(0, |g| g.seq);
-            let mut rx = sh.captured.subscribe();
-            let wait = rx.wait_for(|&seq| seq >= upto);
+            let own_read = |read: &crate::gtid::GtidPos| read.get(own).map_or(0, |g| g.seq);
+            let mut rx = sh.capture_read.subscribe();
+            let wait = rx.wait_for(|read| own_read(read) >= upto);
             if tokio::time::timeout(ECHO_GUARD_WAIT, wait).await.is_err() {
                 warn!(
                     upto,
-                    captured = *sh.captured.borrow(),
+                    captured = own_read(&sh.capture_read.borrow()),
                     "capture is behind; applying an echo without waiting longer"
                 );
             }
