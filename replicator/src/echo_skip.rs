@@ -247,24 +247,10 @@ impl OwnEffects {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{coltype, ColumnMeta};
     use std::sync::Arc;
 
     fn table() -> Arc<TableMeta> {
-        let col = |n: &str| ColumnMeta {
-            name: n.into(),
-            ty: coltype::LONG,
-            meta: 0,
-            unsigned: false,
-            charset: 0,
-            nullable: true,
-        };
-        Arc::new(TableMeta {
-            schema: "MOST".into(),
-            table: "t".into(),
-            columns: vec![col("id"), col("v")],
-            primary_key: vec![0],
-        })
+        Arc::new(crate::model::int_table(&["id", "v"]))
     }
 
     fn chunk(kind: RowKind, values: Vec<i64>) -> RowsChunk {

@@ -439,6 +439,28 @@ mod serde_bytes_bytes {
     }
 }
 
+/// A test table `MOST.t` of INT columns named `names`, the first one its (NOT NULL) primary key.
+#[cfg(test)]
+pub(crate) fn int_table(names: &[&str]) -> TableMeta {
+    TableMeta {
+        schema: "MOST".into(),
+        table: "t".into(),
+        columns: names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| ColumnMeta {
+                name: (*n).into(),
+                ty: coltype::LONG,
+                meta: 0,
+                unsigned: false,
+                charset: 0,
+                nullable: i > 0,
+            })
+            .collect(),
+        primary_key: vec![0],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

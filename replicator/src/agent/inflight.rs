@@ -92,32 +92,9 @@ impl InFlight {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{coltype, ColumnMeta};
 
     fn meta() -> TableMeta {
-        TableMeta {
-            schema: "MOST".into(),
-            table: "t".into(),
-            columns: vec![
-                ColumnMeta {
-                    name: "id".into(),
-                    ty: coltype::LONG,
-                    meta: 0,
-                    unsigned: false,
-                    charset: 0,
-                    nullable: false,
-                },
-                ColumnMeta {
-                    name: "v".into(),
-                    ty: coltype::LONG,
-                    meta: 0,
-                    unsigned: false,
-                    charset: 0,
-                    nullable: true,
-                },
-            ],
-            primary_key: vec![0],
-        }
+        crate::model::int_table(&["id", "v"])
     }
 
     #[test]

@@ -290,7 +290,7 @@ impl Applier {
 mod tests {
     use super::*;
     use crate::gtid::Gtid;
-    use crate::model::{coltype, ColumnMeta, RowsChunk, TableMeta, TxnBegin, TxnCommit};
+    use crate::model::{RowsChunk, TxnBegin, TxnCommit};
     use std::sync::Arc;
 
     fn begin() -> TxnItem {
@@ -303,19 +303,7 @@ mod tests {
     }
 
     fn rows(n: usize) -> TxnItem {
-        let table = Arc::new(TableMeta {
-            schema: "MOST".into(),
-            table: "t".into(),
-            columns: vec![ColumnMeta {
-                name: "id".into(),
-                ty: coltype::LONG,
-                meta: 0,
-                unsigned: false,
-                charset: 0,
-                nullable: false,
-            }],
-            primary_key: vec![0],
-        });
+        let table = Arc::new(crate::model::int_table(&["id"]));
         TxnItem::Rows(RowsChunk {
             table,
             kind: RowKind::Insert,
