@@ -3,9 +3,10 @@
 //! # Guarantees
 //! - **Atomic and GTID-preserving**: a transaction is applied in one DB transaction whose GTID is
 //!   the origin's (`SET gtid_domain_id, server_id` then `SET gtid_seq_no`: two statements, because
-//!   the server checks `gtid_seq_no` against the domain in force *before* the SET). Every
+//!   the server checks `gtid_seq_no` against the domain in force *before* the SET). A
 //!   transaction also writes one bookkeeping row (`starsync.applied`), so even a transaction whose
-//!   rows change nothing lands in the binlog with its GTID.
+//!   rows change nothing lands in the binlog with its GTID; small ones whose statements certainly
+//!   write a row leave it out ([`small`]).
 //! - **Exactly once**: the target's `@@gtid_binlog_pos` is read at connect and advanced at every
 //!   commit; a transaction it already holds is skipped. `gtid_strict_mode` makes the server refuse
 //!   a duplicate anyway (ERROR 1950).
@@ -235,7 +236,7 @@ impl Applier {
             "SET NAMES binary; SET SESSION time_zone='+00:00', \
              sql_mode='NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION', foreign_key_checks=1, \
              tx_isolation='READ-COMMITTED', binlog_annotate_row_events=0, \
-             innodb_lock_wait_timeout=30",
+             innodb_lock_wait_timeout=30, autocommit=1",
         )
         .await
         .map_err(Error::db(format!("preparing the apply session on {label}")))?;
