@@ -127,6 +127,7 @@ async fn capture(
     let mut read_own: Option<Gtid> = None;
     // The open transaction: its GTID, whether it is sent, its row keys.
     let mut open: Option<(Gtid, bool, Vec<super::inflight::RowKey>)> = None;
+    let mut hold = crate::wire::session::SmallTxnHold::default();
     let covers = |read: Option<Gtid>, view: &super::LocalView| -> bool {
         match view.pos.get(own) {
             None => true,
@@ -224,8 +225,12 @@ async fn capture(
                         send
                     }
                 };
-                if send && tx.send(Message::Txn(item)).await.is_err() {
-                    return Ok(());
+                if send {
+                    for item in hold.push(item) {
+                        if tx.send(Message::Txn(item)).await.is_err() {
+                            return Ok(());
+                        }
+                    }
                 }
             }
         }
