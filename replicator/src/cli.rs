@@ -119,13 +119,30 @@ pub enum Command {
     },
 }
 
+/// The worker threads of the service's runtime (`limits.worker_threads`); `None`: one per
+/// core. A config that cannot be read is reported by the command itself.
+fn worker_threads(command: &Command) -> Option<usize> {
+    match command {
+        Command::Hub { config } => {
+            // Half the cores: the master's MariaDB on the same machine does the heavy work.
+            let half = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1));
+            crate::config::HubConfig::load(config)
+                .map_or(Some(half), |c| c.limits.runtime_threads(Some(half)))
+        }
+        Command::Agent { config, .. } => crate::config::AgentConfig::load(config)
+            .map_or(Some(1), |c| c.limits.runtime_threads(Some(1))),
+        _ => None,
+    }
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     crate::logging::init("info", cli.log_json);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = worker_threads(&cli.command) {
+        b.worker_threads(n);
+    }
+    let rt = match b.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -197,6 +197,12 @@ pub struct LimitsConfig {
     /// Bytes of decoded changes that may be queued between reader, network and applier.
     #[serde(default = "default_queue_bytes")]
     pub queue_bytes: usize,
+    /// Threads running the service's tasks; 0 = one per CPU core. Unset: 1 for an agent (its
+    /// work is one sequence of hand-offs, and on one thread they cost no cross-thread wake-up),
+    /// half the cores for the hub (the master's MariaDB on the same machine does the heavy
+    /// work; each snap's fan-out decodes the master's binlog in its own task).
+    #[serde(default)]
+    pub worker_threads: Option<usize>,
 }
 
 fn default_max_frame() -> usize {
@@ -219,11 +225,22 @@ impl Default for LimitsConfig {
             chunk_rows: default_chunk_rows(),
             chunk_bytes: default_chunk_bytes(),
             queue_bytes: default_queue_bytes(),
+            worker_threads: None,
         }
     }
 }
 
 impl LimitsConfig {
+    /// Worker threads for the runtime: the configured number, `role_default` when unset;
+    /// `None`: one per core.
+    pub fn runtime_threads(&self, role_default: Option<usize>) -> Option<usize> {
+        match self.worker_threads {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None => role_default,
+        }
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         if self.max_frame_bytes < 64 << 10 {
             return Err(invalid("limits.max_frame_bytes", "must be at least 65536"));
@@ -567,6 +584,16 @@ secret = "0123456789abcdef"
         assert!(c.replicate.replicates("shop"));
         assert!(!c.replicate.replicates("mysql"));
         assert!(!c.replicate.replicates("starsync"));
+    }
+
+    #[test]
+    fn worker_threads_default_by_role() {
+        let c = hub(HUB).unwrap();
+        assert_eq!(c.limits.runtime_threads(Some(1)), Some(1));
+        let c = hub(&format!("{HUB}\n[limits]\nworker_threads = 0\n")).unwrap();
+        assert_eq!(c.limits.runtime_threads(Some(1)), None, "0: one per core");
+        let c = hub(&format!("{HUB}\n[limits]\nworker_threads = 3\n")).unwrap();
+        assert_eq!(c.limits.runtime_threads(None), Some(3));
     }
 
     #[test]
