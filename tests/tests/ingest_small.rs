@@ -17,15 +17,8 @@ const TABLE: &str =
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn small_transactions_commit_in_one_query_and_conflicts_fall_back() {
-    let cluster = Cluster::start(2).await.unwrap();
+    let cluster = two_nodes().await;
     let (a, m) = (&cluster.nodes[0], &cluster.nodes[1]);
-    for node in [a, m] {
-        node.exec(&format!(
-            "SET SESSION sql_log_bin=0; CREATE DATABASE MOST; {TABLE}"
-        ))
-        .await
-        .unwrap();
-    }
     // On A: eight transactions, one statement each but the third.
     a.exec(
         "INSERT INTO MOST.t VALUES (1, 'one', NULL); \
@@ -111,6 +104,20 @@ async fn small_transactions_commit_in_one_query_and_conflicts_fall_back() {
     );
 }
 
+/// Two servers with table `MOST.t`, created without binlogging (so A's binlog holds only what
+/// the test writes).
+async fn two_nodes() -> Cluster {
+    let cluster = Cluster::start(2).await.unwrap();
+    for node in &cluster.nodes {
+        node.exec(&format!(
+            "SET SESSION sql_log_bin=0; CREATE DATABASE MOST; {TABLE}"
+        ))
+        .await
+        .unwrap();
+    }
+    cluster
+}
+
 /// A's transactions, read from its binlog, and A's position after them.
 async fn transactions(a: &starsync_tests::Node) -> (Vec<Vec<TxnItem>>, GtidPos) {
     let target = a.gtid_binlog_pos().await.unwrap();
@@ -152,15 +159,8 @@ async fn transactions(a: &starsync_tests::Node) -> (Vec<Vec<TxnItem>>, GtidPos) 
 /// transaction is forced as always. Every GTID lands either way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn small_inserts_skip_bookkeeping_and_force_over_existing_keys() {
-    let cluster = Cluster::start(2).await.unwrap();
+    let cluster = two_nodes().await;
     let (a, s) = (&cluster.nodes[0], &cluster.nodes[1]);
-    for node in [a, s] {
-        node.exec(&format!(
-            "SET SESSION sql_log_bin=0; CREATE DATABASE MOST; {TABLE}"
-        ))
-        .await
-        .unwrap();
-    }
     a.exec(
         "INSERT INTO MOST.t VALUES (1, 'one', 1); \
          INSERT INTO MOST.t VALUES (2, 'two', 2), (3, 'three', 3); \
