@@ -9,10 +9,10 @@
 //! not cover (DDL, statements, tables without a primary key, big ones) go item by item. The
 //! bookkeeping row is left out when a statement certainly writes a row ([`Applier::small_sql`]).
 
+use std::sync::Arc;
+
 use mysql_async::prelude::*;
 use tracing::debug;
-
-use std::sync::Arc;
 
 use super::sql::{ident, TablePlan};
 use super::values::literal;
@@ -166,13 +166,14 @@ impl Applier {
         // Forced inserts first go as plain `INSERT`s: a row inserted certainly reaches the
         // binlog, so the transaction needs no bookkeeping row. A key that already exists fails
         // that try; the second one forces the images as always.
-        let mut plain = !checked
-            && chunks
-                .iter()
-                .any(|c| c.kind == RowKind::Insert && !super::kept_rows(c, skip).is_empty());
+        let mut plain = !checked;
         loop {
-            let (sql, applied) = self.small_sql(b, &chunks, &plans, skip, checked, plain)?;
-            let Some(sql) = sql else { return Ok(None) };
+            let Some(q) = self.small_sql(b, &chunks, &plans, skip, checked, plain) else {
+                return Ok(None);
+            };
+            let (sql, applied) = (q.sql, q.rows);
+            // A retry only helps when this try had a plain forced insert.
+            plain = plain && q.plain_insert;
             self.gtid_session = Some((g.domain, g.server));
             let t0 = std::time::Instant::now();
             if let Err(e) = self.conn.query_drop(sql).await {
@@ -208,9 +209,8 @@ impl Applier {
         }
     }
 
-    /// The one query of a small transaction and the number of rows it writes; `None`: not
-    /// eligible after all (a key change in a checked update). `plain`: forced inserts as plain
-    /// `INSERT`s.
+    /// The one query of a small transaction; `None`: not eligible after all (a key change in a
+    /// checked update). `plain`: forced inserts as plain `INSERT`s.
     ///
     /// The bookkeeping row that makes the GTID land is left out when a statement certainly
     /// writes a row: a plain `INSERT` (an existing key fails the query), a checked `DELETE` (one
@@ -228,7 +228,7 @@ impl Applier {
         skip: Option<SkipRow<'_>>,
         checked: bool,
         plain: bool,
-    ) -> Result<(Option<String>, u64)> {
+    ) -> Option<SmallQuery> {
         let g = b.gtid;
         let mut sql = String::with_capacity(512);
         if self.gtid_session != Some((g.domain, g.server)) {
@@ -241,9 +241,10 @@ impl Applier {
         let head = sql.len();
         let mut applied = 0u64;
         let mut lands = false;
-        // Only one statement, a plain `INSERT`: it commits itself (the session is in
-        // autocommit), without `BEGIN` and `COMMIT`.
-        let mut statements = 0;
+        let mut plain_insert = false;
+        // Only one chunk written, as a plain `INSERT`: one statement, which commits itself (the
+        // session is in autocommit), without `BEGIN` and `COMMIT`.
+        let mut written = 0;
         let mut single = false;
         for (chunk, plan) in chunks.iter().zip(plans) {
             let kept: Vec<RowPair<'_>> = super::kept_rows(chunk, skip);
@@ -251,8 +252,8 @@ impl Applier {
                 continue;
             }
             applied += kept.len() as u64;
-            statements += 1;
-            single = statements == 1 && chunk.kind == RowKind::Insert && (checked || plain);
+            written += 1;
+            single = written == 1 && chunk.kind == RowKind::Insert && (checked || plain);
             // `INSERT … VALUES (…), …` followed by `tail`.
             let insert =
                 |imgs: &mut dyn Iterator<Item = &[Value]>, tail: &str, sql: &mut String| {
@@ -292,7 +293,7 @@ impl Applier {
                         for (bf, af) in &kept {
                             let b = bf.unwrap();
                             if af.is_some_and(|a| plan.key.iter().any(|&k| a[k] != b[k])) {
-                                return Ok((None, 0)); // a key change: item by item
+                                return None; // a key change: item by item
                             }
                             match af {
                                 Some(a) => {
@@ -317,6 +318,7 @@ impl Applier {
             match chunk.kind {
                 RowKind::Insert if plain => {
                     lands = true;
+                    plain_insert = true;
                     insert(&mut kept.iter().map(|(_, a)| a.unwrap()), "", &mut sql)
                 }
                 RowKind::Insert => upsert(&mut kept.iter().map(|(_, a)| a.unwrap()), &mut sql),
@@ -337,8 +339,15 @@ impl Applier {
                 }
             }
         }
+        let query = |sql| {
+            Some(SmallQuery {
+                sql,
+                rows: applied,
+                plain_insert,
+            })
+        };
         if single {
-            return Ok((Some(sql), applied));
+            return query(sql);
         }
         sql.insert_str(head, "; BEGIN");
         if !lands {
@@ -351,8 +360,17 @@ impl Applier {
             ));
         }
         sql.push_str("; COMMIT");
-        Ok((Some(sql), applied))
+        query(sql)
     }
+}
+
+/// A small transaction's one query.
+struct SmallQuery {
+    sql: String,
+    /// Rows it writes.
+    rows: u64,
+    /// Whether it has a forced insert sent as a plain `INSERT` (an existing key fails it).
+    plain_insert: bool,
 }
 
 #[cfg(test)]
