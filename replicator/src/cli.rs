@@ -119,40 +119,47 @@ pub enum Command {
     },
 }
 
-/// The worker threads of the service's runtime (`limits.worker_threads`); `None`: one per
-/// core. A config that cannot be read is reported by the command itself.
-fn worker_threads(command: &Command) -> Option<usize> {
-    match command {
-        Command::Hub { config } => {
-            // Half the cores: the master's MariaDB on the same machine does the heavy work.
-            let half = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1));
-            crate::config::HubConfig::load(config)
-                .map_or(Some(half), |c| c.limits.runtime_threads(Some(half)))
-        }
-        Command::Agent { config, .. } => crate::config::AgentConfig::load(config)
-            .map_or(Some(1), |c| c.limits.runtime_threads(Some(1))),
-        _ => None,
+/// A runtime of `threads` workers (`None`: one per core).
+fn runtime(threads: Option<usize>) -> Result<tokio::runtime::Runtime, ExitCode> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = threads {
+        b.worker_threads(n);
     }
+    b.enable_all().build().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        ExitCode::from(EXIT_RUNTIME)
+    })
+}
+
+/// A service's configuration, read before its runtime starts (`limits.worker_threads` sizes
+/// it).
+fn config<T>(loaded: Result<T, crate::config::ConfigError>) -> Result<T, ExitCode> {
+    loaded.map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_CONFIG)
+    })
 }
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     crate::logging::init("info", cli.log_json);
-    let mut b = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = worker_threads(&cli.command) {
-        b.worker_threads(n);
-    }
-    let rt = match b.enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_RUNTIME);
+    let r = match cli.command {
+        Command::Hub { config: path } => {
+            config(crate::config::HubConfig::load(&path)).and_then(|cfg| {
+                // Half the cores: the master's MariaDB on the same machine does the heavy work.
+                let half = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1));
+                let rt = runtime(cfg.limits.runtime_threads(Some(half)))?;
+                Ok(rt.block_on(run_hub(cfg)))
+            })
         }
-    };
-    match cli.command {
-        Command::Check { config } => rt.block_on(run_check(config)),
-        Command::Hub { config } => rt.block_on(run_hub(config)),
-        Command::Agent { config, resync } => rt.block_on(run_agent(config, resync)),
+        Command::Agent {
+            config: path,
+            resync,
+        } => config(crate::config::AgentConfig::load(&path)).and_then(|cfg| {
+            let rt = runtime(cfg.limits.runtime_threads(Some(1)))?;
+            Ok(rt.block_on(run_agent(cfg, resync)))
+        }),
+        Command::Check { config } => runtime(None).map(|rt| rt.block_on(run_check(config))),
         Command::Capture {
             db,
             from,
@@ -160,14 +167,17 @@ pub fn run(cli: Cli) -> ExitCode {
             replica_id,
             until_idle,
             chunk_rows,
-        } => finish(rt.block_on(run_capture(
-            db, from, domain, replica_id, until_idle, chunk_rows,
-        ))),
+        } => runtime(None).map(|rt| {
+            finish(rt.block_on(run_capture(
+                db, from, domain, replica_id, until_idle, chunk_rows,
+            )))
+        }),
         Command::Apply {
             db,
             detect_conflicts,
-        } => finish(rt.block_on(run_apply(db, detect_conflicts))),
-    }
+        } => runtime(None).map(|rt| finish(rt.block_on(run_apply(db, detect_conflicts)))),
+    };
+    r.unwrap_or_else(|code| code)
 }
 
 /// A token cancelled by SIGTERM or SIGINT.
@@ -204,14 +214,7 @@ async fn bind(addr: std::net::SocketAddr, what: &str) -> Result<tokio::net::TcpL
     })
 }
 
-async fn run_hub(path: PathBuf) -> ExitCode {
-    let cfg = match crate::config::HubConfig::load(&path) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
+async fn run_hub(cfg: crate::config::HubConfig) -> ExitCode {
     let listener = match bind(cfg.hub.listen, "hub.listen").await {
         Ok(l) => l,
         Err(c) => return c,
@@ -226,14 +229,7 @@ async fn run_hub(path: PathBuf) -> ExitCode {
     }
 }
 
-async fn run_agent(path: PathBuf, resync: bool) -> ExitCode {
-    let cfg = match crate::config::AgentConfig::load(&path) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
+async fn run_agent(cfg: crate::config::AgentConfig, resync: bool) -> ExitCode {
     let status = match bind(cfg.agent.status_listen, "agent.status_listen").await {
         Ok(l) => l,
         Err(c) => return c,
