@@ -127,7 +127,7 @@ async fn capture(
     let mut read_own: Option<Gtid> = None;
     // The open transaction: its GTID, whether it is sent, its row keys.
     let mut open: Option<(Gtid, bool, Vec<super::inflight::RowKey>)> = None;
-    let mut hold = crate::wire::session::SmallTxnHold::default();
+    let mut hold = crate::apply::small::SmallCollector::default();
     let covers = |read: Option<Gtid>, view: &super::LocalView| -> bool {
         match view.pos.get(own) {
             None => true,
@@ -226,7 +226,7 @@ async fn capture(
                     }
                 };
                 if send {
-                    for item in hold.push(item) {
+                    for item in hold.pass(item) {
                         if tx.send(Message::Txn(item)).await.is_err() {
                             return Ok(());
                         }

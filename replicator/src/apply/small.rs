@@ -39,11 +39,21 @@ fn eq_list(img: &[Value], idx: &[usize], meta: &TableMeta, op: &str, sep: &str, 
     }
 }
 
-/// Collects a transaction while it stays small, so that it can go in one round trip at its
-/// commit (the agent's foreign transactions, the hub's ingest).
+/// Bytes (of row images, [`crate::model::RowsChunk::approx_bytes`]) a transaction may have to
+/// go this way. Its query writes them as literals (bytes twice over, in hex), and a query must
+/// fit the server's `max_allowed_packet` (16 MiB by default).
+pub const SMALL_BYTES: usize = 256 << 10;
+
+/// Collects a transaction while it stays small (at most [`SMALL_ROWS`] rows and [`SMALL_BYTES`]
+/// bytes), so that it can be handled whole at its commit: applied in one round trip (the
+/// agent's foreign transactions, the hub's ingest), or sent in one write, one wake-up on the
+/// other side instead of one per item (the agent's capture, the hub's fan-out; a one-row
+/// transaction is three items). A transaction that grows past the bounds, or has a statement,
+/// goes on item by item. Nothing offered is ever dropped but an aborted collection.
 #[derive(Debug, Default)]
 pub struct SmallCollector {
-    held: Option<(Vec<TxnItem>, usize)>,
+    /// The items so far, their rows and bytes.
+    held: Option<(Vec<TxnItem>, usize, usize)>,
 }
 
 /// What to do with the items offered so far.
@@ -57,31 +67,53 @@ pub enum Collected {
     Items(Vec<TxnItem>),
 }
 
+impl Collected {
+    /// The items to pass on now, in order.
+    pub fn into_items(self) -> Vec<TxnItem> {
+        match self {
+            Collected::Held => Vec::new(),
+            Collected::Whole(v) | Collected::Items(v) => v,
+        }
+    }
+}
+
 impl SmallCollector {
     /// Offers the next item of the stream; a `Begin` starts a collection when `start`.
     pub fn offer(&mut self, item: TxnItem, start: bool) -> Collected {
         match (item, self.held.take()) {
-            (TxnItem::Begin(b), _) if start => {
-                self.held = Some((vec![TxnItem::Begin(b)], 0));
-                Collected::Held
+            (TxnItem::Begin(b), old) if start => {
+                self.held = Some((vec![TxnItem::Begin(b)], 0, 0));
+                // A collection cut short without its commit (never in a well-formed stream) is
+                // handed back as it is: the next `Begin` ends it as it would item by item.
+                old.map_or(Collected::Held, |(v, _, _)| Collected::Items(v))
             }
-            (TxnItem::Rows(c), Some((mut held, rows))) if rows + c.len() <= SMALL_ROWS => {
-                let n = rows + c.len();
+            (TxnItem::Rows(c), Some((mut held, rows, bytes))) => {
+                let (rows, bytes) = (rows + c.len(), bytes + c.approx_bytes());
                 held.push(TxnItem::Rows(c));
-                self.held = Some((held, n));
+                if rows > SMALL_ROWS || bytes > SMALL_BYTES {
+                    return Collected::Items(held);
+                }
+                self.held = Some((held, rows, bytes));
                 Collected::Held
             }
-            (TxnItem::Abort, Some(_)) => Collected::Held, // nothing of it was applied
-            (TxnItem::Commit(c), Some((mut held, _))) => {
+            (TxnItem::Abort, Some(_)) => Collected::Held, // nothing of it was applied or sent
+            (TxnItem::Commit(c), Some((mut held, _, _))) => {
                 held.push(TxnItem::Commit(c));
                 Collected::Whole(held)
             }
-            (item, Some((mut held, _))) => {
+            (item, Some((mut held, _, _))) => {
                 held.push(item);
                 Collected::Items(held)
             }
             (item, None) => Collected::Items(vec![item]),
         }
+    }
+
+    /// Offers an item of a stream to send on: every transaction but DDL is collected. Returns
+    /// the items to send now, in order.
+    pub fn pass(&mut self, item: TxnItem) -> Vec<TxnItem> {
+        let start = matches!(&item, TxnItem::Begin(b) if !b.ddl);
+        self.offer(item, start).into_items()
     }
 }
 
@@ -141,7 +173,9 @@ impl Applier {
                 _ => return Ok(None),
             }
         }
-        if rows > SMALL_ROWS {
+        // The collector keeps to these bounds; a caller that did not use it is held to them here.
+        let bytes: usize = chunks.iter().map(|c| c.approx_bytes()).sum();
+        if rows > SMALL_ROWS || bytes > SMALL_BYTES {
             return Ok(None);
         }
         if self.pos.contains(&b.gtid) {
@@ -381,11 +415,27 @@ mod tests {
     use std::sync::Arc;
 
     fn begin() -> TxnItem {
+        begin_ddl(false)
+    }
+
+    fn begin_ddl(ddl: bool) -> TxnItem {
         TxnItem::Begin(TxnBegin {
             gtid: Gtid::new(2, 2, 1),
             timestamp: 0,
-            ddl: false,
+            ddl,
             non_transactional: false,
+        })
+    }
+
+    /// One chunk of `n` rows of one blob of `len` bytes each.
+    fn blobs(n: usize, len: usize) -> TxnItem {
+        let table = Arc::new(crate::model::int_table(&["b"]));
+        TxnItem::Rows(RowsChunk {
+            table,
+            kind: RowKind::Insert,
+            values: (0..n)
+                .map(|_| Value::Bytes(vec![b'x'; len].into()))
+                .collect(),
         })
     }
 
@@ -420,5 +470,40 @@ mod tests {
         assert!(matches!(c.offer(begin(), true), Collected::Held));
         assert!(matches!(c.offer(TxnItem::Abort, true), Collected::Held));
         assert!(matches!(c.offer(commit(), true), Collected::Items(v) if v.len() == 1));
+        // Few rows but many bytes: too big as well (bytes at most the bound is small).
+        assert!(matches!(c.offer(begin(), true), Collected::Held));
+        assert!(matches!(
+            c.offer(blobs(2, SMALL_BYTES / 4), true),
+            Collected::Held
+        ));
+        assert!(
+            matches!(c.offer(blobs(2, SMALL_BYTES / 4), true), Collected::Items(v) if v.len() == 3)
+        );
+        assert!(matches!(c.offer(commit(), true), Collected::Items(v) if v.len() == 1));
+        // A collection cut short by the next `Begin` is handed back, not dropped.
+        assert!(matches!(c.offer(begin(), true), Collected::Held));
+        assert!(matches!(c.offer(rows(1), true), Collected::Held));
+        assert!(matches!(c.offer(begin(), true), Collected::Items(v) if v.len() == 2));
+        assert!(matches!(c.offer(commit(), true), Collected::Whole(v) if v.len() == 2));
+    }
+
+    #[test]
+    fn passes_whole_small_transactions_and_ddl_at_once() {
+        let mut h = SmallCollector::default();
+        assert!(h.pass(begin()).is_empty());
+        assert!(h.pass(rows(3)).is_empty());
+        assert_eq!(
+            h.pass(commit()).len(),
+            3,
+            "the whole transaction at its commit"
+        );
+        // Past the bound: what was held goes with the chunk, the rest item by item.
+        assert!(h.pass(begin()).is_empty());
+        assert_eq!(h.pass(rows(SMALL_ROWS + 1)).len(), 2);
+        assert_eq!(h.pass(rows(1)).len(), 1);
+        assert_eq!(h.pass(commit()).len(), 1);
+        // DDL is not held.
+        assert_eq!(h.pass(begin_ddl(true)).len(), 1);
+        assert_eq!(h.pass(commit()).len(), 1);
     }
 }

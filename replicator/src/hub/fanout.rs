@@ -86,7 +86,7 @@ pub async fn run(
     // What has been read so far (advanced at every commit read).
     let mut read_pos = start;
     let mut rows_in_txn: u64 = 0;
-    let mut hold = crate::wire::session::SmallTxnHold::default();
+    let mut hold = crate::apply::small::SmallCollector::default();
     let result = loop {
         tokio::select! {
             _ = token.cancelled() => break Ok(()),
@@ -138,7 +138,7 @@ pub async fn run(
                 let commit = matches!(item, TxnItem::Commit(_));
                 counters.bytes_queued.fetch_add(item.approx_bytes() as u64, Ordering::Relaxed);
                 let mut gone = false;
-                for item in hold.push(item) {
+                for item in hold.pass(item) {
                     if tx.send(Message::Txn(item)).await.is_err() {
                         gone = true;
                         break;

@@ -12,7 +12,6 @@ use tokio_util::codec::Framed;
 
 use super::codec::{FrameCodec, FrameError};
 use super::messages::{Challenge, Hello, Message, Welcome, PROTOCOL_VERSION};
-use crate::model::TxnItem;
 
 /// A connection carrying [`Message`]s.
 pub type Conn = Framed<TcpStream, FrameCodec<Message>>;
@@ -99,52 +98,6 @@ where
     }
     sink.flush().await?;
     Ok(bytes)
-}
-
-/// Holds a transaction's items until its commit while it stays small, so that they leave
-/// together: one write and one wake-up on the other side instead of one per item (a one-row
-/// transaction is three items). A transaction that grows past the bounds, or a statement, goes
-/// on item by item.
-#[derive(Debug, Default)]
-pub struct SmallTxnHold {
-    held: Vec<TxnItem>,
-    rows: usize,
-    bytes: usize,
-}
-
-impl SmallTxnHold {
-    /// Rows and bytes a held transaction may have.
-    pub const MAX_ROWS: usize = crate::apply::small::SMALL_ROWS;
-    pub const MAX_BYTES: usize = 256 << 10;
-
-    /// Takes the next item; returns the items to send now, in order.
-    pub fn push(&mut self, item: TxnItem) -> Vec<TxnItem> {
-        let holding = !self.held.is_empty();
-        match item {
-            TxnItem::Begin(b) if !b.ddl => {
-                let out = std::mem::take(&mut self.held);
-                self.held.push(TxnItem::Begin(b));
-                self.rows = 0;
-                self.bytes = 0;
-                out
-            }
-            TxnItem::Rows(c) if holding => {
-                self.rows += c.len();
-                self.bytes += c.approx_bytes();
-                self.held.push(TxnItem::Rows(c));
-                if self.rows > Self::MAX_ROWS || self.bytes > Self::MAX_BYTES {
-                    std::mem::take(&mut self.held)
-                } else {
-                    Vec::new()
-                }
-            }
-            other => {
-                let mut out = std::mem::take(&mut self.held);
-                out.push(other);
-                out
-            }
-        }
-    }
 }
 
 /// Sends one message.
@@ -350,48 +303,5 @@ mod tests {
         let eh = rh.unwrap_err().to_string();
         assert!(ea.contains("shared secret does not match"), "{ea}");
         assert!(eh.contains("authentication failed"), "{eh}");
-    }
-
-    #[test]
-    fn small_transactions_are_held_until_their_commit() {
-        use crate::gtid::Gtid;
-        use crate::model::{RowKind, RowsChunk, TxnBegin, TxnCommit, Value};
-        let begin = |ddl| {
-            TxnItem::Begin(TxnBegin {
-                gtid: Gtid::new(2, 2, 1),
-                timestamp: 0,
-                ddl,
-                non_transactional: false,
-            })
-        };
-        let rows = |n: usize| {
-            TxnItem::Rows(RowsChunk {
-                table: std::sync::Arc::new(crate::model::int_table(&["id"])),
-                kind: RowKind::Insert,
-                values: (0..n as i64).map(Value::Int).collect(),
-            })
-        };
-        let commit = || {
-            TxnItem::Commit(TxnCommit {
-                gtid: Gtid::new(2, 2, 1),
-                rows: 0,
-            })
-        };
-        let mut h = SmallTxnHold::default();
-        assert!(h.push(begin(false)).is_empty());
-        assert!(h.push(rows(3)).is_empty());
-        assert_eq!(
-            h.push(commit()).len(),
-            3,
-            "the whole transaction at its commit"
-        );
-        // Past the bound: what was held goes with the chunk, the rest item by item.
-        assert!(h.push(begin(false)).is_empty());
-        assert_eq!(h.push(rows(SmallTxnHold::MAX_ROWS + 1)).len(), 2);
-        assert_eq!(h.push(rows(1)).len(), 1);
-        assert_eq!(h.push(commit()).len(), 1);
-        // DDL is not held.
-        assert_eq!(h.push(begin(true)).len(), 1);
-        assert_eq!(h.push(commit()).len(), 1);
     }
 }
