@@ -189,8 +189,20 @@ impl Node {
                 }
             }
             if let Ok(mut c) = mysql_async::Conn::new(self.opts()).await {
-                if c.query_drop("SELECT 1").await.is_ok() {
+                if let Ok(Some(datadir)) = c.query_first::<String, _>("SELECT @@datadir").await {
                     c.disconnect().await.ok();
+                    // Another server on this port (the port was taken between choosing it and
+                    // this server's bind): fail here rather than test against the wrong server.
+                    let ours = self.datadir.canonicalize().unwrap_or(self.datadir.clone());
+                    if Path::new(&datadir) != ours {
+                        bail!(
+                            "port {} of node {} is answered by another server (datadir {datadir}); \
+                             error log:\n{}",
+                            self.port,
+                            self.name(),
+                            self.log_tail(40)
+                        );
+                    }
                     return Ok(());
                 }
             }
@@ -422,10 +434,24 @@ pub fn signal(pid: u32, sig: i32) {
     }
 }
 
-/// A TCP port that is free right now on 127.0.0.1.
+/// A TCP port that is free right now on 127.0.0.1, and that this process has not handed out
+/// before (tests run in parallel threads; a port given to one test's server is never given to
+/// another's, even after it was released).
 pub fn free_port() -> Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    // Hold every listener until a new port is found, so the kernel cannot offer one again.
+    let mut held = Vec::new();
+    for _ in 0..64 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = l.local_addr()?.port();
+        if !given.contains(&port) {
+            given.push(port);
+            return Ok(port);
+        }
+        held.push(l);
+    }
+    bail!("no free TCP port on 127.0.0.1 that this process has not used already")
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
