@@ -219,6 +219,8 @@ pub struct Applier {
     warned: std::collections::HashSet<String>,
     echo_guard: Option<EchoGuard>,
     echo_skip: Option<Arc<dyn EchoSkip>>,
+    /// The target's `max_allowed_packet`: a one-round-trip query must fit it.
+    max_packet: usize,
 }
 
 impl Applier {
@@ -240,9 +242,14 @@ impl Applier {
         )
         .await
         .map_err(Error::db(format!("preparing the apply session on {label}")))?;
+        let max_packet: Option<u64> = conn
+            .query_first("SELECT @@max_allowed_packet")
+            .await
+            .map_err(Error::db(format!("reading max_allowed_packet on {label}")))?;
         let pos = gtid_binlog_pos(&mut conn).await?;
         let echo = echo_pos(&mut conn).await?;
         Ok(Applier {
+            max_packet: max_packet.unwrap_or(1 << 20) as usize,
             conn,
             label: label.into(),
             pos,

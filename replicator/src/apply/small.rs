@@ -40,9 +40,9 @@ fn eq_list(img: &[Value], idx: &[usize], meta: &TableMeta, op: &str, sep: &str, 
 }
 
 /// Bytes (of row images, [`crate::model::RowsChunk::approx_bytes`]) a transaction may have to
-/// go this way. Its query writes them as literals (bytes twice over, in hex), and a query must
-/// fit the server's `max_allowed_packet` (16 MiB by default).
-pub const SMALL_BYTES: usize = 256 << 10;
+/// be collected. Its query writes them as literals (bytes twice over, in hex), and a query must
+/// fit the target's `max_allowed_packet` (16 MiB by default; checked again on the query built).
+pub const SMALL_BYTES: usize = 4 << 20;
 
 /// Collects a transaction while it stays small (at most [`SMALL_ROWS`] rows and [`SMALL_BYTES`]
 /// bytes), so that it can be handled whole at its commit: applied in one round trip (the
@@ -206,6 +206,11 @@ impl Applier {
                 return Ok(None);
             };
             let (sql, applied) = (q.sql, q.rows);
+            // Too long for the target (its `max_allowed_packet`, less room for the header):
+            // item by item, where every part is a statement of its own.
+            if sql.len() + 1024 > self.max_packet {
+                return Ok(None);
+            }
             // A retry only helps when this try had a plain forced insert.
             plain = plain && q.plain_insert;
             self.gtid_session = Some((g.domain, g.server));
