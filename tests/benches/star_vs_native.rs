@@ -211,13 +211,26 @@ fn pct(v: &[f64], p: f64) -> f64 {
     v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
-/// MariaDB's native replication, master -> replica.
-async fn native_run() -> anyhow::Result<(f64, f64, Vec<f64>)> {
+/// MariaDB's native replication, master -> replica. `binlogged`: the replica writes what it
+/// applies to its own binlog (`log_slave_updates=ON`), as every starsync node does (each node's
+/// binlog holds every origin's GTIDs; the master's is what the hub fans out).
+async fn native_run(binlogged: bool) -> anyhow::Result<(f64, f64, Vec<f64>)> {
+    let replica = NodeSpec::new("native-replica", 12);
+    let replica = if binlogged {
+        replica.arg("--log-slave-updates=ON")
+    } else {
+        replica
+    };
     let native = Cluster::start_specs(vec![
         spec(NodeSpec::new("native-master", 11)),
-        spec(NodeSpec::new("native-replica", 12)),
+        spec(replica),
     ])
     .await?;
+    let which = if binlogged {
+        "native, replica binlogging"
+    } else {
+        "native"
+    };
     let (nm, nr) = (&native.nodes[0], &native.nodes[1]);
     nr.exec(&format!(
         "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='{REPL_USER}', \
@@ -228,12 +241,12 @@ async fn native_run() -> anyhow::Result<(f64, f64, Vec<f64>)> {
     nm.exec(SCHEMA).await?;
     // Lag first, on quiet servers (see main).
     settle().await;
-    eprintln!("native: steady load of {LAG_RATE} txn/s for {LAG_SECONDS} s…");
+    eprintln!("{which}: steady load of {LAG_RATE} txn/s for {LAG_SECONDS} s…");
     let native_lag = lag("lag", nm.conn().await?, nr).await?;
     let mut c = nm.conn().await?;
-    eprintln!("native: bulk insert of {BULK_ROWS} rows…");
+    eprintln!("{which}: bulk insert of {BULK_ROWS} rows…");
     let native_bulk = bulk("bulk", &mut c, 11, nr, None).await?;
-    eprintln!("native: 1M rows in 100 transactions…");
+    eprintln!("{which}: 1M rows in 100 transactions…");
     let native_batched = bulk_batched(&mut c, 11, nr).await?;
     drop(native);
     Ok((native_bulk, native_batched, native_lag))
@@ -251,7 +264,13 @@ async fn main() -> anyhow::Result<()> {
     let (native_bulk, native_batched, native_lag) = if star_only {
         (1.0, 1.0, vec![1.0])
     } else {
-        native_run().await?
+        native_run(false).await?
+    };
+    // For reference: the same with a replica that binlogs what it applies.
+    let (logged_bulk, logged_batched, logged_lag) = if star_only {
+        (1.0, 1.0, vec![1.0])
+    } else {
+        native_run(true).await?
     };
 
     // starsync: snap1 -> master -> snap2.
@@ -337,6 +356,27 @@ async fn main() -> anyhow::Result<()> {
         "  lag p50 / p99        native {np50:.1} / {np99:.1} ms   starsync {hp50:.1} / {hp99:.1} ms   ratios {:.2}x / {:.2}x",
         hp50 / np50,
         hp99 / np99
+    );
+    let (lp50, lp99) = (pct(&logged_lag, 0.5), pct(&logged_lag, 0.99));
+    println!(
+        "reference (no target): native with a replica that binlogs what it applies \
+         (log_slave_updates=ON), as every starsync node must:"
+    );
+    println!(
+        "  bulk 1M-row insert   native+binlog {logged_bulk:>9.0} rows/s   starsync {star_bulk:>9.0} rows/s   ratio {:.2}x   (one hop {:.2}x)",
+        star_bulk / logged_bulk,
+        hop_bulk / logged_bulk
+    );
+    println!(
+        "  1M rows, 100 txns    native+binlog {logged_batched:>9.0} rows/s   starsync {star_batched:>9.0} rows/s   ratio {:.2}x",
+        star_batched / logged_batched
+    );
+    println!(
+        "  lag p50 / p99        native+binlog {lp50:.1} / {lp99:.1} ms   starsync {sp50:.1} / {sp99:.1} ms   ratios {:.2}x / {:.2}x   (one hop {:.2}x / {:.2}x)",
+        sp50 / lp50,
+        sp99 / lp99,
+        hp50 / lp50,
+        hp99 / lp99
     );
     Ok(())
 }
