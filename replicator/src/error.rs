@@ -17,7 +17,7 @@ pub enum Error {
     Config(#[from] ConfigError),
 
     /// A database call failed; `context` says what we were doing.
-    #[error("{context}: {source}")]
+    #[error("{context}: {source}{}", packet_hint(.source))]
     Db {
         context: String,
         #[source]
@@ -111,6 +111,29 @@ impl Error {
             } => Some(e.code),
             _ => None,
         }
+    }
+}
+
+/// What to do when a statement did not fit the server's `max_allowed_packet` (a row the origin
+/// accepted is bigger than this server takes): retrying cannot help until the DBA raises it.
+fn packet_hint(e: &mysql_async::Error) -> &'static str {
+    let too_large = match e {
+        // ER_NET_PACKET_TOO_LARGE, ER_WARN_ALLOWED_PACKET_OVERFLOWED
+        mysql_async::Error::Server(s) => matches!(s.code, 1153 | 1301),
+        mysql_async::Error::Driver(mysql_async::DriverError::PacketTooLarge) => true,
+        // The codec's and the bulk-execute encoder's refusals (the client knows the server's
+        // limit and does not send).
+        other => {
+            let text = other.to_string().to_lowercase();
+            text.contains("packet too large") || text.contains("bigger than max payload")
+        }
+    };
+    if too_large {
+        " (the statement is larger than this server's max_allowed_packet: raise \
+         max_allowed_packet on it to at least the other nodes' value, with SET GLOBAL and in its \
+         config file; the transaction is retried and nothing is lost meanwhile)"
+    } else {
+        ""
     }
 }
 

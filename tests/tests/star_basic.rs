@@ -134,3 +134,61 @@ async fn few_rows_of_many_bytes_replicate() {
         assert_eq!(sums, vec![(410, 400 * 200_000 + 10 * 600_000)]);
     }
 }
+
+/// A snap whose `max_allowed_packet` (4M) is smaller than a row the master accepted (5 MB): the
+/// agent cannot apply it and says why and what to do; everything else keeps flowing to the
+/// other snap; once the DBA raises the setting, the snap catches up with nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_past_a_snaps_packet_size_waits_for_the_dba() {
+    let star = Star::start_with(2, |s| {
+        if s.name == "snap2" {
+            s.arg("--max-allowed-packet=4M")
+        } else {
+            s
+        }
+    })
+    .await
+    .unwrap();
+    let (m, s1, s2) = (star.master(), star.snap(0), star.snap(1));
+    m.exec("CREATE DATABASE MOST; CREATE TABLE MOST.blobs (id INT PRIMARY KEY, b LONGBLOB)")
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    m.exec("INSERT INTO MOST.blobs VALUES (1, REPEAT('x', 5000000))")
+        .await
+        .unwrap();
+    app_exec(s1, "INSERT INTO MOST.blobs VALUES (2, 'small')")
+        .await
+        .unwrap();
+    starsync_tests::eventually(
+        "the agent of snap2 names max_allowed_packet",
+        Duration::from_secs(30),
+        || async { Ok(star.agent_log(1).contains("max_allowed_packet")) },
+    )
+    .await
+    .unwrap();
+    let log = star.agent_log(1);
+    let line = log
+        .lines()
+        .find(|l| l.contains("max_allowed_packet"))
+        .unwrap();
+    assert!(line.contains("raise"), "says what to do: {line}");
+    // snap1 got both rows meanwhile.
+    starsync_tests::eventually("snap1 has both rows", Duration::from_secs(30), || async {
+        let n: Vec<u64> = s1.query("SELECT COUNT(*) FROM MOST.blobs").await?;
+        Ok(n == vec![2])
+    })
+    .await
+    .unwrap();
+    let n: Vec<u64> = s2.query("SELECT COUNT(*) FROM MOST.blobs").await.unwrap();
+    assert_eq!(n, vec![0], "snap2 is held at the row it cannot take");
+    s2.exec("SET GLOBAL max_allowed_packet = 67108864")
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(60)).await.unwrap();
+    let sums: Vec<(u64, u64)> = s2
+        .query("SELECT COUNT(*), SUM(LENGTH(b)) FROM MOST.blobs")
+        .await
+        .unwrap();
+    assert_eq!(sums, vec![(2, 5_000_005)]);
+}
