@@ -340,7 +340,8 @@ async fn apply_loop(
     token: CancellationToken,
 ) -> Result<()> {
     let own = shared.cfg.node.domain_id;
-    let mut applier = Applier::connect(&shared.cfg.mariadb.opts(), "local").await?;
+    let label = format!("local ({})", shared.cfg.node.name);
+    let mut applier = Applier::connect(&shared.cfg.mariadb.opts(), &label).await?;
     let guard_shared = shared.clone();
     applier.set_echo_guard(Arc::new(move |local: crate::gtid::GtidPos| {
         let sh = guard_shared.clone();
