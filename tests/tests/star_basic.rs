@@ -173,6 +173,22 @@ async fn a_row_past_a_snaps_packet_size_waits_for_the_dba() {
         .find(|l| l.contains("max_allowed_packet"))
         .unwrap();
     assert!(line.contains("raise"), "says what to do: {line}");
+    // The DBA sees it in the hub's status (master-admin status, the console).
+    starsync_tests::eventually(
+        "the hub's status shows snap2's error",
+        Duration::from_secs(30),
+        || async {
+            let st = star.status().await?;
+            Ok(st["nodes"].as_array().into_iter().flatten().any(|n| {
+                n["name"] == "snap2"
+                    && n["last_error"]
+                        .as_str()
+                        .is_some_and(|e| e.contains("max_allowed_packet"))
+            }))
+        },
+    )
+    .await
+    .unwrap();
     // snap1 got both rows meanwhile.
     starsync_tests::eventually("snap1 has both rows", Duration::from_secs(30), || async {
         let n: Vec<u64> = s1.query("SELECT COUNT(*) FROM MOST.blobs").await?;

@@ -143,7 +143,9 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
         let mut s = shared.status.lock().unwrap();
         s.connected = true;
         s.connected_since = Some(SystemTime::now());
-        s.last_error = None;
+        // The last error stays until this session has lasted a while (see the report below):
+        // a session that fails right after connecting (a row this server cannot take) must
+        // still show the operator why, here and in the hub's status.
         s.acked = welcome.master_pos.get(own);
         s.echoed = echo.get(own);
     }
@@ -171,7 +173,12 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
             _ = token.cancelled() => break Ok(()),
             _ = report.tick() => {
                 let r = {
-                    let s = shared.status.lock().unwrap();
+                    let mut s = shared.status.lock().unwrap();
+                    if s.connected_since.is_some_and(|t| {
+                        t.elapsed().unwrap_or_default() >= ERROR_CLEARS_AFTER
+                    }) {
+                        s.last_error = None;
+                    }
                     AgentReport {
                         pos: shared.local.borrow().pos.clone(),
                         pending_own: 0,
@@ -331,6 +338,9 @@ fn note_commit(shared: &AgentShared, c: &crate::apply::Committed, own: u32) {
         s.applied_txns += 1;
     }
 }
+
+/// How long a session must last before the agent's last error is cleared.
+const ERROR_CLEARS_AFTER: Duration = Duration::from_secs(5);
 
 /// Applies the hub's stream to the local server.
 async fn apply_loop(
