@@ -95,6 +95,9 @@ pub struct ServerFacts {
     pub domain_id: u32,
     pub user: String,
     pub gtid_binlog_pos: String,
+    /// The largest statement or row this server takes; a row bigger than some node's cannot be
+    /// applied there (compared by the hub).
+    pub max_allowed_packet: u64,
 }
 
 /// Runs every check against the server behind `conn`. `node` is the configured identity.
@@ -106,7 +109,8 @@ pub async fn check_server(
         .query_first(
             "SELECT @@version, @@log_bin, @@binlog_format, @@binlog_row_image, \
              @@binlog_row_metadata, @@gtid_strict_mode, @@server_id, @@gtid_domain_id, \
-             CURRENT_USER(), @@gtid_binlog_pos, @@log_bin_trust_function_creators",
+             CURRENT_USER(), @@gtid_binlog_pos, @@log_bin_trust_function_creators, \
+             @@max_allowed_packet",
         )
         .await
         .map_err(Error::db("reading server settings"))?;
@@ -122,6 +126,7 @@ pub async fn check_server(
         domain_id: get(7).parse().unwrap_or(0),
         user: get(8),
         gtid_binlog_pos: get(9),
+        max_allowed_packet: get(11).parse().unwrap_or(0),
     };
     let mut findings = Vec::new();
     let mut expect = |setting: &str, actual: String, expected: &str, fix: String| {

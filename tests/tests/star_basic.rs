@@ -154,6 +154,36 @@ async fn a_row_past_a_snaps_packet_size_waits_for_the_dba() {
         .await
         .unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    // Said before any row needs it: the hub compares each snap's setting with the master's.
+    starsync_tests::eventually(
+        "the hub warns about snap2's max_allowed_packet",
+        Duration::from_secs(10),
+        || async {
+            Ok(star.hub_log().lines().any(|l| {
+                l.contains("WARN") && l.contains("snap2") && l.contains("smaller than the master")
+            }))
+        },
+    )
+    .await
+    .unwrap();
+    let st = star.status().await.unwrap();
+    let packet = |name: &str| {
+        st["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|n| n["name"] == name)
+            .map(|n| n["max_allowed_packet"].clone())
+    };
+    assert_eq!(packet("snap2"), Some(serde_json::json!(4 << 20)));
+    assert_eq!(packet("master"), Some(serde_json::json!(64 << 20)));
+    assert!(
+        !star
+            .hub_log()
+            .lines()
+            .any(|l| l.contains("snap1") && l.contains("smaller than")),
+        "snap1 has the master's setting"
+    );
     m.exec("INSERT INTO MOST.blobs VALUES (1, REPEAT('x', 5000000))")
         .await
         .unwrap();

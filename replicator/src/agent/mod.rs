@@ -82,6 +82,8 @@ pub struct AgentShared {
     pub resync: std::sync::atomic::AtomicBool,
     /// Progress of the initial sync while it runs.
     pub load_progress: Mutex<Option<crate::snapshot::load::LoadProgress>>,
+    /// The local server's `max_allowed_packet` (reported to the hub).
+    pub max_allowed_packet: u64,
 }
 
 #[derive(Serialize)]
@@ -177,6 +179,7 @@ pub async fn run(
         )),
         resync: std::sync::atomic::AtomicBool::new(resync),
         load_progress: Mutex::new(None),
+        max_allowed_packet: facts.max_allowed_packet,
     });
 
     let poller = tokio::spawn(poll_local(cfg.clone(), conn, local_tx, shutdown.clone()));

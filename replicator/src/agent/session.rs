@@ -186,6 +186,7 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
                         bytes_queued: 0,
                         ddl_drift: s.ddl_drift,
                         last_error: s.last_error.clone(),
+                        max_allowed_packet: shared.max_allowed_packet,
                     }
                 };
                 let r = AgentReport { pending_own: shared.pending_own(), ..r };

@@ -88,6 +88,9 @@ pub async fn run(
         address.clone(),
     ));
     registry.set_master(pos.clone(), true);
+    registry.update(&cfg.node.name, |n| {
+        n.max_allowed_packet = Some(facts.max_allowed_packet)
+    });
     let (master_tx, master_rx) = watch::channel(MasterView {
         at: Instant::now(),
         pos,

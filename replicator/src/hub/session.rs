@@ -280,11 +280,19 @@ async fn session(
                     .update(&name, |n| n.heartbeat_acked(id, Instant::now()));
             }
             Message::Report(r) => {
-                ctx.registry.update(&name, |n| {
-                    n.gtid_pos = r.pos;
-                    n.capture_lag_ms = r.capture_lag_ms;
-                    n.agent_error = r.last_error;
-                });
+                let packet = (r.max_allowed_packet > 0).then_some(r.max_allowed_packet);
+                let changed = ctx
+                    .registry
+                    .update(&name, |n| {
+                        n.gtid_pos = r.pos;
+                        n.capture_lag_ms = r.capture_lag_ms;
+                        n.agent_error = r.last_error;
+                        std::mem::replace(&mut n.max_allowed_packet, packet) != packet
+                    })
+                    .unwrap_or(false);
+                if changed {
+                    warn_small_packet(&ctx, &name, packet);
+                }
             }
             Message::VerifyResult {
                 id,
@@ -549,5 +557,22 @@ impl Ingest {
                 .fetch_add(c.conflicts, Ordering::Relaxed);
         }
         c.gtid
+    }
+}
+
+/// Warns when a snap takes smaller statements than the master: a row the master (or another
+/// node) accepts may then be one it cannot apply.
+fn warn_small_packet(ctx: &HubCtx, node: &str, packet: Option<u64>) {
+    let master = ctx
+        .registry
+        .update(&ctx.cfg.node.name, |n| n.max_allowed_packet)
+        .flatten();
+    if let (Some(snap), Some(master)) = (packet, master) {
+        if snap < master {
+            warn!(node = %node, max_allowed_packet = snap, master_max_allowed_packet = master,
+                  "this snap's max_allowed_packet is smaller than the master's: a row bigger \
+                   than it cannot be applied there; raise max_allowed_packet on the snap to at \
+                   least the master's (SET GLOBAL and its config file)");
+        }
     }
 }

@@ -14,7 +14,8 @@
 //!   "nodes": [{name, role, server_id, domain_id, connected, syncing, connected_since, address,
 //!   gtid_pos,
 //!   txns_behind, lag_ms, capture_lag_ms, txn_per_sec, rows_per_sec, bytes_queued, conflicts,
-//!   ddl_drift, last_ddl_drift, last_error, ingested_txns, applied_txns, applied_rows}],
+//!   ddl_drift, last_ddl_drift, last_error, max_allowed_packet, ingested_txns, applied_txns,
+//!   applied_rows}],
 //!   "conflicts_total"}`; times are RFC 3339 UTC, absent values `null`.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -69,6 +70,8 @@ pub struct NodeState {
     pub last_ddl_drift: Option<String>,
     pub last_error: Option<String>,
     pub agent_error: Option<String>,
+    /// The node's `max_allowed_packet`, when known.
+    pub max_allowed_packet: Option<u64>,
     pub counters: Arc<Counters>,
     /// Conflicts recorded in the conflict log for this node as origin (all time).
     pub conflicts_logged: u64,
@@ -101,6 +104,7 @@ impl NodeState {
             last_ddl_drift: None,
             last_error: None,
             agent_error: None,
+            max_allowed_packet: None,
             counters: Arc::new(Counters::default()),
             conflicts_logged: 0,
             rate: Rate::default(),
@@ -288,6 +292,7 @@ impl Registry {
                     ddl_drift: n.ddl_drift,
                     last_ddl_drift: n.last_ddl_drift.clone(),
                     last_error: n.last_error.clone().or_else(|| n.agent_error.clone()),
+                    max_allowed_packet: n.max_allowed_packet,
                     ingested_txns: n.counters.ingested_txns.load(Ordering::Relaxed),
                     applied_txns: n.counters.applied_txns.load(Ordering::Relaxed),
                     applied_rows: n.counters.applied_rows.load(Ordering::Relaxed),
@@ -350,6 +355,7 @@ pub struct NodeDoc {
     pub ddl_drift: u64,
     pub last_ddl_drift: Option<String>,
     pub last_error: Option<String>,
+    pub max_allowed_packet: Option<u64>,
     pub ingested_txns: u64,
     pub applied_txns: u64,
     pub applied_rows: u64,

@@ -86,6 +86,9 @@ pub struct AgentReport {
     /// The last error the agent met, if any.
     #[serde(rename = "e")]
     pub last_error: Option<String>,
+    /// The snap's `max_allowed_packet` (0: unknown).
+    #[serde(rename = "k", default)]
+    pub max_allowed_packet: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
