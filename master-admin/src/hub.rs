@@ -167,6 +167,8 @@ pub struct NodeInfo {
     pub ddl_drift: u64,
     pub last_ddl_drift: Option<String>,
     pub last_error: Option<String>,
+    /// The node's `max_allowed_packet` (hubs before it was reported: absent).
+    pub max_allowed_packet: Option<u64>,
     pub ingested_txns: u64,
     pub applied_txns: u64,
     pub applied_rows: u64,

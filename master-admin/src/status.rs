@@ -159,6 +159,26 @@ pub fn render(doc: &StatusDoc, hub_addr: &str, max_lag_ms: Option<u64>) -> Strin
                 .unwrap_or_default()
         ));
     }
+    // A row the master takes but a snap does not cannot be applied there.
+    let master_packet = doc
+        .nodes
+        .iter()
+        .find(|n| n.role == "master")
+        .and_then(|n| n.max_allowed_packet);
+    for n in doc.nodes.iter().filter(|n| n.role != "master") {
+        if let (Some(p), Some(m)) = (n.max_allowed_packet, master_packet) {
+            if p < m {
+                out.push_str(&format!(
+                    "{}'s max_allowed_packet ({}) is smaller than the master's ({}): rows bigger \
+                     than it cannot be applied there; raise it (SET GLOBAL max_allowed_packet \
+                     and the config file)\n",
+                    n.name,
+                    render::bytes(p),
+                    render::bytes(m)
+                ));
+            }
+        }
+    }
     if doc.conflicts_total > 0 {
         out.push_str(&format!(
             "{} conflict(s) logged: `master-admin conflicts` shows them\n",
@@ -262,9 +282,10 @@ mod tests {
                 "version": "0.1.0", "master_ok": true},
               "nodes": [
                 {"name": "master", "role": "master", "connected": true, "gtid_pos": "1-1-9",
-                 "lag_ms": 0, "address": "127.0.0.1:3306"},
+                 "lag_ms": 0, "address": "127.0.0.1:3306", "max_allowed_packet": 67108864},
                 {"name": "snap1", "role": "snap", "connected": true, "gtid_pos": "1-1-7",
                  "txns_behind": 2, "lag_ms": 1500, "bytes_queued": 2048,
+                 "max_allowed_packet": 4194304,
                  "last_error": "a very long error message that does not fit in the cell at all"},
                 {"name": "snap2", "role": "snap", "connected": false, "gtid_pos": "1-1-3",
                  "disconnected_since": "2020-01-01T00:00:00.000Z", "ddl_drift": 1,
@@ -309,11 +330,16 @@ mod tests {
             "snap1 last error: a very long error message",
             "snap2 ran 1 DDL statement(s) locally",
             "3 conflict(s) logged",
+            "snap1's max_allowed_packet (4.0 MiB) is smaller than the master's (64.0 MiB)",
             "PROBLEM: snap2 is disconnected",
             "PROBLEM: snap1 lags 1500 ms (over --max-lag 1000)",
         ] {
             assert!(text.contains(want), "{want:?} missing in\n{text}");
         }
+        assert!(
+            !text.contains("snap2's max_allowed_packet"),
+            "unknown: no line\n{text}"
+        );
         let snap2 = text.lines().find(|l| l.starts_with("snap2")).unwrap();
         assert!(snap2.contains(" NO ("), "{snap2}");
     }
