@@ -273,6 +273,14 @@ impl Star {
     }
 }
 
+/// The node called `name` in a hub `/status` document.
+pub fn status_node<'a>(status: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    status["nodes"]
+        .as_array()?
+        .iter()
+        .find(|n| n["name"] == name)
+}
+
 /// Connects as the snap application account (DML on MOST only).
 pub async fn app_conn(node: &Node) -> Result<mysql_async::Conn> {
     mysql_async::Conn::new(node.opts_as(crate::mariadb::APP_USER, crate::mariadb::APP_PASSWORD))

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use starsync_tests::star::app_exec;
+use starsync_tests::star::{app_exec, status_node};
 use starsync_tests::{eventually, Star};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -92,12 +92,7 @@ async fn wrong_secret_and_garbage_are_refused_and_others_go_on() {
     .await
     .unwrap();
     let st = star.status().await.unwrap();
-    let snap1 = st["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["name"] == "snap1")
-        .unwrap();
+    let snap1 = status_node(&st, "snap1").unwrap();
     assert_eq!(snap1["connected"], true);
 
     // With the right secret snap2 catches up.

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use starsync_tests::star::app_exec;
+use starsync_tests::mariadb::NodeSpec;
+use starsync_tests::star::{app_exec, status_node};
 use starsync_tests::Star;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -99,14 +100,8 @@ async fn writes_on_every_node_converge() {
 /// session, forever; they must go item by item and arrive whole everywhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn few_rows_of_many_bytes_replicate() {
-    let star = Star::start_with(2, |s| s.arg("--max-allowed-packet=4M"))
-        .await
-        .unwrap();
+    let star = blobs_star(|s| s.arg("--max-allowed-packet=4M")).await;
     let (m, s1, s2) = (star.master(), star.snap(0), star.snap(1));
-    m.exec("CREATE DATABASE MOST; CREATE TABLE MOST.blobs (id INT PRIMARY KEY, b LONGBLOB)")
-        .await
-        .unwrap();
-    star.wait_converged(Duration::from_secs(30)).await.unwrap();
     let packet: Vec<u64> = s2.query("SELECT @@max_allowed_packet").await.unwrap();
     assert_eq!(packet, vec![4 << 20]);
     let blobs = |first: u32, last: u32, len: u32| {
@@ -140,20 +135,15 @@ async fn few_rows_of_many_bytes_replicate() {
 /// other snap; once the DBA raises the setting, the snap catches up with nothing lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_past_a_snaps_packet_size_waits_for_the_dba() {
-    let star = Star::start_with(2, |s| {
+    let star = blobs_star(|s| {
         if s.name == "snap2" {
             s.arg("--max-allowed-packet=4M")
         } else {
             s
         }
     })
-    .await
-    .unwrap();
+    .await;
     let (m, s1, s2) = (star.master(), star.snap(0), star.snap(1));
-    m.exec("CREATE DATABASE MOST; CREATE TABLE MOST.blobs (id INT PRIMARY KEY, b LONGBLOB)")
-        .await
-        .unwrap();
-    star.wait_converged(Duration::from_secs(30)).await.unwrap();
     // Said before any row needs it: the hub compares each snap's setting with the master's.
     starsync_tests::eventually(
         "the hub warns about snap2's max_allowed_packet",
@@ -167,14 +157,7 @@ async fn a_row_past_a_snaps_packet_size_waits_for_the_dba() {
     .await
     .unwrap();
     let st = star.status().await.unwrap();
-    let packet = |name: &str| {
-        st["nodes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|n| n["name"] == name)
-            .map(|n| n["max_allowed_packet"].clone())
-    };
+    let packet = |name: &str| status_node(&st, name).map(|n| n["max_allowed_packet"].clone());
     assert_eq!(packet("snap2"), Some(serde_json::json!(4 << 20)));
     assert_eq!(packet("master"), Some(serde_json::json!(64 << 20)));
     assert!(
@@ -209,11 +192,10 @@ async fn a_row_past_a_snaps_packet_size_waits_for_the_dba() {
         Duration::from_secs(30),
         || async {
             let st = star.status().await?;
-            Ok(st["nodes"].as_array().into_iter().flatten().any(|n| {
-                n["name"] == "snap2"
-                    && n["last_error"]
-                        .as_str()
-                        .is_some_and(|e| e.contains("max_allowed_packet"))
+            Ok(status_node(&st, "snap2").is_some_and(|n| {
+                n["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("max_allowed_packet"))
             }))
         },
     )
@@ -237,4 +219,15 @@ async fn a_row_past_a_snaps_packet_size_waits_for_the_dba() {
         .await
         .unwrap();
     assert_eq!(sums, vec![(2, 5_000_005)]);
+}
+
+/// A master and two snaps started with `spec`, and `MOST.blobs (id, LONGBLOB)` on all of them.
+async fn blobs_star(spec: impl Fn(NodeSpec) -> NodeSpec) -> Star {
+    let star = Star::start_with(2, spec).await.unwrap();
+    star.master()
+        .exec("CREATE DATABASE MOST; CREATE TABLE MOST.blobs (id INT PRIMARY KEY, b LONGBLOB)")
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    star
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use starsync_tests::star::app_exec;
+use starsync_tests::star::{app_exec, status_node};
 use starsync_tests::{eventually, Star};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,13 +77,7 @@ async fn master_ddl_reaches_snaps_and_snap_ddl_is_reported() {
         .unwrap();
     eventually("the drift is reported", Duration::from_secs(15), || async {
         let st = star.status().await?;
-        let n = st["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|n| n["name"] == "snap1")
-            .cloned()
-            .unwrap();
+        let n = status_node(&st, "snap1").cloned().unwrap();
         Ok(n["ddl_drift"].as_u64() == Some(2)
             && n["last_ddl_drift"]
                 .as_str()

@@ -5,6 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
+use starsync_tests::star::status_node;
 use starsync_tests::{eventually, Star};
 
 /// Parses Prometheus text exposition: returns (name{labels}, value) samples; panics on a bad line.
@@ -152,11 +153,7 @@ fn pt_check(star: &Star) -> Option<f64> {
 
 async fn hub_lag(star: &Star) -> f64 {
     let st = star.status().await.unwrap();
-    st["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["name"] == "snap1")
+    status_node(&st, "snap1")
         .and_then(|n| n["lag_ms"].as_f64())
         .unwrap()
 }
