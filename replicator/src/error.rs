@@ -62,6 +62,10 @@ pub enum Error {
     #[error("the hub at {hub} refused this agent: {reason}")]
     Refused { hub: String, reason: String },
 
+    /// The hub ended this agent's session and said why (its own database failed, for one).
+    #[error("the hub at {hub} ended the session: {reason}")]
+    HubEnded { hub: String, reason: String },
+
     /// The peer broke the wire protocol.
     #[error("protocol error with {peer}: {problem}")]
     Protocol { peer: String, problem: String },

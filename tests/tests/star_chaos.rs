@@ -80,3 +80,73 @@ async fn kill_agent_hub_and_snap_server_under_load() {
         "the hub was restarted once"
     );
 }
+
+/// The master's MariaDB dies (`kill -9`) under load on all nodes and comes back a few seconds
+/// later. The hub keeps running: it reconnects by itself, snaps keep committing locally
+/// meanwhile, and afterwards every node holds every committed write once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_the_masters_server_under_load() {
+    let mut star = Star::start(2).await.unwrap();
+    star.master().exec(load::SCHEMA).await.unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for (i, node) in star.cluster.nodes.iter().enumerate() {
+        let opts = if i == 0 {
+            node.opts()
+        } else {
+            node.opts_as(APP_USER, APP_PASSWORD)
+        };
+        writers.push(tokio::spawn(load::writer(
+            opts,
+            node.spec.server_id as u64,
+            stop.clone(),
+            Duration::from_millis(5),
+        )));
+    }
+    pause(1500).await;
+    star.cluster.nodes[0].kill9();
+    pause(3000).await;
+    star.cluster.nodes[0].start().await.unwrap();
+    pause(3000).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    for w in writers {
+        outcomes.push(w.await.unwrap());
+    }
+    for o in &outcomes {
+        println!(
+            "writer {}: {} committed, {} uncertain, {} failed",
+            o.tag,
+            o.committed.len(),
+            o.uncertain.len(),
+            o.failed
+        );
+        assert!(o.committed.len() > 50, "writer {} made progress", o.tag);
+    }
+    star.wait_converged(Duration::from_secs(90)).await.unwrap();
+    for node in &star.cluster.nodes {
+        load::verify(node, &outcomes).await.unwrap();
+    }
+    assert!(star.hub_proc().running(), "the hub outlived its database");
+    let hub = star.hub_log();
+    assert_eq!(
+        hub.matches("hub started").count(),
+        1,
+        "the hub was not restarted"
+    );
+    assert!(
+        hub.contains("the master database does not answer"),
+        "the hub logged the outage"
+    );
+    // The agents were told why their sessions ended, not just that the hub hung up.
+    for i in 0..2 {
+        let log = star.agent_log(i);
+        assert!(
+            log.lines()
+                .any(|l| l.contains("ended the session: ") && l.contains("ingest from snap")),
+            "agent {i} logged the hub's reason:\n{log}"
+        );
+    }
+}

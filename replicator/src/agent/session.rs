@@ -253,9 +253,9 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
                 s.txns_behind = Some(behind);
             }
             Message::Error { message } => {
-                break Err(Error::Protocol {
-                    peer: format!("hub {hub}"),
-                    problem: format!("the hub closed the session: {message}"),
+                break Err(Error::HubEnded {
+                    hub: hub.to_string(),
+                    reason: message,
                 })
             }
             other => {

@@ -13,7 +13,9 @@
 //! # Failure
 //! A wrong secret, an unknown protocol version, a malformed or oversized frame, or a node whose
 //! identity clashes with another closes this connection with an error logged here (and sent to
-//! the agent when possible); every other session goes on.
+//! the agent when possible); every other session goes on. Any other session error (the master's
+//! database failing, for one) is sent to the agent as the session's last message, so the snap's
+//! log says why, not only that the hub hung up.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -204,7 +206,7 @@ async fn session(
     let (sink, stream) = conn.split();
     // Frames are decoded by their own task, so that decoding the next chunk overlaps with the
     // master applying the current one.
-    let mut stream = read_ahead(stream, token.clone());
+    let stream = read_ahead(stream, token.clone());
     let (tx, rx) = mpsc::channel::<Message>(32);
     ctx.senders.lock().unwrap().insert(name.clone(), tx.clone());
     let (ctl, ctl_rx) = tokio::sync::watch::channel(Control::default());
@@ -229,6 +231,49 @@ async fn session(
         .in_current_span(),
     );
 
+    let result = ingest_loop(&ctx, &name, hello, stream, &ctl, &counters, &token).await;
+    // Nothing half-applied: the ingest's connection rolled back what did not reach its commit
+    // (inside `ingest_loop`). Stop the fan-out and the writer, then tell the agent why the
+    // session ended, on the socket the writer hands back.
+    token.cancel();
+    {
+        let mut senders = ctx.senders.lock().unwrap();
+        if senders.get(&name).is_some_and(|t| t.same_channel(&tx)) {
+            senders.remove(&name);
+        }
+    }
+    drop(tx);
+    let _ = tokio::time::timeout(Duration::from_secs(5), fan).await;
+    if let Ok(Ok(mut sink)) = tokio::time::timeout(Duration::from_secs(5), writer).await {
+        if let Err(e) = &result {
+            let bye = Message::Error {
+                message: e.to_string(),
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(2), sink.send(bye)).await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), sink.close()).await;
+    }
+    {
+        let mut s = ctx.sessions.lock().unwrap();
+        if s.get(&name).is_some_and(|t| t.is_cancelled()) {
+            s.remove(&name);
+        }
+    }
+    result
+}
+
+/// The ingest of one session: the agent's messages until the session ends. Whatever ends it,
+/// a transaction that did not reach its commit is rolled back before this returns.
+async fn ingest_loop(
+    ctx: &Arc<HubCtx>,
+    name: &str,
+    hello: &Hello,
+    mut stream: mpsc::Receiver<Incoming>,
+    ctl: &tokio::sync::watch::Sender<Control>,
+    counters: &Arc<Counters>,
+    token: &CancellationToken,
+) -> Result<()> {
+    let name = name.to_string();
     let mut ingest = Ingest {
         applier: Applier::connect(
             &ctx.cfg.mariadb.opts(),
@@ -291,7 +336,7 @@ async fn session(
                     })
                     .unwrap_or(false);
                 if changed {
-                    warn_small_packet(&ctx, &name, packet);
+                    warn_small_packet(ctx, &name, packet);
                 }
             }
             Message::VerifyResult {
@@ -325,22 +370,6 @@ async fn session(
     };
     // Nothing half-applied: roll back a transaction that did not reach its commit.
     ingest.applier.abort().await.ok();
-    token.cancel();
-    {
-        let mut senders = ctx.senders.lock().unwrap();
-        if senders.get(&name).is_some_and(|t| t.same_channel(&tx)) {
-            senders.remove(&name);
-        }
-    }
-    drop(tx);
-    let _ = tokio::time::timeout(Duration::from_secs(5), fan).await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
-    {
-        let mut s = ctx.sessions.lock().unwrap();
-        if s.get(&name).is_some_and(|t| t.is_cancelled()) {
-            s.remove(&name);
-        }
-    }
     result
 }
 
@@ -386,14 +415,14 @@ struct Control {
 }
 
 /// Writes acknowledgements (first) and queued messages to the socket; a write error ends the
-/// session.
+/// session. Hands the socket back when it stops, for the session's last word.
 async fn write_loop(
     mut sink: futures::stream::SplitSink<crate::wire::session::Conn, Message>,
     mut rx: mpsc::Receiver<Message>,
     mut ctl: tokio::sync::watch::Receiver<Control>,
     counters: Arc<Counters>,
     token: CancellationToken,
-) {
+) -> futures::stream::SplitSink<crate::wire::session::Conn, Message> {
     let mut sent = Control::default();
     loop {
         let m = tokio::select! {
@@ -450,7 +479,7 @@ async fn write_loop(
             break;
         }
     }
-    let _ = sink.close().await;
+    sink
 }
 
 /// Where fan-out starts for a snap: its position for every foreign domain, its echo position
