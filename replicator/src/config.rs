@@ -336,6 +336,10 @@ pub struct HubSection {
     /// Interval of in-band heartbeats, in milliseconds (lag is measured with them).
     #[serde(default = "default_heartbeat_ms")]
     pub heartbeat_ms: u64,
+    /// An agent that sends nothing for this long (it reports every 300 ms) is considered gone:
+    /// its session ends (status: disconnected, with the reason) and its agent reconnects.
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
 }
 
 fn default_hub_listen() -> SocketAddr {
@@ -347,6 +351,11 @@ fn default_http_listen() -> SocketAddr {
 fn default_heartbeat_ms() -> u64 {
     250
 }
+fn default_idle_timeout_ms() -> u64 {
+    15_000
+}
+/// The smallest idle timeout accepted: several of the peers' heartbeat and report intervals.
+const MIN_IDLE_TIMEOUT_MS: u64 = 2_000;
 
 /// The agent's network side.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -363,6 +372,11 @@ pub struct AgentSection {
     /// Longest wait between reconnect attempts, in milliseconds.
     #[serde(default = "default_reconnect_max_ms")]
     pub reconnect_max_ms: u64,
+    /// A hub that sends nothing for this long (it sends heartbeats every `hub.heartbeat_ms`) is
+    /// considered gone (hung, or the network path dropped): the session ends and the agent
+    /// reconnects. Keep it well above the hub's `heartbeat_ms`.
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
 }
 
 fn default_agent_status() -> SocketAddr {
@@ -509,6 +523,7 @@ impl HubConfig {
         if self.hub.heartbeat_ms == 0 {
             return Err(invalid("hub.heartbeat_ms", "must be at least 1"));
         }
+        validate_idle("hub.idle_timeout_ms", self.hub.idle_timeout_ms)?;
         Ok(())
     }
 }
@@ -547,8 +562,23 @@ impl AgentConfig {
         if self.agent.reconnect_max_ms < 100 {
             return Err(invalid("agent.reconnect_max_ms", "must be at least 100"));
         }
+        validate_idle("agent.idle_timeout_ms", self.agent.idle_timeout_ms)?;
         Ok(())
     }
+}
+
+fn validate_idle(key: &'static str, ms: u64) -> Result<(), ConfigError> {
+    if ms < MIN_IDLE_TIMEOUT_MS {
+        return Err(invalid(
+            key,
+            format!(
+                "is {ms}: must be at least {MIN_IDLE_TIMEOUT_MS} (several heartbeat intervals; \
+                 the default is {})",
+                default_idle_timeout_ms()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -645,5 +675,35 @@ secret = "0123456789abcdef"
         assert!(err.contains("agent.hub"), "{err}");
         let ok = text.replace("\"nowhere\"", "\"master:4500\"");
         AgentConfig::from_toml(Path::new("a.toml"), &ok).unwrap();
+    }
+
+    #[test]
+    fn idle_timeouts_default_and_are_checked() {
+        assert_eq!(hub(HUB).unwrap().hub.idle_timeout_ms, 15_000);
+        let short = HUB.replace("[hub]\n", "[hub]\nidle_timeout_ms = 500\n");
+        let err = hub(&short).unwrap_err().to_string();
+        assert!(
+            err.contains("hub.idle_timeout_ms") && err.contains("at least 2000"),
+            "{err}"
+        );
+        let agent = r#"
+[node]
+name = "snap1"
+server_id = 2
+domain_id = 2
+[mariadb]
+[agent]
+hub = "master:4500"
+secret = "0123456789abcdef"
+"#;
+        let c = AgentConfig::from_toml(Path::new("a.toml"), agent).unwrap();
+        assert_eq!(c.agent.idle_timeout_ms, 15_000);
+        let err = AgentConfig::from_toml(
+            Path::new("a.toml"),
+            &format!("{agent}idle_timeout_ms = 10\n"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("agent.idle_timeout_ms"), "{err}");
     }
 }

@@ -66,6 +66,10 @@ pub enum Error {
     #[error("the hub at {hub} ended the session: {reason}")]
     HubEnded { hub: String, reason: String },
 
+    /// The peer went silent (hung, or the network path to it dropped).
+    #[error("{peer}: {problem}")]
+    Silent { peer: String, problem: String },
+
     /// The peer broke the wire protocol.
     #[error("protocol error with {peer}: {problem}")]
     Protocol { peer: String, problem: String },

@@ -46,6 +46,22 @@ impl Star {
         agents: u32,
         f: impl Fn(NodeSpec) -> NodeSpec,
     ) -> Result<Star> {
+        Self::start_inner(snaps, agents, f, "", "").await
+    }
+
+    /// Like `start`, with extra settings for the hub's `[hub]` section and every agent's
+    /// `[agent]` section (TOML lines).
+    pub async fn start_tuned(snaps: u32, hub_extra: &str, agent_extra: &str) -> Result<Star> {
+        Self::start_inner(snaps, snaps, |s| s, hub_extra, agent_extra).await
+    }
+
+    async fn start_inner(
+        snaps: u32,
+        agents: u32,
+        f: impl Fn(NodeSpec) -> NodeSpec,
+        hub_extra: &str,
+        agent_extra: &str,
+    ) -> Result<Star> {
         let mut specs = vec![f(NodeSpec::new("master", 1))];
         for i in 1..=snaps {
             specs.push(f(NodeSpec::new(&format!("snap{i}"), i + 1)));
@@ -61,7 +77,7 @@ impl Star {
             dir,
             cluster,
         };
-        star.write_configs()?;
+        star.write_configs(hub_extra, agent_extra)?;
         star.start_hub()?;
         for i in 0..agents as usize {
             star.start_agent(i)?;
@@ -92,7 +108,7 @@ impl Star {
         self.dir.join(format!("agent{}.toml", i + 1))
     }
 
-    fn write_configs(&self) -> Result<()> {
+    fn write_configs(&self, hub_extra: &str, agent_extra: &str) -> Result<()> {
         let m = self.master();
         std::fs::write(
             self.hub_config(),
@@ -101,7 +117,7 @@ impl Star {
                  [mariadb]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"{REPL_USER}\"\n\
                  password = \"{REPL_PASSWORD}\"\n\n\
                  [hub]\nlisten = \"127.0.0.1:{}\"\nhttp_listen = \"127.0.0.1:{}\"\n\
-                 secret = \"{SECRET}\"\nheartbeat_ms = 100\n",
+                 secret = \"{SECRET}\"\nheartbeat_ms = 100\n{hub_extra}\n",
                 m.spec.server_id, m.spec.domain_id, m.port, self.hub_port, self.http_port
             ),
         )?;
@@ -113,7 +129,7 @@ impl Star {
                      [mariadb]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"{REPL_USER}\"\n\
                      password = \"{REPL_PASSWORD}\"\n\n\
                      [agent]\nhub = \"127.0.0.1:{}\"\nstatus_listen = \"127.0.0.1:{}\"\n\
-                     secret = \"{SECRET}\"\nreconnect_max_ms = 1000\n",
+                     secret = \"{SECRET}\"\nreconnect_max_ms = 1000\n{agent_extra}\n",
                     s.name(),
                     s.spec.server_id,
                     s.spec.domain_id,

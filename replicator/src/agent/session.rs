@@ -167,31 +167,31 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
         token.clone(),
     ));
 
-    let mut report = tokio::time::interval(Duration::from_millis(300));
+    // Reports go from a task of their own, so the hub's view of this snap stays fresh while
+    // this loop waits on a busy apply (a long DDL, a lock wait).
+    let reporter = tokio::spawn(report_loop(shared.clone(), wtx.clone(), token.clone()));
+    // Silence from the hub: only time spent waiting here counts (not time spent handing a
+    // message to a busy apply), so the deadline moves after every message handled.
+    let idle = Duration::from_millis(shared.cfg.agent.idle_timeout_ms);
+    let silent = tokio::time::sleep(idle);
+    tokio::pin!(silent);
+    let mut handled = false;
     let result: Result<()> = loop {
+        if std::mem::take(&mut handled) {
+            silent.as_mut().reset(tokio::time::Instant::now() + idle);
+        }
         let msg = tokio::select! {
             _ = token.cancelled() => break Ok(()),
-            _ = report.tick() => {
-                let r = {
-                    let mut s = shared.status.lock().unwrap();
-                    if s.connected_since.is_some_and(|t| {
-                        t.elapsed().unwrap_or_default() >= ERROR_CLEARS_AFTER
-                    }) {
-                        s.last_error = None;
-                    }
-                    AgentReport {
-                        pos: shared.local.borrow().pos.clone(),
-                        pending_own: 0,
-                        capture_lag_ms: s.capture_lag_ms,
-                        bytes_queued: 0,
-                        ddl_drift: s.ddl_drift,
-                        last_error: s.last_error.clone(),
-                        max_allowed_packet: shared.max_allowed_packet,
-                    }
-                };
-                let r = AgentReport { pending_own: shared.pending_own(), ..r };
-                let _ = wtx.send(Message::Report(r)).await;
-                continue;
+            _ = &mut silent => {
+                break Err(Error::Silent {
+                    peer: format!("hub {hub}"),
+                    problem: format!(
+                        "sent nothing for {:.1} s (it sends heartbeats every hub.heartbeat_ms): \
+                         it is hung or the network path to it dropped; reconnecting \
+                         (agent.idle_timeout_ms)",
+                        idle.as_secs_f64()
+                    ),
+                });
             }
             m = stream.next() => m,
         };
@@ -210,6 +210,7 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
             }
             Some(Ok(m)) => m,
         };
+        handled = true;
         match msg {
             m @ (Message::Txn(_) | Message::Heartbeat { .. }) => {
                 if atx.send(m).await.is_err() {
@@ -269,6 +270,7 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
     token.cancel();
     drop(atx);
     drop(wtx);
+    let _ = reporter.await;
     let applied = applier.await.unwrap_or(Ok(()));
     let captured = capture.await.unwrap_or(Ok(()));
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
@@ -296,6 +298,44 @@ async fn write_loop(
         }
     }
     let _ = sink.close().await;
+}
+
+/// Reports the agent's state to the hub every 300 ms until `token` is cancelled. Never waits
+/// for a full queue: a report is only the latest state.
+async fn report_loop(
+    shared: Arc<AgentShared>,
+    wtx: mpsc::Sender<Message>,
+    token: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(300));
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        let r = {
+            let mut s = shared.status.lock().unwrap();
+            if s.connected_since
+                .is_some_and(|t| t.elapsed().unwrap_or_default() >= ERROR_CLEARS_AFTER)
+            {
+                s.last_error = None;
+            }
+            AgentReport {
+                pos: shared.local.borrow().pos.clone(),
+                pending_own: 0,
+                capture_lag_ms: s.capture_lag_ms,
+                bytes_queued: 0,
+                ddl_drift: s.ddl_drift,
+                last_error: s.last_error.clone(),
+                max_allowed_packet: shared.max_allowed_packet,
+            }
+        };
+        let r = AgentReport {
+            pending_own: shared.pending_own(),
+            ..r
+        };
+        let _ = wtx.try_send(Message::Report(r));
+    }
 }
 
 /// Echo rows the snap already holds, from what capture recorded ([`crate::echo_skip`]).

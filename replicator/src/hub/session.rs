@@ -41,6 +41,8 @@ use crate::wire::session::{framed, recv, server_handshake, SessionError};
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const RETRY_BUFFER_BYTES: usize = 16 << 20;
+/// The longest the hub stays silent towards an agent (see `write_loop`).
+const KEEPALIVE: Duration = Duration::from_secs(1);
 
 /// Serves one TCP connection until it ends or `token` is cancelled.
 pub async fn run(ctx: Arc<HubCtx>, stream: TcpStream, peer: SocketAddr, token: CancellationToken) {
@@ -206,7 +208,8 @@ async fn session(
     let (sink, stream) = conn.split();
     // Frames are decoded by their own task, so that decoding the next chunk overlaps with the
     // master applying the current one.
-    let stream = read_ahead(stream, token.clone());
+    let idle = Duration::from_millis(ctx.cfg.hub.idle_timeout_ms);
+    let stream = read_ahead(stream, idle, token.clone());
     let (tx, rx) = mpsc::channel::<Message>(32);
     ctx.senders.lock().unwrap().insert(name.clone(), tx.clone());
     let (ctl, ctl_rx) = tokio::sync::watch::channel(Control::default());
@@ -305,6 +308,12 @@ async fn ingest_loop(
         };
         let msg = match msg {
             None => break Ok(()),
+            Some(Err(e @ ReadError::Silent(_))) => {
+                break Err(Error::Silent {
+                    peer: name.clone(),
+                    problem: e.to_string(),
+                });
+            }
             Some(Err(e)) => {
                 break Err(protocol(&name, format!("closing the session: {e}")));
             }
@@ -374,10 +383,26 @@ async fn ingest_loop(
 }
 
 /// Decoded frames, read ahead by their own task (a few frames: each is bounded in size).
-type Incoming = std::result::Result<Message, crate::wire::codec::FrameError>;
+type Incoming = std::result::Result<Message, ReadError>;
 
+/// Why reading from an agent stopped.
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    #[error(transparent)]
+    Frame(#[from] crate::wire::codec::FrameError),
+    #[error(
+        "the agent sent nothing for {:.1} s (agents report every 300 ms): it is hung or the \
+         network path to it dropped; closing its session (hub.idle_timeout_ms)",
+        .0.as_secs_f64()
+    )]
+    Silent(Duration),
+}
+
+/// Reads the agent's frames ahead of the ingest. Only time spent waiting for the socket counts
+/// as silence (`idle`): while the ingest is busy, the channel is full and this task waits there.
 fn read_ahead(
     mut stream: futures::stream::SplitStream<crate::wire::session::Conn>,
+    idle: Duration,
     token: CancellationToken,
 ) -> mpsc::Receiver<Incoming> {
     let (tx, rx) = mpsc::channel::<Incoming>(4);
@@ -385,7 +410,11 @@ fn read_ahead(
         loop {
             let m = tokio::select! {
                 _ = token.cancelled() => break,
-                m = stream.next() => m,
+                m = tokio::time::timeout(idle, stream.next()) => m,
+            };
+            let m = match m {
+                Ok(m) => m.map(|r| r.map_err(ReadError::from)),
+                Err(_) => Some(Err(ReadError::Silent(idle))),
             };
             let Some(m) = m else { break };
             let end = m.is_err();
@@ -424,10 +453,26 @@ async fn write_loop(
     token: CancellationToken,
 ) -> futures::stream::SplitSink<crate::wire::session::Conn, Message> {
     let mut sent = Control::default();
+    // Something reaches the agent at least this often, so that it can tell a live hub from a
+    // hung one (`agent.idle_timeout_ms`) even while fan-out sends no heartbeats (inside a long
+    // transaction, or before it first caught up): the latest lag again.
+    let keepalive = tokio::time::sleep(KEEPALIVE);
+    tokio::pin!(keepalive);
     loop {
         let m = tokio::select! {
             biased;
             _ = token.cancelled() => break,
+            _ = &mut keepalive => {
+                keepalive.as_mut().reset(tokio::time::Instant::now() + KEEPALIVE);
+                if let Some((lag_ms, behind)) = sent.lag {
+                    if let Err(e) = sink.send(Message::Lag { lag_ms, behind }).await {
+                        warn!(error = %e, "cannot write to the agent; closing the session");
+                        token.cancel();
+                        break;
+                    }
+                }
+                continue;
+            }
             changed = ctl.changed() => {
                 if changed.is_err() {
                     break;
@@ -462,11 +507,15 @@ async fn write_loop(
                     token.cancel();
                     break;
                 }
+                keepalive.as_mut().reset(tokio::time::Instant::now() + KEEPALIVE);
                 continue;
             }
             m = rx.recv() => m,
         };
         let Some(m) = m else { break };
+        keepalive
+            .as_mut()
+            .reset(tokio::time::Instant::now() + KEEPALIVE);
         let r = crate::wire::session::send_batch(&mut sink, m, &mut rx).await;
         let bytes = *r.as_ref().unwrap_or(&0) as u64;
         counters.bytes_queued.fetch_sub(
