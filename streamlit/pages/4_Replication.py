@@ -59,6 +59,8 @@ def hub_panel() -> None:
             st.warning(f"{node.get('name')}: {node['last_error']}")
         elif node.get("connected") is False:
             st.warning(f"{node.get('name')} is not connected to the hub.")
+    for line in hub.packet_warnings(status):
+        st.warning(line)
 
     st.subheader("Lag over time")
     frame = pd.DataFrame(samples)

@@ -41,7 +41,39 @@ NODE_FIELDS = [
     "ddl_drift",
     "connected_since",
     "last_error",
+    "max_allowed_packet",
 ]
+
+
+def _size(n: int) -> str:
+    """Bytes as the servers' settings usually read: ``4 MiB``, ``64 MiB``, ``1.5 KiB``."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            v = n / scale
+            return f"{v:.0f} {unit}" if v == int(v) else f"{v:.1f} {unit}"
+    return f"{n} B"
+
+
+def packet_warnings(status: "HubStatus") -> list[str]:
+    """One line for each snap whose ``max_allowed_packet`` is smaller than the master's: a row the
+    master takes that is bigger than the snap's setting cannot be applied there (its agent retries
+    until the setting is raised). Nodes that do not report the value are left out."""
+    master = next(
+        (n.get("max_allowed_packet") for n in status.nodes if n.get("role") == "master"),
+        None,
+    )
+    if not isinstance(master, int):
+        return []
+    out = []
+    for n in status.nodes:
+        p = n.get("max_allowed_packet")
+        if n.get("role") != "master" and isinstance(p, int) and p < master:
+            out.append(
+                f"{n.get('name')}'s max_allowed_packet ({_size(p)}) is smaller than the master's "
+                f"({_size(master)}): rows bigger than it cannot be applied there; raise it "
+                "(SET GLOBAL max_allowed_packet and the config file)."
+            )
+    return out
 
 
 class HubUnavailable(RuntimeError):

@@ -43,6 +43,7 @@ def test_nodes_lag_chart_and_samples_over_refreshes(open_page, hub_stub, monkeyp
     assert nodes["connected"].tolist() == [True, True, False]
     warnings = [w.value for w in at.warning]
     assert "snap2: agent disconnected: connection reset" in warnings
+    assert not any("max_allowed_packet" in w for w in warnings), "no sizes reported, no warning"
     assert any("gtid_binlog_pos `1-1-10,2-2-5`" in c.value for c in at.caption)
     assert line_charts(at), "the lag chart is drawn"
     assert any(c.value == "1 sample(s) in this browser session." for c in at.caption)
@@ -130,3 +131,17 @@ def test_nulls_everywhere_do_not_break_the_page(open_page, hub_stub, monkeypatch
     assert not at.error, [e.value for e in at.error]
     assert at.dataframe[0].value["name"].tolist() == ["snapX"]
     assert any("No lag values reported yet." == i.value for i in at.info)
+
+
+def test_a_snap_with_a_smaller_packet_size_is_warned(open_page, hub_stub, monkeypatch, no_conflict_table):
+    status = sample_status()
+    for n, size in zip(status["nodes"], (64 << 20, 64 << 20, 4 << 20)):
+        n["max_allowed_packet"] = size
+    hub_stub.payload = status
+    monkeypatch.setenv("STARSYNC_HUB_STATUS_URL", hub_stub.url)
+    at = open_page(REPLICATION)
+    assert not at.exception, at.exception
+    warnings = [w.value for w in at.warning]
+    packet = [w for w in warnings if "max_allowed_packet" in w]
+    assert len(packet) == 1 and packet[0].startswith("snap2's max_allowed_packet (4 MiB)"), warnings
+    assert at.dataframe[0].value["max_allowed_packet"].tolist() == [64 << 20, 64 << 20, 4 << 20]

@@ -134,6 +134,27 @@ def test_fetch_status_from_a_real_http_server_and_from_nowhere():
     assert str(e.value).startswith(f"hub at {url} is unreachable")
 
 
+def test_packet_warnings_name_the_snap_and_both_sizes():
+    status = sample_status()
+    sizes = {"master": 64 << 20, "snap1": 4 << 20, "snap2": 64 << 20}
+    for n in status["nodes"]:
+        n["max_allowed_packet"] = sizes[n["name"]]
+    parsed = hub.parse_status(__import__("json").dumps(status))
+    assert hub.packet_warnings(parsed) == [
+        "snap1's max_allowed_packet (4 MiB) is smaller than the master's (64 MiB): rows bigger "
+        "than it cannot be applied there; raise it (SET GLOBAL max_allowed_packet and the "
+        "config file)."
+    ]
+    # A bigger snap is fine; an older hub without the field, or a null, says nothing.
+    status["nodes"][1]["max_allowed_packet"] = 128 << 20
+    assert hub.packet_warnings(hub.parse_status(__import__("json").dumps(status))) == []
+    assert hub.packet_warnings(hub.parse_status(__import__("json").dumps(sample_status()))) == []
+    status["nodes"][0]["max_allowed_packet"] = None
+    status["nodes"][1]["max_allowed_packet"] = 1
+    assert hub.packet_warnings(hub.parse_status(__import__("json").dumps(status))) == []
+    assert hub._size(1536) == "1.5 KiB" and hub._size(100) == "100 B"
+
+
 def test_lag_samples_are_capped_per_node(monkeypatch):
     monkeypatch.setattr(hub, "MAX_SAMPLES_PER_NODE", 3)
     samples: list[dict] = []
