@@ -61,6 +61,14 @@ async fn snaps_keep_writing_while_the_hub_is_down() {
     )
     .await
     .unwrap();
+    // The hub told them why it went.
+    for i in 0..2 {
+        assert!(
+            star.agent_log(i)
+                .contains("ended the session: the hub is shutting down"),
+            "agent {i} heard that the hub is shutting down"
+        );
+    }
     while down.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

@@ -60,6 +60,8 @@ pub struct HubCtx {
     pub senders: Mutex<HashMap<String, tokio::sync::mpsc::Sender<crate::wire::Message>>>,
     /// Verify rounds waiting for answers, by request id.
     pub verify_waiters: Mutex<HashMap<u64, tokio::sync::mpsc::Sender<verify::Answer>>>,
+    /// Cancelled when the hub shuts down (sessions tell their agents).
+    pub shutdown: CancellationToken,
 }
 
 /// How long shutdown waits for sessions.
@@ -102,6 +104,7 @@ pub async fn run(
         sessions: Mutex::new(HashMap::new()),
         senders: Mutex::new(HashMap::new()),
         verify_waiters: Mutex::new(HashMap::new()),
+        shutdown: shutdown.clone(),
     });
     let tracker = TaskTracker::new();
 

@@ -248,10 +248,18 @@ async fn session(
     drop(tx);
     let _ = tokio::time::timeout(Duration::from_secs(5), fan).await;
     if let Ok(Ok(mut sink)) = tokio::time::timeout(Duration::from_secs(5), writer).await {
-        if let Err(e) = &result {
-            let bye = Message::Error {
-                message: e.to_string(),
-            };
+        let reason = match &result {
+            Err(e) => Some(e.to_string()),
+            Ok(()) if ctx.shutdown.is_cancelled() => Some(
+                "the hub is shutting down; nothing is lost, the agent resends from the \
+                 master's position when it is back"
+                    .to_string(),
+            ),
+            // Replaced by a newer session of the same agent: nobody listens here any more.
+            Ok(()) => None,
+        };
+        if let Some(message) = reason {
+            let bye = Message::Error { message };
             let _ = tokio::time::timeout(Duration::from_secs(2), sink.send(bye)).await;
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), sink.close()).await;
