@@ -14,7 +14,57 @@ use std::time::Duration;
 use anyhow::Result;
 use mysql_async::prelude::*;
 
-use crate::mariadb::Node;
+use crate::mariadb::{Node, APP_PASSWORD, APP_USER};
+
+/// A running load: one [`writer`] per node.
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    writers: Vec<tokio::task::JoinHandle<Outcome>>,
+}
+
+impl Load {
+    /// Starts a writer on each of `nodes` (the master as root, snaps as the application user,
+    /// as their users would), tagged with the node's server id, pausing `pause` between
+    /// transactions.
+    pub fn start<'a>(nodes: impl IntoIterator<Item = &'a Node>, pause: Duration) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers = nodes
+            .into_iter()
+            .map(|node| {
+                let opts = if node.name() == "master" {
+                    node.opts()
+                } else {
+                    node.opts_as(APP_USER, APP_PASSWORD)
+                };
+                tokio::spawn(writer(
+                    opts,
+                    node.spec.server_id as u64,
+                    stop.clone(),
+                    pause,
+                ))
+            })
+            .collect();
+        Load { stop, writers }
+    }
+
+    /// Stops every writer and returns what each did (also printed, one line per writer).
+    pub async fn finish(self) -> Vec<Outcome> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut outcomes = Vec::new();
+        for w in self.writers {
+            let o = w.await.expect("a writer panicked");
+            println!(
+                "writer {}: {} committed, {} uncertain, {} failed",
+                o.tag,
+                o.committed.len(),
+                o.uncertain.len(),
+                o.failed
+            );
+            outcomes.push(o);
+        }
+        outcomes
+    }
+}
 
 /// DDL for the load's tables (run on the master).
 pub const SCHEMA: &str = "CREATE DATABASE IF NOT EXISTS MOST; \

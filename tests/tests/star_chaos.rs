@@ -1,41 +1,43 @@
-//! `kill -9` of a snap's agent, of the hub, and of a snap's MariaDB, each in the middle of a
-//! steady write load on all three nodes: after restart, no write is lost or doubled and the
-//! nodes converge.
+//! `kill -9` of a snap's agent, of the hub, of a snap's MariaDB and of the master's MariaDB,
+//! each in the middle of a steady write load on all three nodes: after restart, no write is
+//! lost or doubled and the nodes converge.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use starsync_tests::load::{self, Outcome};
-use starsync_tests::mariadb::{APP_PASSWORD, APP_USER};
+use starsync_tests::load::{self, Load, Outcome};
 use starsync_tests::Star;
 
 async fn pause(ms: u64) {
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_agent_hub_and_snap_server_under_load() {
-    let mut star = Star::start(2).await.unwrap();
+/// A star of two snaps with the load's tables, and a writer on every node.
+async fn loaded_star() -> (Star, Load) {
+    let star = Star::start(2).await.unwrap();
     star.master().exec(load::SCHEMA).await.unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut writers = Vec::new();
-    for (i, node) in star.cluster.nodes.iter().enumerate() {
-        let opts = if i == 0 {
-            node.opts()
-        } else {
-            node.opts_as(APP_USER, APP_PASSWORD)
-        };
-        writers.push(tokio::spawn(load::writer(
-            opts,
-            node.spec.server_id as u64,
-            stop.clone(),
-            Duration::from_millis(5),
-        )));
-    }
+    let load = Load::start(&star.cluster.nodes, Duration::from_millis(5));
     pause(1500).await;
+    (star, load)
+}
+
+/// Stops the load; every writer made progress, and once converged every node holds exactly
+/// the committed writes.
+async fn converged_without_loss(star: &Star, load: Load) -> Vec<Outcome> {
+    let outcomes = load.finish().await;
+    for o in &outcomes {
+        assert!(o.committed.len() > 50, "writer {} made progress", o.tag);
+    }
+    star.wait_converged(Duration::from_secs(90)).await.unwrap();
+    for node in &star.cluster.nodes {
+        load::verify(node, &outcomes).await.unwrap();
+    }
+    outcomes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_agent_hub_and_snap_server_under_load() {
+    let (mut star, load) = loaded_star().await;
 
     // 1. The agent of snap1 dies and comes back.
     star.agent_proc(0).kill9();
@@ -55,25 +57,7 @@ async fn kill_agent_hub_and_snap_server_under_load() {
     star.cluster.nodes[2].start().await.unwrap();
     pause(2000).await;
 
-    stop.store(true, Ordering::Relaxed);
-    let mut outcomes: Vec<Outcome> = Vec::new();
-    for w in writers {
-        outcomes.push(w.await.unwrap());
-    }
-    for o in &outcomes {
-        println!(
-            "writer {}: {} committed, {} uncertain, {} failed",
-            o.tag,
-            o.committed.len(),
-            o.uncertain.len(),
-            o.failed
-        );
-        assert!(o.committed.len() > 50, "writer {} made progress", o.tag);
-    }
-    star.wait_converged(Duration::from_secs(90)).await.unwrap();
-    for node in &star.cluster.nodes {
-        load::verify(node, &outcomes).await.unwrap();
-    }
+    converged_without_loss(&star, load).await;
     let hub = star.hub_log();
     assert!(
         hub.matches("hub started").count() == 2,
@@ -86,49 +70,13 @@ async fn kill_agent_hub_and_snap_server_under_load() {
 /// meanwhile, and afterwards every node holds every committed write once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_the_masters_server_under_load() {
-    let mut star = Star::start(2).await.unwrap();
-    star.master().exec(load::SCHEMA).await.unwrap();
-    star.wait_converged(Duration::from_secs(30)).await.unwrap();
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut writers = Vec::new();
-    for (i, node) in star.cluster.nodes.iter().enumerate() {
-        let opts = if i == 0 {
-            node.opts()
-        } else {
-            node.opts_as(APP_USER, APP_PASSWORD)
-        };
-        writers.push(tokio::spawn(load::writer(
-            opts,
-            node.spec.server_id as u64,
-            stop.clone(),
-            Duration::from_millis(5),
-        )));
-    }
-    pause(1500).await;
+    let (mut star, load) = loaded_star().await;
     star.cluster.nodes[0].kill9();
     pause(3000).await;
     star.cluster.nodes[0].start().await.unwrap();
     pause(3000).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut outcomes: Vec<Outcome> = Vec::new();
-    for w in writers {
-        outcomes.push(w.await.unwrap());
-    }
-    for o in &outcomes {
-        println!(
-            "writer {}: {} committed, {} uncertain, {} failed",
-            o.tag,
-            o.committed.len(),
-            o.uncertain.len(),
-            o.failed
-        );
-        assert!(o.committed.len() > 50, "writer {} made progress", o.tag);
-    }
-    star.wait_converged(Duration::from_secs(90)).await.unwrap();
-    for node in &star.cluster.nodes {
-        load::verify(node, &outcomes).await.unwrap();
-    }
+
+    converged_without_loss(&star, load).await;
     assert!(star.hub_proc().running(), "the hub outlived its database");
     let hub = star.hub_log();
     assert_eq!(

@@ -2,13 +2,10 @@
 //! writing: every write succeeds locally and, after the hub returns, all nodes converge. The
 //! agents stop cleanly on SIGTERM too.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::*;
-use starsync_tests::load::{self, Outcome};
-use starsync_tests::mariadb::{APP_PASSWORD, APP_USER};
+use starsync_tests::load::{self, Load};
 use starsync_tests::star::{app_conn, app_exec, status_node};
 use starsync_tests::{eventually, Star};
 
@@ -18,19 +15,7 @@ async fn snaps_keep_writing_while_the_hub_is_down() {
     star.master().exec(load::SCHEMA).await.unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let writers: Vec<_> = star
-        .snaps()
-        .iter()
-        .map(|n| {
-            tokio::spawn(load::writer(
-                n.opts_as(APP_USER, APP_PASSWORD),
-                n.spec.server_id as u64,
-                stop.clone(),
-                Duration::from_millis(20),
-            ))
-        })
-        .collect();
+    let load = Load::start(star.snaps(), Duration::from_millis(20));
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let t = Instant::now();
@@ -74,18 +59,8 @@ async fn snaps_keep_writing_while_the_hub_is_down() {
     }
     star.start_hub().unwrap();
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut outcomes: Vec<Outcome> = Vec::new();
-    for w in writers {
-        outcomes.push(w.await.unwrap());
-    }
+    let outcomes = load.finish().await;
     for o in &outcomes {
-        println!(
-            "writer {}: {} committed, {} failed",
-            o.tag,
-            o.committed.len(),
-            o.failed
-        );
         assert_eq!(
             o.failed, 0,
             "every local write succeeded while the hub was down"
@@ -109,12 +84,8 @@ async fn snaps_keep_writing_while_the_hub_is_down() {
     }
 }
 
-/// A hung process (SIGSTOP: its TCP connections stay open, nothing answers) is noticed within
-/// `idle_timeout_ms`, not after minutes of TCP retransmissions: a hung agent is shown
-/// disconnected with the reason while the other snap goes on; a hung hub makes the agents
-/// reconnect while their snaps keep writing. Both converge after resuming.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hung_agent_and_a_hung_hub_are_noticed() {
+/// A star whose hub and agents take 2 s of silence for a hung peer, with a table `MOST.h`.
+async fn quick_to_notice() -> Star {
     let star = Star::start_tuned(2, "idle_timeout_ms = 2000", "idle_timeout_ms = 2000")
         .await
         .unwrap();
@@ -122,6 +93,16 @@ async fn a_hung_agent_and_a_hung_hub_are_noticed() {
         .exec("CREATE DATABASE IF NOT EXISTS MOST; CREATE TABLE MOST.h (id INT PRIMARY KEY, v VARCHAR(40))")
         .await
         .unwrap();
+    star
+}
+
+/// A hung process (SIGSTOP: its TCP connections stay open, nothing answers) is noticed within
+/// `idle_timeout_ms`, not after minutes of TCP retransmissions: a hung agent is shown
+/// disconnected with the reason while the other snap goes on; a hung hub makes the agents
+/// reconnect while their snaps keep writing. Both converge after resuming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_agent_and_a_hung_hub_are_noticed() {
+    let star = quick_to_notice().await;
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
     let count = |i: usize| {
         let node = &star.cluster.nodes[i];
@@ -225,13 +206,7 @@ async fn a_hung_agent_and_a_hung_hub_are_noticed() {
 /// no session ends: only time spent waiting for the peer counts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_lock_wait_is_not_silence() {
-    let star = Star::start_tuned(2, "idle_timeout_ms = 2000", "idle_timeout_ms = 2000")
-        .await
-        .unwrap();
-    star.master()
-        .exec("CREATE DATABASE IF NOT EXISTS MOST; CREATE TABLE MOST.h (id INT PRIMARY KEY, v VARCHAR(40))")
-        .await
-        .unwrap();
+    let star = quick_to_notice().await;
     star.master()
         .exec("INSERT INTO MOST.h VALUES (10, 'a'), (11, 'b')")
         .await
