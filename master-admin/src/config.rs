@@ -11,10 +11,11 @@
 //! password is used (e.g. root over the local socket with `unix_socket` authentication). It is
 //! redacted in `Debug` output.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use layered_config::{parse_env, read_password_file};
+pub use layered_config::{ConfigError, Origin, Secret};
 use serde::Deserialize;
 
 /// Environment variable naming the config file (same as `--config`).
@@ -31,51 +32,6 @@ pub const DEFAULT_USER: &str = "root";
 pub const DEFAULT_HUB: &str = "127.0.0.1:4580";
 /// How long to wait for a database connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A configuration problem: which setting, from where, what is wrong.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read config file {path}: {cause}")]
-    Read {
-        path: PathBuf,
-        cause: std::io::Error,
-    },
-    #[error("config file {path} is not valid: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("cannot read the password file {path} (from {origin}): {cause}")]
-    PasswordFile {
-        path: PathBuf,
-        origin: Origin,
-        cause: std::io::Error,
-    },
-    #[error("setting `{setting}` (from {origin}) {problem}")]
-    Invalid {
-        setting: &'static str,
-        origin: String,
-        problem: String,
-    },
-}
-
-/// A password: redacted in `Debug`.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-    /// The secret itself; call only where it is used, never to print it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"<redacted>\"")
-    }
-}
 
 /// One source of settings (flags, environment or file): every field optional.
 ///
@@ -102,61 +58,26 @@ pub struct Layer {
 impl Layer {
     /// Reads the TOML file at `path`.
     pub fn from_file(path: &Path) -> Result<Layer, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
-            path: path.to_owned(),
-            cause,
-        })?;
-        Self::from_toml(&text).map_err(|message| ConfigError::Parse {
-            path: path.to_owned(),
-            message,
-        })
+        layered_config::read_toml(path)
     }
 
     /// Parses TOML text (errors say which key and line).
     pub fn from_toml(text: &str) -> Result<Layer, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+        layered_config::parse_toml(text)
     }
 
     /// Reads the `MASTER_ADMIN_*` variables through `var` (the process environment in
     /// production, a map in tests). An empty variable counts as unset.
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Layer, ConfigError> {
         let get = |name: &str| var(name).filter(|v| !v.is_empty());
-        let port = match get("MASTER_ADMIN_PORT") {
-            None => None,
-            Some(v) => Some(v.trim().parse().map_err(|e| ConfigError::Invalid {
-                setting: "port",
-                origin: "environment variable MASTER_ADMIN_PORT".into(),
-                problem: format!("is {v:?}, which is not a port number: {e}"),
-            })?),
-        };
         Ok(Layer {
             host: get("MASTER_ADMIN_HOST"),
-            port,
+            port: parse_env(&get, "MASTER_ADMIN_PORT", "port", "a port number")?,
             user: get("MASTER_ADMIN_USER"),
             socket: get("MASTER_ADMIN_SOCKET").map(PathBuf::from),
             hub: get("MASTER_ADMIN_HUB"),
             password: get(PASSWORD_ENV).map(Secret::new),
             password_file: get("MASTER_ADMIN_PASSWORD_FILE").map(PathBuf::from),
-        })
-    }
-}
-
-/// Where a resolved setting came from (for error messages).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    Flag,
-    Env,
-    File,
-    Default,
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Origin::Flag => "command-line flag",
-            Origin::Env => "environment",
-            Origin::File => "config file",
-            Origin::Default => "default",
         })
     }
 }
@@ -277,27 +198,9 @@ impl Settings {
     }
 }
 
-fn read_password_file(path: &Path, origin: Origin) -> Result<Secret, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::PasswordFile {
-        path: path.to_owned(),
-        origin,
-        cause,
-    })?;
-    Ok(Secret::new(text.lines().next().unwrap_or("")))
-}
-
 /// `host:port` with a non-empty host and a valid port.
 fn check_host_port(s: &str) -> Result<(), String> {
-    let Some((host, port)) = s.rsplit_once(':') else {
-        return Err(format!("is {s:?}: expected host:port, e.g. {DEFAULT_HUB}"));
-    };
-    if host.is_empty() {
-        return Err(format!("is {s:?}: the host part is empty"));
-    }
-    match port.parse::<u16>() {
-        Ok(p) if p != 0 => Ok(()),
-        _ => Err(format!("is {s:?}: {port:?} is not a port number")),
-    }
+    layered_config::check_host_port(s, DEFAULT_HUB)
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 //! from the file or, preferably, from the environment (`STARSYNC_SECRET`, `STARSYNC_DB_PASSWORD`),
 //! and never appear in `Debug` output or logs.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -58,32 +57,7 @@ fn invalid(field: &'static str, problem: impl Into<String>) -> ConfigError {
 }
 
 /// A secret string: deserialized from TOML or the environment, redacted in `Debug`.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-    /// The secret itself; call only where it is used, never to log it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
-            f.write_str("\"\"")
-        } else {
-            f.write_str("\"<redacted>\"")
-        }
-    }
-}
+pub use layered_config::Secret;
 
 /// This node's identity. The server and domain ids must equal the local MariaDB's
 /// `server_id` and `gtid_domain_id` (`replicator check` verifies it).
@@ -463,7 +437,7 @@ fn parse_err(path: &Path, e: toml::de::Error) -> ConfigError {
 fn env_override(secret: &mut Secret, var: &str) {
     if let Ok(v) = std::env::var(var) {
         if !v.is_empty() {
-            *secret = Secret(v);
+            *secret = Secret::new(v);
         }
     }
 }
@@ -657,24 +631,28 @@ secret = "0123456789abcdef"
         assert!(err.contains("node.name"), "{err}");
     }
 
-    #[test]
-    fn agent_hub_address_is_checked() {
-        let text = r#"
+    const AGENT: &str = r#"
 [node]
 name = "snap1"
 server_id = 2
 domain_id = 2
 [mariadb]
 [agent]
-hub = "nowhere"
+hub = "master:4500"
 secret = "0123456789abcdef"
 "#;
-        let err = AgentConfig::from_toml(Path::new("a.toml"), text)
+
+    fn agent(text: &str) -> Result<AgentConfig, ConfigError> {
+        AgentConfig::from_toml(Path::new("a.toml"), text)
+    }
+
+    #[test]
+    fn agent_hub_address_is_checked() {
+        let err = agent(&AGENT.replace("\"master:4500\"", "\"nowhere\""))
             .unwrap_err()
             .to_string();
         assert!(err.contains("agent.hub"), "{err}");
-        let ok = text.replace("\"nowhere\"", "\"master:4500\"");
-        AgentConfig::from_toml(Path::new("a.toml"), &ok).unwrap();
+        agent(AGENT).unwrap();
     }
 
     #[test]
@@ -686,24 +664,10 @@ secret = "0123456789abcdef"
             err.contains("hub.idle_timeout_ms") && err.contains("at least 2000"),
             "{err}"
         );
-        let agent = r#"
-[node]
-name = "snap1"
-server_id = 2
-domain_id = 2
-[mariadb]
-[agent]
-hub = "master:4500"
-secret = "0123456789abcdef"
-"#;
-        let c = AgentConfig::from_toml(Path::new("a.toml"), agent).unwrap();
-        assert_eq!(c.agent.idle_timeout_ms, 15_000);
-        let err = AgentConfig::from_toml(
-            Path::new("a.toml"),
-            &format!("{agent}idle_timeout_ms = 10\n"),
-        )
-        .unwrap_err()
-        .to_string();
+        assert_eq!(agent(AGENT).unwrap().agent.idle_timeout_ms, 15_000);
+        let err = agent(&format!("{AGENT}idle_timeout_ms = 10\n"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("agent.idle_timeout_ms"), "{err}");
     }
 }

@@ -8,9 +8,10 @@
 //! The password is never a flag (it would show in `ps`): it comes from `SNAP_CLI_PASSWORD`, the
 //! file, or a prompt. It is redacted in `Debug` output.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
+use layered_config::parse_env;
+pub use layered_config::{ConfigError, Origin, Secret};
 use serde::Deserialize;
 
 /// Environment variable naming the config file (same as `--config`).
@@ -25,45 +26,6 @@ pub const DEFAULT_USER: &str = "snap_user";
 pub const DEFAULT_DATABASE: &str = "MOST";
 /// Default address of the local replicator agent's status endpoint.
 pub const DEFAULT_AGENT_STATUS: &str = "127.0.0.1:4581";
-
-/// A configuration problem: which setting, from where, what is wrong.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("config file {path} is not valid: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("setting `{setting}` (from {origin}) {problem}")]
-    Invalid {
-        setting: &'static str,
-        origin: String,
-        problem: String,
-    },
-}
-
-/// A password: redacted in `Debug`.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-    /// The secret itself; call only where it is used.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"<redacted>\"")
-    }
-}
 
 /// One source of settings (flags, environment or file): every field optional.
 ///
@@ -92,19 +54,12 @@ pub struct Layer {
 impl Layer {
     /// Reads the TOML file at `path`.
     pub fn from_file(path: &Path) -> Result<Layer, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::from_toml(&text).map_err(|message| ConfigError::Parse {
-            path: path.to_owned(),
-            message,
-        })
+        layered_config::read_toml(path)
     }
 
     /// Parses TOML text (errors say which key and line).
     pub fn from_toml(text: &str) -> Result<Layer, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+        layered_config::parse_toml(text)
     }
 
     /// Reads the `SNAP_CLI_*` variables through `var` (the process environment in production, a
@@ -115,55 +70,13 @@ impl Layer {
         let get = |name: &str| var(name).filter(|v| !v.is_empty());
         Ok(Layer {
             host: get("SNAP_CLI_HOST"),
-            port: parse_env(&get, "SNAP_CLI_PORT", "port")?,
+            port: parse_env(&get, "SNAP_CLI_PORT", "port", "valid")?,
             user: get("SNAP_CLI_USER"),
             password: get("SNAP_CLI_PASSWORD").map(Secret::new),
             socket: get("SNAP_CLI_SOCKET").map(PathBuf::from),
             database: get("SNAP_CLI_DATABASE"),
             agent_status: get("SNAP_CLI_AGENT_STATUS"),
-            page_size: parse_env(&get, "SNAP_CLI_PAGE_SIZE", "page_size")?,
-        })
-    }
-}
-
-fn parse_env<T: std::str::FromStr>(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &str,
-    setting: &'static str,
-) -> Result<Option<T>, ConfigError>
-where
-    T::Err: fmt::Display,
-{
-    match get(name) {
-        None => Ok(None),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|e| ConfigError::Invalid {
-                setting,
-                origin: format!("environment variable {name}"),
-                problem: format!("is {v:?}, which is not valid: {e}"),
-            }),
-    }
-}
-
-/// Where a resolved setting came from (for error messages).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    Flag,
-    Env,
-    File,
-    Default,
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Origin::Flag => "command-line flag",
-            Origin::Env => "environment",
-            Origin::File => "config file",
-            Origin::Default => "default",
+            page_size: parse_env(&get, "SNAP_CLI_PAGE_SIZE", "page_size", "valid")?,
         })
     }
 }
@@ -272,16 +185,7 @@ impl Settings {
 
 /// `host:port` with a non-empty host and a valid port.
 fn check_host_port(s: &str) -> Result<(), String> {
-    let Some((host, port)) = s.rsplit_once(':') else {
-        return Err(format!("is {s:?}: expected host:port, e.g. 127.0.0.1:4581"));
-    };
-    if host.is_empty() {
-        return Err(format!("is {s:?}: the host part is empty"));
-    }
-    match port.parse::<u16>() {
-        Ok(p) if p != 0 => Ok(()),
-        _ => Err(format!("is {s:?}: {port:?} is not a port number")),
-    }
+    layered_config::check_host_port(s, DEFAULT_AGENT_STATUS)
 }
 
 #[cfg(test)]
