@@ -93,12 +93,17 @@ class MariaDB:
             if not shutil.which(tool) and not Path("/usr/sbin", tool).exists():
                 raise AssertionError(f"{tool} not found: apt-get install mariadb-server mariadb-client")
         self.base.mkdir(parents=True)
+        # A tmpdir of its own: a starting server deletes every `#sql…` file in its tmpdir, so
+        # servers sharing /tmp would remove each other's live temporary tables.
+        tmp = self.base / "tmp"
+        tmp.mkdir()
         user = ["--user=root"] if self.ROOT else []
         install = subprocess.run(
             [
                 "mariadb-install-db",
                 "--no-defaults",
                 f"--datadir={self.datadir}",
+                f"--tmpdir={tmp}",
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
                 *user,
@@ -119,6 +124,7 @@ class MariaDB:
                 mariadbd,
                 "--no-defaults",
                 f"--datadir={self.datadir}",
+                f"--tmpdir={tmp}",
                 f"--socket={self.socket}",
                 f"--port={self.port}",
                 "--bind-address=127.0.0.1",

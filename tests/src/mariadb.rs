@@ -148,9 +148,15 @@ impl Node {
     }
 
     fn spawn(&mut self) -> Result<()> {
+        // A tmpdir of its own: a starting server deletes every `#sql…` file in its tmpdir (its
+        // own leftovers, it assumes), so servers sharing /tmp removed each other's live
+        // temporary tables ("Error on delete of '/tmp/#sql-temptable-…'", seen in CI).
+        let tmp = self.dir.join("tmp");
+        std::fs::create_dir_all(&tmp)?;
         let mut cmd = Command::new(mariadbd());
         cmd.arg("--no-defaults")
             .arg(format!("--datadir={}", self.datadir.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .arg(format!("--socket={}", self.socket.display()))
             .arg(format!("--port={}", self.port))
             .arg("--bind-address=127.0.0.1")
@@ -507,9 +513,13 @@ fn make_template() -> Result<PathBuf> {
         .prefix("starsync-template-build-")
         .tempdir()?;
     let data = work.path().join("data");
+    // Its own tmpdir, as for every node (see `Node::spawn`).
+    let tmp = work.path().join("tmp");
+    std::fs::create_dir_all(&tmp)?;
     let out = Command::new("mariadb-install-db")
         .arg("--no-defaults")
         .arg(format!("--datadir={}", data.display()))
+        .arg(format!("--tmpdir={}", tmp.display()))
         .arg("--auth-root-authentication-method=normal")
         .arg("--skip-test-db")
         .arg("--innodb-log-file-size=256M")
@@ -528,6 +538,7 @@ fn make_template() -> Result<PathBuf> {
     let mut cmd = Command::new(mariadbd());
     cmd.arg("--no-defaults")
         .arg(format!("--datadir={}", data.display()))
+        .arg(format!("--tmpdir={}", tmp.display()))
         .arg(format!("--socket={}", sock.display()))
         .arg("--skip-networking")
         .arg("--skip-log-bin")
