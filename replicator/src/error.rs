@@ -106,6 +106,9 @@ impl Error {
             Error::Db { source, .. } => db_error_is_transient(source),
             Error::Io { .. } => true,
             Error::Protocol { .. } => true,
+            // A silent peer, or a hub that ended the session for a reason of its own (its
+            // database down, for one): the next session may well work.
+            Error::Silent { .. } | Error::HubEnded { .. } => true,
             _ => false,
         }
     }
@@ -156,5 +159,32 @@ pub fn db_error_is_transient(e: &mysql_async::Error) -> bool {
             1205 | 1213 | 1053 | 1040 | 1927 | 1317 | 2013 | 2006
         ),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ends_are_retried_and_refusals_are_not() {
+        let silent = Error::Silent {
+            peer: "hub h:1".into(),
+            problem: "sent nothing".into(),
+        };
+        let ended = Error::HubEnded {
+            hub: "h:1".into(),
+            reason: "the hub is shutting down".into(),
+        };
+        let refused = Error::Refused {
+            hub: "h:1".into(),
+            reason: "wrong secret".into(),
+        };
+        assert!(silent.is_transient() && ended.is_transient());
+        assert!(!refused.is_transient());
+        assert_eq!(
+            ended.to_string(),
+            "the hub at h:1 ended the session: the hub is shutting down"
+        );
     }
 }

@@ -96,5 +96,9 @@ async fn kill_the_masters_server_under_load() {
                 .any(|l| l.contains("ended the session: ") && l.contains("ingest from snap")),
             "agent {i} logged the hub's reason:\n{log}"
         );
+        assert!(
+            !log.contains("definite error"),
+            "agent {i} treated the outage as transient:\n{log}"
+        );
     }
 }

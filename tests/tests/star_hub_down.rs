@@ -185,6 +185,12 @@ async fn a_hung_agent_and_a_hung_hub_are_noticed() {
     .await
     .unwrap();
     println!("hung hub noticed after {:?}", t.elapsed());
+    for i in 0..2 {
+        assert!(
+            !star.agent_log(i).contains("definite error"),
+            "agent {i} treats a silent hub as transient"
+        );
+    }
     let snap1 = star.agent_status(0).await.unwrap();
     assert!(
         snap1["last_error"]

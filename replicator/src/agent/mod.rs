@@ -10,7 +10,9 @@
 //! Nothing is kept in files. After any failure the agent reconnects (exponential backoff up to
 //! `agent.reconnect_max_ms`); the hub tells it the master's position for the snap's domain
 //! (capture resumes after it) and the agent tells the hub its own `gtid_binlog_pos` and echo
-//! position (fan-out resumes there). Both come from MariaDB, committed with the data.
+//! position (fan-out resumes there). Both come from MariaDB, committed with the data. A hub
+//! that stays silent for `agent.idle_timeout_ms` (hung, or the network path dropped) counts as
+//! a failure too; a hub that ends the session says why, and the agent logs it.
 
 pub mod capture;
 pub mod inflight;
