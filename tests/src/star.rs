@@ -55,6 +55,16 @@ impl Star {
         Self::start_inner(snaps, snaps, |s| s, hub_extra, agent_extra).await
     }
 
+    /// `start_partial` with extra settings, as `start_tuned`.
+    pub async fn start_partial_tuned(
+        snaps: u32,
+        agents: u32,
+        hub_extra: &str,
+        agent_extra: &str,
+    ) -> Result<Star> {
+        Self::start_inner(snaps, agents, |s| s, hub_extra, agent_extra).await
+    }
+
     async fn start_inner(
         snaps: u32,
         agents: u32,

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use starsync_tests::load::{self, Outcome};
 use starsync_tests::mariadb::{APP_PASSWORD, APP_USER};
+use starsync_tests::star::status_node;
 use starsync_tests::{eventually, Star};
 
 const ROWS: u64 = 1_000_000;
@@ -211,6 +212,63 @@ async fn snap_killed_mid_load_restarts_and_ends_identical() {
         star.agent_log(0).contains("a previous load did not finish"),
         "the restarted agent saw the interrupted load"
     );
+    star.wait_converged(Duration::from_secs(300)).await.unwrap();
+    let n: Vec<u64> = star
+        .snap(0)
+        .query("SELECT COUNT(*) FROM MOST.big")
+        .await
+        .unwrap();
+    assert_eq!(n[0], ROWS);
+}
+
+/// A snap that goes silent (SIGSTOP) in the middle of its initial sync: the hub abandons the
+/// snapshot after `hub.idle_timeout_ms` (2 s here), so its consistent-snapshot transaction on
+/// the master ends instead of holding back purge until TCP gives up; resumed, the snap loads a
+/// new snapshot and converges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snap_stopped_mid_load_releases_the_masters_snapshot() {
+    let mut star = Star::start_partial_tuned(1, 0, "idle_timeout_ms = 2000", "")
+        .await
+        .unwrap();
+    fill(&star).await;
+    let open_trx = "SELECT COUNT(*) FROM information_schema.innodb_trx \
+                    WHERE trx_mysql_thread_id <> CONNECTION_ID()";
+    star.start_agent(0).unwrap();
+    eventually(
+        "the load is under way",
+        Duration::from_secs(120),
+        || async {
+            let st = star.agent_status(0).await?;
+            Ok(st["initial_sync"]["rows"].as_u64().unwrap_or(0) > 50_000)
+        },
+    )
+    .await
+    .unwrap();
+    star.agents[0].as_ref().unwrap().pause(true);
+    let n: Vec<u64> = star.master().query(open_trx).await.unwrap();
+    assert!(
+        n[0] >= 1,
+        "the snapshot's transaction is open on the master"
+    );
+    eventually(
+        "the hub abandons the snapshot and its transaction ends",
+        Duration::from_secs(30),
+        || async {
+            let n: Vec<u64> = star.master().query(open_trx).await?;
+            let st = star.status().await?;
+            Ok(n[0] == 0
+                && status_node(&st, "snap1").is_some_and(|n| {
+                    n["syncing"] == false
+                        && n["last_error"]
+                            .as_str()
+                            .is_some_and(|e| e.contains("took no snapshot data for 2.0 s"))
+                }))
+        },
+    )
+    .await
+    .unwrap();
+    star.agents[0].as_ref().unwrap().pause(false);
+    star.wait_agents(1, Duration::from_secs(300)).await.unwrap();
     star.wait_converged(Duration::from_secs(300)).await.unwrap();
     let n: Vec<u64> = star
         .snap(0)

@@ -175,6 +175,7 @@ async fn session(
             &ctx.cfg.limits,
             &mut conn,
             &name,
+            Duration::from_millis(ctx.cfg.hub.idle_timeout_ms),
         )
         .await;
         ctx.registry.update(&name, |n| n.syncing = false);
@@ -184,6 +185,11 @@ async fn session(
                 .lock()
                 .unwrap()
                 .retain(|_, t| !t.is_cancelled());
+            // The agent reads this after whatever its socket still holds.
+            let bye = Message::Error {
+                message: e.to_string(),
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(2), conn.send(bye)).await;
             return Err(e);
         }
         // The agent loads it, then subscribes from its position.

@@ -46,11 +46,25 @@ pub fn from_protocol(v: mysql_async::Value) -> Value {
     }
 }
 
-async fn send(conn: &mut Conn, m: Message, peer: &str) -> Result<()> {
-    conn.send(m).await.map_err(|e| Error::Protocol {
-        peer: peer.into(),
-        problem: format!("sending the snapshot: {e}"),
-    })
+/// Sends one message of the snapshot. An agent that takes nothing for `idle` (stopped, or the
+/// network path dropped) ends the snapshot: its consistent-snapshot transaction must not stay
+/// open on the master (it holds back purge) until TCP gives up.
+async fn send(conn: &mut Conn, m: Message, peer: &str, idle: Duration) -> Result<()> {
+    match tokio::time::timeout(idle, conn.send(m)).await {
+        Ok(r) => r.map_err(|e| Error::Protocol {
+            peer: peer.into(),
+            problem: format!("sending the snapshot: {e}"),
+        }),
+        Err(_) => Err(Error::Silent {
+            peer: peer.into(),
+            problem: format!(
+                "took no snapshot data for {:.1} s: it is hung or the network path to it \
+                 dropped; the snapshot is abandoned (the agent asks again when it is back; \
+                 hub.idle_timeout_ms)",
+                idle.as_secs_f64()
+            ),
+        }),
+    }
 }
 
 fn first_text(row: &mysql_async::Row, i: usize) -> String {
@@ -61,12 +75,14 @@ fn first_text(row: &mysql_async::Row, i: usize) -> String {
 }
 
 /// Streams a consistent snapshot of the replicated databases to `peer`. Returns its position.
+/// A peer that takes nothing for `idle` ends it (see `send`).
 pub async fn stream(
     opts: &mysql_async::Opts,
     replicate: &ReplicateConfig,
     limits: &LimitsConfig,
     out: &mut Conn,
     peer: &str,
+    idle: Duration,
 ) -> Result<GtidPos> {
     let started = Instant::now();
     let mut c = mysql_async::Conn::new(opts.clone())
@@ -185,6 +201,7 @@ pub async fn stream(
             schema,
         }),
         peer,
+        idle,
     )
     .await?;
 
@@ -239,6 +256,7 @@ pub async fn stream(
                         values: std::mem::take(&mut values),
                     }),
                     peer,
+                    idle,
                 )
                 .await?;
                 rows_in_chunk = 0;
@@ -262,6 +280,7 @@ pub async fn stream(
                     values,
                 }),
                 peer,
+                idle,
             )
             .await?;
         }
@@ -276,6 +295,7 @@ pub async fn stream(
             objects,
         }),
         peer,
+        idle,
     )
     .await?;
     info!(peer, rows = total, secs = started.elapsed().as_secs_f64(), position = %pos,
