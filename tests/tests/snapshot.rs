@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use starsync_tests::load::{self, Outcome};
 use starsync_tests::mariadb::{APP_PASSWORD, APP_USER};
 use starsync_tests::star::status_node;
-use starsync_tests::{eventually, Star};
+use starsync_tests::{eventually, Node, Star};
 
 const ROWS: u64 = 1_000_000;
 
@@ -41,6 +41,26 @@ async fn fill(star: &Star) {
         .await
         .unwrap();
     star.master().exec(load::SCHEMA).await.unwrap();
+}
+
+/// Waits until snap1's agent has loaded part of its snapshot.
+async fn load_under_way(star: &Star) {
+    eventually(
+        "the load is under way",
+        Duration::from_secs(120),
+        || async {
+            let st = star.agent_status(0).await?;
+            Ok(st["initial_sync"]["rows"].as_u64().unwrap_or(0) > 50_000)
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// Rows of `MOST.big` on `node`.
+async fn big_rows(node: &Node) -> u64 {
+    let n: Vec<u64> = node.query("SELECT COUNT(*) FROM MOST.big").await.unwrap();
+    n[0]
 }
 
 /// Commits in `window` counted from the writers' shared counter.
@@ -181,16 +201,7 @@ async fn snap_killed_mid_load_restarts_and_ends_identical() {
     let mut star = Star::start_partial(1, 0, |s| s).await.unwrap();
     fill(&star).await;
     star.start_agent(0).unwrap();
-    eventually(
-        "the load is under way",
-        Duration::from_secs(120),
-        || async {
-            let st = star.agent_status(0).await?;
-            Ok(st["initial_sync"]["rows"].as_u64().unwrap_or(0) > 50_000)
-        },
-    )
-    .await
-    .unwrap();
+    load_under_way(&star).await;
     star.agent_proc(0).kill9();
     eventually(
         "the hub saw the agent go",
@@ -213,12 +224,7 @@ async fn snap_killed_mid_load_restarts_and_ends_identical() {
         "the restarted agent saw the interrupted load"
     );
     star.wait_converged(Duration::from_secs(300)).await.unwrap();
-    let n: Vec<u64> = star
-        .snap(0)
-        .query("SELECT COUNT(*) FROM MOST.big")
-        .await
-        .unwrap();
-    assert_eq!(n[0], ROWS);
+    assert_eq!(big_rows(star.snap(0)).await, ROWS);
 }
 
 /// A snap that goes silent (SIGSTOP) in the middle of its initial sync: the hub abandons the
@@ -234,16 +240,7 @@ async fn snap_stopped_mid_load_releases_the_masters_snapshot() {
     let open_trx = "SELECT COUNT(*) FROM information_schema.innodb_trx \
                     WHERE trx_mysql_thread_id <> CONNECTION_ID()";
     star.start_agent(0).unwrap();
-    eventually(
-        "the load is under way",
-        Duration::from_secs(120),
-        || async {
-            let st = star.agent_status(0).await?;
-            Ok(st["initial_sync"]["rows"].as_u64().unwrap_or(0) > 50_000)
-        },
-    )
-    .await
-    .unwrap();
+    load_under_way(&star).await;
     star.agents[0].as_ref().unwrap().pause(true);
     let n: Vec<u64> = star.master().query(open_trx).await.unwrap();
     assert!(
@@ -270,10 +267,5 @@ async fn snap_stopped_mid_load_releases_the_masters_snapshot() {
     star.agents[0].as_ref().unwrap().pause(false);
     star.wait_agents(1, Duration::from_secs(300)).await.unwrap();
     star.wait_converged(Duration::from_secs(300)).await.unwrap();
-    let n: Vec<u64> = star
-        .snap(0)
-        .query("SELECT COUNT(*) FROM MOST.big")
-        .await
-        .unwrap();
-    assert_eq!(n[0], ROWS);
+    assert_eq!(big_rows(star.snap(0)).await, ROWS);
 }
