@@ -49,14 +49,9 @@ impl Star {
         Self::start_inner(snaps, agents, f, "", "").await
     }
 
-    /// Like `start`, with extra settings for the hub's `[hub]` section and every agent's
-    /// `[agent]` section (TOML lines).
-    pub async fn start_tuned(snaps: u32, hub_extra: &str, agent_extra: &str) -> Result<Star> {
-        Self::start_inner(snaps, snaps, |s| s, hub_extra, agent_extra).await
-    }
-
-    /// `start_partial` with extra settings, as `start_tuned`.
-    pub async fn start_partial_tuned(
+    /// Like `start_partial`, with extra settings for the hub's `[hub]` section and every
+    /// agent's `[agent]` section (TOML lines).
+    pub async fn start_tuned(
         snaps: u32,
         agents: u32,
         hub_extra: &str,

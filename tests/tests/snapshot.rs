@@ -233,7 +233,7 @@ async fn snap_killed_mid_load_restarts_and_ends_identical() {
 /// new snapshot and converges.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snap_stopped_mid_load_releases_the_masters_snapshot() {
-    let mut star = Star::start_partial_tuned(1, 0, "idle_timeout_ms = 2000", "")
+    let mut star = Star::start_tuned(1, 0, "idle_timeout_ms = 2000", "")
         .await
         .unwrap();
     fill(&star).await;

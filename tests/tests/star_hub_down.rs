@@ -86,7 +86,7 @@ async fn snaps_keep_writing_while_the_hub_is_down() {
 
 /// A star whose hub and agents take 2 s of silence for a hung peer, with a table `MOST.h`.
 async fn quick_to_notice() -> Star {
-    let star = Star::start_tuned(2, "idle_timeout_ms = 2000", "idle_timeout_ms = 2000")
+    let star = Star::start_tuned(2, 2, "idle_timeout_ms = 2000", "idle_timeout_ms = 2000")
         .await
         .unwrap();
     star.master()

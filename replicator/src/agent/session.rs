@@ -175,11 +175,7 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
     let idle = Duration::from_millis(shared.cfg.agent.idle_timeout_ms);
     let silent = tokio::time::sleep(idle);
     tokio::pin!(silent);
-    let mut handled = false;
     let result: Result<()> = loop {
-        if std::mem::take(&mut handled) {
-            silent.as_mut().reset(tokio::time::Instant::now() + idle);
-        }
         let msg = tokio::select! {
             _ = token.cancelled() => break Ok(()),
             _ = &mut silent => {
@@ -210,7 +206,6 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
             }
             Some(Ok(m)) => m,
         };
-        handled = true;
         match msg {
             m @ (Message::Txn(_) | Message::Heartbeat { .. }) => {
                 if atx.send(m).await.is_err() {
@@ -266,6 +261,7 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
                 })
             }
         }
+        silent.as_mut().reset(tokio::time::Instant::now() + idle);
     };
     token.cancel();
     drop(atx);

@@ -186,10 +186,7 @@ async fn session(
                 .unwrap()
                 .retain(|_, t| !t.is_cancelled());
             // The agent reads this after whatever its socket still holds.
-            let bye = Message::Error {
-                message: e.to_string(),
-            };
-            let _ = tokio::time::timeout(Duration::from_secs(2), conn.send(bye)).await;
+            last_word(&mut conn, e.to_string()).await;
             return Err(e);
         }
         // The agent loads it, then subscribes from its position.
@@ -265,8 +262,7 @@ async fn session(
             Ok(()) => None,
         };
         if let Some(message) = reason {
-            let bye = Message::Error { message };
-            let _ = tokio::time::timeout(Duration::from_secs(2), sink.send(bye)).await;
+            last_word(&mut sink, message).await;
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), sink.close()).await;
     }
@@ -277,6 +273,19 @@ async fn session(
         }
     }
     result
+}
+
+/// Tells the agent why its session ends (its last message). Bounded: a hung agent may not be
+/// reading.
+async fn last_word<S>(sink: &mut S, message: String)
+where
+    S: futures::Sink<Message> + Unpin,
+{
+    let _ = tokio::time::timeout(
+        Duration::from_secs(2),
+        sink.send(Message::Error { message }),
+    )
+    .await;
 }
 
 /// The ingest of one session: the agent's messages until the session ends. Whatever ends it,
