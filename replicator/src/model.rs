@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::gtid::Gtid;
 
 /// Version of the change format and wire messages.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// MariaDB column type codes (`enum_field_types`) as they appear in table-map events.
 pub mod coltype {

@@ -160,11 +160,19 @@ impl Star {
     }
 
     pub fn start_agent(&mut self, i: usize) -> Result<()> {
+        self.start_agent_with(i, &[])
+    }
+
+    /// Starts agent `i` with extra arguments (`--resync`).
+    pub fn start_agent_with(&mut self, i: usize, extra: &[&str]) -> Result<()> {
         let log = self.dir.join(format!("agent{}.log", i + 1));
+        let config = self.agent_config(i);
+        let mut args = vec!["agent", "--config", config.to_str().unwrap()];
+        args.extend_from_slice(extra);
         self.agents[i] = Some(Proc::spawn(
             &format!("agent{}", i + 1),
             &bin("replicator"),
-            &["agent", "--config", self.agent_config(i).to_str().unwrap()],
+            &args,
             &log,
             &[("RUST_LOG", &log_filter())],
         )?);

@@ -65,6 +65,9 @@ pub struct AgentStatus {
     pub echoed: Option<Gtid>,
     /// Echo rows not written because the snap already held them ([`crate::echo_skip`]).
     pub echo_rows_skipped: u64,
+    /// The hub said it cannot send this snap the master's changes until it is resynced
+    /// ([`crate::wire::Message::FanoutStopped`]): `last_error` keeps saying so this session.
+    pub fanout_stopped: bool,
 }
 
 /// Shared by the agent's tasks.
@@ -206,6 +209,9 @@ pub async fn run(
         }
         match r {
             Ok(()) if shutdown.is_cancelled() => break,
+            Ok(()) if shared.resync.load(std::sync::atomic::Ordering::Relaxed) => {
+                info!("this snap's own changes are all on the master; reconnecting to resync");
+            }
             Ok(()) => {
                 warn!(hub = %cfg.agent.hub, "the hub closed the session; reconnecting");
             }

@@ -14,7 +14,7 @@ use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::AgentShared;
 use crate::apply::retry::{self, TxnBuffer};
@@ -82,6 +82,22 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
     let resync = shared.resync.load(std::sync::atomic::Ordering::Relaxed);
     let never_synced =
         state == SyncState::None && echo.is_empty() && pos.domains().all(|d| d == own);
+    // A resync replaces the replicated databases with the master's: own transactions the master
+    // does not hold yet would be lost. They go first (this session), then the snapshot (the next).
+    let unshipped = match (pos.get(own), welcome.master_pos.get(own)) {
+        (Some(l), Some(m)) => l.seq.saturating_sub(m.seq),
+        (Some(l), None) => l.seq,
+        (None, _) => 0,
+    };
+    let resync = if resync && state == SyncState::Done && unshipped > 0 {
+        warn!(
+            unshipped,
+            "the resync waits until this snap's own transactions have reached the master"
+        );
+        false
+    } else {
+        resync
+    };
     if resync || state == SyncState::Loading || never_synced {
         info!(
             reason = if resync {
@@ -148,6 +164,7 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
         // still show the operator why, here and in the hub's status.
         s.acked = welcome.master_pos.get(own);
         s.echoed = echo.get(own);
+        s.fanout_stopped = false;
     }
     info!(hub = %hub, position = %pos, echo = %echo, master = %welcome.master_pos,
           "connected to the hub");
@@ -254,6 +271,17 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
                     reason: message,
                 })
             }
+            Message::FanoutStopped { message } => {
+                error!(hub = %hub, reason = %message,
+                       "the hub cannot send this snap the master's changes; resync it with \
+                        `replicator agent --resync` (it first waits until this snap's own \
+                        changes have reached the master, so none is lost)");
+                let mut s = shared.status.lock().unwrap();
+                s.last_error = Some(format!(
+                    "the hub at {hub} cannot send this snap the master's changes: {message}"
+                ));
+                s.fanout_stopped = true;
+            }
             other => {
                 break Err(Error::Protocol {
                     peer: format!("hub {hub}"),
@@ -309,10 +337,17 @@ async fn report_loop(
             _ = token.cancelled() => break,
             _ = tick.tick() => {}
         }
+        // A resync that waited for this snap's own transactions: once the master has them all,
+        // this session ends and the next one loads the snapshot.
+        if shared.resync.load(std::sync::atomic::Ordering::Relaxed) && shared.pending_own() == 0 {
+            token.cancel();
+            break;
+        }
         let r = {
             let mut s = shared.status.lock().unwrap();
-            if s.connected_since
-                .is_some_and(|t| t.elapsed().unwrap_or_default() >= ERROR_CLEARS_AFTER)
+            if !s.fanout_stopped
+                && s.connected_since
+                    .is_some_and(|t| t.elapsed().unwrap_or_default() >= ERROR_CLEARS_AFTER)
             {
                 s.last_error = None;
             }

@@ -17,18 +17,21 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::{debug, error};
 
 use super::status::Counters;
 use super::{HubCtx, FANOUT_REPLICA_ID_BASE};
 use crate::binlog::{AssembleOptions, BinlogReader, Read, ReaderOptions};
 use crate::ddl::{classify, StatementKind};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gtid::GtidPos;
 use crate::model::TxnItem;
 use crate::wire::messages::{now_us, Message};
 
-/// Streams to `tx` until cancelled or the reader fails definitively.
+/// Streams to `tx` until cancelled or the reader fails definitively; ends the session (cancels
+/// `token`) when it stops, except when the snap's position was purged from the master's binlog:
+/// then the agent is told ([`Message::FanoutStopped`]) and the session goes on without fan-out,
+/// so the snap's own changes still reach the master before the operator resyncs it.
 pub async fn run(
     ctx: Arc<HubCtx>,
     node: String,
@@ -60,7 +63,8 @@ pub async fn run(
     debug!(position = %start, "fan-out starting");
     // The reader runs in its own task so that heartbeats never wait for the binlog.
     let (rtx, mut rrx) = mpsc::channel::<Result<Read>>(8);
-    let rtoken = token.clone();
+    let reader_token = token.child_token();
+    let rtoken = reader_token.clone();
     let reader_task = tokio::spawn(async move {
         loop {
             let r = tokio::select! {
@@ -87,6 +91,8 @@ pub async fn run(
     let mut read_pos = start;
     let mut rows_in_txn: u64 = 0;
     let mut hold = crate::apply::small::SmallCollector::default();
+    // The fan-out stopped for good but the session goes on (see `FanoutStopped`).
+    let mut stopped = false;
     let result = loop {
         tokio::select! {
             _ = token.cancelled() => break Ok(()),
@@ -101,8 +107,26 @@ pub async fn run(
                         continue;
                     }
                     Ok(Read::Item(item)) => item,
+                    Err(e @ Error::BinlogPurged { .. }) => {
+                        // Nothing the hub can do brings those changes back: the snap needs a
+                        // new snapshot. Its own changes still come in (this session goes on),
+                        // so a resync discards none of them.
+                        let message = format!(
+                            "{e}. This snap's own changes still reach the master; the master's \
+                             do not reach it until it is resynced"
+                        );
+                        error!(error = %message, "fan-out cannot start: the snap needs a resync");
+                        ctx.registry.update(&node, |n| {
+                            n.last_error = Some(message.clone());
+                            // No heartbeats from here on: its lag is unknown, not the last one.
+                            n.last_lag_ms = None;
+                            n.outstanding.clear();
+                        });
+                        stopped = tx.send(Message::FanoutStopped { message }).await.is_ok();
+                        break Ok(());
+                    }
                     Err(e) => {
-                        warn!(error = %e, "fan-out stopped");
+                        debug!(error = %e, "fan-out stopped");
                         break Err(e);
                     }
                 };
@@ -187,7 +211,11 @@ pub async fn run(
             }
         }
     };
-    token.cancel();
+    if stopped {
+        reader_token.cancel();
+    } else {
+        token.cancel();
+    }
     let _ = reader_task.await;
     result
 }

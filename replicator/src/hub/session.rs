@@ -249,7 +249,15 @@ async fn session(
         }
     }
     drop(tx);
-    let _ = tokio::time::timeout(Duration::from_secs(5), fan).await;
+    // A fan-out that failed ended the session (ingest saw the cancel): its error is the reason.
+    let fanned = match tokio::time::timeout(Duration::from_secs(5), fan).await {
+        Ok(Ok(r)) => r,
+        _ => Ok(()),
+    };
+    let result = match (result, fanned) {
+        (Ok(()), Err(e)) => Err(e),
+        (r, _) => r,
+    };
     if let Ok(Ok(mut sink)) = tokio::time::timeout(Duration::from_secs(5), writer).await {
         let reason = match &result {
             Err(e) => Some(e.to_string()),

@@ -159,6 +159,10 @@ pub enum Message {
     /// The sender is closing the session because of this.
     #[serde(rename = "err")]
     Error { message: String },
+    /// Hub → agent: the master's changes cannot be sent to this snap (its position is no longer
+    /// in the master's binlog) until it is resynced; the session goes on for its own changes.
+    #[serde(rename = "fstop")]
+    FanoutStopped { message: String },
 }
 
 impl Message {
@@ -184,6 +188,7 @@ impl Message {
             Message::SnapshotEnd(_) => "snapshot-end",
             Message::VerifyResult { .. } => "verify-result",
             Message::Error { .. } => "error",
+            Message::FanoutStopped { .. } => "fanout-stopped",
         }
     }
 

@@ -1,0 +1,147 @@
+//! The master purged binlogs a stopped snap still needed (`expire_logs_days`, `PURGE BINARY
+//! LOGS`): the hub cannot send that snap the master's changes any more. The operator is told
+//! where to look (hub status, the agent's log and status) and what to do; the snap's own changes
+//! still reach the master; `replicator agent --resync` first waits until the master holds all of
+//! them, then reloads, so the resync loses none of the snap's rows.
+
+use std::time::Duration;
+
+use starsync_tests::star::{app_exec, status_node};
+use starsync_tests::{eventually, Node, Star};
+
+async fn count(node: &Node, filter: &str) -> anyhow::Result<i64> {
+    let n: Vec<i64> = node
+        .query(&format!("SELECT COUNT(*) FROM MOST.p WHERE {filter}"))
+        .await?;
+    Ok(n[0])
+}
+
+/// The part of an agent's log written since its last start.
+fn since_last_start(log: &str) -> &str {
+    log.rfind("agent started").map_or(log, |i| &log[i..])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snap_whose_position_was_purged_is_resynced_without_losing_its_rows() {
+    let mut star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE IF NOT EXISTS MOST; \
+             CREATE TABLE MOST.p (id INT PRIMARY KEY, v VARCHAR(60))",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+
+    // snap2's agent is down; snap2 takes a write of its own, the master two, and the master's
+    // binlogs holding those two are purged.
+    star.agent_proc(1).kill9();
+    app_exec(
+        star.snap(1),
+        "INSERT INTO MOST.p VALUES (100, 'snap2, agent down')",
+    )
+    .await
+    .unwrap();
+    star.master()
+        .exec(
+            "INSERT INTO MOST.p VALUES (1, 'master'); FLUSH BINARY LOGS; \
+             INSERT INTO MOST.p VALUES (2, 'master'); FLUSH BINARY LOGS",
+        )
+        .await
+        .unwrap();
+    // The dump thread that served snap2 ends at its next write to the closed socket: only then
+    // may its file be purged.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    star.master().exec("FLUSH BINARY LOGS").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let files: Vec<(String, u64)> = star.master().query("SHOW BINARY LOGS").await.unwrap();
+    let last = files.last().unwrap().0.clone();
+    star.master()
+        .exec(&format!("PURGE BINARY LOGS TO '{last}'"))
+        .await
+        .unwrap();
+    let files: Vec<(String, u64)> = star.master().query("SHOW BINARY LOGS").await.unwrap();
+    assert_eq!(files.len(), 1, "the purge happened: {files:?}");
+
+    star.start_agent(1).unwrap();
+    // The hub's status says why and what to do; snap2's own row still reaches the master.
+    eventually(
+        "the hub's status shows snap2's position purged, with the way out",
+        Duration::from_secs(30),
+        || async {
+            let s = star.status().await?;
+            let e = status_node(&s, "snap2")
+                .and_then(|n| n["last_error"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            Ok(e.contains("no longer available") && e.contains("--resync"))
+        },
+    )
+    .await
+    .unwrap();
+    eventually(
+        "snap2's own row reaches the master",
+        Duration::from_secs(30),
+        || async { Ok(count(star.master(), "id = 100").await? == 1) },
+    )
+    .await
+    .unwrap();
+    // One session that stays up (no reconnect loop), and the agent's log and status say it.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let log = star.agent_log(1);
+    let run = since_last_start(&log);
+    assert_eq!(
+        run.matches("connected to the hub").count(),
+        1,
+        "one session, kept: {run}"
+    );
+    assert!(
+        run.contains("cannot send this snap the master's changes"),
+        "{run}"
+    );
+    let a = star.agent_status(1).await.unwrap();
+    assert!(
+        a["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no longer available")),
+        "{a}"
+    );
+    assert_eq!(count(star.snap(1), "id IN (1, 2)").await.unwrap(), 0);
+
+    // Another own write while its agent is down again, then the operator's resync: that write
+    // reaches the master first, and then snap2 is reloaded with everything.
+    star.agent_proc(1).kill9();
+    app_exec(
+        star.snap(1),
+        "INSERT INTO MOST.p VALUES (101, 'snap2, before its resync')",
+    )
+    .await
+    .unwrap();
+    star.start_agent_with(1, &["--resync"]).unwrap();
+    star.wait_converged(Duration::from_secs(60)).await.unwrap();
+    let log = star.agent_log(1);
+    let run = since_last_start(&log);
+    assert!(
+        run.contains("the resync waits until this snap's own transactions have reached the master")
+            && run.contains("snapshot loaded"),
+        "{run}"
+    );
+    for node in star.cluster.nodes.iter() {
+        assert_eq!(
+            count(node, "id IN (1, 2, 100, 101)").await.unwrap(),
+            4,
+            "{} holds every row",
+            node.name()
+        );
+    }
+    eventually(
+        "snap2 shows no error once resynced",
+        Duration::from_secs(30),
+        || async {
+            let s = star.status().await?;
+            Ok(status_node(&s, "snap2").is_some_and(|n| n["last_error"].is_null()))
+        },
+    )
+    .await
+    .unwrap();
+}
