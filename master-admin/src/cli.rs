@@ -41,7 +41,7 @@ master, system schema, not confirmed); 6 export failed.";
     name = "master-admin",
     version,
     about = "starsync master-admin: cluster status, schema changes on the master, conflicts, \
-             verification and export",
+             verification, export and binlog purging",
     after_help = AFTER_HELP
 )]
 pub struct Cli {
@@ -126,6 +126,23 @@ pub enum Command {
     DropTable {
         /// DB.TABLE
         table: String,
+        /// Do not ask.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Purge the master's binlog files that no snap needs any more (asks you to type purge).
+    #[command(
+        after_help = "Each snap reads the master's binlog from its own position, also after \
+                      being offline: a file it still needs, once purged, leaves it without the \
+                      master's changes until it is resynced. This lists every file with the snaps \
+                      that read from it (positions from the hub, which keeps them across \
+                      restarts) and purges only the files before the oldest one a snap needs. \
+                      The hub must be running."
+    )]
+    PurgeBinlogs {
+        /// Only show what would be purged.
+        #[arg(long)]
+        dry_run: bool,
         /// Do not ask.
         #[arg(long, short = 'y')]
         yes: bool,
@@ -301,6 +318,11 @@ async fn dispatch(command: Command, settings: Settings) -> Result<u8> {
             crate::schema::refuse_system(&name, "drop databases")?;
             let mut db = Db::connect(&settings).await?;
             crate::schema::drop_database(&mut db, &hub, &name, yes, &mut stdout).await?;
+            Ok(EXIT_OK)
+        }
+        Command::PurgeBinlogs { dry_run, yes } => {
+            let mut db = Db::connect(&settings).await?;
+            crate::binlogs::purge(&mut db, &hub, dry_run, yes, &mut stdout).await?;
             Ok(EXIT_OK)
         }
         Command::Conflicts {

@@ -172,6 +172,10 @@ pub struct NodeInfo {
     pub ingested_txns: u64,
     pub applied_txns: u64,
     pub applied_rows: u64,
+    /// Snaps: the oldest position of the master's binlog the snap still needs (`None`: not
+    /// known yet, or a hub that does not say).
+    #[serde(deserialize_with = "opt_gtid_pos")]
+    pub needs_from: Option<GtidPos>,
 }
 
 /// A table checksum as the hub sends it (a number; shown as sent, never computed with).

@@ -11,7 +11,8 @@
 //!   run on the master only so that they replicate (system schemas refused, drops confirmed);
 //! - `conflicts` — the conflict log with the master's and the incoming row images;
 //! - `verify` — per-table checksums on every node at one common position (the hub coordinates);
-//! - `export` — a consistent `mariadb-dump` with the GTID position recorded.
+//! - `export` — a consistent `mariadb-dump` with the GTID position recorded;
+//! - `purge-binlogs` — purge the master's binlog files no snap (also an offline one) needs.
 //!
 //! Modules, from the bottom up: [`config`] (flags > env > file > defaults), [`error`] (one enum,
 //! exit codes), [`names`] (identifiers quoted for SQL), [`render`] (text tables), [`hub`] (the
@@ -21,6 +22,7 @@
 //! master-admin talks to two things only: the master's MariaDB, as a DBA account, and the hub's
 //! HTTP endpoint. It never talks to snaps directly; what it knows about them comes from the hub.
 
+pub mod binlogs;
 pub mod cli;
 pub mod config;
 pub mod conflicts;

@@ -6,6 +6,7 @@
 //! One test binary with a module per command, so the tests run in parallel. Build the binaries
 //! first (`cargo build --workspace --bins`): the harness runs the real `replicator`.
 
+mod binlogs;
 mod common;
 mod conflicts;
 mod export;

@@ -359,6 +359,13 @@ async fn report_loop(
                 ddl_drift: s.ddl_drift,
                 last_error: s.last_error.clone(),
                 max_allowed_packet: shared.max_allowed_packet,
+                echo: {
+                    let mut e = GtidPos::new();
+                    if let Some(g) = s.echoed {
+                        e.set(g);
+                    }
+                    e
+                },
             }
         };
         let r = AgentReport {

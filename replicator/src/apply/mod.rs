@@ -62,6 +62,16 @@ pub const STATE_DDL: &[&str] = &[
         rows_loaded BIGINT UNSIGNED NOT NULL DEFAULT 0,
         updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
     ) ENGINE=InnoDB",
+    // On the master: every snap the hub has served, and the oldest position of the master's
+    // binlog it still needs (`master-admin purge-binlogs` keeps those binlogs).
+    "CREATE TABLE IF NOT EXISTS starsync.snaps (
+        name VARCHAR(64) NOT NULL PRIMARY KEY,
+        server_id INT UNSIGNED NOT NULL,
+        domain_id INT UNSIGNED NOT NULL,
+        gtid_pos VARCHAR(2048) NOT NULL,
+        needs_from VARCHAR(2048) NOT NULL,
+        last_seen TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+    ) ENGINE=InnoDB",
     "CREATE TABLE IF NOT EXISTS starsync.conflicts (
         id BIGINT AUTO_INCREMENT PRIMARY KEY,
         detected_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),

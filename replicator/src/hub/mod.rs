@@ -76,7 +76,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<()> {
     let address = cfg.mariadb.address();
-    let (conn, facts, pos) =
+    let (mut conn, facts, pos) =
         check::connect_checked(&cfg.mariadb, &cfg.node, "master database").await?;
     info!(node = %cfg.node.name, master = %address, version = %facts.version, position = %pos,
           listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
@@ -90,6 +90,14 @@ pub async fn run(
         address.clone(),
     ));
     registry.set_master(pos.clone(), true);
+    // Snaps served before: shown (disconnected) and their binlogs kept until they are back.
+    let known = load_known_snaps(&mut conn).await?;
+    for r in known {
+        let name = r.name.clone();
+        if let Err(e) = registry.add_known_snap(r) {
+            warn!(node = %name, error = %e, "ignoring a bad row of starsync.snaps");
+        }
+    }
     registry.update(&cfg.node.name, |n| {
         n.max_allowed_packet = Some(facts.max_allowed_packet)
     });
@@ -167,6 +175,72 @@ pub async fn run(
 
 /// Polls the master: position every 20 ms (the lag heartbeats' time base), conflict counts
 /// every 2 s, rates every second.
+/// The rows of `starsync.snaps`.
+async fn load_known_snaps(conn: &mut mysql_async::Conn) -> Result<Vec<status::SnapRecord>> {
+    let rows: Vec<(String, u32, u32, String, String, Option<f64>)> = conn
+        .query(
+            "SELECT name, server_id, domain_id, gtid_pos, needs_from, \
+             CAST(UNIX_TIMESTAMP(last_seen) AS DOUBLE) FROM starsync.snaps",
+        )
+        .await
+        .map_err(crate::error::Error::db("reading starsync.snaps"))?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(name, server_id, domain_id, gtid_pos, needs_from, seen)| status::SnapRecord {
+                name,
+                server_id,
+                domain_id,
+                gtid_pos,
+                needs_from,
+                connected: false,
+                last_seen: seen
+                    .map(|s| std::time::UNIX_EPOCH + Duration::from_secs_f64(s.max(0.0))),
+            },
+        )
+        .collect())
+}
+
+/// Writes to `starsync.snaps` (not binlogged) every snap whose position changed since the
+/// last write, and refreshes `last_seen` of the connected ones.
+async fn persist_snaps(
+    ctx: &HubCtx,
+    conn: &mut mysql_async::Conn,
+    written: &mut HashMap<String, status::SnapRecord>,
+) -> std::result::Result<(), mysql_async::Error> {
+    let rows: Vec<status::SnapRecord> = ctx
+        .registry
+        .snap_records()
+        .into_iter()
+        .filter(|r| r.connected || written.get(&r.name) != Some(r))
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    conn.query_drop("SET SESSION sql_log_bin = 0").await?;
+    conn.exec_batch(
+        "INSERT INTO starsync.snaps (name, server_id, domain_id, gtid_pos, needs_from, last_seen) \
+         VALUES (?, ?, ?, ?, ?, NOW(6)) ON DUPLICATE KEY UPDATE server_id = VALUES(server_id), \
+         domain_id = VALUES(domain_id), gtid_pos = VALUES(gtid_pos), \
+         needs_from = VALUES(needs_from), last_seen = IF(?, VALUES(last_seen), last_seen)",
+        rows.iter().map(|r| {
+            (
+                r.name.as_str(),
+                r.server_id,
+                r.domain_id,
+                r.gtid_pos.as_str(),
+                r.needs_from.as_str(),
+                r.connected,
+            )
+        }),
+    )
+    .await?;
+    for r in rows {
+        written.insert(r.name.clone(), r);
+    }
+    Ok(())
+}
+
 async fn poll_master(
     ctx: Arc<HubCtx>,
     mut conn: mysql_async::Conn,
@@ -178,6 +252,8 @@ async fn poll_master(
     let mut n: u64 = 0;
     let mut last_pos = GtidPos::new();
     let mut healthy = true;
+    let mut written = HashMap::new();
+    let mut persist_failed = false;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -219,6 +295,17 @@ async fn poll_master(
         if n % 50 == 0 {
             ctx.registry.sample_rates();
         }
+        if n % 100 == 50 {
+            match persist_snaps(&ctx, &mut conn, &mut written).await {
+                Ok(()) => persist_failed = false,
+                Err(e) if !persist_failed => {
+                    warn!(error = %e, "cannot record the snaps' positions in starsync.snaps; \
+                          master-admin purge-binlogs relies on them");
+                    persist_failed = true;
+                }
+                Err(_) => {}
+            }
+        }
         if n % 100 == 1 {
             let counts: std::result::Result<Vec<(String, u64)>, _> = conn
                 .query("SELECT origin_node, COUNT(*) FROM starsync.conflicts GROUP BY origin_node")
@@ -229,5 +316,7 @@ async fn poll_master(
             }
         }
     }
+    // The positions as they are at shutdown.
+    let _ = persist_snaps(&ctx, &mut conn, &mut written).await;
     conn.disconnect().await.ok();
 }

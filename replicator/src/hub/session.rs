@@ -224,6 +224,8 @@ async fn session(
         token.clone(),
     ));
     let start = fanout_start(&pos, &echo, hello.domain_id, &ctx.registry.master_pos());
+    ctx.registry
+        .update(&name, |n| n.needs_from = Some(start.clone()));
     let fan = tokio::spawn(
         super::fanout::run(
             ctx.clone(),
@@ -366,9 +368,12 @@ async fn ingest_loop(
             }
             Message::Report(r) => {
                 let packet = (r.max_allowed_packet > 0).then_some(r.max_allowed_packet);
+                let needs =
+                    fanout_start(&r.pos, &r.echo, hello.domain_id, &ctx.registry.master_pos());
                 let changed = ctx
                     .registry
                     .update(&name, |n| {
+                        n.needs_from = Some(needs);
                         n.gtid_pos = r.pos;
                         n.capture_lag_ms = r.capture_lag_ms;
                         n.agent_error = r.last_error;

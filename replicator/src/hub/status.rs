@@ -9,13 +9,19 @@
 //! least `now − T` of the oldest one. Transactions behind: GTID arithmetic between the master's
 //! position and the node's reported position.
 //!
+//! A snap's `needs_from` is where its fan-out would start if it reconnected now: the oldest
+//! position of the master's binlog it still needs. The hub writes it to `starsync.snaps` on the
+//! master every 2 s (and at shutdown) and reads it back at start, so a snap offline across hub
+//! restarts is still listed (disconnected) and its binlogs still kept by
+//! `master-admin purge-binlogs`.
+//!
 //! ## `/status` schema
 //! `{"hub": {node, server_id, domain_id, gtid_binlog_pos, started_at, version},
 //!   "nodes": [{name, role, server_id, domain_id, connected, syncing, connected_since, address,
 //!   gtid_pos,
 //!   txns_behind, lag_ms, capture_lag_ms, txn_per_sec, rows_per_sec, bytes_queued, conflicts,
 //!   ddl_drift, last_ddl_drift, last_error, max_allowed_packet, ingested_txns, applied_txns,
-//!   applied_rows}],
+//!   applied_rows, needs_from}],
 //!   "conflicts_total"}`; times are RFC 3339 UTC, absent values `null`.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -75,6 +81,10 @@ pub struct NodeState {
     pub counters: Arc<Counters>,
     /// Conflicts recorded in the conflict log for this node as origin (all time).
     pub conflicts_logged: u64,
+    /// Where the master's binlog must still be readable for this snap: where its fan-out
+    /// starts if it reconnects now ([`super::session::fanout_start`]). Kept in
+    /// `starsync.snaps` on the master, so that it outlives the hub.
+    pub needs_from: Option<GtidPos>,
     rate: Rate,
 }
 
@@ -107,6 +117,7 @@ impl NodeState {
             max_allowed_packet: None,
             counters: Arc::new(Counters::default()),
             conflicts_logged: 0,
+            needs_from: None,
             rate: Rate::default(),
         }
     }
@@ -230,6 +241,41 @@ impl Registry {
         self.inner.lock().unwrap().master_ok
     }
 
+    /// Every snap with a known position, as `starsync.snaps` keeps it.
+    pub fn snap_records(&self) -> Vec<SnapRecord> {
+        let g = self.inner.lock().unwrap();
+        g.nodes
+            .iter()
+            .filter(|(_, n)| n.role == "snap")
+            .filter_map(|(name, n)| {
+                Some(SnapRecord {
+                    name: name.clone(),
+                    server_id: n.server_id,
+                    domain_id: n.domain_id,
+                    gtid_pos: n.gtid_pos.to_string(),
+                    needs_from: n.needs_from.as_ref()?.to_string(),
+                    connected: n.connected,
+                    last_seen: n.disconnected_since,
+                })
+            })
+            .collect()
+    }
+
+    /// A snap known from `starsync.snaps` (served before this hub started), until it connects.
+    pub fn add_known_snap(&self, r: SnapRecord) -> Result<(), crate::gtid::ParseGtidError> {
+        let gtid_pos: GtidPos = r.gtid_pos.parse()?;
+        let needs_from: GtidPos = r.needs_from.parse()?;
+        let mut g = self.inner.lock().unwrap();
+        let n = g
+            .nodes
+            .entry(r.name)
+            .or_insert_with(|| NodeState::new("snap", r.server_id, r.domain_id));
+        n.gtid_pos = gtid_pos;
+        n.needs_from = Some(needs_from);
+        n.disconnected_since = r.last_seen;
+        Ok(())
+    }
+
     /// Sets per-origin conflict counts read from the conflict log.
     pub fn set_conflicts(&self, by_node: &BTreeMap<String, u64>) {
         let mut g = self.inner.lock().unwrap();
@@ -296,6 +342,7 @@ impl Registry {
                     ingested_txns: n.counters.ingested_txns.load(Ordering::Relaxed),
                     applied_txns: n.counters.applied_txns.load(Ordering::Relaxed),
                     applied_rows: n.counters.applied_rows.load(Ordering::Relaxed),
+                    needs_from: n.needs_from.as_ref().map(|p| p.to_string()),
                 }
             })
             .collect();
@@ -313,6 +360,19 @@ impl Registry {
             conflicts_total: g.conflicts_total,
         }
     }
+}
+
+/// A snap's row in `starsync.snaps`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapRecord {
+    pub name: String,
+    pub server_id: u32,
+    pub domain_id: u32,
+    pub gtid_pos: String,
+    pub needs_from: String,
+    pub connected: bool,
+    /// When it was last connected (for a row read back: `last_seen`).
+    pub last_seen: Option<SystemTime>,
 }
 
 #[derive(Debug, Serialize)]
@@ -359,6 +419,9 @@ pub struct NodeDoc {
     pub ingested_txns: u64,
     pub applied_txns: u64,
     pub applied_rows: u64,
+    /// Snaps: the oldest GTID position of the master's binlog this snap still needs (binlogs
+    /// before it may be purged); `null` for the master and for a snap not yet subscribed.
+    pub needs_from: Option<String>,
 }
 
 fn label(s: &str) -> String {

@@ -89,6 +89,9 @@ pub struct AgentReport {
     /// The snap's `max_allowed_packet` (0: unknown).
     #[serde(rename = "k", default)]
     pub max_allowed_packet: u64,
+    /// The last own transaction whose echo was applied on the snap (its echo position).
+    #[serde(rename = "o", default)]
+    pub echo: GtidPos,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

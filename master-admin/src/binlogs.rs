@@ -1,0 +1,307 @@
+//! `purge-binlogs`: purge the master's binlog files that no snap needs any more.
+//!
+//! The hub streams each snap from that snap's own position in the master's binlog. A file a
+//! snap still needs, once purged (`PURGE BINARY LOGS`, `binlog_expire_logs_seconds`), leaves
+//! that snap without the master's changes until it is resynced. MariaDB cannot tell: a snap
+//! that is offline is no replica it knows of. The hub can: its status gives every snap's
+//! `needs_from` (kept in `starsync.snaps` on the master, so snaps offline across hub restarts
+//! count too). A snap can start reading at the newest file whose starting GTID state (the
+//! file's `Gtid_list` event) its `needs_from` holds; every file before the oldest such start
+//! can go, and the current file always stays.
+
+use std::io::Write;
+
+use mysql_async::prelude::*;
+use replicator::gtid::GtidPos;
+
+use crate::db::{confirm, Db};
+use crate::error::{Error, Result};
+use crate::hub::{Hub, StatusDoc};
+
+/// One binlog file of the master.
+#[derive(Debug, Clone)]
+pub struct BinlogFile {
+    pub name: String,
+    pub size: u64,
+    /// The GTID state at its start (its `Gtid_list` event).
+    pub start: GtidPos,
+}
+
+/// What may be purged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Index of the first file to keep: files before it are purged.
+    pub keep_from: usize,
+    /// For each file, the snaps that start reading there.
+    pub starts: Vec<Vec<String>>,
+    /// Snaps without a known position (never subscribed: an initial sync under way); while
+    /// there is one, nothing is purged.
+    pub unknown: Vec<String>,
+    /// Snaps whose position is older than every file left: already purged, they need a resync
+    /// whatever is kept.
+    pub lost: Vec<String>,
+}
+
+/// The plan for `files` (oldest first) and the snaps' `needs_from`.
+pub fn plan(files: &[BinlogFile], snaps: &[(String, Option<GtidPos>)]) -> Plan {
+    let mut starts = vec![Vec::new(); files.len()];
+    let mut unknown = Vec::new();
+    let mut lost = Vec::new();
+    let mut keep_from = files.len().saturating_sub(1);
+    for (name, needs) in snaps {
+        let Some(needs) = needs else {
+            unknown.push(name.clone());
+            continue;
+        };
+        match files.iter().rposition(|f| needs.covers(&f.start)) {
+            Some(i) => {
+                starts[i].push(name.clone());
+                keep_from = keep_from.min(i);
+            }
+            None => lost.push(name.clone()),
+        }
+    }
+    if !unknown.is_empty() {
+        keep_from = 0;
+    }
+    Plan {
+        keep_from,
+        starts,
+        unknown,
+        lost,
+    }
+}
+
+/// The master's binlog files, oldest first, with the GTID state each starts at.
+pub async fn files(db: &mut Db) -> Result<Vec<BinlogFile>> {
+    let err = db.err("listing the binary logs (SHOW BINARY LOGS)");
+    let rows: Vec<mysql_async::Row> = db.conn.query("SHOW BINARY LOGS").await.map_err(err)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let name: String = row.get(0).unwrap_or_default();
+        let size: u64 = row.get(1).unwrap_or_default();
+        let err = db.err(format!("reading the start of {name}"));
+        let events: Vec<mysql_async::Row> = db
+            .conn
+            .query(format!(
+                "SHOW BINLOG EVENTS IN '{}' LIMIT 4",
+                name.replace('\'', "''")
+            ))
+            .await
+            .map_err(err)?;
+        let list = events.iter().find_map(|e| {
+            let kind: String = e.get(2)?;
+            (kind == "Gtid_list").then(|| e.get::<String, _>(5))?
+        });
+        let Some(list) = list else {
+            return Err(Error::Usage(format!(
+                "{name} has no Gtid_list event at its start; is this a MariaDB binlog?"
+            )));
+        };
+        let text = list.trim().trim_start_matches('[').trim_end_matches(']');
+        let start: GtidPos = text.parse().map_err(|e| {
+            Error::Usage(format!(
+                "{name} starts with a GTID list that cannot be read ({text:?}): {e}"
+            ))
+        })?;
+        out.push(BinlogFile { name, size, start });
+    }
+    Ok(out)
+}
+
+fn bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
+/// Lists the files with what each snap needs, then purges what none needs (after asking,
+/// unless `yes`; never with `dry_run`).
+pub async fn purge(
+    db: &mut Db,
+    hub: &Hub,
+    dry_run: bool,
+    yes: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    // Without the hub nobody knows what the snaps need: refuse rather than guess.
+    let (doc, _) = hub
+        .get_doc::<StatusDoc>("/status", std::time::Duration::from_secs(5))
+        .await?;
+    db.ensure_master(hub).await?;
+    let snaps: Vec<(String, Option<GtidPos>)> = doc
+        .nodes
+        .iter()
+        .filter(|n| n.role == "snap")
+        .map(|n| (n.name.clone(), n.needs_from.clone()))
+        .collect();
+    let files = files(db).await?;
+    let p = plan(&files, &snaps);
+    let _ = writeln!(out, "binlog files of the master {}:", db.address);
+    for (i, f) in files.iter().enumerate() {
+        let what = if i < p.keep_from {
+            "purge".to_string()
+        } else if p.starts[i].is_empty() {
+            "keep".to_string()
+        } else {
+            format!("keep: {} reads from here", p.starts[i].join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "  {:<24} {:>10}  starts at {:<24} {what}",
+            f.name,
+            bytes(f.size),
+            if f.start.is_empty() {
+                "-".to_string()
+            } else {
+                f.start.to_string()
+            }
+        );
+    }
+    for name in &p.lost {
+        let _ = writeln!(
+            out,
+            "warning: {name} needs changes older than every binlog file left (already purged); \
+             it gets no changes from the master until you run `replicator agent --resync` on it"
+        );
+    }
+    if !p.unknown.is_empty() {
+        let _ = writeln!(
+            out,
+            "nothing purged: {} {} no known position yet (an initial sync under way?); try again \
+             when `master-admin status` shows {} connected",
+            p.unknown.join(", "),
+            if p.unknown.len() == 1 { "has" } else { "have" },
+            if p.unknown.len() == 1 { "it" } else { "them" }
+        );
+        return Ok(());
+    }
+    if p.keep_from == 0 {
+        let _ = writeln!(out, "nothing to purge: every file is still needed");
+        return Ok(());
+    }
+    let keep = &files[p.keep_from].name;
+    let freed: u64 = files[..p.keep_from].iter().map(|f| f.size).sum();
+    let _ = writeln!(
+        out,
+        "{} file(s), {}, no snap needs: PURGE BINARY LOGS TO '{keep}'",
+        p.keep_from,
+        bytes(freed)
+    );
+    if dry_run {
+        let _ = writeln!(out, "--dry-run: nothing purged");
+        return Ok(());
+    }
+    if !yes {
+        confirm(
+            &format!(
+                "This deletes {} binlog file(s) of the master {} (up to, not including, {keep}).",
+                p.keep_from, db.address
+            ),
+            &["purge".to_string()],
+            &mut std::io::stdin().lock(),
+            &mut std::io::stderr(),
+        )?;
+    }
+    db.exec(
+        "purging the binary logs",
+        &format!("PURGE BINARY LOGS TO '{}'", keep.replace('\'', "''")),
+    )
+    .await?;
+    let left: Vec<String> = db
+        .conn
+        .query_map("SHOW BINARY LOGS", |row: mysql_async::Row| {
+            row.get::<String, _>(0).unwrap_or_default()
+        })
+        .await
+        .map_err(db.err("listing the binary logs"))?;
+    if left.first() != Some(keep) {
+        // MariaDB skips files a connected replica still reads, with a warning only.
+        let _ = writeln!(
+            out,
+            "purged up to {}: a file still being read was kept (MariaDB keeps binlogs a \
+             connected reader uses); run this again later",
+            left.first().cloned().unwrap_or_default()
+        );
+    } else {
+        let _ = writeln!(out, "purged; the oldest binlog file is now {keep}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, start: &str) -> BinlogFile {
+        BinlogFile {
+            name: name.into(),
+            size: 100,
+            start: start.parse().unwrap(),
+        }
+    }
+
+    fn files() -> Vec<BinlogFile> {
+        vec![
+            file("b.1", ""),
+            file("b.2", "1-1-4"),
+            file("b.3", "1-1-9,2-2-3"),
+            file("b.4", "1-1-12,2-2-3"),
+        ]
+    }
+
+    fn snap(name: &str, needs: &str) -> (String, Option<GtidPos>) {
+        (name.into(), Some(needs.parse().unwrap()))
+    }
+
+    #[test]
+    fn keeps_from_the_oldest_file_a_snap_starts_in() {
+        let p = plan(
+            &files(),
+            &[snap("s1", "1-1-12,2-2-3"), snap("s2", "1-1-5,2-2-3")],
+        );
+        assert_eq!(
+            p.keep_from, 1,
+            "s2 reads from b.2 (it holds 1-1-4, not 1-1-9)"
+        );
+        assert_eq!(p.starts[1], vec!["s2".to_string()]);
+        assert_eq!(p.starts[3], vec!["s1".to_string()]);
+    }
+
+    #[test]
+    fn a_missing_domain_is_needed_from_the_start() {
+        // s1 never got domain 2: it needs b.2 (the last file starting without domain 2).
+        let p = plan(&files(), &[snap("s1", "1-1-20")]);
+        assert_eq!(p.keep_from, 1);
+    }
+
+    #[test]
+    fn all_caught_up_keeps_only_the_current_file() {
+        let p = plan(&files(), &[snap("s1", "1-1-30,2-2-9")]);
+        assert_eq!(p.keep_from, 3);
+        let p = plan(&files(), &[]);
+        assert_eq!(p.keep_from, 3, "no snaps: every file but the current one");
+    }
+
+    #[test]
+    fn an_unknown_position_purges_nothing_and_a_lost_snap_blocks_nothing() {
+        let p = plan(
+            &files(),
+            &[("new".into(), None), snap("s1", "1-1-30,2-2-9")],
+        );
+        assert_eq!(p.keep_from, 0);
+        assert_eq!(p.unknown, vec!["new".to_string()]);
+        let mut fs = files();
+        fs.remove(0);
+        fs.remove(0); // b.3 is the oldest: it starts at 1-1-9
+        let p = plan(
+            &fs,
+            &[snap("old", "1-1-5,2-2-3"), snap("s1", "1-1-30,2-2-9")],
+        );
+        assert_eq!(p.lost, vec!["old".to_string()]);
+        assert_eq!(p.keep_from, 1);
+    }
+}

@@ -1,0 +1,104 @@
+//! `purge-binlogs`: purges only the master's binlog files no snap needs; a snap that is offline
+//! counts, also after the hub restarted meanwhile (the hub keeps positions in `starsync.snaps`).
+
+use std::time::Duration;
+
+use starsync_tests::star::status_node;
+use starsync_tests::{eventually, Node, Star};
+
+use crate::common::{admin, run_with};
+
+async fn binlog_files(m: &Node) -> Vec<String> {
+    let rows: Vec<(String, u64)> = m.query("SHOW BINARY LOGS").await.unwrap();
+    rows.into_iter().map(|(f, _)| f).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_binlogs_keeps_what_an_offline_snap_needs_across_a_hub_restart() {
+    let mut star = Star::start(2).await.unwrap();
+    star.master()
+        .exec("CREATE DATABASE IF NOT EXISTS MOST; CREATE TABLE MOST.b (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    // A file that every snap has read in full.
+    star.master().exec("FLUSH BINARY LOGS").await.unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    // The hub has heard where snap2 stands (agents report every 300 ms).
+    eventually(
+        "snap2's position reported",
+        Duration::from_secs(10),
+        || async {
+            let s = star.status().await?;
+            let master = s["hub"]["gtid_binlog_pos"].clone();
+            Ok(status_node(&s, "snap2").is_some_and(|n| n["needs_from"] == master))
+        },
+    )
+    .await
+    .unwrap();
+
+    // snap2 goes offline; the master writes on, over several files; the hub restarts.
+    star.agent_proc(1).kill9();
+    star.master()
+        .exec(
+            "INSERT INTO MOST.b VALUES (1); FLUSH BINARY LOGS; INSERT INTO MOST.b VALUES (2); \
+             FLUSH BINARY LOGS; INSERT INTO MOST.b VALUES (3)",
+        )
+        .await
+        .unwrap();
+    let status = star.hub_proc().terminate(Duration::from_secs(15)).unwrap();
+    assert!(status.success());
+    star.start_hub().unwrap();
+    star.wait_agents(1, Duration::from_secs(30)).await.unwrap();
+    let s = admin(&star, &["status", "--json"]).await.expect(1);
+    let doc = s.json();
+    let snap2 = doc["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "snap2")
+        .unwrap_or_else(|| panic!("the restarted hub still lists snap2: {doc:#}"))
+        .clone();
+    assert_eq!(snap2["connected"], false, "{snap2:#}");
+    assert!(snap2["txns_behind"].as_u64().unwrap() >= 3, "{snap2:#}");
+
+    let before = binlog_files(star.master()).await;
+    assert!(before.len() >= 3, "{before:?}");
+    // Not confirmed: nothing happens.
+    let mut args = crate::common::node_args(star.master(), &crate::common::hub_addr(&star));
+    args.push("purge-binlogs".into());
+    run_with(&args, None, &[])
+        .await
+        .expect(5)
+        .says(&["not confirmed"]);
+    let dry = admin(&star, &["purge-binlogs", "--dry-run"]).await;
+    println!("{}", dry.stdout);
+    dry.expect(0)
+        .says(&["snap2 reads from here", "--dry-run: nothing purged"]);
+    assert_eq!(binlog_files(star.master()).await, before);
+    admin(&star, &["purge-binlogs", "--yes"])
+        .await
+        .expect(0)
+        .says(&["snap2 reads from here"]);
+    let kept = binlog_files(star.master()).await;
+    assert!(kept.len() < before.len(), "something was purged: {kept:?}");
+    assert!(kept.len() >= 3, "snap2's files were kept: {kept:?}");
+
+    // snap2 comes back and gets every change: nothing it needed was purged.
+    star.start_agent(1).unwrap();
+    star.wait_converged(Duration::from_secs(60)).await.unwrap();
+    let n: Vec<i64> = star
+        .snap(1)
+        .query("SELECT COUNT(*) FROM MOST.b")
+        .await
+        .unwrap();
+    assert_eq!(n, [3]);
+    assert!(!star.agent_log(1).contains("no longer available"));
+
+    // Everyone caught up: every file but the current one goes.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    admin(&star, &["purge-binlogs", "--yes"])
+        .await
+        .expect(0)
+        .says(&["purged; the oldest binlog file is now"]);
+    assert_eq!(binlog_files(star.master()).await.len(), 1);
+}
