@@ -13,6 +13,31 @@ async fn binlog_files(m: &Node) -> Vec<String> {
     rows.into_iter().map(|(f, _)| f).collect()
 }
 
+/// Waits until the hub has heard that each of `snaps` holds the master's whole position (agents
+/// report every 300 ms), and returns that position. It comes from the master itself: the hub's
+/// own reading may be a poll behind.
+async fn reported(star: &Star, snaps: &[&str]) -> String {
+    let master: Vec<String> = star
+        .master()
+        .query("SELECT @@gtid_binlog_pos")
+        .await
+        .unwrap();
+    let master = master[0].clone();
+    eventually(
+        "the snaps' positions reported",
+        Duration::from_secs(10),
+        || async {
+            let s = star.status().await?;
+            Ok(snaps.iter().all(|name| {
+                status_node(&s, name).is_some_and(|n| n["needs_from"] == master.as_str())
+            }))
+        },
+    )
+    .await
+    .unwrap();
+    master
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purge_binlogs_keeps_what_an_offline_snap_needs_across_a_hub_restart() {
     let mut star = Star::start(2).await.unwrap();
@@ -23,18 +48,7 @@ async fn purge_binlogs_keeps_what_an_offline_snap_needs_across_a_hub_restart() {
     // A file that every snap has read in full.
     star.master().exec("FLUSH BINARY LOGS").await.unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
-    // The hub has heard where snap2 stands (agents report every 300 ms).
-    eventually(
-        "snap2's position reported",
-        Duration::from_secs(10),
-        || async {
-            let s = star.status().await?;
-            let master = s["hub"]["gtid_binlog_pos"].clone();
-            Ok(status_node(&s, "snap2").is_some_and(|n| n["needs_from"] == master))
-        },
-    )
-    .await
-    .unwrap();
+    let master = reported(&star, &["snap2"]).await;
 
     // snap2 goes offline; the master writes on, over several files; the hub restarts.
     star.agent_proc(1).kill9();
@@ -47,6 +61,13 @@ async fn purge_binlogs_keeps_what_an_offline_snap_needs_across_a_hub_restart() {
         .unwrap();
     let status = star.hub_proc().terminate(Duration::from_secs(15)).unwrap();
     assert!(status.success());
+    // What the restarted hub reads back.
+    let kept: Vec<String> = star
+        .master()
+        .query("SELECT needs_from FROM starsync.snaps WHERE name = 'snap2'")
+        .await
+        .unwrap();
+    assert_eq!(kept, [master], "snap2's position is kept on the master");
     star.start_hub().unwrap();
     star.wait_agents(1, Duration::from_secs(30)).await.unwrap();
     let s = admin(&star, &["status", "--json"]).await.expect(1);
@@ -95,7 +116,7 @@ async fn purge_binlogs_keeps_what_an_offline_snap_needs_across_a_hub_restart() {
     assert!(!star.agent_log(1).contains("no longer available"));
 
     // Everyone caught up: every file but the current one goes.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    reported(&star, &["snap1", "snap2"]).await;
     admin(&star, &["purge-binlogs", "--yes"])
         .await
         .expect(0)

@@ -317,6 +317,8 @@ async fn poll_master(
         }
     }
     // The positions as they are at shutdown.
-    let _ = persist_snaps(&ctx, &mut conn, &mut written).await;
+    if let Err(e) = persist_snaps(&ctx, &mut conn, &mut written).await {
+        warn!(error = %e, "cannot record the snaps' positions in starsync.snaps at shutdown");
+    }
     conn.disconnect().await.ok();
 }
