@@ -176,6 +176,8 @@ pub struct NodeInfo {
     /// known yet, or a hub that does not say).
     #[serde(deserialize_with = "opt_gtid_pos")]
     pub needs_from: Option<GtidPos>,
+    /// The snap's position is no longer in the master's binlog (it needs a resync).
+    pub needs_resync: bool,
 }
 
 /// A table checksum as the hub sends it (a number; shown as sent, never computed with).

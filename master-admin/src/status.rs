@@ -5,6 +5,7 @@
 //! *problem*; any problem makes the exit code [`EXIT_PROBLEM`]. A node whose lag is unknown (no
 //! heartbeat acknowledged yet) is not a problem by itself: a disconnected node is caught by the
 //! first rule, and a stuck one by its growing lag (the hub counts an unanswered heartbeat's age).
+//! A snap whose position the master's binlog no longer holds (`needs_resync`) is a problem.
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
@@ -48,6 +49,13 @@ pub fn problems(doc: &StatusDoc, max_lag_ms: Option<u64>) -> Vec<String> {
                 .map(|d| format!(" for {}", render::duration(d)))
                 .unwrap_or_default();
             out.push(format!("{} is disconnected{since}", n.name));
+        }
+        if n.needs_resync {
+            out.push(format!(
+                "{} gets no changes from the master: its position was purged from the master's \
+                 binlog; run `replicator agent --resync` on it",
+                n.name
+            ));
         }
         if let (Some(max), Some(lag)) = (max_lag_ms, n.lag_ms) {
             if lag > max {
@@ -305,6 +313,20 @@ mod tests {
         assert_eq!(p.len(), 2, "{p:?}");
         assert!(p.iter().any(|x| x.contains("snap1 lags 1500 ms")), "{p:?}");
         assert!(problems(&d, Some(2000)).len() == 1);
+    }
+
+    #[test]
+    fn a_snap_that_needs_a_resync_is_a_problem_though_connected() {
+        let mut d = doc();
+        d.nodes.retain(|n| n.connected);
+        assert!(problems(&d, None).is_empty());
+        d.nodes[1].needs_resync = true;
+        let p = problems(&d, None);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].contains("snap1 gets no changes") && p[0].contains("--resync"),
+            "{p:?}"
+        );
     }
 
     #[test]

@@ -118,6 +118,7 @@ pub async fn run(
                         error!(error = %message, "fan-out cannot start: the snap needs a resync");
                         ctx.registry.update(&node, |n| {
                             n.last_error = Some(message.clone());
+                            n.needs_resync = true;
                             // No heartbeats from here on: its lag is unknown, not the last one.
                             n.last_lag_ms = None;
                             n.outstanding.clear();

@@ -152,6 +152,7 @@ async fn session(
             n.disconnected_since = None;
             n.address = peer.to_string();
             n.last_error = None;
+            n.needs_resync = false;
             n.outstanding.clear();
             n.counters.clone()
         },

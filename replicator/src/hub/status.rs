@@ -21,7 +21,7 @@
 //!   gtid_pos,
 //!   txns_behind, lag_ms, capture_lag_ms, txn_per_sec, rows_per_sec, bytes_queued, conflicts,
 //!   ddl_drift, last_ddl_drift, last_error, max_allowed_packet, ingested_txns, applied_txns,
-//!   applied_rows, needs_from}],
+//!   applied_rows, needs_from, needs_resync}],
 //!   "conflicts_total"}`; times are RFC 3339 UTC, absent values `null`.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -85,6 +85,9 @@ pub struct NodeState {
     /// starts if it reconnects now ([`super::session::fanout_start`]). Kept in
     /// `starsync.snaps` on the master, so that it outlives the hub.
     pub needs_from: Option<GtidPos>,
+    /// Its position is no longer in the master's binlog: it gets nothing from the master until
+    /// it is resynced (set by its fan-out, cleared when a session starts).
+    pub needs_resync: bool,
     rate: Rate,
 }
 
@@ -118,6 +121,7 @@ impl NodeState {
             counters: Arc::new(Counters::default()),
             conflicts_logged: 0,
             needs_from: None,
+            needs_resync: false,
             rate: Rate::default(),
         }
     }
@@ -343,6 +347,7 @@ impl Registry {
                     applied_txns: n.counters.applied_txns.load(Ordering::Relaxed),
                     applied_rows: n.counters.applied_rows.load(Ordering::Relaxed),
                     needs_from: n.needs_from.as_ref().map(|p| p.to_string()),
+                    needs_resync: n.needs_resync,
                 }
             })
             .collect();
@@ -422,6 +427,8 @@ pub struct NodeDoc {
     /// Snaps: the oldest GTID position of the master's binlog this snap still needs (binlogs
     /// before it may be purged); `null` for the master and for a snap not yet subscribed.
     pub needs_from: Option<String>,
+    /// The snap's position was purged from the master's binlog: it needs `--resync`.
+    pub needs_resync: bool,
 }
 
 fn label(s: &str) -> String {
