@@ -17,6 +17,7 @@ use replicator::gtid::GtidPos;
 use crate::db::{confirm, Db};
 use crate::error::{Error, Result};
 use crate::hub::{Hub, StatusDoc};
+use crate::render::{bytes, Align, Table};
 
 /// One binlog file of the master.
 #[derive(Debug, Clone)]
@@ -109,15 +110,6 @@ pub async fn files(db: &mut Db) -> Result<Vec<BinlogFile>> {
     Ok(out)
 }
 
-fn bytes(n: u64) -> String {
-    match n {
-        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
-        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
-        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
-        n => format!("{n} B"),
-    }
-}
-
 /// Lists the files with what each snap needs, then purges what none needs (after asking,
 /// unless `yes`; never with `dry_run`).
 pub async fn purge(
@@ -141,6 +133,12 @@ pub async fn purge(
     let files = files(db).await?;
     let p = plan(&files, &snaps);
     let _ = writeln!(out, "binlog files of the master {}:", db.address);
+    let mut table = Table::new(&[
+        ("FILE", Align::Left),
+        ("SIZE", Align::Right),
+        ("STARTS AT", Align::Left),
+        ("ACTION", Align::Left),
+    ]);
     for (i, f) in files.iter().enumerate() {
         let what = if i < p.keep_from {
             "purge".to_string()
@@ -149,18 +147,14 @@ pub async fn purge(
         } else {
             format!("keep: {} reads from here", p.starts[i].join(", "))
         };
-        let _ = writeln!(
-            out,
-            "  {:<24} {:>10}  starts at {:<24} {what}",
-            f.name,
-            bytes(f.size),
-            if f.start.is_empty() {
-                "-".to_string()
-            } else {
-                f.start.to_string()
-            }
-        );
+        let start = if f.start.is_empty() {
+            "-".to_string()
+        } else {
+            f.start.to_string()
+        };
+        table.row(vec![f.name.clone(), bytes(f.size), start, what]);
     }
+    let _ = write!(out, "{}", table.render());
     for name in &p.lost {
         let _ = writeln!(
             out,

@@ -26,10 +26,11 @@ pub enum Error {
 
     /// The server no longer holds the binlog we need (ERROR 1236).
     #[error(
-        "the binlog position {position} is no longer available on {server}: {message}. \
+        "the binlog position {position} is no longer available on {server}: {}. \
          The binlog files holding it were purged (or the server's GTID state was reset). \
          Re-create this node from a fresh snapshot (`replicator agent --resync`), \
-         or raise `expire_logs_days`/`binlog_expire_logs_seconds` to keep binlogs longer"
+         or raise `expire_logs_days`/`binlog_expire_logs_seconds` to keep binlogs longer",
+        .message.trim_end_matches('.')
     )]
     BinlogPurged {
         position: GtidPos,
@@ -181,6 +182,18 @@ mod tests {
             reason: "wrong secret".into(),
         };
         assert!(silent.is_transient() && ended.is_transient());
+        // MariaDB's own sentence ends with a period; the message does not repeat it.
+        let purged = Error::BinlogPurged {
+            position: "1-1-2".parse().unwrap(),
+            server: "master".into(),
+            message: "required binlog files have been purged.".into(),
+        };
+        assert!(
+            purged
+                .to_string()
+                .contains("have been purged. The binlog files"),
+            "{purged}"
+        );
         assert!(!refused.is_transient());
         assert_eq!(
             ended.to_string(),

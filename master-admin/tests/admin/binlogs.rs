@@ -6,7 +6,7 @@ use std::time::Duration;
 use starsync_tests::star::status_node;
 use starsync_tests::{eventually, Node, Star};
 
-use crate::common::{admin, run_with};
+use crate::common::admin;
 
 async fn binlog_files(m: &Node) -> Vec<String> {
     let rows: Vec<(String, u64)> = m.query("SHOW BINARY LOGS").await.unwrap();
@@ -84,15 +84,12 @@ async fn purge_binlogs_keeps_what_an_offline_snap_needs_across_a_hub_restart() {
 
     let before = binlog_files(star.master()).await;
     assert!(before.len() >= 3, "{before:?}");
-    // Not confirmed: nothing happens.
-    let mut args = crate::common::node_args(star.master(), &crate::common::hub_addr(&star));
-    args.push("purge-binlogs".into());
-    run_with(&args, None, &[])
+    // Not confirmed (stdin closed): nothing happens.
+    admin(&star, &["purge-binlogs"])
         .await
         .expect(5)
         .says(&["not confirmed"]);
     let dry = admin(&star, &["purge-binlogs", "--dry-run"]).await;
-    println!("{}", dry.stdout);
     dry.expect(0)
         .says(&["snap2 reads from here", "--dry-run: nothing purged"]);
     assert_eq!(binlog_files(star.master()).await, before);

@@ -133,7 +133,7 @@ impl BinlogReader {
                             return Err(Error::BinlogPurged {
                                 position: self.asm.pos.clone(),
                                 server: self.opts.label.clone(),
-                                message: s.message.trim_end_matches('.').to_string(),
+                                message: s.message.clone(),
                             });
                         }
                     }
@@ -209,7 +209,7 @@ async fn open_stream(opts: &ReaderOptions, pos: &GtidPos) -> Result<BinlogStream
             mysql_async::Error::Server(s) if s.code == 1236 => Error::BinlogPurged {
                 position: pos.clone(),
                 server: label.clone(),
-                message: s.message.trim_end_matches('.').to_string(),
+                message: s.message.clone(),
             },
             _ => Error::Db {
                 context: format!("starting the binlog dump on {label}"),

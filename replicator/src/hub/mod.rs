@@ -173,8 +173,6 @@ pub async fn run(
     Ok(())
 }
 
-/// Polls the master: position every 20 ms (the lag heartbeats' time base), conflict counts
-/// every 2 s, rates every second.
 /// The rows of `starsync.snaps`.
 async fn load_known_snaps(conn: &mut mysql_async::Conn) -> Result<Vec<status::SnapRecord>> {
     let rows: Vec<(String, u32, u32, String, String, Option<f64>)> = conn
@@ -241,6 +239,8 @@ async fn persist_snaps(
     Ok(())
 }
 
+/// Polls the master: position every 20 ms (the lag heartbeats' time base), conflict counts
+/// and the snaps' positions (`starsync.snaps`) every 2 s, rates every second.
 async fn poll_master(
     ctx: Arc<HubCtx>,
     mut conn: mysql_async::Conn,
