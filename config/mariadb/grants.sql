@@ -42,7 +42,8 @@ GRANT
   BINLOG REPLAY,            -- apply with the origin's server_id, gtid_domain_id and gtid_seq_no
   BINLOG ADMIN,             -- apply echoes and snapshots with sql_log_bin=0
   REPLICATION MASTER ADMIN, -- set gtid_binlog_state after a snapshot load
-  SET USER                  -- create views and routines with their original DEFINER
+  SET USER,                 -- create views and routines with their original DEFINER
+  READ_ONLY ADMIN           -- hold local writes off (read_only) while a snap loads a snapshot
 ON *.* TO 'starsync_repl'@'%';
 
 -- The snap application account: what snap-cli users log in as. Plain DML on the replicated

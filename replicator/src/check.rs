@@ -55,6 +55,10 @@ pub const REQUIRED_PRIVILEGES: &[(&str, &str)] = &[
         "SET USER",
         "create views and routines with their original DEFINER",
     ),
+    (
+        "READ_ONLY ADMIN",
+        "hold local writes off (read_only) while a snap loads a snapshot, and write meanwhile",
+    ),
 ];
 
 /// Privileges that `SUPER` also grants in MariaDB 10.11.

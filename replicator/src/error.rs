@@ -83,6 +83,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A snapshot load that is redone: the snap changed under it.
+    #[error("the snapshot load is redone: {reason}")]
+    LoadAgain { reason: String },
+
     /// The operation was cancelled by shutdown.
     #[error("shutting down")]
     Shutdown,
@@ -110,6 +114,7 @@ impl Error {
             // A silent peer, or a hub that ended the session for a reason of its own (its
             // database down, for one): the next session may well work.
             Error::Silent { .. } | Error::HubEnded { .. } => true,
+            Error::LoadAgain { .. } => true,
             _ => false,
         }
     }

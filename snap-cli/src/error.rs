@@ -195,6 +195,11 @@ impl DbError {
                 "Another session was changing the same rows ({msg}). Nothing was saved; try \
                  again."
             ),
+            code::OPTION_PREVENTS_STATEMENT if msg.contains("read-only") => format!(
+                "This snap is read-only right now, most likely while it loads the master's data \
+                 (a new snap or a resync; the replicator lifts it when the load is done). \
+                 Nothing was saved; try again in a few minutes, or ask the DBA. ({msg})"
+            ),
             code::OPTION_PREVENTS_STATEMENT => {
                 format!("The server does not accept changes right now ({msg}).")
             }
@@ -313,6 +318,13 @@ mod tests {
             e.plain(),
             "The value is too long for column name. Nothing was saved."
         );
+        let e = server(
+            1290,
+            "The MariaDB server is running with the --read-only option so it cannot execute \
+             this statement",
+        );
+        assert!(e.plain().starts_with("This snap is read-only right now"));
+        assert!(e.plain().contains("Nothing was saved"));
         for code in [1927, 2006, 2013] {
             let e = server(code, "Connection was killed");
             assert!(e.is_lost(), "{code}");

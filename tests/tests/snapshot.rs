@@ -202,7 +202,17 @@ async fn snap_killed_mid_load_restarts_and_ends_identical() {
     fill(&star).await;
     star.start_agent(0).unwrap();
     load_under_way(&star).await;
+    // Local writes are refused while the load replaces the snap's databases (they would be
+    // lost), and still after the agent is killed: the snap's data is incomplete.
+    let refused = "INSERT INTO MOST.parent VALUES (50, 'during the load')";
+    assert_read_only(star.snap(0), refused, true).await;
+    let st = star.agent_status(0).await.unwrap();
+    assert_eq!(
+        st["local_writes_held"], "this snap has no replication state",
+        "{st}"
+    );
     star.agent_proc(0).kill9();
+    assert_read_only(star.snap(0), refused, true).await;
     eventually(
         "the hub saw the agent go",
         Duration::from_secs(30),
@@ -218,13 +228,63 @@ async fn snap_killed_mid_load_restarts_and_ends_identical() {
     .await
     .unwrap();
     star.start_agent(0).unwrap();
+    // An account that bypasses read_only (root) writes during the new load: the load is redone
+    // (kept, that row would exist on this snap alone) and the agent says so.
+    load_under_way(&star).await;
+    star.snap(0)
+        .exec("INSERT INTO MOST.parent VALUES (51, 'root in load')")
+        .await
+        .unwrap();
     star.wait_agents(1, Duration::from_secs(300)).await.unwrap();
+    let log = star.agent_log(0);
     assert!(
-        star.agent_log(0).contains("a previous load did not finish"),
+        log.contains("a previous load did not finish"),
         "the restarted agent saw the interrupted load"
+    );
+    assert!(
+        log.contains("local transactions were committed during the load by an account")
+            && log.contains("the snapshot load is redone"),
+        "{log}"
     );
     star.wait_converged(Duration::from_secs(300)).await.unwrap();
     assert_eq!(big_rows(star.snap(0)).await, ROWS);
+    for node in &star.cluster.nodes {
+        let n: Vec<u64> = node
+            .query("SELECT COUNT(*) FROM MOST.parent WHERE id = 51")
+            .await
+            .unwrap();
+        assert_eq!(n[0], 0, "the discarded row is nowhere ({})", node.name());
+    }
+    // Loaded: writable again, and a local write replicates.
+    assert_read_only(star.snap(0), refused, false).await;
+    assert!(star.agent_status(0).await.unwrap()["local_writes_held"].is_null());
+    let log = star.agent_log(0);
+    assert!(
+        log.contains("local writes are refused (read_only)")
+            && log.contains("local writes are accepted again"),
+        "{log}"
+    );
+    star.wait_converged(Duration::from_secs(60)).await.unwrap();
+    let n: Vec<u64> = star
+        .master()
+        .query("SELECT COUNT(*) FROM MOST.parent WHERE id = 50")
+        .await
+        .unwrap();
+    assert_eq!(
+        n[0], 1,
+        "the snap's write after the load reached the master"
+    );
+}
+
+/// Runs `sql` as the snap application account: refused with MariaDB's read-only error when
+/// `held`, committed otherwise.
+async fn assert_read_only(node: &Node, sql: &str, held: bool) {
+    let r = starsync_tests::star::app_exec(node, sql).await;
+    match (held, r) {
+        (true, Err(e)) => assert!(format!("{e:#}").contains("read-only"), "{e:#}"),
+        (true, Ok(())) => panic!("{sql} was accepted during the load"),
+        (false, r) => r.unwrap(),
+    }
 }
 
 /// A snap that goes silent (SIGSTOP) in the middle of its initial sync: the hub abandons the

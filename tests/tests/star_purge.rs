@@ -133,6 +133,19 @@ async fn a_snap_whose_position_was_purged_is_resynced_without_losing_its_rows() 
             && run.contains("snapshot loaded"),
         "{run}"
     );
+    // Local writes were held off from before that wait to the end of the load, then allowed.
+    let at = |what: &str| run.find(what).unwrap_or_else(|| panic!("{what}: {run}"));
+    assert!(
+        at("local writes are refused (read_only)") < at("the resync waits")
+            && at("snapshot loaded") < at("local writes are accepted again"),
+        "{run}"
+    );
+    let ro: Vec<u8> = star
+        .snap(1)
+        .query("SELECT @@global.read_only")
+        .await
+        .unwrap();
+    assert_eq!(ro[0], 0, "snap2 is writable after its resync");
     for node in star.cluster.nodes.iter() {
         assert_eq!(
             count(node, "id IN (1, 2, 100, 101)").await.unwrap(),

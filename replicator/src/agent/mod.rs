@@ -68,6 +68,9 @@ pub struct AgentStatus {
     /// The hub said it cannot send this snap the master's changes until it is resynced
     /// ([`crate::wire::Message::FanoutStopped`]): `last_error` keeps saying so this session.
     pub fanout_stopped: bool,
+    /// Why local writes are refused (`read_only`) while the snap loads the master's snapshot
+    /// ([`crate::snapshot::load::hold_writes`]).
+    pub writes_held: Option<String>,
 }
 
 /// Shared by the agent's tasks.
@@ -111,6 +114,8 @@ struct StatusDoc {
     /// Echo rows not written because this node already held them.
     echo_rows_skipped: u64,
     last_error: Option<String>,
+    /// Why local writes are refused (`read_only`) while the snap loads (`null` otherwise).
+    local_writes_held: Option<String>,
     /// The initial sync while it runs (`null` otherwise).
     initial_sync: Option<crate::snapshot::load::LoadProgress>,
 }
@@ -146,6 +151,7 @@ impl AgentShared {
             applied_txns: s.applied_txns,
             echo_rows_skipped: s.echo_rows_skipped,
             last_error: s.last_error.clone(),
+            local_writes_held: s.writes_held.clone(),
             initial_sync: self.load_progress.lock().unwrap().clone(),
         })
         .unwrap()
@@ -164,8 +170,13 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<()> {
     let address = cfg.mariadb.address();
-    let (conn, facts, pos) =
+    let (mut conn, facts, pos) =
         check::connect_checked(&cfg.mariadb, &cfg.node, "local database").await?;
+    let writes_held = crate::snapshot::load::writes_held(&mut conn).await?;
+    if let Some(reason) = &writes_held {
+        warn!(reason = %reason, "local writes are refused (read_only) until this snap has loaded \
+              the master's snapshot");
+    }
     info!(node = %cfg.node.name, local = %address, version = %facts.version, position = %pos,
           hub = %cfg.agent.hub, "agent started");
     let (local_tx, local_rx) = watch::channel(LocalView {
@@ -174,7 +185,10 @@ pub async fn run(
     });
     let shared = Arc::new(AgentShared {
         cfg: cfg.clone(),
-        status: Mutex::new(AgentStatus::default()),
+        status: Mutex::new(AgentStatus {
+            writes_held,
+            ..Default::default()
+        }),
         local: local_rx,
         inflight: Mutex::new(InFlight::new(INFLIGHT_LIMIT)),
         capture_heartbeats: Mutex::new(Default::default()),

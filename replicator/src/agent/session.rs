@@ -43,6 +43,24 @@ fn session_err(hub: &str, e: SessionError) -> Error {
     }
 }
 
+/// [`crate::snapshot::load::hold_writes`], shown in the agent's status.
+async fn hold_writes(
+    shared: &AgentShared,
+    local: &mut mysql_async::Conn,
+    reason: &str,
+) -> Result<()> {
+    crate::snapshot::load::hold_writes(local, reason).await?;
+    shared.status.lock().unwrap().writes_held = Some(reason.into());
+    Ok(())
+}
+
+/// [`crate::snapshot::load::release_writes`], shown in the agent's status.
+async fn release_writes(shared: &AgentShared, local: &mut mysql_async::Conn) -> Result<()> {
+    crate::snapshot::load::release_writes(local).await?;
+    shared.status.lock().unwrap().writes_held = None;
+    Ok(())
+}
+
 /// Runs one session; returns when the connection ends or `token` is cancelled.
 pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<()> {
     let cfg = &shared.cfg;
@@ -73,15 +91,30 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
     let mut local = mysql_async::Conn::new(cfg.mariadb.opts())
         .await
         .map_err(Error::db("connecting to the local database"))?;
+    use crate::snapshot::load::{sync_state, SyncState};
+    let own = cfg.node.domain_id;
+    let state = sync_state(&mut local).await?;
+    let resync = shared.resync.load(std::sync::atomic::Ordering::Relaxed);
+    const RESYNC: &str = "--resync";
+    const UNFINISHED: &str = "a previous load did not finish";
+    const NEW_SNAP: &str = "this snap has no replication state";
+    // Local writes stop before the position is read: a resync first waits for the snap's own
+    // transactions to reach the master, and none may follow them until the load is done.
+    if resync {
+        hold_writes(&shared, &mut local, RESYNC).await?;
+    } else if state == SyncState::Loading {
+        hold_writes(&shared, &mut local, UNFINISHED).await?;
+    }
     let mut pos = crate::apply::gtid_binlog_pos(&mut local).await?;
     let mut echo = crate::apply::echo_pos(&mut local).await?;
-    let own = cfg.node.domain_id;
-    let state = crate::snapshot::load::sync_state(&mut local).await?;
-    local.disconnect().await.ok();
-    use crate::snapshot::load::SyncState;
-    let resync = shared.resync.load(std::sync::atomic::Ordering::Relaxed);
     let never_synced =
         state == SyncState::None && echo.is_empty() && pos.domains().all(|d| d == own);
+    if never_synced {
+        hold_writes(&shared, &mut local, NEW_SNAP).await?;
+    } else if !resync && state == SyncState::Done {
+        // A resync given up (the agent restarted without --resync before it loaded).
+        release_writes(&shared, &mut local).await?;
+    }
     // A resync replaces the replicated databases with the master's: own transactions the master
     // does not hold yet would be lost. They go first (this session), then the snapshot (the next).
     let unshipped = match (pos.get(own), welcome.master_pos.get(own)) {
@@ -101,11 +134,11 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
     if resync || state == SyncState::Loading || never_synced {
         info!(
             reason = if resync {
-                "--resync"
+                RESYNC
             } else if state == SyncState::Loading {
-                "a previous load did not finish"
+                UNFINISHED
             } else {
-                "this snap has no replication state"
+                NEW_SNAP
             },
             "requesting a snapshot of the master"
         );
@@ -117,6 +150,7 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
             &shared.load_progress,
         )
         .await?;
+        release_writes(&shared, &mut local).await?;
         shared
             .resync
             .store(false, std::sync::atomic::Ordering::Relaxed);
@@ -125,6 +159,7 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
             echo.set(g);
         }
     }
+    local.disconnect().await.ok();
     if let Some(m) = welcome.master_pos.get(own) {
         if pos.get(own).is_none_or(|l| l.seq < m.seq) {
             let msg = format!(

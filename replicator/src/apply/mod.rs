@@ -62,6 +62,14 @@ pub const STATE_DDL: &[&str] = &[
         rows_loaded BIGINT UNSIGNED NOT NULL DEFAULT 0,
         updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
     ) ENGINE=InnoDB",
+    // On a snap: present while the agent holds local writes off (`read_only`) because the
+    // snap's databases are being replaced by the master's; `previous` is the setting to restore.
+    "CREATE TABLE IF NOT EXISTS starsync.read_only_hold (
+        id TINYINT UNSIGNED NOT NULL PRIMARY KEY,
+        previous TINYINT UNSIGNED NOT NULL,
+        reason VARCHAR(128) NOT NULL,
+        since TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+    ) ENGINE=InnoDB",
     // On the master: every snap the hub has served, and the oldest position of the master's
     // binlog it still needs (`master-admin purge-binlogs` keeps those binlogs).
     "CREATE TABLE IF NOT EXISTS starsync.snaps (

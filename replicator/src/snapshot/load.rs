@@ -4,14 +4,15 @@
 //! # Restart
 //! `starsync.sync_state` says `loading` from the first statement to the last; a snap that finds
 //! it so on start (killed mid-load) drops the replicated databases it was loading and loads
-//! again. `done` means the snap has state and is never snapshotted again unless the operator
+//! again. Local writes are refused ([`hold_writes`]) from the moment a load is decided until it
+//! is done, across restarts. `done` means the snap has state and is never snapshotted again unless the operator
 //! asks (`replicator agent --resync`).
 
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use mysql_async::prelude::*;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::{SchemaStatement, SnapshotEnd};
 use crate::apply::sql::ident;
@@ -67,6 +68,88 @@ pub async fn set_sync_state(
         .await
         .map_err(Error::db("re-enabling binlog"))?;
     Ok(())
+}
+
+/// Holds local writes off while the snap's databases are replaced by the master's: sets
+/// `read_only` (the agent's account writes on, with `READ_ONLY ADMIN`) and records the previous
+/// setting in `starsync.read_only_hold`, so that an agent killed mid-load keeps the snap
+/// read-only until a later one finishes the load, and then restores it. A write committed
+/// during the load would be lost: dropped with its database, or left on the snap alone when
+/// the load resets the binlog. Holding again keeps the first recorded setting.
+pub async fn hold_writes(conn: &mut mysql_async::Conn, reason: &str) -> Result<()> {
+    let previous: Option<u8> = conn
+        .query_first("SELECT @@global.read_only")
+        .await
+        .map_err(Error::db("reading read_only"))?;
+    conn.query_drop("SET SESSION sql_log_bin = 0")
+        .await
+        .map_err(Error::db("disabling binlog"))?;
+    let held = writes_held(conn).await?;
+    if held.is_none() {
+        conn.exec_drop(
+            "INSERT INTO starsync.read_only_hold (id, previous, reason) VALUES (1, ?, ?)",
+            (previous.unwrap_or(0), reason),
+        )
+        .await
+        .map_err(Error::db("writing starsync.read_only_hold"))?;
+    }
+    conn.query_drop("SET GLOBAL read_only = ON")
+        .await
+        .map_err(Error::db(
+            "setting read_only to hold local writes off during the load (the agent's account \
+             needs READ_ONLY ADMIN: `replicator check` prints the GRANT)",
+        ))?;
+    conn.query_drop("SET SESSION sql_log_bin = 1")
+        .await
+        .map_err(Error::db("re-enabling binlog"))?;
+    if held.is_none() {
+        warn!(
+            reason,
+            "local writes are refused (read_only) until this snap has loaded the master's \
+             snapshot: a write made meanwhile would be lost"
+        );
+    }
+    Ok(())
+}
+
+/// Why local writes are held off, if they are ([`hold_writes`]).
+pub async fn writes_held(conn: &mut mysql_async::Conn) -> Result<Option<String>> {
+    conn.query_first("SELECT reason FROM starsync.read_only_hold WHERE id = 1")
+        .await
+        .map_err(Error::db("reading starsync.read_only_hold"))
+}
+
+/// Ends [`hold_writes`]'s hold, if there is one: `read_only` goes back to what it was.
+/// Returns whether a hold ended.
+pub async fn release_writes(conn: &mut mysql_async::Conn) -> Result<bool> {
+    let previous: Option<u8> = conn
+        .query_first("SELECT previous FROM starsync.read_only_hold WHERE id = 1")
+        .await
+        .map_err(Error::db("reading starsync.read_only_hold"))?;
+    let Some(previous) = previous else {
+        return Ok(false);
+    };
+    conn.query_drop(format!(
+        "SET GLOBAL read_only = {}",
+        if previous == 0 { "OFF" } else { "ON" }
+    ))
+    .await
+    .map_err(Error::db("restoring read_only after the load"))?;
+    conn.query_drop("SET SESSION sql_log_bin = 0")
+        .await
+        .map_err(Error::db("disabling binlog"))?;
+    conn.query_drop("DELETE FROM starsync.read_only_hold WHERE id = 1")
+        .await
+        .map_err(Error::db("clearing starsync.read_only_hold"))?;
+    conn.query_drop("SET SESSION sql_log_bin = 1")
+        .await
+        .map_err(Error::db("re-enabling binlog"))?;
+    if previous == 0 {
+        info!("local writes are accepted again (read_only back to OFF)");
+    } else {
+        info!("read_only stays ON, as it was before the load");
+    }
+    Ok(true)
 }
 
 /// Live progress, for the agent's status endpoint.
@@ -250,13 +333,34 @@ pub async fn load(
         pending = failed;
     }
 
-    // The node's GTID state becomes the snapshot's; its own domain keeps its counter ahead.
-    let mut state = end.pos.clone();
+    // The node's GTID state becomes the snapshot's, its own domain included: own transactions
+    // the master lacks are gone with the replaced databases (a new snap's local history; a
+    // resync waits until there are none), so the next own write is the one the master expects.
+    // Kept ahead, the snap would claim GTIDs that no other node ever gets.
+    let state = end.pos.clone();
     let own_before = before.get(own_domain);
-    match (state.get(own_domain), own_before) {
-        (Some(m), Some(l)) if l.seq > m.seq => state.set(l),
-        (None, Some(l)) => state.set(l),
-        _ => {}
+    // Accounts with READ_ONLY ADMIN could still write during the load. What they committed
+    // never reached the master and may sit in the loaded tables: kept, the snap would diverge.
+    // The load is redone (its databases dropped first), and that is said, not hidden.
+    let after = crate::apply::gtid_binlog_pos(&mut ddl).await?;
+    if let Some(now) = after.get(own_domain) {
+        let lost = now.seq.saturating_sub(own_before.map_or(0, |g| g.seq));
+        if lost > 0 {
+            error!(
+                transactions = lost,
+                from = ?own_before.map(|g| g.to_string()),
+                to = %now,
+                "local transactions were committed during the load by an account that bypasses \
+                 read_only (READ_ONLY ADMIN); the master never got them, so the load is redone \
+                 and they are discarded: redo them on this snap after the load if still wanted"
+            );
+            return Err(Error::LoadAgain {
+                reason: format!(
+                    "{lost} local transaction(s) ({now}) were committed during the load by an \
+                     account with READ_ONLY ADMIN"
+                ),
+            });
+        }
     }
     ddl.query_drop("RESET MASTER")
         .await
