@@ -226,6 +226,132 @@ pub async fn purge(
     Ok(())
 }
 
+/// Forgets a snap that is gone for good: deletes its row in `starsync.snaps`, after which the
+/// hub drops it (within its 2 s bookkeeping tick) and `purge-binlogs` stops keeping binlogs for
+/// it. Refused while the snap is connected. A forgotten snap that comes back is served as
+/// any snap: from its own position if the master still has it, else it needs a resync.
+pub async fn forget_snap(
+    db: &mut Db,
+    hub: &Hub,
+    name: &str,
+    yes: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let doc = match hub
+        .get_doc::<StatusDoc>("/status", std::time::Duration::from_secs(5))
+        .await
+    {
+        Ok((doc, _)) => Some(doc),
+        Err(e) => {
+            let _ = writeln!(
+                out,
+                "the hub does not answer ({e}); forgetting {name} in starsync.snaps only (a hub \
+                 started later does not load it)"
+            );
+            None
+        }
+    };
+    db.ensure_master(hub).await?;
+    let listed = doc
+        .as_ref()
+        .and_then(|d| d.nodes.iter().find(|n| n.role == "snap" && n.name == name));
+    if let Some(n) = listed.filter(|n| n.connected || n.syncing) {
+        return Err(Error::Refused(format!(
+            "{} is connected to the hub: stop its agent first (on that snap: `systemctl stop \
+             starsync-agent`), then forget it",
+            n.name
+        )));
+    }
+    let err = db.err("reading starsync.snaps");
+    let rows: Vec<(String, Option<String>)> = db
+        .conn
+        .query(
+            "SELECT name, DATE_FORMAT(last_seen, '%Y-%m-%d %H:%i:%s') FROM starsync.snaps \
+             ORDER BY name",
+        )
+        .await
+        .map_err(err)?;
+    let row = rows.iter().find(|(n, _)| n == name);
+    if row.is_none() && listed.is_none() {
+        let mut known: std::collections::BTreeSet<&str> =
+            rows.iter().map(|(n, _)| n.as_str()).collect();
+        if let Some(d) = &doc {
+            known.extend(
+                d.nodes
+                    .iter()
+                    .filter(|n| n.role == "snap")
+                    .map(|n| n.name.as_str()),
+            );
+        }
+        return Err(Error::Usage(format!(
+            "no snap named {name:?} is known to the hub (known: {}); names are case-sensitive",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.into_iter().collect::<Vec<_>>().join(", ")
+            }
+        )));
+    }
+    let seen = row
+        .and_then(|(_, t)| t.clone())
+        .map_or(String::new(), |t| format!(", last seen {t} UTC"));
+    if !yes {
+        confirm(
+            &format!(
+                "This forgets the snap {name}{seen}: purge-binlogs stops keeping the master's \
+                 binlogs for it. If it comes back after they are purged, it needs `replicator \
+                 agent --resync`."
+            ),
+            &[name.to_string()],
+            &mut std::io::stdin().lock(),
+            &mut std::io::stderr(),
+        )?;
+    }
+    // The DBA's own bookkeeping: not for the binlog (the hub never ships `starsync` anyway).
+    db.exec(
+        "disabling the binlog for this session",
+        "SET SESSION sql_log_bin = 0",
+    )
+    .await?;
+    let err = db.err("deleting the snap from starsync.snaps");
+    db.conn
+        .exec_drop("DELETE FROM starsync.snaps WHERE name = ?", (name,))
+        .await
+        .map_err(err)?;
+    if doc.is_none() {
+        let _ = writeln!(out, "forgot {name}");
+        return Ok(());
+    }
+    // The hub drops it at its next bookkeeping tick (every 2 s).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (doc, _) = hub
+            .get_doc::<StatusDoc>("/status", std::time::Duration::from_secs(5))
+            .await?;
+        match doc.nodes.iter().find(|n| n.name == name) {
+            None => break,
+            Some(n) if n.connected || n.syncing => {
+                return Err(Error::Refused(format!(
+                    "{name} connected again while it was being forgotten: the hub keeps it"
+                )))
+            }
+            Some(_) if std::time::Instant::now() > deadline => {
+                return Err(Error::Refused(format!(
+                    "{name}'s row is deleted, but the hub at {} still lists it after 10 s (a hub \
+                     older than this master-admin?): restart the hub to drop it",
+                    hub.addr
+                )))
+            }
+            Some(_) => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
+        }
+    }
+    let _ = writeln!(
+        out,
+        "forgot {name}: the hub no longer lists it, and purge-binlogs no longer keeps binlogs for it"
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

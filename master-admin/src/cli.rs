@@ -147,6 +147,23 @@ pub enum Command {
         #[arg(long, short = 'y')]
         yes: bool,
     },
+    /// Forget a snap that is gone for good, so purge-binlogs stops keeping binlogs for it
+    /// (asks you to type its name).
+    #[command(
+        after_help = "The hub remembers every snap it has served, offline ones too (in \
+                      starsync.snaps on the master), and purge-binlogs keeps the binlog files \
+                      each still needs. A retired snap would hold them forever: forget it. \
+                      Refused while the snap is connected. A forgotten snap that comes back is \
+                      served again, from its own position if the master still has it; else it \
+                      needs `replicator agent --resync`."
+    )]
+    ForgetSnap {
+        /// The snap's node name, as `master-admin status` lists it.
+        name: String,
+        /// Do not ask.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
     /// Drop a database on the master (asks you to type its name).
     DropDatabase {
         /// Database name.
@@ -323,6 +340,11 @@ async fn dispatch(command: Command, settings: Settings) -> Result<u8> {
         Command::PurgeBinlogs { dry_run, yes } => {
             let mut db = Db::connect(&settings).await?;
             crate::binlogs::purge(&mut db, &hub, dry_run, yes, &mut stdout).await?;
+            Ok(EXIT_OK)
+        }
+        Command::ForgetSnap { name, yes } => {
+            let mut db = Db::connect(&settings).await?;
+            crate::binlogs::forget_snap(&mut db, &hub, &name, yes, &mut stdout).await?;
             Ok(EXIT_OK)
         }
         Command::Conflicts {

@@ -152,6 +152,8 @@ pub struct NodeInfo {
     pub server_id: u32,
     pub domain_id: u32,
     pub connected: bool,
+    /// Loading its initial snapshot.
+    pub syncing: bool,
     pub connected_since: Option<String>,
     pub disconnected_since: Option<String>,
     pub address: String,

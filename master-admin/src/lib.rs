@@ -13,6 +13,7 @@
 //! - `verify` — per-table checksums on every node at one common position (the hub coordinates);
 //! - `export` — a consistent `mariadb-dump` with the GTID position recorded;
 //! - `purge-binlogs` — purge the master's binlog files no snap (also an offline one) needs.
+//! - `forget-snap` — forget a retired snap, so `purge-binlogs` no longer keeps files for it.
 //!
 //! Modules, from the bottom up: [`config`] (flags > env > file > defaults), [`error`] (one enum,
 //! exit codes), [`names`] (identifiers quoted for SQL), [`render`] (text tables), [`hub`] (the

@@ -132,3 +132,87 @@ async fn purge_binlogs_keeps_what_an_offline_snap_needs_across_a_hub_restart() {
     .await
     .unwrap();
 }
+
+/// A retired snap no longer holds back purge-binlogs once forgotten; the hub drops it at once
+/// and does not bring it back after a restart; if it does come back, it is served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forgotten_snap_no_longer_keeps_binlogs() {
+    let mut star = Star::start(2).await.unwrap();
+    star.master()
+        .exec("CREATE DATABASE IF NOT EXISTS MOST; CREATE TABLE MOST.f (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    reported(&star, &["snap2"]).await;
+    admin(&star, &["forget-snap", "snap2", "--yes"])
+        .await
+        .expect(5)
+        .says(&["snap2 is connected to the hub: stop its agent first"]);
+    admin(&star, &["forget-snap", "snap9", "--yes"])
+        .await
+        .expect(2)
+        .says(&["no snap named \"snap9\"", "known: snap1, snap2"]);
+
+    // snap2 is retired; the master writes on over several files.
+    star.agent_proc(1).kill9();
+    star.master()
+        .exec(
+            "INSERT INTO MOST.f VALUES (1); FLUSH BINARY LOGS; INSERT INTO MOST.f VALUES (2); \
+             FLUSH BINARY LOGS",
+        )
+        .await
+        .unwrap();
+    reported(&star, &["snap1"]).await;
+    eventually(
+        "the hub sees snap2 gone",
+        Duration::from_secs(30),
+        || async {
+            let s = star.status().await?;
+            Ok(status_node(&s, "snap2").is_some_and(|n| n["connected"] == false))
+        },
+    )
+    .await
+    .unwrap();
+    admin(&star, &["purge-binlogs", "--dry-run"])
+        .await
+        .expect(0)
+        .says(&["snap2 reads from here"]);
+    // Not confirmed (stdin closed): it stays.
+    admin(&star, &["forget-snap", "snap2"])
+        .await
+        .expect(5)
+        .says(&["not confirmed"]);
+    let out = admin(&star, &["forget-snap", "snap2", "--yes"]).await;
+    out.expect(0)
+        .says(&["forgot snap2: the hub no longer lists it"]);
+    let rows: Vec<String> = star
+        .master()
+        .query("SELECT name FROM starsync.snaps ORDER BY name")
+        .await
+        .unwrap();
+    assert_eq!(rows, ["snap1"]);
+    assert!(star.hub_log().contains("snap forgotten"));
+    let dry = admin(&star, &["purge-binlogs", "--dry-run"])
+        .await
+        .expect(0);
+    dry.says(&["file(s)", "no snap needs"]);
+    assert!(!dry.stdout.contains("snap2"), "{dry:#?}");
+
+    // A restarted hub does not bring it back.
+    let status = star.hub_proc().terminate(Duration::from_secs(15)).unwrap();
+    assert!(status.success());
+    star.start_hub().unwrap();
+    star.wait_agents(1, Duration::from_secs(30)).await.unwrap();
+    let s = star.status().await.unwrap();
+    assert!(status_node(&s, "snap2").is_none(), "{s:#}");
+
+    // It comes back after all (nothing was purged): served from its own position.
+    star.start_agent(1).unwrap();
+    star.wait_converged(Duration::from_secs(60)).await.unwrap();
+    let n: Vec<i64> = star
+        .snap(1)
+        .query("SELECT COUNT(*) FROM MOST.f")
+        .await
+        .unwrap();
+    assert_eq!(n, [2]);
+}

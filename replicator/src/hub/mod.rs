@@ -206,6 +206,24 @@ async fn persist_snaps(
     conn: &mut mysql_async::Conn,
     written: &mut HashMap<String, status::SnapRecord>,
 ) -> std::result::Result<(), mysql_async::Error> {
+    // A disconnected snap whose row the DBA deleted (`master-admin forget-snap`) is forgotten:
+    // it no longer shows in `/status` nor holds back `purge-binlogs`. Back one day, it is new.
+    let present: std::collections::HashSet<String> = conn
+        .query::<String, _>("SELECT name FROM starsync.snaps")
+        .await?
+        .into_iter()
+        .collect();
+    let deleted: Vec<String> = written
+        .keys()
+        .filter(|n| !present.contains(*n))
+        .cloned()
+        .collect();
+    for name in deleted {
+        if ctx.registry.forget_snap(&name) {
+            written.remove(&name);
+            info!(snap = %name, "snap forgotten: its row in starsync.snaps was deleted");
+        }
+    }
     let rows: Vec<status::SnapRecord> = ctx
         .registry
         .snap_records()
@@ -215,24 +233,48 @@ async fn persist_snaps(
     if rows.is_empty() {
         return Ok(());
     }
+    // A row already written is only updated: one the DBA deletes meanwhile stays deleted (and
+    // its snap is forgotten at the next tick) unless the snap is connected.
+    let (upsert, update): (Vec<_>, Vec<_>) = rows
+        .iter()
+        .partition(|r| r.connected || !written.contains_key(&r.name));
     conn.query_drop("SET SESSION sql_log_bin = 0").await?;
-    conn.exec_batch(
-        "INSERT INTO starsync.snaps (name, server_id, domain_id, gtid_pos, needs_from, last_seen) \
-         VALUES (?, ?, ?, ?, ?, NOW(6)) ON DUPLICATE KEY UPDATE server_id = VALUES(server_id), \
-         domain_id = VALUES(domain_id), gtid_pos = VALUES(gtid_pos), \
-         needs_from = VALUES(needs_from), last_seen = IF(?, VALUES(last_seen), last_seen)",
-        rows.iter().map(|r| {
-            (
-                r.name.as_str(),
-                r.server_id,
-                r.domain_id,
-                r.gtid_pos.as_str(),
-                r.needs_from.as_str(),
-                r.connected,
-            )
-        }),
-    )
-    .await?;
+    if !upsert.is_empty() {
+        conn.exec_batch(
+            "INSERT INTO starsync.snaps (name, server_id, domain_id, gtid_pos, needs_from, \
+             last_seen) VALUES (?, ?, ?, ?, ?, NOW(6)) ON DUPLICATE KEY UPDATE \
+             server_id = VALUES(server_id), domain_id = VALUES(domain_id), \
+             gtid_pos = VALUES(gtid_pos), needs_from = VALUES(needs_from), \
+             last_seen = IF(?, VALUES(last_seen), last_seen)",
+            upsert.iter().map(|r| {
+                (
+                    r.name.as_str(),
+                    r.server_id,
+                    r.domain_id,
+                    r.gtid_pos.as_str(),
+                    r.needs_from.as_str(),
+                    r.connected,
+                )
+            }),
+        )
+        .await?;
+    }
+    if !update.is_empty() {
+        conn.exec_batch(
+            "UPDATE starsync.snaps SET server_id = ?, domain_id = ?, gtid_pos = ?, \
+             needs_from = ? WHERE name = ?",
+            update.iter().map(|r| {
+                (
+                    r.server_id,
+                    r.domain_id,
+                    r.gtid_pos.as_str(),
+                    r.needs_from.as_str(),
+                    r.name.as_str(),
+                )
+            }),
+        )
+        .await?;
+    }
     for r in rows {
         written.insert(r.name.clone(), r);
     }

@@ -280,6 +280,20 @@ impl Registry {
         Ok(())
     }
 
+    /// Drops a snap that is not connected (`master-admin forget-snap`); false if it is
+    /// connected, loading, or not a snap.
+    pub fn forget_snap(&self, name: &str) -> bool {
+        let mut g = self.inner.lock().unwrap();
+        let gone = g
+            .nodes
+            .get(name)
+            .is_some_and(|n| n.role == "snap" && !n.connected && !n.syncing);
+        if gone {
+            g.nodes.remove(name);
+        }
+        gone
+    }
+
     /// Sets per-origin conflict counts read from the conflict log.
     pub fn set_conflicts(&self, by_node: &BTreeMap<String, u64>) {
         let mut g = self.inner.lock().unwrap();
