@@ -19,14 +19,7 @@ use crate::error::{Error, Result};
 use crate::hub::{Hub, StatusDoc};
 use crate::render::{bytes, Align, Table};
 
-/// One binlog file of the master.
-#[derive(Debug, Clone)]
-pub struct BinlogFile {
-    pub name: String,
-    pub size: u64,
-    /// The GTID state at its start (its `Gtid_list` event).
-    pub start: GtidPos,
-}
+pub use replicator::binlog::files::BinlogFile;
 
 /// What may be purged.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,39 +68,12 @@ pub fn plan(files: &[BinlogFile], snaps: &[(String, Option<GtidPos>)]) -> Plan {
 
 /// The master's binlog files, oldest first, with the GTID state each starts at.
 pub async fn files(db: &mut Db) -> Result<Vec<BinlogFile>> {
-    let err = db.err("listing the binary logs (SHOW BINARY LOGS)");
-    let rows: Vec<mysql_async::Row> = db.conn.query("SHOW BINARY LOGS").await.map_err(err)?;
-    let mut out = Vec::new();
-    for row in rows {
-        let name: String = row.get(0).unwrap_or_default();
-        let size: u64 = row.get(1).unwrap_or_default();
-        let err = db.err(format!("reading the start of {name}"));
-        let events: Vec<mysql_async::Row> = db
-            .conn
-            .query(format!(
-                "SHOW BINLOG EVENTS IN '{}' LIMIT 4",
-                name.replace('\'', "''")
-            ))
-            .await
-            .map_err(err)?;
-        let list = events.iter().find_map(|e| {
-            let kind: String = e.get(2)?;
-            (kind == "Gtid_list").then(|| e.get::<String, _>(5))?
-        });
-        let Some(list) = list else {
-            return Err(Error::Usage(format!(
-                "{name} has no Gtid_list event at its start; is this a MariaDB binlog?"
-            )));
-        };
-        let text = list.trim().trim_start_matches('[').trim_end_matches(']');
-        let start: GtidPos = text.parse().map_err(|e| {
-            Error::Usage(format!(
-                "{name} starts with a GTID list that cannot be read ({text:?}): {e}"
-            ))
-        })?;
-        out.push(BinlogFile { name, size, start });
-    }
-    Ok(out)
+    replicator::binlog::files::list(&mut db.conn)
+        .await
+        .map_err(|e| match e {
+            replicator::Error::Db { context, source } => db.err(context)(source),
+            other => Error::Usage(other.to_string()),
+        })
 }
 
 /// Lists the files with what each snap needs, then purges what none needs (after asking,

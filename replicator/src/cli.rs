@@ -84,10 +84,14 @@ pub enum Command {
     Agent {
         #[arg(long, short)]
         config: PathBuf,
-        /// Reload this snap from a fresh snapshot of the master (its replicated databases are
-        /// replaced, and own changes not yet on the master are discarded).
+        /// Reload this snap from a fresh snapshot of the master: its replicated databases are
+        /// replaced. It first waits until the master holds every change this snap made.
         #[arg(long)]
         resync: bool,
+        /// With --resync: do not wait for this snap's changes that can no longer reach the
+        /// master (their binlog files were purged on this snap): they are discarded.
+        #[arg(long, requires = "resync")]
+        discard_unshipped: bool,
     },
     /// Stream a server's binlog as MessagePack frames to stdout (see `apply`).
     Capture {
@@ -155,8 +159,14 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Agent {
             config: path,
             resync,
+            discard_unshipped,
         } => config(crate::config::AgentConfig::load(&path)).and_then(|cfg| {
             let rt = runtime(cfg.limits.runtime_threads(Some(1)))?;
+            let resync = match (resync, discard_unshipped) {
+                (false, _) => None,
+                (true, false) => Some(crate::agent::Resync::AfterOwnChanges),
+                (true, true) => Some(crate::agent::Resync::DiscardUnshipped),
+            };
             Ok(rt.block_on(run_agent(cfg, resync)))
         }),
         Command::Check { config } => runtime(None).map(|rt| rt.block_on(run_check(config))),
@@ -229,7 +239,10 @@ async fn run_hub(cfg: crate::config::HubConfig) -> ExitCode {
     }
 }
 
-async fn run_agent(cfg: crate::config::AgentConfig, resync: bool) -> ExitCode {
+async fn run_agent(
+    cfg: crate::config::AgentConfig,
+    resync: Option<crate::agent::Resync>,
+) -> ExitCode {
     let status = match bind(cfg.agent.status_listen, "agent.status_listen").await {
         Ok(l) => l,
         Err(c) => return c,

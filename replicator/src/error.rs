@@ -38,6 +38,25 @@ pub enum Error {
         message: String,
     },
 
+    /// A snap's own transactions that the master does not have were purged from the snap's
+    /// binlog (expiry while the hub was unreachable, or `PURGE BINARY LOGS`): they can never
+    /// be shipped.
+    #[error(
+        "{node}'s own transactions {which} are no longer in its binlog ({}): they can \
+         never reach the master, and what they changed is on {node} only. To make {node} \
+         converge again, run `replicator agent --resync --discard-unshipped` on it: its \
+         replicated databases are replaced with the master's and those changes are lost (save \
+         what you need first, with mariadb-dump). Keep a snap's binlogs \
+         (binlog_expire_logs_seconds) longer than its hub may be unreachable",
+        .message.trim_end_matches('.')
+    )]
+    UnshippedPurged {
+        node: String,
+        /// `after 3-3-5`, or `from the first`.
+        which: String,
+        message: String,
+    },
+
     /// The binlog stream held something we cannot decode: definite, carries where.
     #[error("cannot decode binlog event at {position} ({what}): {problem}")]
     Decode {

@@ -2,7 +2,9 @@
 //! LOGS`): the hub cannot send that snap the master's changes any more. The operator is told
 //! where to look (hub status, the agent's log and status) and what to do; the snap's own changes
 //! still reach the master; `replicator agent --resync` first waits until the master holds all of
-//! them, then reloads, so the resync loses none of the snap's rows.
+//! them, then reloads, so the resync loses none of the snap's rows. And the other way round: a
+//! snap's own changes purged from its binlog before they were shipped are reported, with the
+//! way out (`--resync --discard-unshipped`).
 
 use std::time::Duration;
 
@@ -19,6 +21,26 @@ async fn count(node: &Node, filter: &str) -> anyhow::Result<i64> {
 /// The part of an agent's log written since its last start.
 fn since_last_start(log: &str) -> &str {
     log.rfind("agent started").map_or(log, |i| &log[i..])
+}
+
+/// Starts a new binlog file on `node` and purges every other one. MariaDB keeps a file a dump
+/// thread still has open (one that served a stopped reader ends at its next write to the closed
+/// socket, heartbeats included): purged until only the current file is left.
+async fn purge_all_but_a_new_file(node: &Node) {
+    node.exec("FLUSH BINARY LOGS").await.unwrap();
+    eventually(
+        "the binlogs purged but the current one",
+        Duration::from_secs(30),
+        || async {
+            let files: Vec<(String, u64)> = node.query("SHOW BINARY LOGS").await?;
+            let last = files.last().map(|f| f.0.clone()).unwrap_or_default();
+            node.exec(&format!("PURGE BINARY LOGS TO '{last}'")).await?;
+            let files: Vec<(String, u64)> = node.query("SHOW BINARY LOGS").await?;
+            Ok(files.len() == 1)
+        },
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,25 +71,7 @@ async fn a_snap_whose_position_was_purged_is_resynced_without_losing_its_rows() 
         )
         .await
         .unwrap();
-    // MariaDB keeps a file a dump thread still has open (the one that served snap2 ends at
-    // its next write to the closed socket, heartbeats included): purge until only the current
-    // file is left.
-    star.master().exec("FLUSH BINARY LOGS").await.unwrap();
-    eventually(
-        "the master's binlogs purged but the current one",
-        Duration::from_secs(30),
-        || async {
-            let files: Vec<(String, u64)> = star.master().query("SHOW BINARY LOGS").await?;
-            let last = files.last().map(|f| f.0.clone()).unwrap_or_default();
-            star.master()
-                .exec(&format!("PURGE BINARY LOGS TO '{last}'"))
-                .await?;
-            let files: Vec<(String, u64)> = star.master().query("SHOW BINARY LOGS").await?;
-            Ok(files.len() == 1)
-        },
-    )
-    .await
-    .unwrap();
+    purge_all_but_a_new_file(star.master()).await;
 
     star.start_agent(1).unwrap();
     // The hub's status says why and what to do; snap2's own row still reaches the master.
@@ -165,4 +169,103 @@ async fn a_snap_whose_position_was_purged_is_resynced_without_losing_its_rows() 
     )
     .await
     .unwrap();
+}
+
+/// The other way round: a snap's own transactions were purged from *its* binlog before they
+/// reached the master (expiry while the hub was unreachable, or a DBA's PURGE). They can never
+/// be shipped: the agent says so, with the way out, instead of retrying blindly; a plain
+/// `--resync` cannot wait for them and says so too; `--resync --discard-unshipped` brings the
+/// snap back in line with the master.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_transactions_purged_before_shipping_are_reported_and_discarded_on_request() {
+    let mut star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE IF NOT EXISTS MOST; \
+             CREATE TABLE MOST.p (id INT PRIMARY KEY, v VARCHAR(60))",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+
+    star.agent_proc(1).kill9();
+    app_exec(
+        star.snap(1),
+        "INSERT INTO MOST.p VALUES (201, 'never shipped')",
+    )
+    .await
+    .unwrap();
+    purge_all_but_a_new_file(star.snap(1)).await;
+    star.start_agent(1).unwrap();
+    let says = "own transactions from the first are no longer in its binlog";
+    eventually(
+        "agent2 reports the purged transactions",
+        Duration::from_secs(30),
+        || async {
+            let log = star.agent_log(1);
+            Ok(log.contains(says) && log.contains("--resync --discard-unshipped"))
+        },
+    )
+    .await
+    .unwrap();
+    let st = star.agent_status(1).await.unwrap();
+    assert!(
+        st["last_error"].as_str().is_some_and(|e| e.contains(says)),
+        "{st:#}"
+    );
+    // The rest of the star goes on.
+    star.master()
+        .exec("INSERT INTO MOST.p VALUES (1, 'master')")
+        .await
+        .unwrap();
+    eventually(
+        "snap1 gets the master's row",
+        Duration::from_secs(30),
+        || async { Ok(count(star.snap(0), "id = 1").await? == 1) },
+    )
+    .await
+    .unwrap();
+    assert_eq!(count(star.master(), "id = 201").await.unwrap(), 0);
+
+    // A plain resync would wait for them forever: it says why it cannot.
+    star.agent_proc(1).kill9();
+    star.start_agent_with(1, &["--resync"]).unwrap();
+    eventually(
+        "the plain resync says it cannot wait",
+        Duration::from_secs(30),
+        || async {
+            let log = star.agent_log(1);
+            let run = since_last_start(&log);
+            Ok(run.contains("the resync waits") && run.contains(says))
+        },
+    )
+    .await
+    .unwrap();
+
+    star.agent_proc(1).kill9();
+    star.start_agent_with(1, &["--resync", "--discard-unshipped"])
+        .unwrap();
+    star.wait_converged(Duration::from_secs(60)).await.unwrap();
+    let log = star.agent_log(1);
+    let run = since_last_start(&log);
+    assert!(
+        run.contains("the resync discards this snap's own transactions")
+            && run.contains("snapshot loaded"),
+        "{run}"
+    );
+    for node in star.cluster.nodes.iter() {
+        assert_eq!(count(node, "id = 201").await.unwrap(), 0, "{}", node.name());
+        assert_eq!(count(node, "id = 1").await.unwrap(), 1, "{}", node.name());
+    }
+    // snap2 writes again, and its writes reach everyone.
+    app_exec(
+        star.snap(1),
+        "INSERT INTO MOST.p VALUES (202, 'after the resync')",
+    )
+    .await
+    .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    for node in star.cluster.nodes.iter() {
+        assert_eq!(count(node, "id = 202").await.unwrap(), 1, "{}", node.name());
+    }
 }

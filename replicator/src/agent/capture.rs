@@ -51,6 +51,23 @@ pub async fn run(
     token: CancellationToken,
 ) -> Result<()> {
     let own = shared.cfg.node.domain_id;
+    // Own transactions the master lacks must still be in the local binlog. MariaDB does not
+    // say when they are not: a dump that starts without the own domain skips what is gone.
+    let shipped = master_own.map_or(0, |m| m.seq);
+    if local_pos.get(own).is_some_and(|l| l.seq > shipped) {
+        let mut c = mysql_async::Conn::new(shared.cfg.mariadb.opts())
+            .await
+            .map_err(Error::db("connecting to the local database"))?;
+        let oldest = crate::binlog::files::oldest_start(&mut c).await;
+        c.disconnect().await.ok();
+        if let Some(gone) = oldest?.get(own).filter(|g| g.seq > shipped) {
+            return Err(Error::UnshippedPurged {
+                node: shared.cfg.node.name.clone(),
+                which: master_own.map_or_else(|| "from the first".into(), |g| format!("after {g}")),
+                message: format!("its oldest binlog file starts after {gone}"),
+            });
+        }
+    }
     // Foreign domains: from where the server is now (they are not read anyway); own domain: from
     // the echo position, so that in-flight keys are rebuilt.
     let mut start = GtidPos::new();
@@ -72,7 +89,7 @@ pub async fn run(
         .reset(local_pos.get(own).map_or(0, |g| g.seq));
     shared.capture_read.send_replace(start.clone());
     let r = capture(&shared, start.clone(), master_own, &replicate, &tx, &token).await;
-    match r {
+    let r = match r {
         Err(Error::BinlogPurged { .. }) if from_echo != master_own => {
             // The binlog since the echo position is gone: resume from the master's position
             // (in-flight keys of the older transactions are not rebuilt; echoes still converge).
@@ -86,6 +103,15 @@ pub async fn run(
             }
             capture(&shared, start, master_own, &replicate, &tx, &token).await
         }
+        other => other,
+    };
+    match r {
+        // Own transactions the master does not have are gone from this snap's binlog.
+        Err(Error::BinlogPurged { message, .. }) => Err(Error::UnshippedPurged {
+            node: shared.cfg.node.name.clone(),
+            which: master_own.map_or_else(|| "from the first".into(), |g| format!("after {g}")),
+            message,
+        }),
         other => other,
     }
 }

@@ -73,6 +73,16 @@ pub struct AgentStatus {
     pub writes_held: Option<String>,
 }
 
+/// How the operator asked for a resync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resync {
+    /// `--resync`: once the master holds every change this snap made.
+    AfterOwnChanges,
+    /// `--resync --discard-unshipped`: at once; own changes the master lacks are discarded
+    /// (for those whose binlog was purged on the snap: they can never be shipped).
+    DiscardUnshipped,
+}
+
 /// Shared by the agent's tasks.
 pub struct AgentShared {
     pub cfg: AgentConfig,
@@ -88,6 +98,8 @@ pub struct AgentShared {
     pub own_effects: Mutex<crate::echo_skip::OwnEffects>,
     /// The operator asked for a new snapshot (`--resync`); cleared once loaded.
     pub resync: std::sync::atomic::AtomicBool,
+    /// `--discard-unshipped`: the resync does not wait for own changes the master lacks.
+    pub discard_unshipped: bool,
     /// Progress of the initial sync while it runs.
     pub load_progress: Mutex<Option<crate::snapshot::load::LoadProgress>>,
     /// The local server's `max_allowed_packet` (reported to the hub).
@@ -166,7 +178,7 @@ impl AgentShared {
 pub async fn run(
     cfg: AgentConfig,
     status_listener: TcpListener,
-    resync: bool,
+    resync: Option<Resync>,
     shutdown: CancellationToken,
 ) -> Result<()> {
     let address = cfg.mariadb.address();
@@ -196,7 +208,8 @@ pub async fn run(
         own_effects: Mutex::new(crate::echo_skip::OwnEffects::new(
             crate::echo_skip::DEFAULT_LIMIT,
         )),
-        resync: std::sync::atomic::AtomicBool::new(resync),
+        resync: std::sync::atomic::AtomicBool::new(resync.is_some()),
+        discard_unshipped: resync == Some(Resync::DiscardUnshipped),
         load_progress: Mutex::new(None),
         max_allowed_packet: facts.max_allowed_packet,
     });

@@ -123,11 +123,20 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
         (None, _) => 0,
     };
     let resync = if resync && state == SyncState::Done && unshipped > 0 {
-        warn!(
-            unshipped,
-            "the resync waits until this snap's own transactions have reached the master"
-        );
-        false
+        if shared.discard_unshipped {
+            warn!(
+                unshipped,
+                "the resync discards this snap's own transactions the master does not have \
+                 (--discard-unshipped)"
+            );
+            true
+        } else {
+            warn!(
+                unshipped,
+                "the resync waits until this snap's own transactions have reached the master"
+            );
+            false
+        }
     } else {
         resync
     };
@@ -209,7 +218,7 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
     let writer = tokio::spawn(write_loop(sink, wrx, token.clone()));
     let (atx, arx) = mpsc::channel::<Message>(64);
     let applier = tokio::spawn(apply_loop(shared.clone(), arx, wtx.clone(), token.clone()));
-    let capture = tokio::spawn(super::capture::run(
+    let mut capture = tokio::spawn(super::capture::run(
         shared.clone(),
         echo,
         pos,
@@ -227,9 +236,16 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
     let idle = Duration::from_millis(shared.cfg.agent.idle_timeout_ms);
     let silent = tokio::time::sleep(idle);
     tokio::pin!(silent);
+    // Capture ending on its own (an error: a purged or undecodable local binlog) ends the
+    // session at once; its error is reported below.
+    let mut captured: Option<Result<()>> = None;
     let result: Result<()> = loop {
         let msg = tokio::select! {
             _ = token.cancelled() => break Ok(()),
+            r = &mut capture => {
+                captured = Some(r.unwrap_or(Ok(())));
+                break Ok(());
+            }
             _ = &mut silent => {
                 break Err(Error::Silent {
                     peer: format!("hub {hub}"),
@@ -331,7 +347,10 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
     drop(wtx);
     let _ = reporter.await;
     let applied = applier.await.unwrap_or(Ok(()));
-    let captured = capture.await.unwrap_or(Ok(()));
+    let captured = match captured {
+        Some(r) => r,
+        None => capture.await.unwrap_or(Ok(())),
+    };
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
     // The first real cause wins.
     applied?;

@@ -7,6 +7,7 @@
 
 pub mod assemble;
 pub mod events;
+pub mod files;
 pub mod reader;
 pub mod rows;
 pub mod table;
