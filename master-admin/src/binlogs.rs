@@ -258,9 +258,42 @@ pub async fn forget_snap(
             }
         )));
     }
-    let seen = row
-        .and_then(|(_, t)| t.clone())
-        .map_or(String::new(), |t| format!(", last seen {t} UTC"));
+    let mut seen = row.and_then(|(_, t)| t.clone());
+    if let (None, Some(listed)) = (row, listed) {
+        // Listed, not written yet (the hub writes every 2 s): deleting now would delete
+        // nothing, and the hub would write the row afterwards.
+        if listed.needs_from.is_none() {
+            return Err(Error::Refused(format!(
+                "{name} has no known position (it never finished its initial sync), so it has \
+                 no row to delete; the hub forgets it when it restarts"
+            )));
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let err = db.err("reading starsync.snaps");
+            let t: Option<Option<String>> = db
+                .conn
+                .exec_first(
+                    "SELECT DATE_FORMAT(last_seen, '%Y-%m-%d %H:%i:%s') FROM starsync.snaps \
+                     WHERE name = ?",
+                    (name,),
+                )
+                .await
+                .map_err(err)?;
+            if let Some(t) = t {
+                seen = t;
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(Error::Refused(format!(
+                    "the hub lists {name} but has not written it to starsync.snaps within 10 s; \
+                     see the hub's log (`cannot record the snaps' positions`)"
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+    let seen = seen.map_or(String::new(), |t| format!(", last seen {t} UTC"));
     if !yes {
         confirm(
             &format!(

@@ -23,6 +23,20 @@ fn since_last_start(log: &str) -> &str {
     log.rfind("agent started").map_or(log, |i| &log[i..])
 }
 
+/// A star of the master and two snaps, converged on an empty `MOST.p`.
+async fn star_with_table() -> Star {
+    let star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE IF NOT EXISTS MOST; \
+             CREATE TABLE MOST.p (id INT PRIMARY KEY, v VARCHAR(60))",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    star
+}
+
 /// Starts a new binlog file on `node` and purges every other one. MariaDB keeps a file a dump
 /// thread still has open (one that served a stopped reader ends at its next write to the closed
 /// socket, heartbeats included): purged until only the current file is left.
@@ -45,15 +59,7 @@ async fn purge_all_but_a_new_file(node: &Node) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snap_whose_position_was_purged_is_resynced_without_losing_its_rows() {
-    let mut star = Star::start(2).await.unwrap();
-    star.master()
-        .exec(
-            "CREATE DATABASE IF NOT EXISTS MOST; \
-             CREATE TABLE MOST.p (id INT PRIMARY KEY, v VARCHAR(60))",
-        )
-        .await
-        .unwrap();
-    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    let mut star = star_with_table().await;
 
     // snap2's agent is down; snap2 takes a write of its own, the master two, and the master's
     // binlogs holding those two are purged.
@@ -178,15 +184,7 @@ async fn a_snap_whose_position_was_purged_is_resynced_without_losing_its_rows() 
 /// snap back in line with the master.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn own_transactions_purged_before_shipping_are_reported_and_discarded_on_request() {
-    let mut star = Star::start(2).await.unwrap();
-    star.master()
-        .exec(
-            "CREATE DATABASE IF NOT EXISTS MOST; \
-             CREATE TABLE MOST.p (id INT PRIMARY KEY, v VARCHAR(60))",
-        )
-        .await
-        .unwrap();
-    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    let mut star = star_with_table().await;
 
     star.agent_proc(1).kill9();
     app_exec(

@@ -93,12 +93,21 @@ async fn purge_binlogs_keeps_what_an_offline_snap_needs_across_a_hub_restart() {
     dry.expect(0)
         .says(&["snap2 reads from here", "--dry-run: nothing purged"]);
     assert_eq!(binlog_files(star.master()).await, before);
-    admin(&star, &["purge-binlogs", "--yes"])
-        .await
-        .expect(0)
-        .says(&["snap2 reads from here"]);
+    // A dump thread of the stopped hub may still hold the oldest file a moment (see below).
+    eventually(
+        "something purged, snap2's files kept",
+        Duration::from_secs(30),
+        || async {
+            admin(&star, &["purge-binlogs", "--yes"])
+                .await
+                .expect(0)
+                .says(&["snap2 reads from here"]);
+            Ok(binlog_files(star.master()).await.len() < before.len())
+        },
+    )
+    .await
+    .unwrap();
     let kept = binlog_files(star.master()).await;
-    assert!(kept.len() < before.len(), "something was purged: {kept:?}");
     assert!(kept.len() >= 3, "snap2's files were kept: {kept:?}");
 
     // snap2 comes back and gets every change: nothing it needed was purged.
