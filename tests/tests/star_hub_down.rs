@@ -1,6 +1,7 @@
 //! The hub stopped (SIGTERM, clean shutdown within its deadline) for 30 s while both snaps keep
 //! writing: every write succeeds locally and, after the hub returns, all nodes converge. The
-//! agents stop cleanly on SIGTERM too.
+//! agents stop cleanly on SIGTERM too. A snap whose own changes wait longer than half of its
+//! binlog expiry is warned.
 
 use std::time::{Duration, Instant};
 
@@ -255,4 +256,40 @@ async fn a_long_lock_wait_is_not_silence() {
         before, after,
         "no session ended while an apply waited on a lock"
     );
+}
+
+/// A snap whose own transactions wait for an unreachable hub longer than half of its binlog's
+/// expiry is warned (once purged they could never reach the master); nothing is lost when the
+/// hub returns in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unshipped_transactions_near_binlog_expiry_are_warned_about() {
+    let mut star = Star::start(1).await.unwrap();
+    star.master()
+        .exec("CREATE DATABASE IF NOT EXISTS MOST; CREATE TABLE MOST.w (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    star.snap(0)
+        .exec("SET GLOBAL binlog_expire_logs_seconds = 4")
+        .await
+        .unwrap();
+    let warning = "have waited for the hub";
+    let status = star.hub_proc().terminate(Duration::from_secs(15)).unwrap();
+    assert!(status.success());
+    app_exec(star.snap(0), "INSERT INTO MOST.w VALUES (1)")
+        .await
+        .unwrap();
+    eventually("agent1 warns", Duration::from_secs(30), || async {
+        Ok(star.agent_log(0).contains(warning))
+    })
+    .await
+    .unwrap();
+    star.start_hub().unwrap();
+    star.wait_converged(Duration::from_secs(60)).await.unwrap();
+    let n: Vec<u64> = star
+        .master()
+        .query("SELECT COUNT(*) FROM MOST.w")
+        .await
+        .unwrap();
+    assert_eq!(n, [1]);
 }

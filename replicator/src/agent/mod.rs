@@ -21,6 +21,7 @@ pub mod session;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use mysql_async::prelude::Queryable;
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -215,6 +216,7 @@ pub async fn run(
     });
 
     let poller = tokio::spawn(poll_local(cfg.clone(), conn, local_tx, shutdown.clone()));
+    let watcher = tokio::spawn(watch_unshipped(shared.clone(), shutdown.clone()));
     let sh = shared.clone();
     let handler = http::sync_handler(move |path| match path {
         "/status" => Response::json(sh.status_json()),
@@ -266,8 +268,69 @@ pub async fn run(
     }
     info!("agent stopped");
     let _ = tokio::time::timeout(Duration::from_secs(2), poller).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), watcher).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), http_task).await;
     Ok(())
+}
+
+/// Warns while the hub is unreachable and this snap's own transactions have waited for half
+/// of the snap's `binlog_expire_logs_seconds`: once MariaDB expires the binlog holding them,
+/// they can never reach the master (the agent reports that when it reconnects, too late).
+/// Checked every 10 s (every quarter of the expiry when that is shorter); warned again hourly.
+async fn watch_unshipped(shared: Arc<AgentShared>, shutdown: CancellationToken) {
+    let mut conn: Option<mysql_async::Conn> = None;
+    let mut waiting_since: Option<Instant> = None;
+    let mut warned: Option<Instant> = None;
+    let mut every = Duration::from_secs(10);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let connected = shared.status.lock().unwrap().connected;
+        let pending = shared.pending_own();
+        if connected || pending == 0 {
+            waiting_since = None;
+            continue;
+        }
+        let since = *waiting_since.get_or_insert_with(Instant::now);
+        if conn.is_none() {
+            conn = mysql_async::Conn::new(shared.cfg.mariadb.opts()).await.ok();
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        let expire: Option<u64> = match c
+            .query_first("SELECT @@global.binlog_expire_logs_seconds")
+            .await
+        {
+            Ok(v) => v,
+            Err(_) => {
+                conn = None;
+                continue;
+            }
+        };
+        let Some(expire) = expire.filter(|e| *e > 0).map(Duration::from_secs) else {
+            continue;
+        };
+        every = (expire / 4).clamp(Duration::from_secs(1), Duration::from_secs(10));
+        let waited = since.elapsed();
+        if waited >= expire / 2 && warned.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
+            warned = Some(Instant::now());
+            warn!(
+                pending,
+                waited_s = waited.as_secs(),
+                binlog_expire_logs_seconds = expire.as_secs(),
+                "this snap's own transactions have waited for the hub for {} s; its binlog \
+                 expires after {} s and, once purged, they can never reach the master: bring the \
+                 hub back, or stop the expiry meanwhile (SET GLOBAL binlog_expire_logs_seconds \
+                 = 0, and in my.cnf)",
+                waited.as_secs(),
+                expire.as_secs()
+            );
+        }
+    }
+    if let Some(c) = conn {
+        c.disconnect().await.ok();
+    }
 }
 
 /// Polls the local position every 100 ms (status, pending count, capture lag).
