@@ -5,8 +5,8 @@
 //! `starsync.sync_state` says `loading` from the first statement to the last; a snap that finds
 //! it so on start (killed mid-load) drops the replicated databases it was loading and loads
 //! again. Local writes are refused ([`hold_writes`]) from the moment a load is decided until it
-//! is done, across restarts. `done` means the snap has state and is never snapshotted again unless the operator
-//! asks (`replicator agent --resync`).
+//! is done, across restarts. `done` means the snap has state and is never snapshotted again
+//! unless the operator asks (`replicator agent --resync`).
 
 use std::time::{Duration, Instant};
 
@@ -120,14 +120,13 @@ pub async fn writes_held(conn: &mut mysql_async::Conn) -> Result<Option<String>>
 }
 
 /// Ends [`hold_writes`]'s hold, if there is one: `read_only` goes back to what it was.
-/// Returns whether a hold ended.
-pub async fn release_writes(conn: &mut mysql_async::Conn) -> Result<bool> {
+pub async fn release_writes(conn: &mut mysql_async::Conn) -> Result<()> {
     let previous: Option<u8> = conn
         .query_first("SELECT previous FROM starsync.read_only_hold WHERE id = 1")
         .await
         .map_err(Error::db("reading starsync.read_only_hold"))?;
     let Some(previous) = previous else {
-        return Ok(false);
+        return Ok(());
     };
     conn.query_drop(format!(
         "SET GLOBAL read_only = {}",
@@ -149,7 +148,7 @@ pub async fn release_writes(conn: &mut mysql_async::Conn) -> Result<bool> {
     } else {
         info!("read_only stays ON, as it was before the load");
     }
-    Ok(true)
+    Ok(())
 }
 
 /// Live progress, for the agent's status endpoint.
