@@ -243,7 +243,8 @@ async fn snap_killed_mid_load_restarts_and_ends_identical() {
     );
     assert!(
         log.contains("local transactions were committed during the load by an account")
-            && log.contains("the snapshot load is redone"),
+            && log.contains("the snapshot load is redone")
+            && log.contains("local writes stay refused until the load is done"),
         "{log}"
     );
     star.wait_converged(Duration::from_secs(300)).await.unwrap();

@@ -247,7 +247,11 @@ pub async fn run(
             Err(e) => {
                 let transient = e.is_transient();
                 shared.set_error(&e.to_string());
-                if transient {
+                let held = shared.status.lock().unwrap().writes_held.is_some();
+                if transient && held {
+                    warn!(hub = %cfg.agent.hub, error = %e, retry_in = ?backoff,
+                          "hub session ended; local writes stay refused until the load is done");
+                } else if transient {
                     warn!(hub = %cfg.agent.hub, error = %e, retry_in = ?backoff,
                           "hub session ended; local writes keep working and flow on reconnect");
                 } else {
