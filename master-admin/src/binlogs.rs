@@ -238,61 +238,41 @@ pub async fn forget_snap(
         .await
         .map_err(err)?;
     let row = rows.iter().find(|(n, _)| n == name);
-    if row.is_none() && listed.is_none() {
-        let mut known: std::collections::BTreeSet<&str> =
-            rows.iter().map(|(n, _)| n.as_str()).collect();
-        if let Some(d) = &doc {
-            known.extend(
-                d.nodes
-                    .iter()
-                    .filter(|n| n.role == "snap")
-                    .map(|n| n.name.as_str()),
-            );
-        }
-        return Err(Error::Usage(format!(
-            "no snap named {name:?} is known to the hub (known: {}); names are case-sensitive",
-            if known.is_empty() {
-                "none".to_string()
-            } else {
-                known.into_iter().collect::<Vec<_>>().join(", ")
-            }
-        )));
-    }
-    let mut seen = row.and_then(|(_, t)| t.clone());
-    if let (None, Some(listed)) = (row, listed) {
+    let seen = match (row, listed) {
+        (Some((_, t)), _) => t.clone(),
         // Listed, not written yet (the hub writes every 2 s): deleting now would delete
         // nothing, and the hub would write the row afterwards.
-        if listed.needs_from.is_none() {
-            return Err(Error::Refused(format!(
-                "{name} has no known position (it never finished its initial sync), so it has \
-                 no row to delete; the hub forgets it when it restarts"
-            )));
-        }
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            let err = db.err("reading starsync.snaps");
-            let t: Option<Option<String>> = db
-                .conn
-                .exec_first(
-                    "SELECT DATE_FORMAT(last_seen, '%Y-%m-%d %H:%i:%s') FROM starsync.snaps \
-                     WHERE name = ?",
-                    (name,),
-                )
-                .await
-                .map_err(err)?;
-            if let Some(t) = t {
-                seen = t;
-                break;
-            }
-            if std::time::Instant::now() > deadline {
+        (None, Some(listed)) => {
+            if listed.needs_from.is_none() {
                 return Err(Error::Refused(format!(
-                    "the hub lists {name} but has not written it to starsync.snaps within 10 s; \
-                     see the hub's log (`cannot record the snaps' positions`)"
+                    "{name} has no known position (it never finished its initial sync), so it \
+                     has no row to delete; the hub forgets it when it restarts"
                 )));
             }
-            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            written_row(db, name).await?
         }
-    }
+        (None, None) => {
+            let mut known: std::collections::BTreeSet<&str> =
+                rows.iter().map(|(n, _)| n.as_str()).collect();
+            if let Some(d) = &doc {
+                known.extend(
+                    d.nodes
+                        .iter()
+                        .filter(|n| n.role == "snap")
+                        .map(|n| n.name.as_str()),
+                );
+            }
+            return Err(Error::Usage(format!(
+                "no snap named {name:?} is known to the hub (known: {}); names are \
+                 case-sensitive",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.into_iter().collect::<Vec<_>>().join(", ")
+                }
+            )));
+        }
+    };
     let seen = seen.map_or(String::new(), |t| format!(", last seen {t} UTC"));
     if !yes {
         confirm(
@@ -321,14 +301,51 @@ pub async fn forget_snap(
         let _ = writeln!(out, "forgot {name}");
         return Ok(());
     }
-    // The hub drops it at its next bookkeeping tick (every 2 s).
+    dropped_by_hub(hub, name).await?;
+    let _ = writeln!(
+        out,
+        "forgot {name}: the hub no longer lists it, and purge-binlogs no longer keeps binlogs for it"
+    );
+    Ok(())
+}
+
+/// Waits (10 s at most) until the hub has written `name`'s row; returns its `last_seen`.
+async fn written_row(db: &mut Db, name: &str) -> Result<Option<String>> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let err = db.err("reading starsync.snaps");
+        let t: Option<Option<String>> = db
+            .conn
+            .exec_first(
+                "SELECT DATE_FORMAT(last_seen, '%Y-%m-%d %H:%i:%s') FROM starsync.snaps \
+                 WHERE name = ?",
+                (name,),
+            )
+            .await
+            .map_err(err)?;
+        if let Some(t) = t {
+            return Ok(t);
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(Error::Refused(format!(
+                "the hub lists {name} but has not written it to starsync.snaps within 10 s; \
+                 see the hub's log (`cannot record the snaps' positions`)"
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+/// Waits (10 s at most) until the hub no longer lists `name`: it drops a snap whose row is
+/// deleted at its next bookkeeping tick (every 2 s).
+async fn dropped_by_hub(hub: &Hub, name: &str) -> Result<()> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let (doc, _) = hub
             .get_doc::<StatusDoc>("/status", std::time::Duration::from_secs(5))
             .await?;
         match doc.nodes.iter().find(|n| n.name == name) {
-            None => break,
+            None => return Ok(()),
             Some(n) if n.connected || n.syncing => {
                 return Err(Error::Refused(format!(
                     "{name} connected again while it was being forgotten: the hub keeps it"
@@ -344,11 +361,6 @@ pub async fn forget_snap(
             Some(_) => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
         }
     }
-    let _ = writeln!(
-        out,
-        "forgot {name}: the hub no longer lists it, and purge-binlogs no longer keeps binlogs for it"
-    );
-    Ok(())
 }
 
 #[cfg(test)]

@@ -51,6 +51,11 @@ pub async fn run(
     token: CancellationToken,
 ) -> Result<()> {
     let own = shared.cfg.node.domain_id;
+    let unshipped_purged = |message: String| Error::UnshippedPurged {
+        node: shared.cfg.node.name.clone(),
+        which: master_own.map_or_else(|| "from the first".into(), |g| format!("after {g}")),
+        message,
+    };
     // Own transactions the master lacks must still be in the local binlog. MariaDB does not
     // say when they are not: a dump that starts without the own domain skips what is gone.
     let shipped = master_own.map_or(0, |m| m.seq);
@@ -61,11 +66,9 @@ pub async fn run(
         let oldest = crate::binlog::files::oldest_start(&mut c).await;
         c.disconnect().await.ok();
         if let Some(gone) = oldest?.get(own).filter(|g| g.seq > shipped) {
-            return Err(Error::UnshippedPurged {
-                node: shared.cfg.node.name.clone(),
-                which: master_own.map_or_else(|| "from the first".into(), |g| format!("after {g}")),
-                message: format!("its oldest binlog file starts after {gone}"),
-            });
+            return Err(unshipped_purged(format!(
+                "its oldest binlog file starts after {gone}"
+            )));
         }
     }
     // Foreign domains: from where the server is now (they are not read anyway); own domain: from
@@ -107,11 +110,7 @@ pub async fn run(
     };
     match r {
         // Own transactions the master does not have are gone from this snap's binlog.
-        Err(Error::BinlogPurged { message, .. }) => Err(Error::UnshippedPurged {
-            node: shared.cfg.node.name.clone(),
-            which: master_own.map_or_else(|| "from the first".into(), |g| format!("after {g}")),
-            message,
-        }),
+        Err(Error::BinlogPurged { message, .. }) => Err(unshipped_purged(message)),
         other => other,
     }
 }

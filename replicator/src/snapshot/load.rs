@@ -77,15 +77,15 @@ pub async fn set_sync_state(
 /// during the load would be lost: dropped with its database, or left on the snap alone when
 /// the load resets the binlog. Holding again keeps the first recorded setting.
 pub async fn hold_writes(conn: &mut mysql_async::Conn, reason: &str) -> Result<()> {
-    let previous: Option<u8> = conn
-        .query_first("SELECT @@global.read_only")
-        .await
-        .map_err(Error::db("reading read_only"))?;
+    let held = writes_held(conn).await?;
     conn.query_drop("SET SESSION sql_log_bin = 0")
         .await
         .map_err(Error::db("disabling binlog"))?;
-    let held = writes_held(conn).await?;
     if held.is_none() {
+        let previous: Option<u8> = conn
+            .query_first("SELECT @@global.read_only")
+            .await
+            .map_err(Error::db("reading read_only"))?;
         conn.exec_drop(
             "INSERT INTO starsync.read_only_hold (id, previous, reason) VALUES (1, ?, ?)",
             (previous.unwrap_or(0), reason),
