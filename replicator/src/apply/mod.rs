@@ -214,6 +214,17 @@ struct Open {
     /// A DDL transaction failed: commit an empty transaction with its GTID instead.
     ddl_error: Option<String>,
     ddl_ran: bool,
+    /// The statement of a DDL group, run when the next item shows what kind of group it is:
+    /// followed by the commit, an ordinary DDL (binlogged, it takes the GTID); followed by
+    /// rows, `CREATE TABLE … SELECT` ([`Applier::create_for_rows`]).
+    pending_ddl: Option<QueryItem>,
+    /// A `CREATE TABLE … SELECT`: the table was created unlogged and the group's rows are
+    /// applied in an ordinary transaction that takes the GTID.
+    ddl_as_txn: bool,
+    /// `SETVAL` statements of the transaction's sequence rows, run at its commit
+    /// ([`Applier::sequence_rows`]), and how many rows they stand for.
+    sequences: Vec<String>,
+    sequence_rows: u64,
     savepoints: u32,
     /// Echo: whether capture had read everything before it (asked once per transaction).
     echo_ready: Option<bool>,
@@ -390,6 +401,10 @@ impl Applier {
             conflicts: 0,
             ddl_error: None,
             ddl_ran: false,
+            pending_ddl: None,
+            ddl_as_txn: false,
+            sequences: Vec::new(),
+            sequence_rows: 0,
             savepoints: 0,
             echo_ready: None,
             echo_written: Default::default(),
@@ -397,7 +412,8 @@ impl Applier {
         Ok(!skip)
     }
 
-    /// Runs a statement of the open transaction (DDL from the origin).
+    /// Takes a statement of the open transaction (DDL from the origin). A DDL group's statement
+    /// runs at the next item (see `Open::pending_ddl`); others run now.
     pub async fn query(&mut self, q: &QueryItem) -> Result<()> {
         let Some(open) = self.open.as_mut() else {
             return Err(self.no_txn("statement"));
@@ -405,8 +421,62 @@ impl Applier {
         if open.skip {
             return Ok(());
         }
+        if open.begin.ddl {
+            if let Some(earlier) = open.pending_ddl.replace(q.clone()) {
+                self.run_statement(&earlier).await?;
+            }
+            return Ok(());
+        }
+        self.run_statement(q).await
+    }
+
+    /// Runs a statement of the open transaction; a DDL statement that fails here for good is
+    /// recorded (`ddl_error`): the group's GTID then commits without it.
+    async fn run_statement(&mut self, q: &QueryItem) -> Result<()> {
+        let Some(open) = self.open.as_ref() else {
+            return Err(self.no_txn("statement"));
+        };
         let gtid = open.begin.gtid;
         let ddl = open.begin.ddl;
+        let result = self.exec_statement(q, gtid).await?;
+        self.statement_done(q, gtid, ddl, result)
+    }
+
+    /// Records how a statement of the open transaction ended.
+    fn statement_done(
+        &mut self,
+        q: &QueryItem,
+        gtid: Gtid,
+        ddl: bool,
+        result: std::result::Result<(), mysql_async::Error>,
+    ) -> Result<()> {
+        let Some(open) = self.open.as_mut() else {
+            return Err(self.no_txn("statement"));
+        };
+        open.ddl_ran = true;
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if ddl && !crate::error::db_error_is_transient(&e) => {
+                // The master's DDL failed here (the snap drifted): record it, keep the GTID.
+                warn!(target_node = %self.label, gtid = %gtid, statement = %q.sql_lossy(),
+                      error = %e, "DDL failed on this node; its GTID is recorded without it");
+                open.ddl_error = Some(e.to_string());
+                Ok(())
+            }
+            Err(e) => Err(Error::Db {
+                context: format!("running the statement of {gtid}: {}", q.sql_lossy()),
+                source: e,
+            }),
+        }
+    }
+
+    /// Executes a statement in the origin's client charset and default schema; the outer
+    /// result is the session's, the inner one the statement's own.
+    async fn exec_statement(
+        &mut self,
+        q: &QueryItem,
+        gtid: Gtid,
+    ) -> Result<std::result::Result<(), mysql_async::Error>> {
         // The statement runs in the origin's client charset and default schema.
         let mut prep = String::new();
         if q.charset != 0 {
@@ -445,29 +515,72 @@ impl Applier {
             .await
             .map_err(Error::db("restoring the session charset"))?;
         self.invalidate_plans();
-        let open = self.open.as_mut().unwrap();
-        open.ddl_ran = true;
-        match result {
-            Ok(()) => Ok(()),
-            Err(e) if ddl && !crate::error::db_error_is_transient(&e) => {
-                // The master's DDL failed here (the snap drifted): record it, keep the GTID.
-                warn!(target_node = %self.label, gtid = %gtid, statement = %q.sql_lossy(),
-                      error = %e, "DDL failed on this node; its GTID is recorded without it");
-                open.ddl_error = Some(e.to_string());
-                Ok(())
+        Ok(result)
+    }
+
+    /// `CREATE TABLE … SELECT` from the origin: its group holds the CREATE statement, then the
+    /// rows of the new table, under one GTID. A client session cannot run both under one GTID
+    /// (the CREATE commits by itself and would take it; the rows would get a GTID the origin
+    /// never made), so the table is created unlogged and the rows go into an ordinary
+    /// transaction that takes the GTID. If this node stops in between, the group is applied
+    /// again: the table found then holds none of its rows (they commit with the GTID) and is
+    /// created anew.
+    async fn create_for_rows(&mut self, q: &QueryItem, table: &TableMeta) -> Result<()> {
+        let Some(open) = self.open.as_ref() else {
+            return Err(self.no_txn("statement"));
+        };
+        let (gtid, log) = (open.begin.gtid, open.mode.preserve_gtid);
+        self.set_log_bin(false).await?;
+        let mut result = self.exec_statement(q, gtid).await?;
+        if let Err(mysql_async::Error::Server(e)) = &result {
+            if e.code == 1050 {
+                let name = sql::qualified(&table.schema, &table.table);
+                warn!(target_node = %self.label, gtid = %gtid, table = %table.full_name(),
+                      "the table CREATE TABLE … SELECT makes is already here (an earlier try of \
+                       this transaction stopped after creating it, or the node drifted); it is \
+                       created anew");
+                self.conn
+                    .query_drop(format!("DROP TABLE IF EXISTS {name}"))
+                    .await
+                    .map_err(Error::db(format!(
+                        "dropping {name} to create it again for {gtid}"
+                    )))?;
+                result = self.exec_statement(q, gtid).await?;
             }
-            Err(e) => Err(Error::Db {
-                context: format!("running the statement of {gtid}: {}", q.sql_lossy()),
-                source: e,
-            }),
         }
+        self.statement_done(q, gtid, true, result)?;
+        self.set_log_bin(log).await?;
+        if log {
+            self.set_gtid_and_begin(gtid, true).await?;
+        } else {
+            self.conn
+                .query_drop("BEGIN")
+                .await
+                .map_err(Error::db(format!("starting {gtid}")))?;
+        }
+        if let Some(o) = self.open.as_mut() {
+            o.ddl_as_txn = true;
+        }
+        Ok(())
     }
 
     /// Applies a rows chunk to the open transaction; `skip_row` says which rows to leave alone.
     pub async fn rows(&mut self, chunk: &RowsChunk, skip_row: Option<SkipRow<'_>>) -> Result<()> {
+        let Some(open) = self.open.as_mut() else {
+            return Err(self.no_txn("rows"));
+        };
+        if !open.skip {
+            if let Some(q) = open.pending_ddl.take() {
+                self.create_for_rows(&q, &chunk.table).await?;
+            }
+        }
         let Some(open) = self.open.as_ref() else {
             return Err(self.no_txn("rows"));
         };
+        if open.begin.ddl && open.ddl_error.is_some() {
+            // The rows of a `CREATE TABLE … SELECT` that failed here: recorded with it.
+            return Ok(());
+        }
         if open.skip || chunk.is_empty() {
             return Ok(());
         }
@@ -479,6 +592,9 @@ impl Applier {
             // itself, so its echo is not re-applied (conflicts on such tables are logged by the
             // hub; give tables a primary key to have them resolved).
             return Ok(());
+        }
+        if plan.sequence {
+            return self.sequence_rows(chunk).await;
         }
         let mut rows = kept_rows(chunk, skip_row);
         if echo {
@@ -534,6 +650,71 @@ impl Applier {
         }
         if let Some(o) = self.open.as_mut() {
             o.rows += n;
+        }
+        Ok(())
+    }
+
+    /// A sequence's row as the origin logged it after `NEXTVAL` or `SETVAL`: the next value not
+    /// yet handed out in cached blocks (`next_not_cached_value`) and the round. Applied at the
+    /// commit with `SETVAL(…, next, 0, round)`, which only moves a sequence forward: a node never
+    /// goes back to values another node may have handed out. (Sequences used on several nodes
+    /// at once should be `INCREMENT BY 0`: they follow each node's `auto_increment_increment`
+    /// and `_offset`, so their values never collide.)
+    ///
+    /// MariaDB logs a change made by `SETVAL` inside a transaction at once, as a group of its
+    /// own that takes the session's GTID. So a transaction that is only sequence changes (the
+    /// origin logs `NEXTVAL` in an explicit transaction that way) runs them as its own
+    /// statements and they take its GTID; one that also has other rows (an autocommit
+    /// `INSERT … NEXTVAL(…)`) commits those under the GTID first, and its sequence changes then
+    /// apply unlogged: this node's sequence moves on, the nodes after it in the star learn of
+    /// the move from the next change logged alone.
+    async fn sequence_rows(&mut self, chunk: &RowsChunk) -> Result<()> {
+        let meta = &chunk.table;
+        let col = |n: &str| {
+            meta.columns
+                .iter()
+                .position(|c| c.name.eq_ignore_ascii_case(n))
+        };
+        let (Some(next), Some(round)) = (col("next_not_cached_value"), col("cycle_count")) else {
+            return Err(self.apply_error(
+                meta,
+                "-",
+                "a row of a sequence without next_not_cached_value and cycle_count",
+            ));
+        };
+        let int = |v: &Value| match v {
+            Value::Int(i) => Some(i.to_string()),
+            Value::UInt(u) => Some(u.to_string()),
+            _ => None,
+        };
+        let name = sql::qualified(&meta.schema, &meta.table);
+        let mut setvals = Vec::new();
+        // A sequence has one row; a delete of it (never logged by MariaDB) changes nothing here.
+        for (_, after) in chunk.rows() {
+            let Some(a) = after else { continue };
+            let (Some(value), Some(r)) = (int(&a[next]), int(&a[round])) else {
+                return Err(self.apply_error(meta, "-", "a sequence's value is not an integer"));
+            };
+            setvals.push(format!("DO SETVAL({name}, {value}, 0, {r})"));
+        }
+        let Some(o) = self.open.as_mut() else {
+            return Err(self.no_txn("rows"));
+        };
+        o.rows += setvals.len() as u64;
+        o.sequence_rows += setvals.len() as u64;
+        o.sequences.extend(setvals);
+        Ok(())
+    }
+
+    /// Runs a transaction's `SETVAL`s (see [`Applier::sequence_rows`]).
+    async fn run_setvals(&mut self, setvals: &[String], gtid: Gtid) -> Result<()> {
+        for q in setvals {
+            self.conn
+                .query_drop(q.as_str())
+                .await
+                .map_err(Error::db(format!(
+                    "applying the sequence change of {gtid}: {q}"
+                )))?;
         }
         Ok(())
     }
@@ -621,10 +802,27 @@ impl Applier {
                 skipped: true,
             });
         }
-        if open.begin.ddl && open.ddl_ran && open.ddl_error.is_none() {
+        let mut open = open;
+        if let Some(q) = open.pending_ddl.take() {
+            // An ordinary DDL group: the statement runs now, binlogged, and takes the GTID.
+            self.open = Some(open);
+            let r = self.run_statement(&q).await;
+            open = self.open.take().expect("the transaction is still open");
+            r?;
+        }
+        let setvals = std::mem::take(&mut open.sequences);
+        let mut landed = false;
+        let in_txn = !setvals.is_empty() && open.rows == open.sequence_rows && self.log_bin;
+        if in_txn {
+            // Only sequence changes: they run in the transaction and take its GTID, unless none
+            // changed anything here (then the bookkeeping row takes it).
+            self.run_setvals(&setvals, g).await?;
+            landed = gtid_binlog_pos(&mut self.conn).await?.contains(&g);
+        }
+        if open.begin.ddl && open.ddl_ran && open.ddl_error.is_none() && !open.ddl_as_txn {
             // The DDL statement itself committed and took the GTID.
         } else {
-            if open.begin.ddl {
+            if open.begin.ddl && !open.ddl_as_txn {
                 // No statement ran (filtered) or it failed: an empty transaction keeps the GTID.
                 self.conn
                     .query_drop("BEGIN")
@@ -632,7 +830,7 @@ impl Applier {
                     .map_err(Error::db(format!("starting the GTID marker {g}")))?;
             }
             let mut sql = String::with_capacity(256);
-            if open.mode.preserve_gtid {
+            if open.mode.preserve_gtid && !landed {
                 sql.push_str(&format!(
                     "INSERT INTO starsync.applied (domain_id, server_id, seq_no, origin_ts, \
                      applied_at) VALUES ({}, {}, {}, {}, NOW(6)) ON DUPLICATE KEY UPDATE \
@@ -653,6 +851,13 @@ impl Applier {
                 .query_drop(sql)
                 .await
                 .map_err(Error::db(format!("committing {g}")))?;
+        }
+        if !setvals.is_empty() && !in_txn {
+            // Sequence changes beside other rows: after the commit, unlogged.
+            let log = self.log_bin;
+            self.set_log_bin(false).await?;
+            self.run_setvals(&setvals, g).await?;
+            self.set_log_bin(log).await?;
         }
         if open.mode.echo {
             self.echo.advance(g);
@@ -741,7 +946,12 @@ impl Applier {
             }
         };
         let target = sql::columns_of_create_table(&ddl);
-        let plan = Arc::new(TablePlan::new(meta, &target));
+        let mut plan = TablePlan::new(meta, &target);
+        plan.sequence = ddl
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with(')') && l.contains(" SEQUENCE=1"));
+        let plan = Arc::new(plan);
         if !plan.missing.is_empty() && self.warned.insert(meta.full_name()) {
             warn!(target_node = %self.label, table = %meta.full_name(), missing = ?plan.missing,
                   "origin columns missing on this node are not applied");

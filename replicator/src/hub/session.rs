@@ -321,6 +321,7 @@ async fn ingest_loop(
         domain: hello.domain_id,
         buffer: TxnBuffer::new(RETRY_BUFFER_BYTES),
         small: SmallCollector::default(),
+        drifted: false,
         ctx: ctx.clone(),
         counters: counters.clone(),
     };
@@ -594,6 +595,9 @@ struct Ingest {
     buffer: TxnBuffer,
     /// A small transaction being collected.
     small: SmallCollector,
+    /// The open transaction ran DDL on the snap (not applied): its rows are the rows that DDL
+    /// wrote (`CREATE TABLE … SELECT`) and stay on the snap with it.
+    drifted: bool,
     ctx: Arc<HubCtx>,
     counters: Arc<Counters>,
 }
@@ -623,6 +627,7 @@ impl Ingest {
             TxnItem::Query(q) => {
                 // DDL is made on the master only: what a snap ran locally is reported, not
                 // applied; its GTID still commits (empty) so the domain stays contiguous.
+                self.drifted = true;
                 let sql = q.sql_lossy();
                 error!(statement = %sql, schema = %q.schema,
                        "DDL executed on this snap is not replicated (local drift); make schema \
@@ -633,7 +638,15 @@ impl Ingest {
                 });
                 return Ok(None);
             }
-            TxnItem::Begin(b) => tracing::debug!(gtid = %b.gtid, "ingest begins"),
+            TxnItem::Begin(b) => {
+                self.drifted = false;
+                tracing::debug!(gtid = %b.gtid, "ingest begins")
+            }
+            TxnItem::Rows(c) if self.drifted => {
+                tracing::debug!(table = %c.table.full_name(), rows = c.len(),
+                                "rows written by DDL run on the snap are not replicated");
+                return Ok(None);
+            }
             TxnItem::Rows(c) => {
                 self.counters
                     .ingested_rows
