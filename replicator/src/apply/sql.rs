@@ -94,6 +94,8 @@ pub struct TablePlan {
     /// `SELECT every column <=> ?, JSON_OBJECT(...) FROM … WHERE key FOR UPDATE`
     /// (params: image, key): whether the current row equals an image, and the row for humans.
     pub select_current: String,
+    /// The target is a sequence (`CREATE SEQUENCE`): its row is applied with `SETVAL`.
+    pub sequence: bool,
 }
 
 impl TablePlan {
@@ -168,6 +170,7 @@ impl TablePlan {
             .collect::<Vec<_>>()
             .join(", ");
         TablePlan {
+            sequence: false,
             delete: format!("DELETE FROM {name} WHERE {key_eq}{limit}"),
             update_by_row: format!("UPDATE {name} SET {set_list} WHERE {key_eq}{limit}"),
             check_update: format!("UPDATE {name} SET {set_list} WHERE {key_eq} AND {all_eq}"),

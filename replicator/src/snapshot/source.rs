@@ -142,6 +142,31 @@ pub async fn stream(
                         sql_mode: None,
                     });
                 }
+            } else if kind == "SEQUENCE" {
+                // Its definition, then its state as of the snapshot (`SETVAL` with the next
+                // value not yet cached, as replicated sequence changes are applied).
+                let d: Option<mysql_async::Row> = c
+                    .query_first(format!("SHOW CREATE SEQUENCE {q}"))
+                    .await
+                    .map_err(Error::db(format!("reading sequence {q}")))?;
+                let state: Option<(i64, i64)> = c
+                    .query_first(format!(
+                        "SELECT next_not_cached_value, cycle_count FROM {q}"
+                    ))
+                    .await
+                    .map_err(Error::db(format!("reading the state of sequence {q}")))?;
+                if let (Some(d), Some((next, round))) = (d, state) {
+                    for sql in [
+                        first_text(&d, 1),
+                        format!("DO SETVAL({q}, {next}, 0, {round})"),
+                    ] {
+                        schema.push(SchemaStatement {
+                            schema: db.clone(),
+                            sql,
+                            sql_mode: None,
+                        });
+                    }
+                }
             } else if kind == "BASE TABLE" {
                 let t: Option<mysql_async::Row> = c
                     .query_first(format!("SHOW CREATE TABLE {q}"))
