@@ -127,3 +127,139 @@ async fn master_ddl_reaches_snaps_and_snap_ddl_is_reported() {
     .await
     .unwrap();
 }
+
+/// DDL whose transaction carries rows (`CREATE TABLE … SELECT`), RENAME and TRUNCATE, and
+/// sequences: everything converges with every origin's GTIDs once; a snap that joins later gets
+/// the sequence's state in its snapshot; a `CREATE TABLE … SELECT` run on a snap stays there,
+/// rows and all, and the snap's other changes still flow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_select_rename_truncate_and_sequences_replicate() {
+    let mut star = Star::start_partial(2, 1, |s| s).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; \
+         CREATE TABLE a (id INT PRIMARY KEY, v INT); INSERT INTO a VALUES (1, 1), (2, 2), (3, 3); \
+         CREATE SEQUENCE ids INCREMENT BY 0; \
+         CREATE TABLE items (id BIGINT PRIMARY KEY, node VARCHAR(10)); \
+         INSERT INTO items VALUES (NEXTVAL(ids), 'master'); \
+         CREATE TABLE a_copy AS SELECT * FROM a; \
+         CREATE TABLE a_keyed (PRIMARY KEY (id)) AS SELECT id, v * 10 AS v FROM a; \
+         CREATE TABLE a_empty AS SELECT * FROM a WHERE id < 0; \
+         RENAME TABLE a_copy TO a_renamed; \
+         CREATE TABLE t2 LIKE a; INSERT INTO t2 SELECT * FROM a; TRUNCATE TABLE t2; \
+         INSERT INTO t2 VALUES (9, 9)",
+        )
+        .await
+        .unwrap();
+    let s1 = star.snap(0);
+    app_exec(
+        s1,
+        "INSERT INTO MOST.items VALUES (NEXTVAL(MOST.ids), 'snap1'); \
+         INSERT INTO MOST.items VALUES (NEXTVAL(MOST.ids), 'snap1')",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("NEXTVAL on snap1 (the sequence replicated): {e:#}"));
+    eventually("a_keyed reached snap1", Duration::from_secs(30), || async {
+        let n: Vec<u64> = s1
+            .query("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = 'a_keyed'")
+            .await?;
+        Ok(n[0] == 1)
+    })
+    .await
+    .unwrap();
+    app_exec(s1, "UPDATE MOST.a_keyed SET v = v + 1 WHERE id = 2")
+        .await
+        .unwrap();
+    // As root on snap1: drift, rows and all.
+    s1.exec("CREATE TABLE MOST.local_copy AS SELECT * FROM MOST.a")
+        .await
+        .unwrap();
+    app_exec(s1, "INSERT INTO MOST.a VALUES (4, 4)")
+        .await
+        .unwrap();
+    let _ = s1;
+
+    // snap2 joins now: its snapshot holds the sequence, at its state.
+    star.start_agent(1).unwrap();
+    let (m, s1, s2) = (star.master(), star.snap(0), star.snap(1));
+    eventually(
+        "snap2 loaded its snapshot",
+        Duration::from_secs(60),
+        || async {
+            let n: Vec<u64> = s2
+                .query("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = 'items'")
+                .await?;
+            Ok(n[0] == 1 && star.agent_status(1).await?["local_writes_held"].is_null())
+        },
+    )
+    .await
+    .unwrap();
+    app_exec(
+        s2,
+        "INSERT INTO MOST.items VALUES (NEXTVAL(MOST.ids), 'snap2')",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("NEXTVAL on snap2 (the sequence came in its snapshot): {e:#}"));
+    m.exec("INSERT INTO MOST.items VALUES (NEXTVAL(MOST.ids), 'master')")
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(60)).await.unwrap();
+
+    for n in [m, s1, s2] {
+        let items: Vec<(u64, String)> = n
+            .query("SELECT id, node FROM MOST.items ORDER BY node, id")
+            .await
+            .unwrap();
+        let nodes: Vec<&str> = items.iter().map(|(_, n)| n.as_str()).collect();
+        assert_eq!(
+            nodes,
+            vec!["master", "master", "snap1", "snap1", "snap2"],
+            "on {}",
+            n.name()
+        );
+        let keyed: Vec<(i32, i32)> = n.query("SELECT id, v FROM MOST.a_keyed").await.unwrap();
+        assert_eq!(keyed, vec![(1, 10), (2, 21), (3, 30)], "on {}", n.name());
+        let renamed: Vec<u64> = n
+            .query("SELECT COUNT(*) FROM MOST.a_renamed")
+            .await
+            .unwrap();
+        let t2: Vec<i32> = n.query("SELECT id FROM MOST.t2").await.unwrap();
+        let a: Vec<u64> = n.query("SELECT COUNT(*) FROM MOST.a").await.unwrap();
+        assert_eq!((renamed[0], t2, a[0]), (3, vec![9], 4), "on {}", n.name());
+    }
+    // Every node's sequence is past every value handed out anywhere (changes apply forward
+    // only), so its next value collides with none of them.
+    let max: Vec<i64> = m.query("SELECT MAX(id) FROM MOST.items").await.unwrap();
+    for n in [m, s1, s2] {
+        let next: Vec<i64> = n
+            .query("SELECT next_not_cached_value FROM MOST.ids")
+            .await
+            .unwrap();
+        assert!(
+            next[0] > max[0],
+            "sequence on {} at {} after {}",
+            n.name(),
+            next[0],
+            max[0]
+        );
+    }
+    // The table snap1 made for itself stays there.
+    for n in [m, s2] {
+        let c: Vec<u64> = n
+            .query("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = 'local_copy'")
+            .await
+            .unwrap();
+        assert_eq!(c[0], 0, "local_copy on {}", n.name());
+    }
+    let c: Vec<u64> = s1
+        .query("SELECT COUNT(*) FROM MOST.local_copy")
+        .await
+        .unwrap();
+    assert_eq!(c[0], 3);
+    let st = star.status().await.unwrap();
+    assert_eq!(
+        status_node(&st, "snap1").unwrap()["ddl_drift"].as_u64(),
+        Some(1)
+    );
+    assert!(star.hub_log().contains("CREATE TABLE `MOST`.`local_copy`"));
+}

@@ -150,8 +150,13 @@ impl Assembler {
                     return Err(self.fail(
                         "XA transaction",
                         format!(
-                            "{} is an XA transaction, which starsync does not replicate; \
-                             use ordinary transactions",
+                            "{} is part of a two-phase XA transaction (XA PREPARE, then XA \
+                             COMMIT), which starsync does not replicate, and replication of \
+                             this server's changes cannot go past it. Use ordinary transactions, \
+                             or XA COMMIT … ONE PHASE (replicated like one). To go on, resync \
+                             the snaps that need these changes (`replicator agent --resync`; on \
+                             the snap that ran it, `--resync --discard-unshipped`, which drops \
+                             its changes not yet on the master)",
                             g.gtid
                         ),
                     ));
