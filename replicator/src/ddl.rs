@@ -20,9 +20,10 @@ pub enum StatementKind {
     Ddl,
     /// Accounts and privileges (GRANT, CREATE USER, ...): never replicated.
     Account,
-    /// CREATE/DROP TRIGGER: triggers run on the master only; their effects replicate as rows
-    /// (a trigger on a snap would fire again on every applied row).
-    Trigger,
+    /// Triggers and scheduled events (CREATE/ALTER/DROP TRIGGER, EVENT): they run on the master
+    /// only and their effects replicate as rows (a trigger on a snap would fire again on every
+    /// applied row; an event on every node would do its work once per node).
+    MasterOnly,
     /// Anything else (FLUSH, ANALYZE, statement-logged DML, ...).
     Other,
 }
@@ -196,16 +197,14 @@ pub fn classify(sql: &str, default: &str) -> Statement {
                 }),
             }
         }
-        "TRIGGER" => Statement {
-            kind: StatementKind::Trigger,
+        "TRIGGER" | "EVENT" => Statement {
+            kind: StatementKind::MasterOnly,
             schema: object_schema(&toks, i, default),
         },
-        "TABLE" | "VIEW" | "PROCEDURE" | "FUNCTION" | "EVENT" | "SEQUENCE" | "PACKAGE" => {
-            Statement {
-                kind: StatementKind::Ddl,
-                schema: object_schema(&toks, i, default),
-            }
-        }
+        "TABLE" | "VIEW" | "PROCEDURE" | "FUNCTION" | "SEQUENCE" | "PACKAGE" => Statement {
+            kind: StatementKind::Ddl,
+            schema: object_schema(&toks, i, default),
+        },
         _ => other,
     }
 }
@@ -275,8 +274,18 @@ mod tests {
                 "CREATE DEFINER=`root`@`%` TRIGGER t AFTER INSERT ON p FOR EACH ROW SET @a=1",
                 "MOST"
             ),
-            (Trigger, "MOST".into())
+            (MasterOnly, "MOST".into())
         );
-        assert_eq!(schema("DROP TRIGGER IF EXISTS MOST.t", "").0, Trigger);
+        assert_eq!(schema("DROP TRIGGER IF EXISTS MOST.t", "").0, MasterOnly);
+        assert_eq!(
+            schema(
+                "CREATE DEFINER=`root`@`localhost` EVENT MOST.tick ON SCHEDULE EVERY 1 MINUTE \
+                 DO INSERT INTO MOST.log VALUES (NOW())",
+                ""
+            ),
+            (MasterOnly, "MOST".into())
+        );
+        assert_eq!(schema("ALTER EVENT tick DISABLE", "MOST").0, MasterOnly);
+        assert_eq!(schema("DROP EVENT IF EXISTS MOST.tick", "").0, MasterOnly);
     }
 }

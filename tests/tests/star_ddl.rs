@@ -128,8 +128,8 @@ async fn master_ddl_reaches_snaps_and_snap_ddl_is_reported() {
     .unwrap();
 }
 
-/// DDL whose transaction carries rows (`CREATE TABLE … SELECT`), RENAME and TRUNCATE, and
-/// sequences: everything converges with every origin's GTIDs once; a snap that joins later gets
+/// DDL whose transaction carries rows (`CREATE TABLE … SELECT`), RENAME and TRUNCATE,
+/// sequences, and a scheduled event (it stays on the master): everything converges with every origin's GTIDs once; a snap that joins later gets
 /// the sequence's state in its snapshot; a `CREATE TABLE … SELECT` run on a snap stays there,
 /// rows and all, and the snap's other changes still flow.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,7 +147,8 @@ async fn create_select_rename_truncate_and_sequences_replicate() {
          CREATE TABLE a_empty AS SELECT * FROM a WHERE id < 0; \
          RENAME TABLE a_copy TO a_renamed; \
          CREATE TABLE t2 LIKE a; INSERT INTO t2 SELECT * FROM a; TRUNCATE TABLE t2; \
-         INSERT INTO t2 VALUES (9, 9)",
+         INSERT INTO t2 VALUES (9, 9); \
+         CREATE EVENT tick ON SCHEDULE EVERY 1 HOUR DISABLE DO INSERT INTO a VALUES (100, 100)",
         )
         .await
         .unwrap();
@@ -242,6 +243,14 @@ async fn create_select_rename_truncate_and_sequences_replicate() {
             next[0],
             max[0]
         );
+    }
+    // Scheduled events stay on the master (on every node they would run once per node).
+    for (n, want) in [(m, 1), (s1, 0), (s2, 0)] {
+        let e: Vec<u64> = n
+            .query("SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_NAME = 'tick'")
+            .await
+            .unwrap();
+        assert_eq!(e[0], want, "events on {}", n.name());
     }
     // The table snap1 made for itself stays there.
     for n in [m, s2] {

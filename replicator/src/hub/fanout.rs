@@ -1,8 +1,8 @@
 //! Fan-out: the master's binlog, streamed to one snap from that snap's own position.
 //!
 //! Rows of schemas that do not replicate are dropped by the reader; statements are routed by the
-//! schema they change ([`crate::ddl`]); account statements and triggers never leave the master
-//! (a trigger runs on the master, and its effects travel as rows in the same transaction). A
+//! schema they change ([`crate::ddl`]); account statements, triggers and scheduled events never
+//! leave the master (they run on the master, and their effects travel as rows). A
 //! transaction whose content was all dropped still goes out as `Begin`/`Commit`, so every node's
 //! GTID position ends up holding every GTID of the master. The snap's own transactions come back
 //! as they are in the master's binlog: the echoes that carry the master's row images.
@@ -134,7 +134,7 @@ pub async fn run(
                 let item = match item {
                     TxnItem::Query(q) => {
                         let st = classify(&q.sql_lossy(), &q.schema);
-                        if matches!(st.kind, StatementKind::Account | StatementKind::Trigger)
+                        if matches!(st.kind, StatementKind::Account | StatementKind::MasterOnly)
                             || !replicate.replicates(&st.schema)
                         {
                             debug!(statement = %q.sql_lossy(), "not replicated");
