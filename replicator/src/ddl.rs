@@ -24,6 +24,9 @@ pub enum StatementKind {
     /// only and their effects replicate as rows (a trigger on a snap would fire again on every
     /// applied row; an event on every node would do its work once per node).
     MasterOnly,
+    /// SAVEPOINT, ROLLBACK TO, RELEASE SAVEPOINT inside a transaction: part of the
+    /// transaction, replicated with it wherever it comes from.
+    Savepoint,
     /// Anything else (FLUSH, ANALYZE, statement-logged DML, ...).
     Other,
 }
@@ -124,7 +127,14 @@ pub fn classify(sql: &str, default: &str) -> Statement {
         kind: StatementKind::Account,
         schema: "mysql".into(),
     };
+    let savepoint = Statement {
+        kind: StatementKind::Savepoint,
+        schema: default.to_string(),
+    };
     match first.as_str() {
+        "SAVEPOINT" => return savepoint,
+        "ROLLBACK" if w(1, "TO") || w(1, "WORK") && w(2, "TO") => return savepoint,
+        "RELEASE" if w(1, "SAVEPOINT") => return savepoint,
         "GRANT" | "REVOKE" => return account,
         "SET" if w(1, "PASSWORD") || w(1, "DEFAULT") && w(2, "ROLE") => return account,
         "RENAME" if w(1, "USER") => return account,
@@ -286,6 +296,15 @@ mod tests {
             (MasterOnly, "MOST".into())
         );
         assert_eq!(schema("ALTER EVENT tick DISABLE", "MOST").0, MasterOnly);
+        for sp in [
+            "SAVEPOINT `s1`",
+            "ROLLBACK TO `s1`",
+            "rollback work to savepoint s1",
+            "RELEASE SAVEPOINT s1",
+        ] {
+            assert_eq!(schema(sp, "").0, Savepoint, "{sp}");
+        }
+        assert_eq!(schema("ROLLBACK", "").0, Other);
         assert_eq!(schema("DROP EVENT IF EXISTS MOST.tick", "").0, MasterOnly);
     }
 }

@@ -231,3 +231,59 @@ async fn blobs_star(spec: impl Fn(NodeSpec) -> NodeSpec) -> Star {
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
     star
 }
+
+/// Savepoints inside transactions, on a snap and on the master: what a `ROLLBACK TO SAVEPOINT`
+/// undid is undone on every node (MariaDB logs the rows and the `ROLLBACK TO` when a
+/// non-transactional table changed meanwhile), and the statements are not taken for DDL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn savepoints_replicate_exactly() {
+    let star = Star::start(2).await.unwrap();
+    let m = star.master();
+    m.exec(
+        "CREATE DATABASE MOST; CREATE TABLE MOST.a (id INT PRIMARY KEY, v INT); \
+         CREATE TABLE MOST.m (id INT PRIMARY KEY) ENGINE=MyISAM",
+    )
+    .await
+    .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    let txn = |base: i32| {
+        format!(
+            "BEGIN; INSERT INTO MOST.a VALUES ({b0}, 0); SAVEPOINT s1; \
+             INSERT INTO MOST.a VALUES ({b1}, 1); ROLLBACK TO SAVEPOINT s1; \
+             INSERT INTO MOST.a VALUES ({b2}, 2); SAVEPOINT s2; \
+             INSERT INTO MOST.a VALUES ({b3}, 3); INSERT INTO MOST.m VALUES ({b3}); \
+             ROLLBACK TO SAVEPOINT s2; INSERT INTO MOST.a VALUES ({b4}, 4); \
+             SAVEPOINT s3; UPDATE MOST.a SET v = 40 WHERE id = {b4}; RELEASE SAVEPOINT s3; COMMIT",
+            b0 = base,
+            b1 = base + 1,
+            b2 = base + 2,
+            b3 = base + 3,
+            b4 = base + 4
+        )
+    };
+    app_exec(star.snap(0), &txn(10)).await.unwrap();
+    m.exec(&txn(20)).await.unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    for n in [m, star.snap(0), star.snap(1)] {
+        let rows: Vec<(i32, i32)> = n
+            .query("SELECT id, v FROM MOST.a ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![(10, 0), (12, 2), (14, 40), (20, 0), (22, 2), (24, 40)],
+            "on {}",
+            n.name()
+        );
+        // The non-transactional row stays (a rollback cannot undo it), on every node.
+        let my: Vec<i32> = n.query("SELECT id FROM MOST.m ORDER BY id").await.unwrap();
+        assert_eq!(my, vec![13, 23], "on {}", n.name());
+    }
+    let st = star.status().await.unwrap();
+    assert_eq!(
+        status_node(&st, "snap1").unwrap()["ddl_drift"].as_u64(),
+        Some(0)
+    );
+    assert!(!star.hub_log().contains("not replicated (local drift)"));
+    assert!(!star.agent_log(0).contains("DDL run on this snap"));
+}

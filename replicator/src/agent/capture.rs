@@ -223,6 +223,12 @@ async fn capture(
                         }
                         *send
                     }
+                    TxnItem::Query(q)
+                        if crate::ddl::classify(&q.sql_lossy(), &q.schema).kind
+                            == crate::ddl::StatementKind::Savepoint =>
+                    {
+                        open.as_ref().is_some_and(|o| o.1)
+                    }
                     TxnItem::Query(q) => {
                         error!(statement = %q.sql_lossy(),
                                "DDL run on this snap is not replicated (snap users get DML \

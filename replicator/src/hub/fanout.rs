@@ -134,9 +134,12 @@ pub async fn run(
                 let item = match item {
                     TxnItem::Query(q) => {
                         let st = classify(&q.sql_lossy(), &q.schema);
-                        if matches!(st.kind, StatementKind::Account | StatementKind::MasterOnly)
-                            || !replicate.replicates(&st.schema)
-                        {
+                        let keep = match st.kind {
+                            StatementKind::Account | StatementKind::MasterOnly => false,
+                            StatementKind::Savepoint => true,
+                            _ => replicate.replicates(&st.schema),
+                        };
+                        if !keep {
                             debug!(statement = %q.sql_lossy(), "not replicated");
                             continue;
                         }

@@ -322,6 +322,7 @@ async fn ingest_loop(
         buffer: TxnBuffer::new(RETRY_BUFFER_BYTES),
         small: SmallCollector::default(),
         drifted: false,
+        ddl_group: false,
         ctx: ctx.clone(),
         counters: counters.clone(),
     };
@@ -598,6 +599,8 @@ struct Ingest {
     /// The open transaction ran DDL on the snap (not applied): its rows are the rows that DDL
     /// wrote (`CREATE TABLE … SELECT`) and stay on the snap with it.
     drifted: bool,
+    /// The open transaction is flagged DDL by the snap's binlog.
+    ddl_group: bool,
     ctx: Arc<HubCtx>,
     counters: Arc<Counters>,
 }
@@ -624,10 +627,14 @@ impl Ingest {
                     ),
                 ));
             }
+            TxnItem::Query(q)
+                if crate::ddl::classify(&q.sql_lossy(), &q.schema).kind
+                    == crate::ddl::StatementKind::Savepoint => {}
             TxnItem::Query(q) => {
                 // DDL is made on the master only: what a snap ran locally is reported, not
-                // applied; its GTID still commits (empty) so the domain stays contiguous.
-                self.drifted = true;
+                // applied; its GTID still commits (empty) so the domain stays contiguous. The
+                // rows of a DDL transaction are that DDL's (`CREATE TABLE … SELECT`).
+                self.drifted = self.ddl_group;
                 let sql = q.sql_lossy();
                 error!(statement = %sql, schema = %q.schema,
                        "DDL executed on this snap is not replicated (local drift); make schema \
@@ -640,6 +647,7 @@ impl Ingest {
             }
             TxnItem::Begin(b) => {
                 self.drifted = false;
+                self.ddl_group = b.ddl;
                 tracing::debug!(gtid = %b.gtid, "ingest begins")
             }
             TxnItem::Rows(c) if self.drifted => {
