@@ -138,6 +138,7 @@ pub fn classify(sql: &str, default: &str) -> Statement {
         "GRANT" | "REVOKE" => return account,
         "SET" if w(1, "PASSWORD") || w(1, "DEFAULT") && w(2, "ROLE") => return account,
         "RENAME" if w(1, "USER") => return account,
+        "FLUSH" if w(1, "PRIVILEGES") => return account,
         "RENAME" | "TRUNCATE" => {
             let mut i = 1;
             if w(i, "TABLE") || w(i, "TABLES") {
@@ -278,7 +279,6 @@ mod tests {
         assert_eq!(schema("CREATE USER 'x'@'%'", "MOST").0, Account);
         assert_eq!(schema("GRANT ALL ON *.* TO x", "MOST").0, Account);
         assert_eq!(schema("DROP ROLE r", "").0, Account);
-        assert_eq!(schema("FLUSH PRIVILEGES", "").0, Other);
         assert_eq!(
             schema(
                 "CREATE DEFINER=`root`@`%` TRIGGER t AFTER INSERT ON p FOR EACH ROW SET @a=1",
@@ -305,6 +305,8 @@ mod tests {
             assert_eq!(schema(sp, "").0, Savepoint, "{sp}");
         }
         assert_eq!(schema("ROLLBACK", "").0, Other);
+        assert_eq!(schema("FLUSH PRIVILEGES", "MOST").0, Account);
+        assert_eq!(schema("FLUSH TABLES", "MOST").0, Other);
         assert_eq!(schema("DROP EVENT IF EXISTS MOST.tick", "").0, MasterOnly);
     }
 }

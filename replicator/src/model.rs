@@ -222,7 +222,7 @@ pub struct TxnBegin {
     /// Commit time at the origin, seconds since the epoch (binlog event timestamp).
     #[serde(rename = "ts")]
     pub timestamp: u32,
-    /// A DDL statement (flag FL_DDL of the GTID event).
+    /// A statement group: DDL (flag FL_DDL of the GTID event) or any other standalone statement.
     #[serde(rename = "ddl", default)]
     pub ddl: bool,
     /// Not transactional (MyISAM, ...): it cannot be rolled back.

@@ -147,7 +147,7 @@ async fn create_select_rename_truncate_and_sequences_replicate() {
          CREATE TABLE a_empty AS SELECT * FROM a WHERE id < 0; \
          RENAME TABLE a_copy TO a_renamed; \
          CREATE TABLE t2 LIKE a; INSERT INTO t2 SELECT * FROM a; TRUNCATE TABLE t2; \
-         INSERT INTO t2 VALUES (9, 9); \
+         INSERT INTO t2 VALUES (9, 9); FLUSH PRIVILEGES; CREATE INDEX iv ON a (v); \
          CREATE EVENT tick ON SCHEDULE EVERY 1 HOUR DISABLE DO INSERT INTO a VALUES (100, 100)",
         )
         .await
@@ -244,6 +244,19 @@ async fn create_select_rename_truncate_and_sequences_replicate() {
             max[0]
         );
     }
+    // FLUSH PRIVILEGES (a statement logged without the DDL flag) took its GTID on the snaps
+    // and no other: the master's next GTID, the CREATE INDEX, was applied, not taken as held.
+    for n in [s1, s2] {
+        let idx: Vec<u64> = n
+            .query(
+                "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = 'MOST' \
+                 AND TABLE_NAME = 'a' AND INDEX_NAME = 'iv'",
+            )
+            .await
+            .unwrap();
+        assert_eq!(idx[0], 1, "index iv on {}", n.name());
+    }
+    assert!(!star.agent_log(0).contains("ERROR 1950"));
     // Scheduled events stay on the master (on every node they would run once per node).
     for (n, want) in [(m, 1), (s1, 0), (s2, 0)] {
         let e: Vec<u64> = n

@@ -174,7 +174,10 @@ impl Assembler {
                     self.out.push_back(TxnItem::Begin(TxnBegin {
                         gtid: g.gtid,
                         timestamp,
-                        ddl: g.ddl(),
+                        // A standalone group is one statement outside any transaction, DDL
+                        // or not (`FLUSH PRIVILEGES` is logged so without the DDL flag): it
+                        // is applied like DDL, the statement itself taking the GTID.
+                        ddl: g.ddl() || g.standalone(),
                         non_transactional: !g.transactional(),
                     }));
                 }
