@@ -11,6 +11,9 @@ use std::time::Duration;
 use crate::error::{Error, Result, EXIT_OK, EXIT_PROBLEM};
 use crate::hub::{Hub, VerifyDoc};
 
+/// The suffix of the entries that compare a table's definition (the hub's `/verify`).
+const DEFINITION: &str = " (definition)";
+
 /// Default for how long the hub may take (checksumming large tables takes time).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -22,7 +25,12 @@ pub fn render(doc: &VerifyDoc) -> String {
     } else {
         pos
     };
-    let tables = doc.nodes.iter().map(|n| n.tables.len()).max().unwrap_or(0);
+    let tables = doc
+        .nodes
+        .iter()
+        .map(|n| n.tables.keys().filter(|t| !t.ends_with(DEFINITION)).count())
+        .max()
+        .unwrap_or(0);
     let mut out = String::new();
     if doc.equal {
         out.push_str(&format!(
@@ -32,6 +40,14 @@ pub fn render(doc: &VerifyDoc) -> String {
         return out;
     }
     for d in &doc.differences {
+        if let Some(table) = d.table.strip_suffix(DEFINITION) {
+            out.push_str(&format!(
+                "table {table} is defined differently on node {} than on the master (compare \
+                 SHOW CREATE TABLE on both: a column, an index or an option)\n",
+                d.node
+            ));
+            continue;
+        }
         let line = match (&d.actual, &d.expected) {
             (Some(a), Some(e)) => format!(
                 "table {} differs on node {} (checksum {a}, master {e})",
@@ -108,8 +124,8 @@ mod tests {
     fn equal_is_one_line() {
         let doc: VerifyDoc = serde_json::from_str(
             r#"{"equal": true, "master_pos": "1-1-5",
-              "nodes": [{"name": "master", "gtid_pos": "1-1-5", "tables": {"a": 1, "b": 2}},
-                        {"name": "snap1", "gtid_pos": "1-1-5", "tables": {"a": 1, "b": 2}}],
+              "nodes": [{"name": "master", "gtid_pos": "1-1-5", "tables": {"a": 1, "a (definition)": 3, "b": 2}},
+                        {"name": "snap1", "gtid_pos": "1-1-5", "tables": {"a": 1, "a (definition)": 3, "b": 2}}],
               "differences": [], "missing": []}"#,
         )
         .unwrap();
@@ -127,7 +143,8 @@ mod tests {
                         {"name": "snap2", "error": "connection refused"}],
               "differences": [
                 {"table": "`MOST`.`t`", "node": "snap1", "expected": 123, "actual": 456},
-                {"table": "`MOST`.`u`", "node": "snap1", "expected": 9, "actual": null}],
+                {"table": "`MOST`.`u`", "node": "snap1", "expected": 9, "actual": null},
+                {"table": "`MOST`.`v` (definition)", "node": "snap1", "expected": 4, "actual": 5}],
               "missing": ["snap2"]}"#,
         )
         .unwrap();
@@ -135,8 +152,9 @@ mod tests {
         for want in [
             "table `MOST`.`t` differs on node snap1 (checksum 456, master 123)",
             "table `MOST`.`u` is missing on node snap1 (master checksum 9)",
+            "table `MOST`.`v` is defined differently on node snap1 than on the master",
             "node snap2 was not verified: connection refused",
-            "NOT EQUAL at position 1-1-5: 2 difference(s), 1 node(s) not verified",
+            "NOT EQUAL at position 1-1-5: 3 difference(s), 1 node(s) not verified",
         ] {
             assert!(text.contains(want), "{want:?} not in\n{text}");
         }

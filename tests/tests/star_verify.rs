@@ -1,5 +1,6 @@
 //! The hub's `/verify`: equal on a converged cluster; after a row is changed on one snap with
-//! `sql_log_bin=0` (so it does not replicate), it names the table and the node.
+//! `sql_log_bin=0` (so it does not replicate), it names the table and the node; an index added
+//! on one snap alone shows as a difference of that table's definition.
 
 use std::time::Duration;
 
@@ -46,4 +47,30 @@ async fn verify_finds_a_silently_changed_row() {
     assert_eq!(diffs[0]["table"], "`MOST`.`a`");
     assert_eq!(diffs[0]["node"], "snap2");
     assert_ne!(diffs[0]["expected"], diffs[0]["actual"]);
+
+    // Same rows, different definition: an index added on snap1 alone.
+    star.snap(0)
+        .exec("SET SESSION sql_log_bin = 0; ALTER TABLE MOST.b ADD INDEX s10 (s(10))")
+        .await
+        .unwrap();
+    let v = verify(&star).await;
+    let diffs: Vec<(String, String)> = v["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["node"].as_str().unwrap().to_string(),
+                d["table"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        diffs,
+        vec![
+            ("snap1".to_string(), "`MOST`.`b` (definition)".to_string()),
+            ("snap2".to_string(), "`MOST`.`a`".to_string()),
+        ],
+        "{v:#}"
+    );
 }
