@@ -236,7 +236,7 @@ impl Star {
     }
 
     /// Waits until every node holds the master's GTID position exactly and every table of
-    /// `MOST` has the master's checksum on every node.
+    /// `MOST` has the master's checksum and definition on every node.
     pub async fn wait_converged(&self, timeout: Duration) -> Result<()> {
         eventually("every node converged with the master", timeout, || async {
             let target = self.master().gtid_binlog_pos().await?;
@@ -263,10 +263,14 @@ impl Star {
             }
             for t in self.tables().await? {
                 let want = self.master().checksum(&t).await?;
+                let want_def = definition(self.master(), &t).await?;
                 for s in self.snaps() {
                     let got = s.checksum(&t).await?;
                     if got != want {
                         anyhow::bail!("{t} differs on {}: {got:?} vs master {want:?}", s.name());
+                    }
+                    if definition(s, &t).await? != want_def {
+                        anyhow::bail!("{t} is defined differently on {}", s.name());
                     }
                 }
             }
@@ -300,6 +304,15 @@ impl Star {
     pub fn agent_log(&self, i: usize) -> String {
         std::fs::read_to_string(self.dir.join(format!("agent{}.log", i + 1))).unwrap_or_default()
     }
+}
+
+/// A digest of a table's definition (as `/verify` compares them), `None` without the table.
+async fn definition(node: &Node, table: &str) -> Result<Option<i64>> {
+    let r: std::result::Result<Vec<(String, String)>, _> =
+        node.query(&format!("SHOW CREATE TABLE {table}")).await;
+    Ok(r.ok()
+        .and_then(|v| v.into_iter().next())
+        .map(|(_, ddl)| replicator::verify::definition_digest(&ddl)))
 }
 
 /// The node called `name` in a hub `/status` document.
