@@ -584,9 +584,31 @@ impl Applier {
         if open.skip || chunk.is_empty() {
             return Ok(());
         }
+        let plan = self.plan(&chunk.table).await?;
+        if let Some(end) = plan.versioned_end {
+            for part in sql::current_rows(chunk, end) {
+                self.rows_planned(&part, plan.clone(), skip_row).await?;
+            }
+            return Ok(());
+        }
+        self.rows_planned(chunk, plan, skip_row).await
+    }
+
+    /// [`Applier::rows`] once the table's plan is known.
+    async fn rows_planned(
+        &mut self,
+        chunk: &RowsChunk,
+        plan: Arc<TablePlan>,
+        skip_row: Option<SkipRow<'_>>,
+    ) -> Result<()> {
+        let Some(open) = self.open.as_ref() else {
+            return Err(self.no_txn("rows"));
+        };
+        if chunk.is_empty() {
+            return Ok(());
+        }
         let detect = open.mode.detect_conflicts;
         let echo = open.mode.echo;
-        let plan = self.plan(&chunk.table).await?;
         if echo && !plan.has_pk {
             // Without a key an image cannot be forced twice: the snap made this very change
             // itself, so its echo is not re-applied (conflicts on such tables are logged by the
@@ -946,7 +968,19 @@ impl Applier {
             }
         };
         let target = sql::columns_of_create_table(&ddl);
-        let mut plan = TablePlan::new(meta, &target);
+        // A system-versioned table: the row-end column is part of the origin's primary key but
+        // not something to write (the target keeps its own history); rows are found by the
+        // rest of the key, and only current rows are applied ([`sql::current_rows`]).
+        let versioned_end = sql::row_end_column(&ddl, meta);
+        let mut plan = match versioned_end {
+            Some(end) => {
+                let mut m = meta.clone();
+                m.primary_key.retain(|&k| k != end);
+                TablePlan::new(&m, &target)
+            }
+            None => TablePlan::new(meta, &target),
+        };
+        plan.versioned_end = versioned_end;
         plan.sequence = ddl
             .lines()
             .last()

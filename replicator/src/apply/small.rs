@@ -189,7 +189,9 @@ impl Applier {
         let mut plans = Vec::with_capacity(chunks.len());
         for chunk in &chunks {
             let plan = self.plan(&chunk.table).await?;
-            if !plan.has_pk {
+            // Tables without a key, sequences and system-versioned tables take the item-by-item
+            // path, where their rows are handled.
+            if !plan.has_pk || plan.sequence || plan.versioned_end.is_some() {
                 return Ok(None);
             }
             plans.push(plan);

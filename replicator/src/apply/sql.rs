@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use crate::model::TableMeta;
+use crate::model::{RowKind, RowsChunk, TableMeta, Value};
 
 /// Quotes an identifier with backticks.
 pub fn ident(s: &str) -> String {
@@ -24,6 +24,68 @@ pub fn qualified(schema: &str, table: &str) -> String {
 pub struct TargetColumn {
     pub name: String,
     pub generated: bool,
+}
+
+/// For a system-versioned table (`SHOW CREATE TABLE` says `WITH SYSTEM VERSIONING` or has a
+/// `PERIOD FOR SYSTEM_TIME`), the origin's column holding each row's end of validity: the
+/// one declared `GENERATED ALWAYS AS ROW END`, or the implicit `row_end`.
+pub fn row_end_column(ddl: &str, meta: &TableMeta) -> Option<usize> {
+    if !ddl.contains("WITH SYSTEM VERSIONING") && !ddl.contains("PERIOD FOR SYSTEM_TIME") {
+        return None;
+    }
+    let declared = ddl.lines().find_map(|line| {
+        let rest = line.strip_prefix("  `")?;
+        let (name, def) = rest.split_once("` ")?;
+        def.contains("GENERATED ALWAYS AS ROW END")
+            .then(|| name.replace("``", "`"))
+    });
+    let name = declared.unwrap_or_else(|| "row_end".to_string());
+    meta.columns
+        .iter()
+        .position(|c| c.name.eq_ignore_ascii_case(&name))
+}
+
+/// Whether a row image of a system-versioned table is a current row: its row end is the
+/// largest timestamp (history rows end when they were replaced or deleted).
+fn is_current(image: &[Value], end: usize) -> bool {
+    match &image[end] {
+        // 2038-01-19 03:14:07.999999 UTC up to MariaDB 11.4, 2106-02-07 06:28:15.999999 after.
+        Value::Timestamp { s, .. } => *s >= i32::MAX as u32,
+        _ => false,
+    }
+}
+
+/// The changes of a system-versioned table's chunk to current rows, which is all a target
+/// applies: it versions them itself (its history rows carry its own times). An insert of a
+/// current row is an insert; an update that leaves the row current is an update; one that
+/// ends it is how MariaDB logs a DELETE, so it becomes a delete; history rows written or
+/// purged (`DELETE HISTORY`) are left out.
+pub fn current_rows(chunk: &RowsChunk, end: usize) -> Vec<RowsChunk> {
+    let part = |kind| RowsChunk {
+        table: chunk.table.clone(),
+        kind,
+        values: Vec::new(),
+    };
+    let (mut same, mut deletes) = (part(chunk.kind), part(RowKind::Delete));
+    for (before, after) in chunk.rows() {
+        match (before, after) {
+            (None, Some(a)) if is_current(a, end) => same.values.extend_from_slice(a),
+            (Some(b), None) if is_current(b, end) => same.values.extend_from_slice(b),
+            (Some(b), Some(a)) if is_current(b, end) => {
+                if is_current(a, end) {
+                    same.values.extend_from_slice(b);
+                    same.values.extend_from_slice(a);
+                } else {
+                    deletes.values.extend_from_slice(b);
+                }
+            }
+            _ => {}
+        }
+    }
+    [same, deletes]
+        .into_iter()
+        .filter(|c| !c.is_empty())
+        .collect()
 }
 
 /// The columns of a `SHOW CREATE TABLE` statement, with whether each is generated.
@@ -96,6 +158,8 @@ pub struct TablePlan {
     pub select_current: String,
     /// The target is a sequence (`CREATE SEQUENCE`): its row is applied with `SETVAL`.
     pub sequence: bool,
+    /// The target is system-versioned: the origin's row-end column (see [`current_rows`]).
+    pub versioned_end: Option<usize>,
 }
 
 impl TablePlan {
@@ -171,6 +235,7 @@ impl TablePlan {
             .join(", ");
         TablePlan {
             sequence: false,
+            versioned_end: None,
             delete: format!("DELETE FROM {name} WHERE {key_eq}{limit}"),
             update_by_row: format!("UPDATE {name} SET {set_list} WHERE {key_eq}{limit}"),
             check_update: format!("UPDATE {name} SET {set_list} WHERE {key_eq} AND {all_eq}"),
@@ -195,6 +260,62 @@ impl TablePlan {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn versioned_chunks_keep_current_rows_and_turn_ended_rows_into_deletes() {
+        use crate::model::ColumnMeta;
+        let col = |n: &str| ColumnMeta {
+            name: n.into(),
+            ty: 3,
+            meta: 0,
+            unsigned: false,
+            charset: 0,
+            nullable: false,
+        };
+        let table = std::sync::Arc::new(TableMeta {
+            schema: "MOST".into(),
+            table: "sv".into(),
+            columns: vec![col("id"), col("v"), col("row_start"), col("row_end")],
+            primary_key: vec![0, 3],
+        });
+        let ts = |s: u32| Value::Timestamp { s, us: 0 };
+        let max = ts(i32::MAX as u32);
+        let row =
+            |id: i64, v: i64, end: &Value| vec![Value::Int(id), Value::Int(v), ts(1), end.clone()];
+        let ddl = "CREATE TABLE `sv` (\n  `id` int(11) NOT NULL,\n  `v` int(11) DEFAULT NULL,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 WITH SYSTEM VERSIONING";
+        assert_eq!(row_end_column(ddl, &table), Some(3));
+        assert_eq!(
+            row_end_column("CREATE TABLE `t` (\n  `id` int(11)\n)", &table),
+            None
+        );
+        // An UPDATE: the row stays current; its history copy is an insert of an ended row.
+        let update = RowsChunk {
+            table: table.clone(),
+            kind: RowKind::Update,
+            values: [
+                row(1, 1, &max),
+                row(1, 2, &max),
+                row(2, 2, &max),
+                row(2, 2, &ts(5)),
+            ]
+            .concat(),
+        };
+        let parts = current_rows(&update, 3);
+        assert_eq!(parts.len(), 2);
+        assert_eq!((parts[0].kind, parts[0].len()), (RowKind::Update, 1));
+        assert_eq!(parts[0].values[4], Value::Int(1));
+        assert_eq!((parts[1].kind, parts[1].len()), (RowKind::Delete, 1));
+        assert_eq!(parts[1].values[0], Value::Int(2));
+        let history = RowsChunk {
+            table: table.clone(),
+            kind: RowKind::Insert,
+            values: [row(1, 1, &ts(5)), row(3, 3, &max)].concat(),
+        };
+        let parts = current_rows(&history, 3);
+        assert_eq!(parts.len(), 1);
+        assert_eq!((parts[0].kind, parts[0].len()), (RowKind::Insert, 1));
+        assert_eq!(parts[0].values[0], Value::Int(3));
+    }
+
     use super::*;
     use crate::model::{coltype, ColumnMeta};
 
