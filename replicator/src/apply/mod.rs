@@ -609,6 +609,9 @@ impl Applier {
         }
         let detect = open.mode.detect_conflicts;
         let echo = open.mode.echo;
+        if open.begin.non_transactional && open.mode.preserve_gtid && plan.has_pk && !echo {
+            return self.rows_as_one_statement(chunk, &plan, skip_row).await;
+        }
         if echo && !plan.has_pk {
             // Without a key an image cannot be forced twice: the snap made this very change
             // itself, so its echo is not re-applied (conflicts on such tables are logged by the
@@ -741,6 +744,58 @@ impl Applier {
         Ok(())
     }
 
+    /// A non-transactional group's rows (MyISAM, Aria): MariaDB logs each statement on such a
+    /// table at once as a group of its own, inside a transaction or not, and the first takes
+    /// the session's GTID. The origin's group is one statement; so is its apply here: one
+    /// upsert of every after-image, or one delete of every key (force to image, without
+    /// conflict checks: such tables cannot be rolled back to record one). The commit then adds
+    /// nothing when the statement took the GTID.
+    async fn rows_as_one_statement(
+        &mut self,
+        chunk: &RowsChunk,
+        plan: &TablePlan,
+        skip_row: Option<SkipRow<'_>>,
+    ) -> Result<()> {
+        let rows = kept_rows(chunk, skip_row);
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tuples = String::new();
+        for (b, a) in &rows {
+            if !tuples.is_empty() {
+                tuples.push_str(", ");
+            }
+            match chunk.kind {
+                RowKind::Delete => small::tuple(b.unwrap(), &plan.key, &mut tuples),
+                _ => small::tuple(a.unwrap(), &plan.cols, &mut tuples),
+            }
+        }
+        let key_change = chunk.kind == RowKind::Update
+            && rows
+                .iter()
+                .any(|(b, a)| plan.key.iter().any(|&k| b.unwrap()[k] != a.unwrap()[k]));
+        if key_change {
+            // Old and new keys need two statements: the generic path (its extra GTID, if any,
+            // is reported at the commit).
+            return self.rows_forced(chunk, plan, &rows).await;
+        }
+        let sql = match chunk.kind {
+            RowKind::Delete => format!(
+                "DELETE FROM {} WHERE {} IN ({tuples})",
+                plan.name, plan.key_cols
+            ),
+            _ => format!("{}{tuples}{}", plan.insert_head, plan.upsert_tail),
+        };
+        self.conn
+            .query_drop(sql)
+            .await
+            .map_err(|e| self.wrap(&chunk.table, e))?;
+        if let Some(o) = self.open.as_mut() {
+            o.rows += rows.len() as u64;
+        }
+        Ok(())
+    }
+
     /// Drops echo rows whose result the snap already holds ([`crate::echo_skip`]).
     async fn leave_out_unchanged(
         &mut self,
@@ -840,6 +895,17 @@ impl Applier {
             // changed anything here (then the bookkeeping row takes it).
             self.run_setvals(&setvals, g).await?;
             landed = gtid_binlog_pos(&mut self.conn).await?.contains(&g);
+        } else if open.begin.non_transactional && self.log_bin && !open.begin.ddl {
+            // Its statement was logged when it ran (see `rows_as_one_statement`), unless it
+            // changed nothing here; then the bookkeeping row takes the GTID.
+            let held = gtid_binlog_pos(&mut self.conn).await?;
+            landed = held.contains(&g);
+            if held.get(g.domain).is_some_and(|h| h.seq > g.seq) {
+                warn!(target_node = %self.label, gtid = %g, position = %held,
+                      "a non-transactional change was logged here in more than one part: this \
+                       node now holds GTIDs its origin did not make; compare it with \
+                       `master-admin verify`");
+            }
         }
         if open.begin.ddl && open.ddl_ran && open.ddl_error.is_none() && !open.ddl_as_txn {
             // The DDL statement itself committed and took the GTID.

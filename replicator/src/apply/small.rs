@@ -117,7 +117,7 @@ impl SmallCollector {
     }
 }
 
-fn tuple(img: &[Value], idx: &[usize], out: &mut String) {
+pub(crate) fn tuple(img: &[Value], idx: &[usize], out: &mut String) {
     out.push('(');
     for (n, &i) in idx.iter().enumerate() {
         if n > 0 {
@@ -159,7 +159,9 @@ impl Applier {
         else {
             return Ok(None);
         };
-        if b.ddl || c.gtid != b.gtid || self.in_txn() {
+        // Non-transactional changes are logged by the target as they happen, not at the
+        // commit: they take the item-by-item path ([`Applier::rows`]).
+        if b.ddl || b.non_transactional || c.gtid != b.gtid || self.in_txn() {
             return Ok(None);
         }
         let mut chunks = Vec::new();
