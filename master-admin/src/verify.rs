@@ -10,9 +10,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result, EXIT_OK, EXIT_PROBLEM};
 use crate::hub::{Hub, VerifyDoc};
-
-/// The suffix of the entries that compare a table's definition (the hub's `/verify`).
-const DEFINITION: &str = " (definition)";
+use replicator::verify::DEFINITION_SUFFIX;
 
 /// Default for how long the hub may take (checksumming large tables takes time).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -28,7 +26,12 @@ pub fn render(doc: &VerifyDoc) -> String {
     let tables = doc
         .nodes
         .iter()
-        .map(|n| n.tables.keys().filter(|t| !t.ends_with(DEFINITION)).count())
+        .map(|n| {
+            n.tables
+                .keys()
+                .filter(|t| !t.ends_with(DEFINITION_SUFFIX))
+                .count()
+        })
         .max()
         .unwrap_or(0);
     let mut out = String::new();
@@ -40,7 +43,7 @@ pub fn render(doc: &VerifyDoc) -> String {
         return out;
     }
     for d in &doc.differences {
-        if let Some(table) = d.table.strip_suffix(DEFINITION) {
+        if let Some(table) = d.table.strip_suffix(DEFINITION_SUFFIX) {
             out.push_str(&format!(
                 "table {table} is defined differently on node {} than on the master (compare \
                  SHOW CREATE TABLE on both: a column, an index or an option)\n",

@@ -31,6 +31,12 @@ pub enum StatementKind {
     Other,
 }
 
+/// Whether a statement of a transaction is `SAVEPOINT`, `ROLLBACK TO` or `RELEASE SAVEPOINT`
+/// (part of the transaction wherever it comes from, never DDL drift).
+pub fn is_savepoint(q: &crate::model::QueryItem) -> bool {
+    classify(&q.sql_lossy(), &q.schema).kind == StatementKind::Savepoint
+}
+
 /// Splits the start of a statement into tokens: words, quoted identifiers, punctuation.
 fn tokens(sql: &str, max: usize) -> Vec<String> {
     let mut out = Vec::new();

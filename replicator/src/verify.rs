@@ -81,9 +81,12 @@ pub async fn snapshot_checksums(
     Ok((pos, sums))
 }
 
+/// What follows a table's name in the entry that compares its definition.
+pub const DEFINITION_SUFFIX: &str = " (definition)";
+
 /// The entry under which a table's definition is compared (beside its checksum).
 pub fn definition_key(table: &str) -> String {
-    format!("{table} (definition)")
+    format!("{table}{DEFINITION_SUFFIX}")
 }
 
 /// A digest of a table's definition as `SHOW CREATE TABLE` prints it, less what differs by
@@ -147,7 +150,7 @@ pub fn compare(nodes: &[NodeSums]) -> Vec<Difference> {
         for (t, want) in &master.tables {
             let got = n.tables.get(t).copied().flatten();
             let table_absent = t
-                .strip_suffix(" (definition)")
+                .strip_suffix(DEFINITION_SUFFIX)
                 .is_some_and(|base| n.tables.get(base).copied().flatten().is_none());
             if got != *want && !table_absent {
                 out.push(Difference {

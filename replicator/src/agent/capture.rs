@@ -223,10 +223,7 @@ async fn capture(
                         }
                         *send
                     }
-                    TxnItem::Query(q)
-                        if crate::ddl::classify(&q.sql_lossy(), &q.schema).kind
-                            == crate::ddl::StatementKind::Savepoint =>
-                    {
+                    TxnItem::Query(q) if crate::ddl::is_savepoint(q) => {
                         open.as_ref().is_some_and(|o| o.1)
                     }
                     TxnItem::Query(q) => {

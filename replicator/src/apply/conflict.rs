@@ -26,11 +26,7 @@ impl Applier {
         rows: &[RowPair<'_>],
     ) -> Result<()> {
         let meta = &chunk.table;
-        let key_changed = chunk.kind == RowKind::Update
-            && rows
-                .iter()
-                .any(|(b, a)| plan.key.iter().any(|&k| b.unwrap()[k] != a.unwrap()[k]));
-        if plan.has_pk && !key_changed {
+        if plan.has_pk && !super::moves_a_key(plan, rows) {
             // Fast path: statements that only succeed for every row when nothing conflicts. A
             // single row needs no savepoint: a statement that fails or matches nothing changed
             // nothing.

@@ -188,6 +188,15 @@ pub(crate) fn kept_rows<'a>(chunk: &'a RowsChunk, skip: Option<SkipRow<'_>>) -> 
         .collect()
 }
 
+/// Whether an update among `rows` moves a row to another key (of `plan`): such rows need the
+/// old key deleted and the new one written, in the origin's order.
+pub(crate) fn moves_a_key(plan: &TablePlan, rows: &[RowPair<'_>]) -> bool {
+    rows.iter().any(|r| match r {
+        (Some(b), Some(a)) => plan.key.iter().any(|&k| b[k] != a[k]),
+        _ => false,
+    })
+}
+
 /// Whether `skip` excludes a row (by either image).
 fn skipped(row: &RowPair<'_>, table: &TableMeta, skip: Option<SkipRow<'_>>) -> bool {
     let hit = |img: &Option<&[Value]>| img.is_some_and(|i| skip.is_some_and(|f| f(table, i)));
@@ -760,6 +769,11 @@ impl Applier {
         if rows.is_empty() {
             return Ok(());
         }
+        if moves_a_key(plan, &rows) {
+            // Old and new keys need two statements: the generic path (its extra GTID, if any,
+            // is reported at the commit).
+            return self.rows_forced(chunk, plan, &rows).await;
+        }
         let mut tuples = String::new();
         for (b, a) in &rows {
             if !tuples.is_empty() {
@@ -769,15 +783,6 @@ impl Applier {
                 RowKind::Delete => small::tuple(b.unwrap(), &plan.key, &mut tuples),
                 _ => small::tuple(a.unwrap(), &plan.cols, &mut tuples),
             }
-        }
-        let key_change = chunk.kind == RowKind::Update
-            && rows
-                .iter()
-                .any(|(b, a)| plan.key.iter().any(|&k| b.unwrap()[k] != a.unwrap()[k]));
-        if key_change {
-            // Old and new keys need two statements: the generic path (its extra GTID, if any,
-            // is reported at the commit).
-            return self.rows_forced(chunk, plan, &rows).await;
         }
         let sql = match chunk.kind {
             RowKind::Delete => format!(
@@ -1122,10 +1127,7 @@ impl Applier {
                     .await
             }
             RowKind::Update => {
-                let key_changed = rows
-                    .iter()
-                    .any(|(b, a)| plan.key.iter().any(|&k| b.unwrap()[k] != a.unwrap()[k]));
-                if !key_changed {
+                if !moves_a_key(plan, rows) {
                     let batch: Vec<Vec<mysql_async::Value>> = rows
                         .iter()
                         .map(|(_, a)| params(a.unwrap(), &plan.cols))

@@ -627,9 +627,7 @@ impl Ingest {
                     ),
                 ));
             }
-            TxnItem::Query(q)
-                if crate::ddl::classify(&q.sql_lossy(), &q.schema).kind
-                    == crate::ddl::StatementKind::Savepoint => {}
+            TxnItem::Query(q) if crate::ddl::is_savepoint(q) => {}
             TxnItem::Query(q) => {
                 // DDL is made on the master only: what a snap ran locally is reported, not
                 // applied; its GTID still commits (empty) so the domain stays contiguous. The
