@@ -209,6 +209,57 @@ impl Applier {
         }
     }
 
+    /// Rows of a table the master does not have (dropped there while the snap wrote to it, or
+    /// made on the snap only): none is applied, each is recorded in `starsync.conflicts` with
+    /// its images (kind `table_missing`), so nothing the snap committed is lost from sight.
+    pub(super) async fn rows_table_missing(
+        &mut self,
+        chunk: &RowsChunk,
+        skip_row: Option<super::SkipRow<'_>>,
+    ) -> Result<()> {
+        let meta = &chunk.table;
+        let rows = super::kept_rows(chunk, skip_row);
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let open = self.open.as_mut().unwrap();
+        open.conflicts += rows.len() as u64;
+        let (gtid, origin) = (open.begin.gtid.to_string(), open.mode.origin.clone());
+        warn!(table = %meta.full_name(), rows = rows.len(), kind = ?chunk.kind, origin = %origin,
+              gtid = %gtid,
+              "conflict: the table does not exist on the master (dropped there, or made on the \
+               snap only); the rows are not applied and are kept in starsync.conflicts");
+        let json =
+            |i: Option<&[Value]>| i.map(|i| values::image_json(&meta.columns, i).to_string());
+        let batch: Vec<Vec<mysql_async::Value>> = rows
+            .iter()
+            .map(|&(b, a)| {
+                let img = b.or(a).unwrap();
+                vec![
+                    meta.schema.as_str().into(),
+                    meta.table.as_str().into(),
+                    row_key(meta, img).to_string().into(),
+                    origin.as_str().into(),
+                    gtid.as_str().into(),
+                    json(b).into(),
+                    json(a).into(),
+                ]
+            })
+            .collect();
+        self.conn
+            .exec_batch(
+                "INSERT INTO starsync.conflicts (schema_name, table_name, kind, row_key, \
+                 origin_node, origin_gtid, incoming_before, incoming_after) \
+                 VALUES (?, ?, 'table_missing', ?, ?, ?, ?, ?)",
+                batch,
+            )
+            .await
+            .map_err(Error::db(
+                "recording rows of a table the master does not have",
+            ))?;
+        Ok(())
+    }
+
     async fn record_conflict(
         &mut self,
         chunk: &RowsChunk,
@@ -222,17 +273,7 @@ impl Applier {
         open.conflicts += 1;
         let gtid = open.begin.gtid;
         let origin = open.mode.origin.clone();
-        let img = before.or(after).unwrap();
-        let key: serde_json::Value = if meta.primary_key.is_empty() {
-            values::image_json(&meta.columns, img)
-        } else {
-            serde_json::Value::Object(
-                meta.primary_key
-                    .iter()
-                    .map(|&i| (meta.columns[i].name.clone(), values::to_json(&img[i])))
-                    .collect(),
-            )
-        };
+        let key = row_key(meta, before.or(after).unwrap());
         let json =
             |i: Option<&[Value]>| i.map(|i| values::image_json(&meta.columns, i).to_string());
         warn!(table = %meta.full_name(), key = %key, kind, origin = %origin, gtid = %gtid,
@@ -257,5 +298,19 @@ impl Applier {
             .await
             .map_err(Error::db("recording a conflict"))?;
         Ok(())
+    }
+}
+
+/// A row's key for the conflict log: its primary-key columns, or the whole row without one.
+fn row_key(meta: &crate::model::TableMeta, img: &[Value]) -> serde_json::Value {
+    if meta.primary_key.is_empty() {
+        values::image_json(&meta.columns, img)
+    } else {
+        serde_json::Value::Object(
+            meta.primary_key
+                .iter()
+                .map(|&i| (meta.columns[i].name.clone(), values::to_json(&img[i])))
+                .collect(),
+        )
     }
 }

@@ -593,7 +593,16 @@ impl Applier {
         if open.skip || chunk.is_empty() {
             return Ok(());
         }
-        let plan = self.plan(&chunk.table).await?;
+        let detect = open.mode.detect_conflicts;
+        let Some(plan) = self.plan_if_exists(&chunk.table).await? else {
+            if detect {
+                // Hub ingest: the master dropped the table while the snap wrote to it (or the
+                // snap made it without the master). Hub order wins: the rows go to the conflict
+                // log, not to the master, and the snap loses the table with the master's DROP.
+                return self.rows_table_missing(chunk, skip_row).await;
+            }
+            return Err(self.apply_error(&chunk.table, "-", TABLE_MISSING));
+        };
         if let Some(end) = plan.versioned_end {
             for part in sql::current_rows(chunk, end) {
                 self.rows_planned(&part, plan.clone(), skip_row).await?;
@@ -1006,10 +1015,11 @@ impl Applier {
         }
     }
 
-    /// The plan for a table shape, built from the target's catalog on first use.
-    async fn plan(&mut self, meta: &TableMeta) -> Result<Arc<TablePlan>> {
+    /// The plan for a table shape, built from the target's catalog on first use; `None` when
+    /// the table (or its database) does not exist on the target.
+    async fn plan_if_exists(&mut self, meta: &TableMeta) -> Result<Option<Arc<TablePlan>>> {
         if let Some(p) = self.plans.get(meta) {
-            return Ok(p.clone());
+            return Ok(Some(p.clone()));
         }
         // The table's own definition, not information_schema: queries that build an internal
         // temporary table (information_schema, SHOW COLUMNS) crashed MariaDB 10.11.19 here
@@ -1023,14 +1033,7 @@ impl Applier {
             .await;
         let ddl = match shown {
             Ok(Some((_, ddl))) => ddl,
-            Ok(None) | Err(mysql_async::Error::Server(_)) => {
-                return Err(self.apply_error(
-                    meta,
-                    "-",
-                    "the table does not exist on this node (DDL drift: create it, or resync the \
-                     node)",
-                ));
-            }
+            Ok(None) | Err(mysql_async::Error::Server(_)) => return Ok(None),
             Err(e) => {
                 return Err(Error::Db {
                     context: format!("reading the definition of {}", meta.full_name()),
@@ -1062,7 +1065,7 @@ impl Applier {
                   "origin columns missing on this node are not applied");
         }
         self.plans.insert(meta.clone(), plan.clone());
-        Ok(plan)
+        Ok(Some(plan))
     }
 
     fn apply_error(&self, meta: &TableMeta, key: &str, problem: impl Into<String>) -> Error {
@@ -1158,6 +1161,10 @@ impl Applier {
         res.map_err(|e| self.wrap(meta, e))
     }
 }
+
+/// What an applier that must not drop rows says about a table its target does not have.
+const TABLE_MISSING: &str = "the table does not exist on this node (DDL drift: create it, or \
+                             resync the node)";
 
 /// Name of the schema holding starsync's own state, re-exported for callers.
 pub const STATE: &str = STATE_SCHEMA;

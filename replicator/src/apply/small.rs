@@ -190,9 +190,11 @@ impl Applier {
         }
         let mut plans = Vec::with_capacity(chunks.len());
         for chunk in &chunks {
-            let plan = self.plan(&chunk.table).await?;
-            // Tables without a key, sequences and system-versioned tables take the item-by-item
-            // path, where their rows are handled.
+            // Missing tables, tables without a key, sequences and system-versioned tables take
+            // the item-by-item path, where their rows are handled.
+            let Some(plan) = self.plan_if_exists(&chunk.table).await? else {
+                return Ok(None);
+            };
             if !plan.has_pk || plan.sequence || plan.versioned_end.is_some() {
                 return Ok(None);
             }
