@@ -90,6 +90,12 @@ pub enum Error {
     #[error("{peer}: {problem}")]
     Silent { peer: String, problem: String },
 
+    /// The snap's binlog no longer matches what capture read (its binlog state went back:
+    /// RESET MASTER on the snap), or its stream stopped delivering what the server holds. The
+    /// session starts again; the checks at connect decide whether capture can go on.
+    #[error("capture of {node}'s binlog: {problem}")]
+    CaptureStalled { node: String, problem: String },
+
     /// The peer broke the wire protocol.
     #[error("protocol error with {peer}: {problem}")]
     Protocol { peer: String, problem: String },
@@ -133,7 +139,7 @@ impl Error {
             // A silent peer, or a hub that ended the session for a reason of its own (its
             // database down, for one): the next session may well work.
             Error::Silent { .. } | Error::HubEnded { .. } => true,
-            Error::LoadAgain { .. } => true,
+            Error::LoadAgain { .. } | Error::CaptureStalled { .. } => true,
             _ => false,
         }
     }

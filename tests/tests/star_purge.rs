@@ -267,3 +267,73 @@ async fn own_transactions_purged_before_shipping_are_reported_and_discarded_on_r
         assert_eq!(count(node, "id = 202").await.unwrap(), 1, "{}", node.name());
     }
 }
+
+/// `RESET MASTER` run on a snap while its agent runs. With no own change on the master yet, the
+/// agent notices that its binlog stream reads a file that is gone, starts again and ships what
+/// the snap writes after the reset. Once the master holds own changes of the snap, a write after
+/// the reset gets a GTID the master already holds (the hub would skip it as old): the agent
+/// notices within seconds, stops with an error that says what happened and the way out instead
+/// of stalling silently, and `replicator agent --resync` brings the snap back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_master_on_a_snap_is_noticed() {
+    let mut star = star_with_table().await;
+
+    // snap2 has written nothing yet: it just goes on.
+    star.snap(1).exec("RESET MASTER").await.unwrap();
+    app_exec(
+        star.snap(1),
+        "INSERT INTO MOST.p VALUES (1, 'after a reset')",
+    )
+    .await
+    .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    assert_eq!(count(star.master(), "id = 1").await.unwrap(), 1);
+    assert!(
+        star.agent_log(1)
+            .contains("its binlog was reset (RESET MASTER on this snap?)"),
+        "the agent says why it reconnects:\n{}",
+        star.agent_log(1)
+    );
+
+    // Now the master holds 3-3-1 from snap2: a reset makes the next write 3-3-1 again.
+    star.snap(1).exec("RESET MASTER").await.unwrap();
+    app_exec(star.snap(1), "INSERT INTO MOST.p VALUES (2, 'lost')")
+        .await
+        .unwrap();
+    let says = "this snap's binlog was reset (RESET MASTER";
+    eventually(
+        "agent2 stops and says why",
+        Duration::from_secs(30),
+        || async {
+            let log = star.agent_log(1);
+            Ok(log.contains(says) && log.contains("`replicator agent --resync`"))
+        },
+    )
+    .await
+    .unwrap();
+    let st = star.agent_status(1).await.unwrap();
+    assert!(
+        st["last_error"].as_str().is_some_and(|e| e.contains(says)),
+        "{st:#}"
+    );
+    assert_eq!(count(star.master(), "id = 2").await.unwrap(), 0);
+
+    star.agent_proc(1).kill9();
+    star.start_agent_with(1, &["--resync"]).unwrap();
+    star.wait_converged(Duration::from_secs(60)).await.unwrap();
+    app_exec(
+        star.snap(1),
+        "INSERT INTO MOST.p VALUES (3, 'after the resync')",
+    )
+    .await
+    .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    for node in star.cluster.nodes.iter() {
+        assert_eq!(
+            count(node, "id IN (1, 3)").await.unwrap(),
+            2,
+            "{}",
+            node.name()
+        );
+    }
+}

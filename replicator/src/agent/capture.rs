@@ -40,6 +40,10 @@ pub fn heartbeat_acked(shared: &AgentShared, id: u64) {
     }
 }
 
+/// How long the local binlog stream may report nothing new while the server's position shows
+/// own transactions it has not delivered.
+const STUCK_AFTER: Duration = Duration::from_secs(2);
+
 /// Captures until cancelled or a definite error.
 pub async fn run(
     shared: Arc<AgentShared>,
@@ -126,6 +130,8 @@ async fn capture(
     let cfg = &shared.cfg;
     let own = cfg.node.domain_id;
     let filter = replicate.clone();
+    // Up to where own transactions are read: the stream starts after `start`.
+    let mut read_own: Option<Gtid> = start.get(own);
     let mut reader = BinlogReader::new(
         ReaderOptions {
             opts: cfg.mariadb.opts(),
@@ -149,7 +155,6 @@ async fn capture(
     hb.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut hb_id = 0u64;
     let mut caught_up_at: Option<Instant> = None;
-    let mut read_own: Option<Gtid> = None;
     // The open transaction: its GTID, whether it is sent, its row keys.
     let mut open: Option<(Gtid, bool, Vec<super::inflight::RowKey>)> = None;
     let mut hold = crate::apply::small::SmallCollector::default();
@@ -159,6 +164,17 @@ async fn capture(
             Some(l) => read.is_some_and(|r| r.seq >= l.seq),
         }
     };
+    let stalled = |problem: String| Error::CaptureStalled {
+        node: cfg.node.name.clone(),
+        problem,
+    };
+    // Since when the server has said "nothing new" (a heartbeat) while the local position
+    // showed own transactions this reader had not delivered.
+    let mut stuck_since: Option<Instant> = None;
+    // The binlog's end at the last look (lower later: RESET MASTER), and when `read_own` was
+    // read.
+    let mut last_file: Option<(u64, u64)> = local.borrow().file;
+    let mut read_own_at = Instant::now();
     loop {
         tokio::select! {
             _ = token.cancelled() => return Ok(()),
@@ -167,6 +183,52 @@ async fn capture(
                     return Ok(());
                 }
                 let view = local.borrow().clone();
+                // The binlog was reset (RESET MASTER): the stream reads files that are gone,
+                // and new own transactions may get GTIDs already shipped. Seen as the binlog's
+                // end moving back, or as the server's own-domain position going back behind
+                // what this capture read (by a look taken after the read).
+                let went_back = match (last_file, view.file) {
+                    (Some(before), Some(now)) if now < before => Some(format!(
+                        "the binlog's end moved back from file {} position {} to file {} \
+                         position {}",
+                        before.0, before.1, now.0, now.1
+                    )),
+                    _ => read_own
+                        .filter(|r| {
+                            view.at > read_own_at
+                                && view.pos.get(own).is_none_or(|l| l.seq < r.seq)
+                        })
+                        .map(|r| {
+                            format!(
+                                "the server's position in domain {own} went back to {} after \
+                                 {r} was read",
+                                view.pos.get(own).map_or("nothing".to_string(), |g| g.to_string())
+                            )
+                        }),
+                };
+                last_file = view.file.or(last_file);
+                if let Some(what) = went_back {
+                    if let Some(m) = read_own.max(master_own) {
+                        // The snap had made transactions (on the master, or on their way): the
+                        // next ones may get their GTIDs again. Recorded, so that replication
+                        // stays stopped until a resync.
+                        let seen = format!("{what}; it had made transactions up to {m}");
+                        let mut c = mysql_async::Conn::new(cfg.mariadb.opts())
+                            .await
+                            .map_err(Error::db("connecting to the local database"))?;
+                        let r = crate::binlog::files::record_seen(
+                            &mut c,
+                            view.file.map_or(0, |f| f.0),
+                            Some(&seen),
+                        )
+                        .await;
+                        c.disconnect().await.ok();
+                        r?;
+                    }
+                    return Err(stalled(format!(
+                        "{what}: its binlog was reset (RESET MASTER on this snap?)"
+                    )));
+                }
                 if open.is_none() && covers(read_own, &view) {
                     caught_up_at = Some(view.at);
                 }
@@ -195,10 +257,30 @@ async fn capture(
                         let view = local.borrow().clone();
                         if covers(read_own, &view) {
                             caught_up_at = Some(view.at);
+                            stuck_since = None;
+                        } else if open.is_none() {
+                            // The server says it has nothing new, and a look at its position
+                            // taken after it first said so shows own transactions not read:
+                            // the stream is on a binlog file that is no more (RESET MASTER).
+                            let since = *stuck_since.get_or_insert_with(Instant::now);
+                            if view.at > since && since.elapsed() >= STUCK_AFTER {
+                                return Err(stalled(format!(
+                                    "the server's binlog holds {} of domain {own}, but its \
+                                     binlog stream has delivered only up to {} and has reported \
+                                     nothing new for {:?} (RESET MASTER on this snap?); \
+                                     reconnecting",
+                                    view.pos.get(own).map_or("nothing".to_string(), |g| g.to_string()),
+                                    read_own.map_or("nothing".to_string(), |g| g.to_string()),
+                                    since.elapsed()
+                                )));
+                            }
                         }
                         continue;
                     }
-                    Read::Item(item) => item,
+                    Read::Item(item) => {
+                        stuck_since = None;
+                        item
+                    }
                 };
                 let send = match &item {
                     TxnItem::Begin(b) => {
@@ -240,6 +322,7 @@ async fn capture(
                         shared.capture_read.send_modify(|p| p.advance(g));
                         shared.inflight.lock().unwrap().add(g.seq, keys);
                         read_own = Some(c.gtid);
+                        read_own_at = Instant::now();
                         let view = local.borrow().clone();
                         if covers(read_own, &view) {
                             caught_up_at = Some(view.at);

@@ -47,6 +47,9 @@ const INFLIGHT_LIMIT: usize = 500_000;
 pub struct LocalView {
     pub at: Instant,
     pub pos: GtidPos,
+    /// The server's current binlog file number and position in it (lower than before: the
+    /// binlog was reset, RESET MASTER).
+    pub file: Option<(u64, u64)>,
 }
 
 /// What the agent knows about itself (served on its status endpoint).
@@ -195,6 +198,7 @@ pub async fn run(
     let (local_tx, local_rx) = watch::channel(LocalView {
         at: Instant::now(),
         pos,
+        file: None,
     });
     let shared = Arc::new(AgentShared {
         cfg: cfg.clone(),
@@ -352,9 +356,14 @@ async fn poll_local(
             _ = tick.tick() => {}
         }
         let at = Instant::now();
-        match crate::apply::gtid_binlog_pos(&mut conn).await {
-            Ok(pos) => {
-                tx.send_replace(LocalView { at, pos });
+        let read = async {
+            let pos = crate::apply::gtid_binlog_pos(&mut conn).await?;
+            let file = crate::binlog::files::current_file(&mut conn).await?;
+            Ok::<_, crate::error::Error>(LocalView { at, pos, file })
+        };
+        match read.await {
+            Ok(view) => {
+                tx.send_replace(view);
             }
             Err(_) => {
                 if let Ok(c) = mysql_async::Conn::new(cfg.mariadb.opts()).await {

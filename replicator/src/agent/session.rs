@@ -168,15 +168,62 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
             echo.set(g);
         }
     }
+    // Binlog files numbered lower than before: the binlog was reset (RESET MASTER) since the
+    // agent last looked, and with it the snap's record of the transactions it made. Or capture
+    // saw such a reset while it ran (see there).
+    let file_no = crate::binlog::files::current_file(&mut local)
+        .await?
+        .map(|f| f.0);
+    let (seen_no, mut reset_seen) = crate::binlog::files::seen(&mut local).await?;
+    let master_own = welcome.master_pos.get(own);
+    if let (Some(f), Some(s), Some(m), None) = (file_no, seen_no, master_own, &reset_seen) {
+        if f < s {
+            reset_seen = Some(format!(
+                "its binlog files start again at number {f}, after {s}; the master had its \
+                 transactions up to {m}"
+            ));
+        }
+    }
+    if let Some(seen) = &reset_seen {
+        let msg = format!(
+            "this snap's binlog was reset (RESET MASTER: {seen}). Its writes since then get \
+             GTIDs again that the master may already hold (the hub would take them for old ones \
+             and skip them), so replication of this snap is stopped. To make it converge, run \
+             `replicator agent --resync` on it (with --discard-unshipped if that says it \
+             waits): its replicated databases are replaced with the master's, and what was \
+             written on it after the reset is not on the master and is lost: save what you need \
+             first (mariadb-dump). Never reset a snap's binlog"
+        );
+        if let Some(f) = file_no {
+            crate::binlog::files::record_seen(&mut local, f, Some(seen)).await?;
+        }
+        let _ = conn
+            .send(Message::Error {
+                message: msg.clone(),
+            })
+            .await;
+        return Err(Error::Misconfigured {
+            address: cfg.mariadb.address(),
+            findings: msg,
+        });
+    }
+    if let Some(f) = file_no.filter(|&f| seen_no != Some(f)) {
+        crate::binlog::files::record_seen(&mut local, f, None).await?;
+    }
     local.disconnect().await.ok();
     if let Some(m) = welcome.master_pos.get(own) {
         if pos.get(own).is_none_or(|l| l.seq < m.seq) {
             let msg = format!(
                 "the master holds {m} of this snap's domain {own}, but this snap's binlog ends at \
-                 {}: the snap lost transactions it had made (restored from a backup, or RESET \
-                 MASTER?). Its new writes would collide with old GTIDs; re-create it from the \
-                 master's data",
-                pos.get(own)
+                 {local}: the snap lost transactions it had made (restored from a backup, or \
+                 RESET MASTER?). Its writes get GTIDs the master already holds (the hub would \
+                 take them for old ones and skip them), so replication of this snap is stopped. \
+                 To make it converge, run `replicator agent --resync` on it: its replicated \
+                 databases are replaced with the master's, and what was written on it after its \
+                 binlog went back (its GTIDs up to {local}) is not on the master and is lost: \
+                 save what you need first (mariadb-dump)",
+                local = pos
+                    .get(own)
                     .map_or("nothing".to_string(), |g| g.to_string())
             );
             let _ = conn

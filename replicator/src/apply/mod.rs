@@ -70,6 +70,17 @@ pub const STATE_DDL: &[&str] = &[
         reason VARCHAR(128) NOT NULL,
         since TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
     ) ENGINE=InnoDB",
+    // On a snap: the number of its newest binlog file when the agent last looked (MariaDB
+    // numbers binlog files upwards; a lower number later means the binlog was reset: RESET
+    // MASTER), and, once the agent saw such a reset after the master had received the snap's
+    // transactions, what it saw: the snap's new writes reuse GTIDs the master holds, and its
+    // replication stays stopped until a resync clears this.
+    "CREATE TABLE IF NOT EXISTS starsync.binlog_seen (
+        id TINYINT UNSIGNED NOT NULL PRIMARY KEY,
+        file_no BIGINT UNSIGNED NOT NULL,
+        reset_seen VARCHAR(1024) NULL,
+        updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+    ) ENGINE=InnoDB",
     // On the master: every snap the hub has served, and the oldest position of the master's
     // binlog it still needs (`master-admin purge-binlogs` keeps those binlogs).
     "CREATE TABLE IF NOT EXISTS starsync.snaps (

@@ -69,3 +69,57 @@ async fn start_of(conn: &mut mysql_async::Conn, name: &str) -> Result<GtidPos> {
     text.parse()
         .map_err(|e| unreadable(format!("the GTID list {text:?} cannot be read: {e}")))
 }
+
+/// The server's current binlog file, by number (`mysql-bin.000042`: 42), and position in it.
+/// Both only grow, file by file, until the binlog is reset (RESET MASTER).
+pub async fn current_file(conn: &mut mysql_async::Conn) -> Result<Option<(u64, u64)>> {
+    let row: Option<mysql_async::Row> =
+        conn.query_first("SHOW MASTER STATUS")
+            .await
+            .map_err(Error::db(
+                "reading the current binlog file (SHOW MASTER STATUS)",
+            ))?;
+    Ok(row.and_then(|r| {
+        let name: String = r.get(0)?;
+        let pos: u64 = r.get(1)?;
+        Some((file_no(&name)?, pos))
+    }))
+}
+
+/// The number at the end of a binlog file name.
+pub fn file_no(name: &str) -> Option<u64> {
+    name.rsplit('.').next()?.parse().ok()
+}
+
+/// What `starsync.binlog_seen` holds: the binlog file number last seen, and a reset seen.
+pub async fn seen(conn: &mut mysql_async::Conn) -> Result<(Option<u64>, Option<String>)> {
+    let row: Option<(u64, Option<String>)> = conn
+        .query_first("SELECT file_no, reset_seen FROM starsync.binlog_seen WHERE id = 1")
+        .await
+        .map_err(Error::db("reading starsync.binlog_seen"))?;
+    Ok(row.map_or((None, None), |(n, r)| (Some(n), r)))
+}
+
+/// Records the binlog file number seen and whether a reset was seen (`None` clears it),
+/// without binlogging it (the session binlogs again afterwards).
+pub async fn record_seen(
+    conn: &mut mysql_async::Conn,
+    file_no: u64,
+    reset_seen: Option<&str>,
+) -> Result<()> {
+    let what = "recording the binlog state seen in starsync.binlog_seen";
+    conn.query_drop("SET SESSION sql_log_bin = 0")
+        .await
+        .map_err(Error::db(what))?;
+    conn.exec_drop(
+        "INSERT INTO starsync.binlog_seen (id, file_no, reset_seen) VALUES (1, ?, ?) \
+         ON DUPLICATE KEY UPDATE file_no = VALUES(file_no), reset_seen = VALUES(reset_seen), \
+         updated_at = NOW(6)",
+        (file_no, reset_seen),
+    )
+    .await
+    .map_err(Error::db(what))?;
+    conn.query_drop("SET SESSION sql_log_bin = 1")
+        .await
+        .map_err(Error::db(what))
+}

@@ -367,6 +367,11 @@ pub async fn load(
     ddl.exec_drop("SET GLOBAL gtid_binlog_state = ?", (state.to_string(),))
         .await
         .map_err(Error::db(format!("setting gtid_binlog_state to {state}")))?;
+    // The binlog files start again at a lower number: that is this reset, not a DBA's; and a
+    // reset seen before is resolved by this load.
+    if let Some((no, _)) = crate::binlog::files::current_file(&mut ddl).await? {
+        crate::binlog::files::record_seen(&mut ddl, no, None).await?;
+    }
     ddl.query_drop("SET SESSION sql_log_bin = 0")
         .await
         .map_err(Error::db("disabling binlog"))?;
