@@ -7,10 +7,17 @@
 //! alone converge (`../shared/model/converge.py` with skipping disabled: 0 of 3,000 runs
 //! diverged) — so tracking may stop past a size limit without harm: a huge own transaction is
 //! then simply not protected from a transient flip.
+//!
+//! The echoes converge only if the echo of a row's last own change carries the row. It does not
+//! when that change changed nothing on the master (its column was dropped or renamed there
+//! meanwhile, and the master logs no row an update leaves as it was): the master's image then
+//! is the last one left alone here. So the last image left alone is kept per key, and written
+//! with the echo that releases the key when that echo does not carry the row itself.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
-use crate::model::{TableMeta, Value};
+use crate::model::{RowKind, RowsChunk, TableMeta, Value};
 
 /// `schema.table` and the encoded primary key (or whole row for tables without one).
 pub type RowKey = (String, Vec<u8>);
@@ -24,11 +31,42 @@ pub fn row_key(meta: &TableMeta, image: &[Value]) -> RowKey {
     )
 }
 
+/// The master's image of an in-flight row, from a change left alone because of it: the row as
+/// the change left it (`None`: deleted; then `key_image` holds the deleted row).
+#[derive(Debug, Clone)]
+pub struct LeftAlone {
+    pub key: RowKey,
+    pub table: Arc<TableMeta>,
+    pub image: Option<Vec<Value>>,
+    pub key_image: Vec<Value>,
+}
+
+impl LeftAlone {
+    /// The row as a one-row chunk that writes it (an insert of the image, forced by the
+    /// applier) or deletes it.
+    pub fn chunk(&self) -> RowsChunk {
+        match &self.image {
+            Some(img) => RowsChunk {
+                table: self.table.clone(),
+                kind: RowKind::Insert,
+                values: img.clone(),
+            },
+            None => RowsChunk {
+                table: self.table.clone(),
+                kind: RowKind::Delete,
+                values: self.key_image.clone(),
+            },
+        }
+    }
+}
+
 /// In-flight keys with the last own sequence number that touched them.
 #[derive(Debug)]
 pub struct InFlight {
     keys: HashMap<RowKey, u64>,
     by_seq: VecDeque<(u64, Vec<RowKey>)>,
+    /// Per in-flight key, the last image left alone.
+    left: HashMap<RowKey, LeftAlone>,
     limit: usize,
     /// Rows not tracked because the limit was reached.
     pub untracked: u64,
@@ -39,6 +77,7 @@ impl InFlight {
         Self {
             keys: HashMap::new(),
             by_seq: VecDeque::new(),
+            left: HashMap::new(),
             limit,
             untracked: 0,
         }
@@ -59,20 +98,72 @@ impl InFlight {
         self.by_seq.push_back((seq, keys));
     }
 
-    /// Forgets keys whose last own change is `seq` or older (its echo was applied).
-    pub fn release(&mut self, seq: u64) {
+    /// Forgets keys whose last own change is `seq` or older (its echo is being applied), and
+    /// returns the images left alone for them.
+    pub fn release(&mut self, seq: u64) -> Vec<LeftAlone> {
+        let mut out = Vec::new();
         while self.by_seq.front().is_some_and(|(s, _)| *s <= seq) {
             let (_, keys) = self.by_seq.pop_front().unwrap();
             for k in keys {
                 if self.keys.get(&k).is_some_and(|&s| s <= seq) {
                     self.keys.remove(&k);
+                    out.extend(self.left.remove(&k));
                 }
             }
         }
+        out
     }
 
     pub fn contains(&self, meta: &TableMeta, image: &[Value]) -> bool {
         !self.keys.is_empty() && self.keys.contains_key(&row_key(meta, image))
+    }
+
+    /// Whether a row change touches an in-flight key (by either image); if so, it is left
+    /// alone and the images it gives in-flight keys are kept (see the module's note).
+    pub fn leave_alone(
+        &mut self,
+        meta: &TableMeta,
+        before: Option<&[Value]>,
+        after: Option<&[Value]>,
+    ) -> bool {
+        if self.keys.is_empty() {
+            return false;
+        }
+        let kb = before.map(|b| row_key(meta, b));
+        let ka = after.map(|a| row_key(meta, a));
+        let hit = |k: &Option<RowKey>| k.as_ref().is_some_and(|k| self.keys.contains_key(k));
+        if !hit(&kb) && !hit(&ka) {
+            return false;
+        }
+        let table = Arc::new(meta.clone());
+        if let (Some(k), Some(b)) = (kb.clone(), before) {
+            if self.keys.contains_key(&k) && ka.as_ref() != Some(&k) {
+                // Deleted, or moved to another key.
+                self.left.insert(
+                    k.clone(),
+                    LeftAlone {
+                        key: k,
+                        table: table.clone(),
+                        image: None,
+                        key_image: b.to_vec(),
+                    },
+                );
+            }
+        }
+        if let (Some(k), Some(a)) = (ka, after) {
+            if self.keys.contains_key(&k) {
+                self.left.insert(
+                    k.clone(),
+                    LeftAlone {
+                        key: k,
+                        table,
+                        image: Some(a.to_vec()),
+                        key_image: a.to_vec(),
+                    },
+                );
+            }
+        }
+        true
     }
 
     pub fn len(&self) -> usize {
@@ -86,6 +177,7 @@ impl InFlight {
     pub fn clear(&mut self) {
         self.keys.clear();
         self.by_seq.clear();
+        self.left.clear();
     }
 }
 
@@ -112,6 +204,32 @@ mod tests {
         );
         f.release(7);
         assert!(f.is_empty());
+    }
+
+    #[test]
+    fn the_last_image_left_alone_comes_back_at_release() {
+        let m = meta();
+        let mut f = InFlight::new(100);
+        let row = |id, v| vec![Value::Int(id), Value::Int(v)];
+        f.add(5, vec![row_key(&m, &row(1, 10))]);
+        f.add(7, vec![row_key(&m, &row(1, 11))]);
+        assert!(!f.leave_alone(&m, None, Some(&row(2, 0))), "not in flight");
+        assert!(f.leave_alone(&m, None, Some(&row(1, 20))));
+        assert!(f.leave_alone(&m, Some(&row(1, 20)), Some(&row(1, 21))));
+        assert!(f.release(5).is_empty(), "key 1 is still in flight (seq 7)");
+        let back = f.release(7);
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].image, Some(row(1, 21)), "the last image left alone");
+        assert_eq!(back[0].chunk().kind, RowKind::Insert);
+        // A delete left alone comes back as a delete.
+        f.add(9, vec![row_key(&m, &row(3, 0))]);
+        assert!(f.leave_alone(&m, Some(&row(3, 1)), None));
+        let back = f.release(9);
+        assert_eq!(
+            (back[0].image.clone(), back[0].chunk().kind),
+            (None, RowKind::Delete)
+        );
+        assert!(f.release(10).is_empty());
     }
 
     #[test]

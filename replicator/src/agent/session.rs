@@ -519,6 +519,38 @@ fn note_commit(shared: &AgentShared, c: &crate::apply::Committed, own: u32) {
     }
 }
 
+/// An echo's items, with the images left alone for the keys it released written before its
+/// commit, but only for rows it does not carry itself (its images are newer).
+fn with_left_alone(
+    items: Vec<TxnItem>,
+    left: &mut Vec<super::inflight::LeftAlone>,
+) -> Vec<TxnItem> {
+    let mut out = Vec::with_capacity(items.len() + left.len());
+    for item in items {
+        match &item {
+            TxnItem::Rows(c) => {
+                let keys: std::collections::HashSet<super::inflight::RowKey> = c
+                    .rows()
+                    .flat_map(|(b, a)| [b, a])
+                    .flatten()
+                    .map(|img| super::inflight::row_key(&c.table, img))
+                    .collect();
+                left.retain(|l| !keys.contains(&l.key));
+            }
+            TxnItem::Commit(_) if !left.is_empty() => {
+                debug!(
+                    rows = left.len(),
+                    "writing images left alone that the echo does not carry"
+                );
+                out.extend(left.drain(..).map(|l| TxnItem::Rows(l.chunk())));
+            }
+            _ => {}
+        }
+        out.push(item);
+    }
+    out
+}
+
 /// How long a session must last before the agent's last error is cleared.
 const ERROR_CLEARS_AFTER: Duration = Duration::from_secs(5);
 
@@ -555,9 +587,14 @@ async fn apply_loop(
     // A foreign transaction being collected.
     let mut small = SmallCollector::default();
     let sh = shared.clone();
-    let skip = move |meta: &crate::model::TableMeta, img: &[crate::model::Value]| {
-        sh.inflight.lock().unwrap().contains(meta, img)
+    let skip = move |meta: &crate::model::TableMeta,
+                     before: Option<&[crate::model::Value]>,
+                     after: Option<&[crate::model::Value]>| {
+        sh.inflight.lock().unwrap().leave_alone(meta, before, after)
     };
+    // Images left alone for keys the echo being applied releases: written with it unless it
+    // carries those rows itself ([`super::inflight`]).
+    let mut left_alone: Vec<super::inflight::LeftAlone> = Vec::new();
     let result = loop {
         let m = tokio::select! {
             _ = token.cancelled() => break Ok(()),
@@ -571,7 +608,8 @@ async fn apply_loop(
                     debug!(gtid = %b.gtid, "received");
                     mode = if b.gtid.domain == own {
                         // The echo supersedes our in-flight change of the same transaction.
-                        shared.inflight.lock().unwrap().release(b.gtid.seq);
+                        let back = shared.inflight.lock().unwrap().release(b.gtid.seq);
+                        left_alone.extend(back);
                         TxnMode {
                             echo: true,
                             ..Default::default()
@@ -599,6 +637,11 @@ async fn apply_loop(
                         Err(e) => break Err(e),
                     },
                     Collected::Items(items) => items,
+                };
+                let items = if mode.echo && !left_alone.is_empty() {
+                    with_left_alone(items, &mut left_alone)
+                } else {
+                    items
                 };
                 let mut failed = None;
                 for item in &items {

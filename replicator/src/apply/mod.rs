@@ -164,8 +164,9 @@ pub struct TxnMode {
     pub origin: String,
 }
 
-/// Rows for which this returns true are not applied (the agent's in-flight rule).
-pub type SkipRow<'a> = &'a (dyn Fn(&TableMeta, &[Value]) -> bool + Sync);
+/// Rows for which this returns true are not applied (the agent's in-flight rule); it gets a
+/// row's before and after images.
+pub type SkipRow<'a> = &'a (dyn Fn(&TableMeta, Option<&[Value]>, Option<&[Value]>) -> bool + Sync);
 
 /// Called, with the target's position, before an echo's rows are applied; returns once every
 /// own transaction up to that position has been captured (the agent's capture registers the
@@ -210,8 +211,7 @@ pub(crate) fn moves_a_key(plan: &TablePlan, rows: &[RowPair<'_>]) -> bool {
 
 /// Whether `skip` excludes a row (by either image).
 fn skipped(row: &RowPair<'_>, table: &TableMeta, skip: Option<SkipRow<'_>>) -> bool {
-    let hit = |img: &Option<&[Value]>| img.is_some_and(|i| skip.is_some_and(|f| f(table, i)));
-    hit(&row.0) || hit(&row.1)
+    skip.is_some_and(|f| f(table, row.0, row.1))
 }
 
 /// A committed transaction.
