@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use mysql_async::prelude::*;
-use starsync_tests::star::app_conn;
+use starsync_tests::star::{app_conn, app_exec};
 use starsync_tests::Star;
 
 /// kind, origin, master image, incoming before, incoming after.
@@ -116,4 +116,74 @@ async fn concurrent_updates_converge_and_are_logged() {
         *kinds.entry(c.0.as_str()).or_insert(0) += 1;
     }
     println!("{} conflicts logged: {kinds:?}", conflicts.len());
+}
+
+/// The same value of a secondary unique key written under different primary keys on two nodes
+/// (a user registering one email on two snaps). Hub order: the row that reaches the master last
+/// keeps the value; the row it displaces is deleted everywhere and kept in the conflict log
+/// (kind `unique_displaced`, with its image), never silently rewritten into the other row.
+/// And a snap's change that the master applied as a no-op (its column renamed on the master
+/// meanwhile) still leaves that snap with the master's row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unique_key_collisions_and_renamed_columns_converge_and_are_logged() {
+    let mut star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; CREATE TABLE MOST.users (id INT PRIMARY KEY, \
+             email VARCHAR(40), name VARCHAR(20), UNIQUE KEY (email)); \
+             CREATE TABLE MOST.b (id INT PRIMARY KEY, v INT)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    // snap1 is cut off while the master and snap2 register the same email.
+    star.agent_proc(0)
+        .terminate(Duration::from_secs(10))
+        .unwrap();
+    app_exec(
+        star.snap(0),
+        "INSERT INTO MOST.users VALUES (10, 'a@x', 'snap1'), (11, NULL, 'no email'); \
+         INSERT INTO MOST.b VALUES (10, 10); UPDATE MOST.b SET v = 11 WHERE id = 10",
+    )
+    .await
+    .unwrap();
+    star.master()
+        .exec(
+            "INSERT INTO MOST.users VALUES (1, 'a@x', 'master'), (2, NULL, 'no email'); \
+             ALTER TABLE MOST.b RENAME COLUMN v TO v2",
+        )
+        .await
+        .unwrap();
+    star.start_agent(0).unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    for n in star.cluster.nodes.iter() {
+        let rows: Vec<(i32, Option<String>, String)> = n
+            .query("SELECT id, email, name FROM MOST.users ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                (2, None, "no email".into()),
+                (10, Some("a@x".into()), "snap1".into()),
+                (11, None, "no email".into()),
+            ],
+            "{}",
+            n.name()
+        );
+        let b: Vec<(i32, Option<i32>)> = n.query("SELECT id, v2 FROM MOST.b").await.unwrap();
+        assert_eq!(b, vec![(10, None)], "{}: the master's row", n.name());
+    }
+    let logged: Vec<(String, String, String)> = star
+        .master()
+        .query(
+            "SELECT kind, origin_node, JSON_UNQUOTE(JSON_EXTRACT(master_image, '$.name')) \
+             FROM starsync.conflicts WHERE table_name = 'users'",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        logged,
+        vec![("unique_displaced".into(), "snap1".into(), "master".into())]
+    );
 }

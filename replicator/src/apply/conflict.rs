@@ -128,6 +128,9 @@ impl Applier {
         if !plan.has_pk {
             return self.row_checked_nokey(chunk, plan, before, after).await;
         }
+        if let Some(a) = after {
+            self.displace_unique(chunk, plan, before, a).await?;
+        }
         // Force the after-image (hub order wins).
         let mut res = Ok(());
         if let Some(b) = before {
@@ -160,6 +163,51 @@ impl Applier {
         if let Some(kind) = kind {
             self.record_conflict(chunk, before, after, kind, current.and_then(|c| c.1))
                 .await?;
+        }
+        Ok(())
+    }
+
+    /// Other rows holding the after-image's value of a secondary unique key (another node
+    /// wrote the same value under another primary key meanwhile): the incoming row takes the
+    /// value (hub order), and each such row is recorded (kind `unique_displaced`, its image as
+    /// the master's) and deleted, so the delete reaches every node and nothing goes silently.
+    /// (Forced as is, `ON DUPLICATE KEY UPDATE` would have rewritten that row into this one.)
+    async fn displace_unique(
+        &mut self,
+        chunk: &RowsChunk,
+        plan: &TablePlan,
+        before: Option<&[Value]>,
+        after: &[Value],
+    ) -> Result<()> {
+        let meta = &chunk.table;
+        for u in &plan.unique {
+            // NULLs never collide in a unique key.
+            if u.cols.iter().any(|&c| after[c] == Value::Null) {
+                continue;
+            }
+            let mut p = params(after, &u.cols);
+            p.extend(params(after, &plan.key));
+            let others: Vec<Option<String>> = self
+                .conn
+                .exec(u.select_others.as_str(), Params::Positional(p.clone()))
+                .await
+                .map_err(|e| self.wrap(meta, e))?;
+            if others.is_empty() {
+                continue;
+            }
+            for other in others {
+                self.record_conflict(chunk, before, Some(after), "unique_displaced", other)
+                    .await?;
+            }
+            match self
+                .conn
+                .exec_drop(u.delete_others.as_str(), Params::Positional(p))
+                .await
+            {
+                // Rows refer to it: it stays, and forcing the image records that (below).
+                Err(mysql_async::Error::Server(ref s)) if matches!(s.code, 1451 | 1452) => {}
+                r => r.map_err(|e| self.wrap(meta, e))?,
+            }
         }
         Ok(())
     }

@@ -1066,6 +1066,7 @@ impl Applier {
             None => TablePlan::new(meta, &target),
         };
         plan.versioned_end = versioned_end;
+        plan.set_unique_keys(meta, &ddl);
         plan.sequence = ddl
             .lines()
             .last()

@@ -124,6 +124,60 @@ pub fn columns_of_create_table(ddl: &str) -> Vec<TargetColumn> {
     out
 }
 
+/// The column names of each `UNIQUE KEY` in a `SHOW CREATE TABLE` (not the primary key).
+pub fn unique_keys_of_create_table(ddl: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for line in ddl.lines() {
+        let Some(rest) = line.strip_prefix("  UNIQUE KEY ") else {
+            continue;
+        };
+        // Skip the key's own name, then read the backticked names in the column list (a
+        // prefix length follows a name as `(10)`).
+        let names = backticked(rest);
+        if names.len() > 1 {
+            out.push(names[1..].to_vec());
+        }
+    }
+    out
+}
+
+/// The backtick-quoted names in `s`, in order (doubled backticks unescaped).
+fn backticked(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '`' {
+            continue;
+        }
+        let mut name = String::new();
+        while let Some(c) = chars.next() {
+            if c == '`' {
+                if chars.peek() == Some(&'`') {
+                    chars.next();
+                    name.push('`');
+                    continue;
+                }
+                break;
+            }
+            name.push(c);
+        }
+        out.push(name);
+    }
+    out
+}
+
+/// A secondary unique key of the target, for finding the rows an image would displace.
+#[derive(Debug, Clone)]
+pub struct UniqueKey {
+    /// Origin column indexes of the key.
+    pub cols: Vec<usize>,
+    /// `SELECT JSON_OBJECT(…) FROM … WHERE key = ? AND NOT primary key = ? FOR UPDATE`
+    /// (params: the key's values, then the primary key's).
+    pub select_others: String,
+    /// `DELETE FROM … WHERE` the same.
+    pub delete_others: String,
+}
+
 /// How one origin table shape is applied to the target.
 #[derive(Debug)]
 pub struct TablePlan {
@@ -160,6 +214,11 @@ pub struct TablePlan {
     pub sequence: bool,
     /// The target is system-versioned: the origin's row-end column (see [`current_rows`]).
     pub versioned_end: Option<usize>,
+    /// The target's secondary unique keys whose columns are all written (tables with a
+    /// primary key only).
+    pub unique: Vec<UniqueKey>,
+    /// `JSON_OBJECT(…)` of the written columns: a row for humans (the conflict log).
+    pub row_json: String,
 }
 
 impl TablePlan {
@@ -236,6 +295,7 @@ impl TablePlan {
         TablePlan {
             sequence: false,
             versioned_end: None,
+            unique: Vec::new(),
             delete: format!("DELETE FROM {name} WHERE {key_eq}{limit}"),
             update_by_row: format!("UPDATE {name} SET {set_list} WHERE {key_eq}{limit}"),
             check_update: format!("UPDATE {name} SET {set_list} WHERE {key_eq} AND {all_eq}"),
@@ -244,6 +304,7 @@ impl TablePlan {
                 "SELECT ({all_eq}) AS same, JSON_OBJECT({json}) FROM {name} WHERE {key_eq}{limit} \
                  FOR UPDATE"
             ),
+            row_json: format!("JSON_OBJECT({json})"),
             name,
             cols,
             key,
@@ -256,10 +317,76 @@ impl TablePlan {
             key_cols,
         }
     }
+
+    /// Adds the target's secondary unique keys (from its `SHOW CREATE TABLE`).
+    pub fn set_unique_keys(&mut self, meta: &TableMeta, ddl: &str) {
+        if !self.has_pk {
+            return;
+        }
+        let cname = |i: &usize| ident(&meta.columns[*i].name);
+        let pk_eq = self
+            .key
+            .iter()
+            .map(|i| format!("{} = ?", cname(i)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let json = &self.row_json;
+        for names in unique_keys_of_create_table(ddl) {
+            let cols: Option<Vec<usize>> = names
+                .iter()
+                .map(|n| {
+                    meta.columns
+                        .iter()
+                        .position(|c| c.name.eq_ignore_ascii_case(n))
+                        .filter(|i| self.cols.contains(i))
+                })
+                .collect();
+            let Some(cols) = cols else { continue };
+            let key_eq = cols
+                .iter()
+                .map(|i| format!("{} = ?", cname(i)))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            let filter = format!("{} WHERE {key_eq} AND NOT ({pk_eq})", self.name);
+            self.unique.push(UniqueKey {
+                cols,
+                select_others: format!("SELECT {json} FROM {filter} FOR UPDATE"),
+                delete_others: format!("DELETE FROM {filter}"),
+            });
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn unique_keys_are_read_from_show_create_table() {
+        let ddl = "CREATE TABLE `t` (\n  `id` int(11) NOT NULL,\n  `e``x` varchar(20) DEFAULT NULL,\n  \
+                   `a` int(11) DEFAULT NULL,\n  `b` text DEFAULT NULL,\n  PRIMARY KEY (`id`),\n  \
+                   UNIQUE KEY `e``x` (`e``x`),\n  UNIQUE KEY `ab` (`a`,`b`(10)),\n  KEY `a` (`a`)\n) \
+                   ENGINE=InnoDB";
+        assert_eq!(
+            unique_keys_of_create_table(ddl),
+            vec![
+                vec!["e`x".to_string()],
+                vec!["a".to_string(), "b".to_string()]
+            ]
+        );
+        let meta = crate::model::int_table(&["id", "e`x", "a", "b"]);
+        let mut p = TablePlan::new(&meta, &columns_of_create_table(ddl));
+        p.set_unique_keys(&meta, ddl);
+        assert_eq!(p.unique.len(), 2);
+        assert_eq!(p.unique[1].cols, vec![2, 3]);
+        assert!(
+            p.unique[0]
+                .delete_others
+                .ends_with("WHERE `e``x` = ? AND NOT (`id` = ?)"),
+            "{}",
+            p.unique[0].delete_others
+        );
+    }
+
     #[test]
     fn versioned_chunks_keep_current_rows_and_turn_ended_rows_into_deletes() {
         use crate::model::ColumnMeta;
