@@ -187,3 +187,76 @@ async fn unique_key_collisions_and_renamed_columns_converge_and_are_logged() {
         vec![("unique_displaced".into(), "snap1".into(), "master".into())]
     );
 }
+
+/// A snap adds a child row while the master deletes its parent (the snap's agent is down). The
+/// hub refuses the child (kind `foreign_key` in the conflict log) and applies the rest of the
+/// snap's transactions: before, it stopped on the child for good. The snap itself cannot take
+/// the master's delete while its own child refers to the parent: its agent says so, with the
+/// way out, and once the child is deleted there every node converges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_row_whose_parent_the_master_deleted_is_refused_and_reported() {
+    let mut star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; CREATE TABLE MOST.p (id INT PRIMARY KEY); \
+             CREATE TABLE MOST.c (id INT PRIMARY KEY, pid INT, \
+             FOREIGN KEY (pid) REFERENCES MOST.p (id)); INSERT INTO MOST.p VALUES (1), (2)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    star.agent_proc(0)
+        .terminate(Duration::from_secs(10))
+        .unwrap();
+    app_exec(star.snap(0), "INSERT INTO MOST.c VALUES (10, 1)")
+        .await
+        .unwrap();
+    app_exec(star.snap(0), "INSERT INTO MOST.p VALUES (3)")
+        .await
+        .unwrap();
+    star.master()
+        .exec("DELETE FROM MOST.p WHERE id = 1")
+        .await
+        .unwrap();
+    star.start_agent(0).unwrap();
+    starsync_tests::eventually(
+        "snap1's next change reaches the master",
+        Duration::from_secs(30),
+        || async {
+            let n: Vec<u64> = star
+                .master()
+                .query("SELECT COUNT(*) FROM MOST.p WHERE id = 3")
+                .await?;
+            Ok(n[0] == 1)
+        },
+    )
+    .await
+    .unwrap();
+    let logged: Vec<(String, String)> = star
+        .master()
+        .query("SELECT table_name, kind FROM starsync.conflicts")
+        .await
+        .unwrap();
+    assert_eq!(logged, vec![("c".into(), "foreign_key".into())]);
+    starsync_tests::eventually(
+        "agent1 says what to resolve",
+        Duration::from_secs(30),
+        || async {
+            Ok(star
+                .agent_log(0)
+                .contains("delete or re-point the referring rows"))
+        },
+    )
+    .await
+    .unwrap();
+    app_exec(star.snap(0), "DELETE FROM MOST.c WHERE id = 10")
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    let p: Vec<i32> = star
+        .snap(0)
+        .query("SELECT id FROM MOST.p ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(p, vec![2, 3]);
+}

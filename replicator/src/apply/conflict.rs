@@ -76,7 +76,11 @@ impl Applier {
                    affected = self.conn.affected_rows(), ok = r.is_ok(), "conflict check");
             let clean = match r {
                 Ok(()) => self.conn.affected_rows() == rows.len() as u64,
-                Err(mysql_async::Error::Server(ref s)) if s.code == 1062 => false,
+                // A key taken, or a foreign key refusing a row: row by row, where each is
+                // recorded.
+                Err(mysql_async::Error::Server(ref s)) if matches!(s.code, 1062 | 1451 | 1452) => {
+                    false
+                }
                 Err(e) => return Err(self.wrap(meta, e)),
             };
             if clean {

@@ -1094,6 +1094,22 @@ impl Applier {
     }
 
     fn wrap(&self, meta: &TableMeta, e: mysql_async::Error) -> Error {
+        if let mysql_async::Error::Server(s) = &e {
+            if matches!(s.code, 1451 | 1452) {
+                return self.apply_error(
+                    meta,
+                    "-",
+                    format!(
+                        "{e}. Rows written on this node that the master had not received when \
+                         it made this change refer to the row it removes, or are the row it \
+                         refers to (the master refuses them when they arrive: kind foreign_key \
+                         in its conflict log, `master-admin conflicts`). Replication of the \
+                         master's changes to this node waits until they are resolved here: \
+                         delete or re-point the referring rows, or restore the referred one"
+                    ),
+                );
+            }
+        }
         if crate::error::db_error_is_transient(&e) {
             Error::Db {
                 context: format!("applying rows of {} on {}", meta.full_name(), self.label),

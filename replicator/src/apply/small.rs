@@ -229,7 +229,11 @@ impl Applier {
                     .query_drop("ROLLBACK; SET SESSION gtid_seq_no=0")
                     .await
                     .ok();
-                if matches!(e, mysql_async::Error::Server(_)) {
+                if let mysql_async::Error::Server(s) = &e {
+                    // Item by item, whose error names the table and what to do.
+                    if matches!(s.code, 1451 | 1452) {
+                        return Ok(None);
+                    }
                     if plain {
                         plain = false;
                         continue;
