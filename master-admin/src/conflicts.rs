@@ -170,6 +170,38 @@ fn image(v: &Option<serde_json::Value>) -> String {
     }
 }
 
+/// What a conflict kind means: what the hub found and what it did.
+pub fn explain(kind: &str) -> &'static str {
+    match kind {
+        "insert_exists" => {
+            "the key was taken on the master by another row; the incoming row replaced it"
+        }
+        "update_missing" => "the row was gone from the master; the incoming row was written",
+        "update_mismatch" => {
+            "the master's row was not what the origin changed; the incoming row replaced it"
+        }
+        "delete_missing" => "the row was already gone from the master",
+        "delete_mismatch" => "the master's row was not what the origin deleted; it was deleted",
+        "no_key_update_missing" | "no_key_delete_missing" => {
+            "no identical row on the master (a table without a primary key); the change was \
+             not applied"
+        }
+        "foreign_key" => {
+            "a foreign key refused the change on the master, which kept its rows; the origin \
+             keeps the change until it is resolved there (its agent's log says how)"
+        }
+        "table_missing" => {
+            "the table does not exist on the master (dropped there, or made on the origin \
+             only); the row was not applied"
+        }
+        "unique_displaced" => {
+            "the master's row held the incoming row's value of a unique key; it was deleted \
+             everywhere and the incoming row written"
+        }
+        _ => "",
+    }
+}
+
 /// The text output: one block per conflict, then a count line.
 pub fn render_text(conflicts: &[Conflict], total: u64, f: &Filter) -> String {
     if conflicts.is_empty() {
@@ -189,6 +221,10 @@ pub fn render_text(conflicts: &[Conflict], total: u64, f: &Filter) -> String {
             "    from {} (GTID {})\n",
             c.origin_node, c.origin_gtid
         ));
+        let what = explain(&c.kind);
+        if !what.is_empty() {
+            out.push_str(&format!("    {what}\n"));
+        }
         out.push_str(&format!(
             "    master image     {}\n",
             image(&c.master_image)
@@ -266,6 +302,7 @@ mod tests {
         for want in [
             "#7  2024-01-01T10:00:00.000001Z  MOST.c  update_mismatch  key {\"id\":1}",
             "from snap1 (GTID 2-2-15)",
+            "the master's row was not what the origin changed; the incoming row replaced it",
             "master image     {\"id\":1,\"v\":3}",
             "incoming before  {\"id\":1,\"v\":0}",
             "incoming after   -",
