@@ -123,7 +123,9 @@ async fn concurrent_updates_converge_and_are_logged() {
 /// keeps the value; the row it displaces is deleted everywhere and kept in the conflict log
 /// (kind `unique_displaced`, with its image), never silently rewritten into the other row.
 /// And a snap's change that the master applied as a no-op (its column renamed on the master
-/// meanwhile) still leaves that snap with the master's row.
+/// meanwhile) still leaves that snap with the master's row; a row the master changed and then
+/// removed by a cascade (which its binlog does not show) while the snap changed it stays
+/// removed on the snap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unique_key_collisions_and_renamed_columns_converge_and_are_logged() {
     let mut star = Star::start(2).await.unwrap();
@@ -131,7 +133,10 @@ async fn unique_key_collisions_and_renamed_columns_converge_and_are_logged() {
         .exec(
             "CREATE DATABASE MOST; CREATE TABLE MOST.users (id INT PRIMARY KEY, \
              email VARCHAR(40), name VARCHAR(20), UNIQUE KEY (email)); \
-             CREATE TABLE MOST.b (id INT PRIMARY KEY, v INT)",
+             CREATE TABLE MOST.b (id INT PRIMARY KEY, v INT); \
+             CREATE TABLE MOST.p (id INT PRIMARY KEY); CREATE TABLE MOST.c (id INT PRIMARY KEY, \
+             pid INT, v INT, FOREIGN KEY (pid) REFERENCES MOST.p (id) ON DELETE CASCADE); \
+             INSERT INTO MOST.p VALUES (1), (2); INSERT INTO MOST.c VALUES (10, 1, 0), (20, 2, 0)",
         )
         .await
         .unwrap();
@@ -143,14 +148,16 @@ async fn unique_key_collisions_and_renamed_columns_converge_and_are_logged() {
     app_exec(
         star.snap(0),
         "INSERT INTO MOST.users VALUES (10, 'a@x', 'snap1'), (11, NULL, 'no email'); \
-         INSERT INTO MOST.b VALUES (10, 10); UPDATE MOST.b SET v = 11 WHERE id = 10",
+         INSERT INTO MOST.b VALUES (10, 10); UPDATE MOST.b SET v = 11 WHERE id = 10; \
+         UPDATE MOST.c SET v = 5 WHERE id = 10; UPDATE MOST.c SET v = 6 WHERE id = 10",
     )
     .await
     .unwrap();
     star.master()
         .exec(
             "INSERT INTO MOST.users VALUES (1, 'a@x', 'master'), (2, NULL, 'no email'); \
-             ALTER TABLE MOST.b RENAME COLUMN v TO v2",
+             ALTER TABLE MOST.b RENAME COLUMN v TO v2; UPDATE MOST.c SET v = 2 WHERE id = 10; \
+             DELETE FROM MOST.p WHERE id = 1",
         )
         .await
         .unwrap();
@@ -173,6 +180,8 @@ async fn unique_key_collisions_and_renamed_columns_converge_and_are_logged() {
         );
         let b: Vec<(i32, Option<i32>)> = n.query("SELECT id, v2 FROM MOST.b").await.unwrap();
         assert_eq!(b, vec![(10, None)], "{}: the master's row", n.name());
+        let c: Vec<(i32, i32, i32)> = n.query("SELECT id, pid, v FROM MOST.c").await.unwrap();
+        assert_eq!(c, vec![(20, 2, 0)], "{}", n.name());
     }
     let logged: Vec<(String, String, String)> = star
         .master()
@@ -186,6 +195,22 @@ async fn unique_key_collisions_and_renamed_columns_converge_and_are_logged() {
         logged,
         vec![("unique_displaced".into(), "snap1".into(), "master".into())]
     );
+    let logged: Vec<(String, String, String)> = star
+        .master()
+        .query(
+            "SELECT kind, origin_node, JSON_UNQUOTE(JSON_EXTRACT(incoming_after, '$.v')) \
+             FROM starsync.conflicts WHERE table_name = 'c' ORDER BY id",
+        )
+        .await
+        .unwrap();
+    let refused = |v: &str| {
+        (
+            "foreign_key".to_string(),
+            "snap1".to_string(),
+            v.to_string(),
+        )
+    };
+    assert_eq!(logged, vec![refused("5"), refused("6")]);
 }
 
 /// A snap adds a child row while the master deletes its parent (the snap's agent is down). The

@@ -519,36 +519,18 @@ fn note_commit(shared: &AgentShared, c: &crate::apply::Committed, own: u32) {
     }
 }
 
-/// An echo's items, with the images left alone for the keys it released written before its
-/// commit, but only for rows it does not carry itself (its images are newer).
-fn with_left_alone(
-    items: Vec<TxnItem>,
-    left: &mut Vec<super::inflight::LeftAlone>,
-) -> Vec<TxnItem> {
-    let mut out = Vec::with_capacity(items.len() + left.len());
-    for item in items {
-        match &item {
-            TxnItem::Rows(c) => {
-                let keys: std::collections::HashSet<super::inflight::RowKey> = c
-                    .rows()
-                    .flat_map(|(b, a)| [b, a])
-                    .flatten()
-                    .map(|img| super::inflight::row_key(&c.table, img))
-                    .collect();
-                left.retain(|l| !keys.contains(&l.key));
-            }
-            TxnItem::Commit(_) if !left.is_empty() => {
-                debug!(
-                    rows = left.len(),
-                    "writing images left alone that the echo does not carry"
-                );
-                out.extend(left.drain(..).map(|l| TxnItem::Rows(l.chunk())));
-            }
-            _ => {}
-        }
-        out.push(item);
+/// Drops the images left alone for rows that an echo's rows chunk carries itself (its images
+/// are newer).
+fn drop_carried(item: &TxnItem, left: &mut Vec<super::inflight::LeftAlone>) {
+    if let TxnItem::Rows(c) = item {
+        let keys: std::collections::HashSet<super::inflight::RowKey> = c
+            .rows()
+            .flat_map(|(b, a)| [b, a])
+            .flatten()
+            .map(|img| super::inflight::row_key(&c.table, img))
+            .collect();
+        left.retain(|l| !keys.contains(&l.key));
     }
-    out
 }
 
 /// How long a session must last before the agent's last error is cleared.
@@ -638,13 +620,29 @@ async fn apply_loop(
                     },
                     Collected::Items(items) => items,
                 };
-                let items = if mode.echo && !left_alone.is_empty() {
-                    with_left_alone(items, &mut left_alone)
-                } else {
-                    items
-                };
                 let mut failed = None;
                 for item in &items {
+                    if mode.echo && !left_alone.is_empty() {
+                        drop_carried(item, &mut left_alone);
+                        if matches!(item, TxnItem::Commit(_)) {
+                            // The rows the echo left out, before its commit; a foreign key
+                            // refusing one means the master's row went with its parent (a
+                            // cascade, not logged), as it did here.
+                            debug!(
+                                rows = left_alone.len(),
+                                "writing images left alone that the echo does not carry"
+                            );
+                            for l in left_alone.drain(..) {
+                                if let Err(e) = applier.force_unless_refused(&l.chunk()).await {
+                                    failed = Some(e);
+                                    break;
+                                }
+                            }
+                            if failed.is_some() {
+                                break;
+                            }
+                        }
+                    }
                     match retry::apply_item(&mut applier, &mut buf, item, &mode, Some(&skip)).await
                     {
                         Ok(Some(c)) => note_commit(&shared, &c, own),

@@ -623,6 +623,35 @@ impl Applier {
         self.rows_planned(chunk, plan, skip_row).await
     }
 
+    /// Applies a rows chunk to the open transaction unless a foreign key refuses it (then it is
+    /// left out, and the transaction goes on). For rows whose parent may be gone with a
+    /// cascade that the binlog does not show.
+    pub async fn force_unless_refused(&mut self, chunk: &RowsChunk) -> Result<()> {
+        let Some(o) = self.open.as_mut() else {
+            return Err(self.no_txn("rows"));
+        };
+        if o.skip {
+            return Ok(());
+        }
+        o.savepoints += 1;
+        let sp = format!("starsync_f{}", o.savepoints);
+        self.conn
+            .query_drop(format!("SAVEPOINT {sp}"))
+            .await
+            .map_err(|e| self.wrap(&chunk.table, e))?;
+        match self.rows(chunk, None).await {
+            Err(e) if refused_by_foreign_key(&e) => {
+                debug!(target_node = %self.label, table = %chunk.table.full_name(),
+                       "a row left out: a foreign key refuses it here");
+                self.conn
+                    .query_drop(format!("ROLLBACK TO SAVEPOINT {sp}"))
+                    .await
+                    .map_err(|e| self.wrap(&chunk.table, e))
+            }
+            r => r,
+        }
+    }
+
     /// [`Applier::rows`] once the table's plan is known.
     async fn rows_planned(
         &mut self,
@@ -1188,6 +1217,12 @@ impl Applier {
         };
         res.map_err(|e| self.wrap(meta, e))
     }
+}
+
+/// Whether an apply error is a foreign key refusing a row (ERROR 1451 or 1452, see `wrap`).
+fn refused_by_foreign_key(e: &Error) -> bool {
+    matches!(e, Error::Apply { problem, .. }
+        if problem.contains("ERROR 1451") || problem.contains("ERROR 1452"))
 }
 
 /// What an applier that must not drop rows says about a table its target does not have.
