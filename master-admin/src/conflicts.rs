@@ -190,6 +190,18 @@ pub fn explain(kind: &str) -> &'static str {
             "a foreign key refused the change on the master, which kept its rows; the origin \
              keeps the change until it is resolved there (its agent's log says how)"
         }
+        "check_constraint" => {
+            "a CHECK constraint of the master refused the row, which was not applied; the \
+             origin keeps it (master-admin verify shows the difference)"
+        }
+        "not_null" => {
+            "a column the master has NOT NULL got no value or NULL; the row was not applied, \
+             the origin keeps it (master-admin verify shows the difference)"
+        }
+        "bad_value" => {
+            "the master cannot store a value of the row (out of range, too long, not valid for \
+             its column as the master defines it); the row was not applied, the origin keeps it"
+        }
         "table_missing" => {
             "the table does not exist on the master (dropped there, or made on the origin \
              only); the row was not applied"

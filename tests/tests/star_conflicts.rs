@@ -213,11 +213,12 @@ async fn unique_key_collisions_and_renamed_columns_converge_and_are_logged() {
     assert_eq!(logged, vec![refused("5"), refused("6")]);
 }
 
-/// A snap adds a child row while the master deletes its parent (the snap's agent is down). The
-/// hub refuses the child (kind `foreign_key` in the conflict log) and applies the rest of the
-/// snap's transactions: before, it stopped on the child for good. The snap itself cannot take
-/// the master's delete while its own child refers to the parent: its agent says so, with the
-/// way out, and once the child is deleted there every node converges.
+/// A snap adds a child row while the master deletes its parent, and a row that a CHECK
+/// constraint the master adds meanwhile refuses (the snap's agent is down). The hub refuses
+/// both (kinds `foreign_key` and `check_constraint` in the conflict log) and applies the rest
+/// of the snap's transactions: before, it stopped on such a row for good. The snap itself
+/// cannot take the master's delete while its own child refers to the parent: its agent says
+/// so, with the way out, and once the DBA has resolved both there every node converges.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_child_row_whose_parent_the_master_deleted_is_refused_and_reported() {
     let mut star = Star::start(2).await.unwrap();
@@ -225,7 +226,8 @@ async fn a_child_row_whose_parent_the_master_deleted_is_refused_and_reported() {
         .exec(
             "CREATE DATABASE MOST; CREATE TABLE MOST.p (id INT PRIMARY KEY); \
              CREATE TABLE MOST.c (id INT PRIMARY KEY, pid INT, \
-             FOREIGN KEY (pid) REFERENCES MOST.p (id)); INSERT INTO MOST.p VALUES (1), (2)",
+             FOREIGN KEY (pid) REFERENCES MOST.p (id)); INSERT INTO MOST.p VALUES (1), (2); \
+             CREATE TABLE MOST.ck (id INT PRIMARY KEY, v INT)",
         )
         .await
         .unwrap();
@@ -236,11 +238,16 @@ async fn a_child_row_whose_parent_the_master_deleted_is_refused_and_reported() {
     app_exec(star.snap(0), "INSERT INTO MOST.c VALUES (10, 1)")
         .await
         .unwrap();
+    app_exec(star.snap(0), "INSERT INTO MOST.ck VALUES (10, -1)")
+        .await
+        .unwrap();
     app_exec(star.snap(0), "INSERT INTO MOST.p VALUES (3)")
         .await
         .unwrap();
     star.master()
-        .exec("DELETE FROM MOST.p WHERE id = 1")
+        .exec(
+            "DELETE FROM MOST.p WHERE id = 1; ALTER TABLE MOST.ck ADD CONSTRAINT pos CHECK (v > 0)",
+        )
         .await
         .unwrap();
     star.start_agent(0).unwrap();
@@ -259,10 +266,16 @@ async fn a_child_row_whose_parent_the_master_deleted_is_refused_and_reported() {
     .unwrap();
     let logged: Vec<(String, String)> = star
         .master()
-        .query("SELECT table_name, kind FROM starsync.conflicts")
+        .query("SELECT table_name, kind FROM starsync.conflicts ORDER BY id")
         .await
         .unwrap();
-    assert_eq!(logged, vec![("c".into(), "foreign_key".into())]);
+    assert_eq!(
+        logged,
+        vec![
+            ("c".into(), "foreign_key".into()),
+            ("ck".into(), "check_constraint".into())
+        ]
+    );
     starsync_tests::eventually(
         "agent1 says what to resolve",
         Duration::from_secs(30),
@@ -275,6 +288,15 @@ async fn a_child_row_whose_parent_the_master_deleted_is_refused_and_reported() {
     .await
     .unwrap();
     app_exec(star.snap(0), "DELETE FROM MOST.c WHERE id = 10")
+        .await
+        .unwrap();
+    // The CHECK constraint failed on the snap (its row): the DBA removes the row, and adds the
+    // constraint there without binlogging it.
+    app_exec(star.snap(0), "DELETE FROM MOST.ck WHERE id = 10")
+        .await
+        .unwrap();
+    star.snap(0)
+        .exec("SET sql_log_bin = 0; ALTER TABLE MOST.ck ADD CONSTRAINT pos CHECK (v > 0)")
         .await
         .unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();

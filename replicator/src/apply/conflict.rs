@@ -76,9 +76,11 @@ impl Applier {
                    affected = self.conn.affected_rows(), ok = r.is_ok(), "conflict check");
             let clean = match r {
                 Ok(()) => self.conn.affected_rows() == rows.len() as u64,
-                // A key taken, or a foreign key refusing a row: row by row, where each is
-                // recorded.
-                Err(mysql_async::Error::Server(ref s)) if matches!(s.code, 1062 | 1451 | 1452) => {
+                // A key taken, or the master's schema refusing a row: row by row, where each
+                // is recorded.
+                Err(mysql_async::Error::Server(ref s))
+                    if s.code == 1062 || refusal_kind(s.code).is_some() =>
+                {
                     false
                 }
                 Err(e) => return Err(self.wrap(meta, e)),
@@ -132,6 +134,17 @@ impl Applier {
         if !plan.has_pk {
             return self.row_checked_nokey(chunk, plan, before, after).await;
         }
+        // The row's statements (a displaced row's delete, a moved key's delete, the write) are
+        // undone together when the master's schema refuses the row.
+        let sp = {
+            let o = self.open.as_mut().unwrap();
+            o.savepoints += 1;
+            format!("starsync_r{}", o.savepoints)
+        };
+        self.conn
+            .query_drop(format!("SAVEPOINT {sp}"))
+            .await
+            .map_err(|e| self.wrap(meta, e))?;
         if let Some(a) = after {
             self.displace_unique(chunk, plan, before, a).await?;
         }
@@ -158,9 +171,16 @@ impl Applier {
         }
         let kind = match res {
             Ok(()) => kind,
-            Err(mysql_async::Error::Server(ref s)) if matches!(s.code, 1451 | 1452) => {
-                // A foreign key forbids the change here: the master keeps its row.
-                Some("foreign_key")
+            Err(mysql_async::Error::Server(ref s)) if refusal_kind(s.code).is_some() => {
+                // The master's schema refuses the row (a foreign key, a CHECK constraint, a
+                // NOT NULL or narrower column added meanwhile): the master keeps its row.
+                warn!(table = %meta.full_name(), origin = %self.open.as_ref().unwrap().mode.origin,
+                      error = %s.message, "the master refuses an incoming row");
+                self.conn
+                    .query_drop(format!("ROLLBACK TO SAVEPOINT {sp}"))
+                    .await
+                    .map_err(|e| self.wrap(meta, e))?;
+                refusal_kind(s.code)
             }
             Err(e) => return Err(self.wrap(meta, e)),
         };
@@ -257,6 +277,12 @@ impl Applier {
                 };
                 self.record_conflict(chunk, before, after, kind, None).await
             }
+            Err(mysql_async::Error::Server(ref s)) if refusal_kind(s.code).is_some() => {
+                warn!(table = %meta.full_name(), error = %s.message,
+                      "the master refuses an incoming row");
+                let kind = refusal_kind(s.code).unwrap_or("refused");
+                self.record_conflict(chunk, before, after, kind, None).await
+            }
             Err(e) => Err(self.wrap(meta, e)),
         }
     }
@@ -329,7 +355,7 @@ impl Applier {
         let json =
             |i: Option<&[Value]>| i.map(|i| values::image_json(&meta.columns, i).to_string());
         warn!(table = %meta.full_name(), key = %key, kind, origin = %origin, gtid = %gtid,
-              "conflict: applied in hub order and logged");
+              "conflict: resolved in hub order and logged");
         self.conn
             .exec_drop(
                 "INSERT INTO starsync.conflicts (schema_name, table_name, kind, row_key, \
@@ -350,6 +376,18 @@ impl Applier {
             .await
             .map_err(Error::db("recording a conflict"))?;
         Ok(())
+    }
+}
+
+/// The conflict kind of a server error that refuses one row for what it holds (the master's
+/// schema does not take it), or `None` for other errors.
+pub(crate) fn refusal_kind(code: u16) -> Option<&'static str> {
+    match code {
+        1451 | 1452 => Some("foreign_key"),
+        4025 => Some("check_constraint"),
+        1048 | 1364 => Some("not_null"),
+        1264 | 1265 | 1292 | 1366 | 1406 => Some("bad_value"),
+        _ => None,
     }
 }
 
