@@ -61,6 +61,20 @@ async fn release_writes(shared: &AgentShared, local: &mut mysql_async::Conn) -> 
     Ok(())
 }
 
+/// Tells the hub why this snap cannot replicate (its log shows it for the snap), and returns
+/// the error for the agent's own log and status.
+async fn refuse(conn: &mut Conn, address: String, msg: String) -> Error {
+    let _ = conn
+        .send(Message::Error {
+            message: msg.clone(),
+        })
+        .await;
+    Error::Misconfigured {
+        address,
+        findings: msg,
+    }
+}
+
 /// Runs one session; returns when the connection ends or `token` is cancelled.
 pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<()> {
     let cfg = &shared.cfg;
@@ -197,15 +211,7 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
         if let Some(f) = file_no {
             crate::binlog::files::record_seen(&mut local, f, Some(seen)).await?;
         }
-        let _ = conn
-            .send(Message::Error {
-                message: msg.clone(),
-            })
-            .await;
-        return Err(Error::Misconfigured {
-            address: cfg.mariadb.address(),
-            findings: msg,
-        });
+        return Err(refuse(&mut conn, cfg.mariadb.address(), msg).await);
     }
     if let Some(f) = file_no.filter(|&f| seen_no != Some(f)) {
         crate::binlog::files::record_seen(&mut local, f, None).await?;
@@ -226,15 +232,7 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
                     .get(own)
                     .map_or("nothing".to_string(), |g| g.to_string())
             );
-            let _ = conn
-                .send(Message::Error {
-                    message: msg.clone(),
-                })
-                .await;
-            return Err(Error::Misconfigured {
-                address: cfg.mariadb.address(),
-                findings: msg,
-            });
+            return Err(refuse(&mut conn, cfg.mariadb.address(), msg).await);
         }
     }
     send(
