@@ -260,6 +260,11 @@ impl Star {
                 if own.is_some() && st["echoed_own"].as_str().map(str::to_string) != own {
                     anyhow::bail!("{} has not applied its echoes up to {own:?}", s.name());
                 }
+                // A snap that just loaded a snapshot holds the master's position a moment
+                // before its agent lets local writes in again.
+                if !st["local_writes_held"].is_null() {
+                    anyhow::bail!("{} still holds local writes", s.name());
+                }
             }
             for t in self.tables().await? {
                 let want = self.master().checksum(&t).await?;
