@@ -290,8 +290,21 @@ async fn a_child_row_whose_parent_the_master_deleted_is_refused_and_reported() {
     app_exec(star.snap(0), "DELETE FROM MOST.c WHERE id = 10")
         .await
         .unwrap();
-    // The CHECK constraint failed on the snap (its row): the DBA removes the row, and adds the
-    // constraint there without binlogging it.
+    // The CHECK constraint failed on the snap (its row), and its agent says so.
+    starsync_tests::eventually(
+        "agent1 reports the failed DDL",
+        Duration::from_secs(30),
+        || async {
+            let st = star.agent_status(0).await?;
+            Ok(st["ddl_failed"] == 1
+                && st["last_ddl_failed"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("CHECK") && s.contains("4025")))
+        },
+    )
+    .await
+    .unwrap();
+    // The DBA removes the row, and adds the constraint there without binlogging it.
     app_exec(star.snap(0), "DELETE FROM MOST.ck WHERE id = 10")
         .await
         .unwrap();

@@ -63,6 +63,10 @@ pub struct AgentStatus {
     pub acked: Option<Gtid>,
     pub capture_lag_ms: Option<u64>,
     pub ddl_drift: u64,
+    /// The master's DDL statements that failed here (their GTIDs recorded without them), and
+    /// the last one (`statement: error`).
+    pub ddl_failed: u64,
+    pub last_ddl_failed: Option<String>,
     pub last_error: Option<String>,
     pub applied_txns: u64,
     /// The last own transaction whose echo was applied.
@@ -126,6 +130,10 @@ struct StatusDoc {
     echoed_own: Option<String>,
     in_flight_rows: usize,
     ddl_drift: u64,
+    /// The master's DDL statements that failed here: this snap's schema differs from the
+    /// master's until the DBA resolves them (`master-admin verify`).
+    ddl_failed: u64,
+    last_ddl_failed: Option<String>,
     applied_txns: u64,
     /// Echo rows not written because this node already held them.
     echo_rows_skipped: u64,
@@ -164,6 +172,8 @@ impl AgentShared {
             echoed_own: s.echoed.map(|g| g.to_string()),
             in_flight_rows: inflight,
             ddl_drift: s.ddl_drift,
+            ddl_failed: s.ddl_failed,
+            last_ddl_failed: s.last_ddl_failed.clone(),
             applied_txns: s.applied_txns,
             echo_rows_skipped: s.echo_rows_skipped,
             last_error: s.last_error.clone(),

@@ -510,6 +510,10 @@ fn note_commit(shared: &AgentShared, c: &crate::apply::Committed, own: u32) {
         shared.own_effects.lock().unwrap().release(c.gtid.seq);
     }
     let mut s = shared.status.lock().unwrap();
+    if let Some(failed) = &c.ddl_failed {
+        s.ddl_failed += 1;
+        s.last_ddl_failed = Some(failed.clone());
+    }
     if c.gtid.domain == own {
         s.echoed = Some(c.gtid);
     } else if !c.skipped {

@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use mysql_async::prelude::*;
 use mysql_async::Conn;
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
 use crate::config::STATE_SCHEMA;
 use crate::error::{Error, Result};
@@ -222,6 +222,9 @@ pub struct Committed {
     pub conflicts: u64,
     /// The transaction was already held and nothing was done.
     pub skipped: bool,
+    /// Its DDL statement failed here for good (`statement: error`); the GTID was recorded
+    /// without it, so this node's schema differs from the origin's.
+    pub ddl_failed: Option<String>,
 }
 
 struct Open {
@@ -478,9 +481,12 @@ impl Applier {
             Ok(()) => Ok(()),
             Err(e) if ddl && !crate::error::db_error_is_transient(&e) => {
                 // The master's DDL failed here (the snap drifted): record it, keep the GTID.
-                warn!(target_node = %self.label, gtid = %gtid, statement = %q.sql_lossy(),
-                      error = %e, "DDL failed on this node; its GTID is recorded without it");
-                open.ddl_error = Some(e.to_string());
+                error!(target_node = %self.label, gtid = %gtid, statement = %q.sql_lossy(),
+                       error = %e, "DDL failed on this node; its GTID is recorded without it, so \
+                       this node's schema differs from the master's (master-admin verify shows \
+                       how): resolve what blocked it, then run the statement here with \
+                       sql_log_bin=0");
+                open.ddl_error = Some(format!("{}: {e}", q.sql_lossy()));
                 Ok(())
             }
             Err(e) => Err(Error::Db {
@@ -931,6 +937,7 @@ impl Applier {
                 rows: 0,
                 conflicts: 0,
                 skipped: true,
+                ddl_failed: None,
             });
         }
         let mut open = open;
@@ -1012,6 +1019,7 @@ impl Applier {
             rows: open.rows,
             conflicts: open.conflicts,
             skipped: false,
+            ddl_failed: open.ddl_error.take(),
         })
     }
 

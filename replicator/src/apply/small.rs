@@ -186,6 +186,7 @@ impl Applier {
                 rows: 0,
                 conflicts: 0,
                 skipped: true,
+                ddl_failed: None,
             }));
         }
         let mut plans = Vec::with_capacity(chunks.len());
@@ -254,6 +255,7 @@ impl Applier {
                 rows: applied,
                 conflicts: 0,
                 skipped: false,
+                ddl_failed: None,
             }));
         }
     }
