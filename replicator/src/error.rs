@@ -156,6 +156,12 @@ impl Error {
     }
 }
 
+/// Whether a server error code is a foreign key refusing a row (ER_ROW_IS_REFERENCED_2: a
+/// parent row still referred to; ER_NO_REFERENCED_ROW_2: a child row without its parent).
+pub fn is_foreign_key_error(code: u16) -> bool {
+    matches!(code, 1451 | 1452)
+}
+
 /// What to do when a statement did not fit the server's `max_allowed_packet` (a row the origin
 /// accepted is bigger than this server takes): retrying cannot help until the DBA raises it.
 fn packet_hint(e: &mysql_async::Error) -> &'static str {

@@ -114,10 +114,6 @@ impl InFlight {
         out
     }
 
-    pub fn contains(&self, meta: &TableMeta, image: &[Value]) -> bool {
-        !self.keys.is_empty() && self.keys.contains_key(&row_key(meta, image))
-    }
-
     /// Whether a row change touches an in-flight key (by either image); if so, it is left
     /// alone and the images it gives in-flight keys are kept (see the module's note).
     pub fn leave_alone(
@@ -129,16 +125,19 @@ impl InFlight {
         if self.keys.is_empty() {
             return false;
         }
-        let kb = before.map(|b| row_key(meta, b));
-        let ka = after.map(|a| row_key(meta, a));
-        let hit = |k: &Option<RowKey>| k.as_ref().is_some_and(|k| self.keys.contains_key(k));
-        if !hit(&kb) && !hit(&ka) {
+        let in_flight = |img: Option<&[Value]>| {
+            img.map(|i| row_key(meta, i))
+                .filter(|k| self.keys.contains_key(k))
+        };
+        let (kb, ka) = (in_flight(before), in_flight(after));
+        if kb.is_none() && ka.is_none() {
             return false;
         }
         let table = Arc::new(meta.clone());
-        if let (Some(k), Some(b)) = (kb.clone(), before) {
-            if self.keys.contains_key(&k) && ka.as_ref() != Some(&k) {
-                // Deleted, or moved to another key.
+        if let (Some(k), Some(b)) = (kb, before) {
+            // Deleted, or moved to another key (an after image with the same key is in flight
+            // too, so it is `ka`).
+            if ka.as_ref() != Some(&k) {
                 self.left.insert(
                     k.clone(),
                     LeftAlone {
@@ -151,17 +150,15 @@ impl InFlight {
             }
         }
         if let (Some(k), Some(a)) = (ka, after) {
-            if self.keys.contains_key(&k) {
-                self.left.insert(
-                    k.clone(),
-                    LeftAlone {
-                        key: k,
-                        table,
-                        image: Some(a.to_vec()),
-                        key_image: a.to_vec(),
-                    },
-                );
-            }
+            self.left.insert(
+                k.clone(),
+                LeftAlone {
+                    key: k,
+                    table,
+                    image: Some(a.to_vec()),
+                    key_image: a.to_vec(),
+                },
+            );
         }
         true
     }
@@ -196,10 +193,13 @@ mod tests {
         let row = |id, v| vec![Value::Int(id), Value::Int(v)];
         f.add(5, vec![row_key(&m, &row(1, 10))]);
         f.add(7, vec![row_key(&m, &row(1, 11)), row_key(&m, &row(2, 0))]);
-        assert!(f.contains(&m, &row(1, 99)), "keyed by primary key only");
+        assert!(
+            f.leave_alone(&m, None, Some(&row(1, 99))),
+            "keyed by primary key only"
+        );
         f.release(5);
         assert!(
-            f.contains(&m, &row(1, 0)),
+            f.leave_alone(&m, Some(&row(1, 0)), None),
             "seq 7 still in flight for key 1"
         );
         f.release(7);

@@ -217,7 +217,7 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
         crate::binlog::files::record_seen(&mut local, f, None).await?;
     }
     local.disconnect().await.ok();
-    if let Some(m) = welcome.master_pos.get(own) {
+    if let Some(m) = master_own {
         if pos.get(own).is_none_or(|l| l.seq < m.seq) {
             let msg = format!(
                 "the master holds {m} of this snap's domain {own}, but this snap's binlog ends at \

@@ -78,11 +78,8 @@ impl Applier {
                 Ok(()) => self.conn.affected_rows() == rows.len() as u64,
                 // A key taken, or the master's schema refusing a row: row by row, where each
                 // is recorded.
-                Err(mysql_async::Error::Server(ref s))
-                    if s.code == 1062 || refusal_kind(s.code).is_some() =>
-                {
-                    false
-                }
+                Err(ref e) if refused(e).is_some() => false,
+                Err(mysql_async::Error::Server(ref s)) if s.code == 1062 => false,
                 Err(e) => return Err(self.wrap(meta, e)),
             };
             if clean {
@@ -171,18 +168,21 @@ impl Applier {
         }
         let kind = match res {
             Ok(()) => kind,
-            Err(mysql_async::Error::Server(ref s)) if refusal_kind(s.code).is_some() => {
+            Err(e) => match refused(&e) {
                 // The master's schema refuses the row (a foreign key, a CHECK constraint, a
                 // NOT NULL or narrower column added meanwhile): the master keeps its row.
-                warn!(table = %meta.full_name(), origin = %self.open.as_ref().unwrap().mode.origin,
-                      error = %s.message, "the master refuses an incoming row");
-                self.conn
-                    .query_drop(format!("ROLLBACK TO SAVEPOINT {sp}"))
-                    .await
-                    .map_err(|e| self.wrap(meta, e))?;
-                refusal_kind(s.code)
-            }
-            Err(e) => return Err(self.wrap(meta, e)),
+                Some(refusal) => {
+                    warn!(table = %meta.full_name(),
+                          origin = %self.open.as_ref().unwrap().mode.origin, error = %e,
+                          "the master refuses an incoming row");
+                    self.conn
+                        .query_drop(format!("ROLLBACK TO SAVEPOINT {sp}"))
+                        .await
+                        .map_err(|e| self.wrap(meta, e))?;
+                    Some(refusal)
+                }
+                None => return Err(self.wrap(meta, e)),
+            },
         };
         if let Some(kind) = kind {
             self.record_conflict(chunk, before, after, kind, current.and_then(|c| c.1))
@@ -229,7 +229,8 @@ impl Applier {
                 .await
             {
                 // Rows refer to it: it stays, and forcing the image records that (below).
-                Err(mysql_async::Error::Server(ref s)) if matches!(s.code, 1451 | 1452) => {}
+                Err(mysql_async::Error::Server(ref s))
+                    if crate::error::is_foreign_key_error(s.code) => {}
                 r => r.map_err(|e| self.wrap(meta, e))?,
             }
         }
@@ -277,13 +278,15 @@ impl Applier {
                 };
                 self.record_conflict(chunk, before, after, kind, None).await
             }
-            Err(mysql_async::Error::Server(ref s)) if refusal_kind(s.code).is_some() => {
-                warn!(table = %meta.full_name(), error = %s.message,
-                      "the master refuses an incoming row");
-                let kind = refusal_kind(s.code).unwrap_or("refused");
-                self.record_conflict(chunk, before, after, kind, None).await
-            }
-            Err(e) => Err(self.wrap(meta, e)),
+            Err(e) => match refused(&e) {
+                Some(refusal) => {
+                    warn!(table = %meta.full_name(), error = %e,
+                          "the master refuses an incoming row");
+                    self.record_conflict(chunk, before, after, refusal, None)
+                        .await
+                }
+                None => Err(self.wrap(meta, e)),
+            },
         }
     }
 
@@ -307,30 +310,12 @@ impl Applier {
               gtid = %gtid,
               "conflict: the table does not exist on the master (dropped there, or made on the \
                snap only); the rows are not applied and are kept in starsync.conflicts");
-        let json =
-            |i: Option<&[Value]>| i.map(|i| values::image_json(&meta.columns, i).to_string());
         let batch: Vec<Vec<mysql_async::Value>> = rows
             .iter()
-            .map(|&(b, a)| {
-                let img = b.or(a).unwrap();
-                vec![
-                    meta.schema.as_str().into(),
-                    meta.table.as_str().into(),
-                    row_key(meta, img).to_string().into(),
-                    origin.as_str().into(),
-                    gtid.as_str().into(),
-                    json(b).into(),
-                    json(a).into(),
-                ]
-            })
+            .map(|&(b, a)| conflict_row(meta, "table_missing", &origin, &gtid, None, b, a))
             .collect();
         self.conn
-            .exec_batch(
-                "INSERT INTO starsync.conflicts (schema_name, table_name, kind, row_key, \
-                 origin_node, origin_gtid, incoming_before, incoming_after) \
-                 VALUES (?, ?, 'table_missing', ?, ?, ?, ?, ?)",
-                batch,
-            )
+            .exec_batch(INSERT_CONFLICT, batch)
             .await
             .map_err(Error::db(
                 "recording rows of a table the master does not have",
@@ -349,41 +334,56 @@ impl Applier {
         let meta = &chunk.table;
         let open = self.open.as_mut().unwrap();
         open.conflicts += 1;
-        let gtid = open.begin.gtid;
+        let gtid = open.begin.gtid.to_string();
         let origin = open.mode.origin.clone();
-        let key = row_key(meta, before.or(after).unwrap());
-        let json =
-            |i: Option<&[Value]>| i.map(|i| values::image_json(&meta.columns, i).to_string());
-        warn!(table = %meta.full_name(), key = %key, kind, origin = %origin, gtid = %gtid,
-              "conflict: resolved in hub order and logged");
+        warn!(table = %meta.full_name(), key = %row_key(meta, before.or(after).unwrap()), kind,
+              origin = %origin, gtid = %gtid, "conflict: resolved in hub order and logged");
+        let row = conflict_row(meta, kind, &origin, &gtid, master_image, before, after);
         self.conn
-            .exec_drop(
-                "INSERT INTO starsync.conflicts (schema_name, table_name, kind, row_key, \
-                 origin_node, origin_gtid, master_image, incoming_before, incoming_after) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    meta.schema.as_str(),
-                    meta.table.as_str(),
-                    kind,
-                    key.to_string(),
-                    origin.as_str(),
-                    gtid.to_string(),
-                    master_image,
-                    json(before),
-                    json(after),
-                ),
-            )
+            .exec_drop(INSERT_CONFLICT, row)
             .await
             .map_err(Error::db("recording a conflict"))?;
         Ok(())
     }
 }
 
-/// The conflict kind of a server error that refuses one row for what it holds (the master's
+/// One row of `starsync.conflicts`, in [`conflict_row`]'s order.
+const INSERT_CONFLICT: &str = "INSERT INTO starsync.conflicts (schema_name, table_name, kind, \
+     row_key, origin_node, origin_gtid, master_image, incoming_before, incoming_after) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// The parameters of [`INSERT_CONFLICT`] for one incoming row.
+fn conflict_row(
+    meta: &crate::model::TableMeta,
+    kind: &str,
+    origin: &str,
+    gtid: &str,
+    master_image: Option<String>,
+    before: Option<&[Value]>,
+    after: Option<&[Value]>,
+) -> Vec<mysql_async::Value> {
+    let json = |i: Option<&[Value]>| i.map(|i| values::image_json(&meta.columns, i).to_string());
+    vec![
+        meta.schema.as_str().into(),
+        meta.table.as_str().into(),
+        kind.into(),
+        row_key(meta, before.or(after).unwrap()).to_string().into(),
+        origin.into(),
+        gtid.into(),
+        master_image.into(),
+        json(before).into(),
+        json(after).into(),
+    ]
+}
+
+/// The conflict kind when `e` is the server refusing one row for what it holds (the master's
 /// schema does not take it), or `None` for other errors.
-pub(crate) fn refusal_kind(code: u16) -> Option<&'static str> {
-    match code {
-        1451 | 1452 => Some("foreign_key"),
+fn refused(e: &mysql_async::Error) -> Option<&'static str> {
+    let mysql_async::Error::Server(s) = e else {
+        return None;
+    };
+    match s.code {
+        c if crate::error::is_foreign_key_error(c) => Some("foreign_key"),
         4025 => Some("check_constraint"),
         1048 | 1364 => Some("not_null"),
         1264 | 1265 | 1292 | 1366 | 1406 => Some("bad_value"),

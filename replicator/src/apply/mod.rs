@@ -1132,7 +1132,7 @@ impl Applier {
 
     fn wrap(&self, meta: &TableMeta, e: mysql_async::Error) -> Error {
         if let mysql_async::Error::Server(s) = &e {
-            if matches!(s.code, 1451 | 1452) {
+            if crate::error::is_foreign_key_error(s.code) {
                 return self.apply_error(
                     meta,
                     "-",

@@ -232,7 +232,7 @@ impl Applier {
                     .ok();
                 if let mysql_async::Error::Server(s) = &e {
                     // Item by item, whose error names the table and what to do.
-                    if matches!(s.code, 1451 | 1452) {
+                    if crate::error::is_foreign_key_error(s.code) {
                         return Ok(None);
                     }
                     if plain {

@@ -95,22 +95,7 @@ pub fn columns_of_create_table(ddl: &str) -> Vec<TargetColumn> {
         let Some(rest) = line.strip_prefix("  `") else {
             continue; // keys, constraints, table options
         };
-        // The name ends at the first single backtick (doubled ones are escaped).
-        let mut name = String::new();
-        let mut chars = rest.char_indices().peekable();
-        let mut end = rest.len();
-        while let Some((i, c)) = chars.next() {
-            if c == '`' {
-                if chars.peek().is_some_and(|(_, n)| *n == '`') {
-                    chars.next();
-                    name.push('`');
-                    continue;
-                }
-                end = i + 1;
-                break;
-            }
-            name.push(c);
-        }
+        let (name, end) = quoted_name(rest);
         let def = rest[end..].to_ascii_uppercase();
         out.push(TargetColumn {
             name,
@@ -142,28 +127,34 @@ pub fn unique_keys_of_create_table(ddl: &str) -> Vec<Vec<String>> {
 }
 
 /// The backtick-quoted names in `s`, in order (doubled backticks unescaped).
-fn backticked(s: &str) -> Vec<String> {
+fn backticked(mut s: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '`' {
-            continue;
-        }
-        let mut name = String::new();
-        while let Some(c) = chars.next() {
-            if c == '`' {
-                if chars.peek() == Some(&'`') {
-                    chars.next();
-                    name.push('`');
-                    continue;
-                }
-                break;
-            }
-            name.push(c);
-        }
+    while let Some(open) = s.find('`') {
+        let (name, end) = quoted_name(&s[open + 1..]);
         out.push(name);
+        s = &s[open + 1 + end..];
     }
     out
+}
+
+/// A name quoted with backticks, read from just after its opening backtick: the name (doubled
+/// backticks unescaped) and the byte offset after its closing backtick (the end of `s` when
+/// there is none).
+fn quoted_name(s: &str) -> (String, usize) {
+    let mut name = String::new();
+    let mut chars = s.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '`' {
+            if chars.peek().is_some_and(|(_, n)| *n == '`') {
+                chars.next();
+                name.push('`');
+                continue;
+            }
+            return (name, i + 1);
+        }
+        name.push(c);
+    }
+    (name, s.len())
 }
 
 /// A secondary unique key of the target, for finding the rows an image would displace.
