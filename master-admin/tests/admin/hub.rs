@@ -15,7 +15,13 @@ async fn unreachable_hub_exits_3_naming_the_address_and_bad_config_exits_2() {
         ]);
     }
     // From the environment, and the flag wins over it.
-    let env_addr = format!("127.0.0.1:{}", dead_port());
+    // Another free port: the system may hand out the one just freed again.
+    let env_addr = loop {
+        let a = format!("127.0.0.1:{}", dead_port());
+        if a != addr {
+            break a;
+        }
+    };
     run_with(&["status".into()], None, &[("MASTER_ADMIN_HUB", &env_addr)])
         .await
         .expect(3)
@@ -27,7 +33,11 @@ async fn unreachable_hub_exits_3_naming_the_address_and_bad_config_exits_2() {
     )
     .await
     .expect(3);
-    assert!(out.stderr.contains(&addr) && !out.stderr.contains(&env_addr));
+    assert!(
+        out.stderr.contains(&addr) && !out.stderr.contains(&env_addr),
+        "--hub {addr} over MASTER_ADMIN_HUB={env_addr}: {}",
+        out.stderr
+    );
 
     // Configuration errors: exit 2, naming the problem.
     let dir = tempfile::tempdir().unwrap();
