@@ -168,6 +168,11 @@ pub struct NodeInfo {
     pub conflicts: u64,
     pub ddl_drift: u64,
     pub last_ddl_drift: Option<String>,
+    /// Master DDL statements that failed on this snap since its agent started.
+    pub ddl_failed: u64,
+    pub last_ddl_failed: Option<String>,
+    /// Why the snap refuses local writes right now (`None`: it takes them).
+    pub writes_held: Option<String>,
     pub last_error: Option<String>,
     /// The node's `max_allowed_packet` (hubs before it was reported: absent).
     pub max_allowed_packet: Option<u64>,

@@ -167,6 +167,27 @@ pub fn render(doc: &StatusDoc, hub_addr: &str, max_lag_ms: Option<u64>) -> Strin
                 .unwrap_or_default()
         ));
     }
+    for n in doc.nodes.iter().filter(|n| n.ddl_failed > 0) {
+        out.push_str(&format!(
+            "{}: {} DDL statement(s) from the master failed there, so its schema differs from the \
+             master's until a DBA mends it (the agent's log says how; `master-admin verify` \
+             compares the data){}\n",
+            n.name,
+            n.ddl_failed,
+            n.last_ddl_failed
+                .as_deref()
+                .map(|d| format!("; last: {}", render::truncate(d, 160)))
+                .unwrap_or_default()
+        ));
+    }
+    for n in doc.nodes.iter() {
+        if let Some(why) = &n.writes_held {
+            out.push_str(&format!(
+                "{} refuses local writes for now (read_only): {why}\n",
+                n.name
+            ));
+        }
+    }
     // A row the master takes but a snap does not cannot be applied there.
     let master_packet = doc
         .nodes
@@ -297,7 +318,9 @@ mod tests {
                  "last_error": "a very long error message that does not fit in the cell at all"},
                 {"name": "snap2", "role": "snap", "connected": false, "gtid_pos": "1-1-3",
                  "disconnected_since": "2020-01-01T00:00:00.000Z", "ddl_drift": 1,
-                 "last_ddl_drift": "ALTER TABLE t ADD c INT"}],
+                 "last_ddl_drift": "ALTER TABLE t ADD c INT", "ddl_failed": 2,
+                 "last_ddl_failed": "ALTER TABLE t ADD CONSTRAINT c CHECK (v > 0): ERROR 4025",
+                 "writes_held": "loading the master's snapshot"}],
               "conflicts_total": 3}"#,
         )
         .unwrap()
@@ -351,6 +374,9 @@ mod tests {
             "1-1-7",
             "snap1 last error: a very long error message",
             "snap2 ran 1 DDL statement(s) locally",
+            "snap2: 2 DDL statement(s) from the master failed there",
+            "last: ALTER TABLE t ADD CONSTRAINT c CHECK (v > 0): ERROR 4025",
+            "snap2 refuses local writes for now (read_only): loading the master's snapshot",
             "3 conflict(s) logged",
             "snap1's max_allowed_packet (4.0 MiB) is smaller than the master's (64.0 MiB)",
             "PROBLEM: snap2 is disconnected",

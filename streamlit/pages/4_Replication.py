@@ -59,7 +59,7 @@ def hub_panel() -> None:
             st.warning(f"{node.get('name')}: {node['last_error']}")
         elif node.get("connected") is False:
             st.warning(f"{node.get('name')} is not connected to the hub.")
-    for line in hub.packet_warnings(status):
+    for line in hub.packet_warnings(status) + hub.node_warnings(status):
         st.warning(line)
 
     st.subheader("Lag over time")

@@ -76,6 +76,28 @@ def packet_warnings(status: "HubStatus") -> list[str]:
     return out
 
 
+def node_warnings(status: "HubStatus") -> list[str]:
+    """One line for each snap where master DDL failed (its schema differs from the master's until
+    a DBA mends it) and for each snap that refuses local writes for now (``read_only`` while it
+    loads the master's snapshot). Hubs that do not report these fields say nothing."""
+    out = []
+    for n in status.nodes:
+        failed = n.get("ddl_failed")
+        if isinstance(failed, int) and failed > 0:
+            last = n.get("last_ddl_failed")
+            out.append(
+                f"{n.get('name')}: {failed} DDL statement(s) from the master failed there, so its "
+                "schema differs from the master's until a DBA mends it (its agent's log says how)"
+                + (f"; last: {last}" if last else "")
+                + "."
+            )
+        if n.get("writes_held"):
+            out.append(
+                f"{n.get('name')} refuses local writes for now (read_only): {n['writes_held']}."
+            )
+    return out
+
+
 class HubUnavailable(RuntimeError):
     """The status could not be fetched or understood; the message names the URL."""
 

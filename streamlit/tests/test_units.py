@@ -155,6 +155,20 @@ def test_packet_warnings_name_the_snap_and_both_sizes():
     assert hub._size(1536) == "1.5 KiB" and hub._size(100) == "100 B"
 
 
+def test_node_warnings_name_failed_ddl_and_held_writes():
+    status = sample_status()
+    assert hub.node_warnings(hub.parse_status(__import__("json").dumps(status))) == []
+    status["nodes"][1]["ddl_failed"] = 2
+    status["nodes"][1]["last_ddl_failed"] = "ALTER TABLE t ADD CHECK (v > 0): ERROR 4025"
+    status["nodes"][2]["writes_held"] = "loading the master's snapshot"
+    assert hub.node_warnings(hub.parse_status(__import__("json").dumps(status))) == [
+        "snap1: 2 DDL statement(s) from the master failed there, so its schema differs from the "
+        "master's until a DBA mends it (its agent's log says how); last: ALTER TABLE t ADD CHECK "
+        "(v > 0): ERROR 4025.",
+        "snap2 refuses local writes for now (read_only): loading the master's snapshot.",
+    ]
+
+
 def test_lag_samples_are_capped_per_node(monkeypatch):
     monkeypatch.setattr(hub, "MAX_SAMPLES_PER_NODE", 3)
     samples: list[dict] = []

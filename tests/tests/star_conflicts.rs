@@ -304,6 +304,25 @@ async fn a_child_row_whose_parent_the_master_deleted_is_refused_and_reported() {
     )
     .await
     .unwrap();
+    // The hub's /status shows it too (what `master-admin status` and the GUI print).
+    starsync_tests::eventually(
+        "the hub reports snap1's failed DDL",
+        Duration::from_secs(30),
+        || async {
+            let st = star.status().await?;
+            Ok(
+                starsync_tests::star::status_node(&st, "snap1").is_some_and(|n| {
+                    n["ddl_failed"] == 1
+                        && n["last_ddl_failed"]
+                            .as_str()
+                            .is_some_and(|s| s.contains("4025"))
+                        && n["writes_held"].is_null()
+                }),
+            )
+        },
+    )
+    .await
+    .unwrap();
     // The DBA removes the row, and adds the constraint there without binlogging it.
     app_exec(star.snap(0), "DELETE FROM MOST.ck WHERE id = 10")
         .await

@@ -465,6 +465,9 @@ async fn report_loop(
                     }
                     e
                 },
+                ddl_failed: s.ddl_failed,
+                last_ddl_failed: s.last_ddl_failed.clone(),
+                writes_held: s.writes_held.clone(),
             }
         };
         let r = AgentReport {

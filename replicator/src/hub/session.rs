@@ -380,6 +380,9 @@ async fn ingest_loop(
                         n.gtid_pos = r.pos;
                         n.capture_lag_ms = r.capture_lag_ms;
                         n.agent_error = r.last_error;
+                        n.ddl_failed = r.ddl_failed;
+                        n.last_ddl_failed = r.last_ddl_failed;
+                        n.writes_held = r.writes_held;
                         std::mem::replace(&mut n.max_allowed_packet, packet) != packet
                     })
                     .unwrap_or(false);

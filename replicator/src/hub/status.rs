@@ -20,7 +20,7 @@
 //!   "nodes": [{name, role, server_id, domain_id, connected, syncing, connected_since, address,
 //!   gtid_pos,
 //!   txns_behind, lag_ms, capture_lag_ms, txn_per_sec, rows_per_sec, bytes_queued, conflicts,
-//!   ddl_drift, last_ddl_drift, last_error, max_allowed_packet, ingested_txns, applied_txns,
+//!   ddl_drift, last_ddl_drift, ddl_failed, last_ddl_failed, writes_held, last_error, max_allowed_packet, ingested_txns, applied_txns,
 //!   applied_rows, needs_from, needs_resync}],
 //!   "conflicts_total"}`; times are RFC 3339 UTC, absent values `null`.
 
@@ -74,6 +74,11 @@ pub struct NodeState {
     pub outstanding: VecDeque<(u64, Instant)>,
     pub ddl_drift: u64,
     pub last_ddl_drift: Option<String>,
+    /// Master DDL statements that failed on the snap (as its agent reports).
+    pub ddl_failed: u64,
+    pub last_ddl_failed: Option<String>,
+    /// Why the snap refuses local writes right now (as its agent reports).
+    pub writes_held: Option<String>,
     pub last_error: Option<String>,
     pub agent_error: Option<String>,
     /// The node's `max_allowed_packet`, when known.
@@ -115,6 +120,9 @@ impl NodeState {
             outstanding: VecDeque::new(),
             ddl_drift: 0,
             last_ddl_drift: None,
+            ddl_failed: 0,
+            last_ddl_failed: None,
+            writes_held: None,
             last_error: None,
             agent_error: None,
             max_allowed_packet: None,
@@ -355,6 +363,9 @@ impl Registry {
                     conflicts: n.conflicts_logged,
                     ddl_drift: n.ddl_drift,
                     last_ddl_drift: n.last_ddl_drift.clone(),
+                    ddl_failed: n.ddl_failed,
+                    last_ddl_failed: n.last_ddl_failed.clone(),
+                    writes_held: n.writes_held.clone(),
                     last_error: n.last_error.clone().or_else(|| n.agent_error.clone()),
                     max_allowed_packet: n.max_allowed_packet,
                     ingested_txns: n.counters.ingested_txns.load(Ordering::Relaxed),
@@ -433,6 +444,12 @@ pub struct NodeDoc {
     pub conflicts: u64,
     pub ddl_drift: u64,
     pub last_ddl_drift: Option<String>,
+    /// Master DDL statements that failed on this snap since its agent started: its schema
+    /// differs from the master's until a DBA mends it.
+    pub ddl_failed: u64,
+    pub last_ddl_failed: Option<String>,
+    /// Why this snap refuses local writes (`read_only`) right now (`null`: it takes them).
+    pub writes_held: Option<String>,
     pub last_error: Option<String>,
     pub max_allowed_packet: Option<u64>,
     pub ingested_txns: u64,
@@ -509,6 +526,18 @@ pub fn metrics(doc: &StatusDoc) -> String {
         "DDL executed on the node locally and not replicated.",
         "counter",
         &|n| Some(n.ddl_drift as f64),
+    );
+    gauge(
+        "node_ddl_failed_total",
+        "Master DDL statements that failed on the node since its agent started.",
+        "counter",
+        &|n| Some(n.ddl_failed as f64),
+    );
+    gauge(
+        "node_writes_held",
+        "1 while the node refuses local writes (read_only) to load the master's snapshot.",
+        "gauge",
+        &|n| Some(f64::from(u8::from(n.writes_held.is_some()))),
     );
     gauge(
         "node_applied_transactions_total",

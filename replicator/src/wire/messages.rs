@@ -92,6 +92,16 @@ pub struct AgentReport {
     /// The last own transaction whose echo was applied on the snap (its echo position).
     #[serde(rename = "o", default)]
     pub echo: GtidPos,
+    /// Master DDL statements that failed on the snap since its agent started: its schema
+    /// differs from the master's until a DBA mends it.
+    #[serde(rename = "f", default)]
+    pub ddl_failed: u64,
+    /// The last of them, with the server's error.
+    #[serde(rename = "g", default)]
+    pub last_ddl_failed: Option<String>,
+    /// Why the snap refuses local writes (`read_only`) right now, if it does.
+    #[serde(rename = "w", default)]
+    pub writes_held: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
