@@ -206,6 +206,11 @@ pub fn explain(kind: &str) -> &'static str {
             "the table does not exist on the master (dropped there, or made on the origin \
              only); the row was not applied"
         }
+        "converted" => {
+            "a value of the row did not fit its column on the master (narrowed, an ENUM shrunk, \
+             another character set); the server converted it and every node took the master's \
+             row; the value as sent is in incoming_after"
+        }
         "unique_displaced" => {
             "the master's row held the incoming row's value of a unique key; it was deleted \
              everywhere and the incoming row written"

@@ -360,3 +360,102 @@ async fn a_snap_write_to_a_table_the_master_dropped_goes_to_the_conflict_log() {
         "no node reports an error"
     );
 }
+
+/// A snap writes values that fit its columns while the master narrows them (a shorter VARCHAR,
+/// TINYINT, a shrunk ENUM): the master converts them as its own ALTER did its rows, every node
+/// converges on that, and each converted row is in the conflict log as sent. Dates a snap
+/// allowed with `ALLOW_INVALID_DATES` replicate as they are (they were zeroed before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snap_value_a_narrowed_master_column_cannot_hold_is_converted_and_logged() {
+    let mut star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; \
+             CREATE TABLE n (id INT PRIMARY KEY, v VARCHAR(10)); \
+             CREATE TABLE t (id INT PRIMARY KEY, v INT); \
+             CREATE TABLE e (id INT PRIMARY KEY, v ENUM('a','b','c')); \
+             CREATE TABLE d (id INT PRIMARY KEY, v DATE); \
+             INSERT INTO e VALUES (1, 'a'), (2, 'b')",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    star.agent_proc(0)
+        .terminate(Duration::from_secs(10))
+        .unwrap();
+    // One row alone, two rows of which one does not fit, an update.
+    app_exec(
+        star.snap(0),
+        "INSERT INTO MOST.n VALUES (1, 'abcdefghij'); \
+         INSERT INTO MOST.t VALUES (1, 100), (2, 1000); \
+         UPDATE MOST.e SET v = 'c' WHERE id = 2; \
+         SET sql_mode = 'ALLOW_INVALID_DATES'; INSERT INTO MOST.d VALUES (1, '2020-02-30')",
+    )
+    .await
+    .unwrap();
+    star.master()
+        .exec(
+            "ALTER TABLE MOST.n MODIFY v VARCHAR(3); ALTER TABLE MOST.t MODIFY v TINYINT; \
+             ALTER TABLE MOST.e MODIFY v ENUM('a','b')",
+        )
+        .await
+        .unwrap();
+    star.start_agent(0).unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    for node in star.cluster.nodes.iter() {
+        let n: Vec<String> = node.query("SELECT v FROM MOST.n").await.unwrap();
+        let t: Vec<(i32, i32)> = node
+            .query("SELECT id, v FROM MOST.t ORDER BY id")
+            .await
+            .unwrap();
+        let e: Vec<(i32, String)> = node
+            .query("SELECT id, v FROM MOST.e ORDER BY id")
+            .await
+            .unwrap();
+        let d: Vec<String> = node
+            .query("SELECT CAST(v AS CHAR) FROM MOST.d")
+            .await
+            .unwrap();
+        assert_eq!(
+            (n, t, e, d),
+            (
+                vec!["abc".to_string()],
+                vec![(1, 100), (2, 127)],
+                vec![(1, "a".into()), (2, "".into())],
+                vec!["2020-02-30".to_string()]
+            ),
+            "{}",
+            node.name()
+        );
+    }
+    let logged: Vec<(String, String, String, String)> = star
+        .master()
+        .query(
+            "SELECT kind, table_name, JSON_UNQUOTE(JSON_EXTRACT(master_image, '$.v')), \
+             JSON_UNQUOTE(JSON_EXTRACT(incoming_after, '$.v')) FROM starsync.conflicts \
+             ORDER BY id",
+        )
+        .await
+        .unwrap();
+    let row = |table: &str, stored: &str, sent: &str| {
+        (
+            "converted".to_string(),
+            table.to_string(),
+            stored.to_string(),
+            sent.to_string(),
+        )
+    };
+    // An ENUM travels as its index (3: 'c').
+    assert_eq!(
+        logged,
+        vec![
+            row("n", "abc", "abcdefghij"),
+            row("t", "127", "1000"),
+            row("e", "", "3")
+        ]
+    );
+    assert!(
+        star.hub_log().contains("Data truncated"),
+        "the hub logs the server's warning"
+    );
+}

@@ -74,6 +74,10 @@ impl Applier {
             let r = self.conn.exec_batch(stmt, batch).await;
             tracing::trace!(table = %meta.full_name(), kind = ?chunk.kind, rows = rows.len(),
                    affected = self.conn.affected_rows(), ok = r.is_ok(), "conflict check");
+            // A value the master's column could not hold was converted (a warning; deletes
+            // write no value).
+            let converted =
+                r.is_ok() && chunk.kind != RowKind::Delete && self.conn.get_warnings() > 0;
             let clean = match r {
                 Ok(()) => self.conn.affected_rows() == rows.len() as u64,
                 // A key taken, or the master's schema refusing a row: row by row, where each
@@ -82,8 +86,14 @@ impl Applier {
                 Err(mysql_async::Error::Server(ref s)) if s.code == 1062 => false,
                 Err(e) => return Err(self.wrap(meta, e)),
             };
-            if clean {
-                return Ok(());
+            match (clean, converted, &sp) {
+                (true, false, _) => return Ok(()),
+                // One row, applied as sent but for the conversion: recorded as such.
+                (true, true, None) => {
+                    let (b, a) = rows[0];
+                    return self.record_converted(chunk, plan, b, a.unwrap()).await;
+                }
+                _ => {}
             }
             if let Some(sp) = sp {
                 self.conn
@@ -160,11 +170,13 @@ impl Applier {
                     .await;
             }
         }
+        let mut converted = false;
         if let (Ok(()), Some(a)) = (&res, after) {
             res = self
                 .conn
                 .exec_drop(plan.upsert.as_str(), params(a, &plan.cols))
                 .await;
+            converted = res.is_ok() && self.conn.get_warnings() > 0;
         }
         let kind = match res {
             Ok(()) => kind,
@@ -188,7 +200,53 @@ impl Applier {
             self.record_conflict(chunk, before, after, kind, current.and_then(|c| c.1))
                 .await?;
         }
+        if let (true, Some(a)) = (converted, after) {
+            self.record_converted(chunk, plan, before, a).await?;
+        }
         Ok(())
+    }
+
+    /// The row just written took a value its column on the master could not hold, converted
+    /// by the server with a warning (the column was narrowed, an `ENUM` shrunk, a character set
+    /// changed while the origin wrote): recorded (kind `converted`) with the row as the master
+    /// stored it and as it was sent, the server's warnings in the log. Every node converges on
+    /// the master's row; the value as sent is kept in the conflict log.
+    async fn record_converted(
+        &mut self,
+        chunk: &RowsChunk,
+        plan: &TablePlan,
+        before: Option<&[Value]>,
+        after: &[Value],
+    ) -> Result<()> {
+        let meta = &chunk.table;
+        // Read before any other statement resets them.
+        let warnings: Vec<(String, u32, String)> = self
+            .conn
+            .query("SHOW WARNINGS LIMIT 5")
+            .await
+            .map_err(|e| self.wrap(meta, e))?;
+        let warnings: Vec<String> = warnings
+            .into_iter()
+            .map(|(level, code, msg)| format!("{level} {code}: {msg}"))
+            .collect();
+        let stored = if plan.has_pk {
+            let mut p = params(after, &plan.cols);
+            p.extend(params(after, &plan.key));
+            let row: Option<(Option<i64>, Option<String>)> = self
+                .conn
+                .exec_first(plan.select_current.as_str(), Params::Positional(p))
+                .await
+                .map_err(|e| self.wrap(meta, e))?;
+            row.and_then(|r| r.1)
+        } else {
+            None
+        };
+        warn!(table = %meta.full_name(), key = %row_key(meta, after),
+              warnings = %warnings.join("; "),
+              "the master's column cannot hold a value as sent: the server converted it; the row \
+               as sent is kept in starsync.conflicts (kind converted)");
+        self.record_conflict(chunk, before, Some(after), "converted", stored)
+            .await
     }
 
     /// Other rows holding the after-image's value of a secondary unique key (another node
@@ -269,6 +327,10 @@ impl Applier {
             (None, None) => Ok(true),
         };
         match r {
+            Ok(true) if after.is_some() && self.conn.get_warnings() > 0 => {
+                self.record_converted(chunk, plan, before, after.unwrap())
+                    .await
+            }
             Ok(true) => Ok(()),
             Ok(false) => {
                 let kind = if after.is_some() {

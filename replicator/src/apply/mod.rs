@@ -107,6 +107,22 @@ pub const STATE_DDL: &[&str] = &[
     ) ENGINE=InnoDB",
 ];
 
+/// The apply session's `sql_mode`. Values are written as the origin stored them: a 0 into an
+/// `AUTO_INCREMENT` column stays 0, zero dates and (`ALLOW_INVALID_DATES`) the dates a snap
+/// running with that mode allowed are taken as they are. Not strict: a value the target's column
+/// cannot hold (its type was narrowed, an `ENUM` shrunk, a character set changed there while the
+/// origin wrote) is converted with a warning, as the target's own `ALTER` converted its rows;
+/// the hub records each such row (kind `converted`, the value as sent kept), so that the nodes
+/// converge and nothing goes unseen.
+pub(crate) const APPLY_SQL_MODE: &str =
+    "NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION,ALLOW_INVALID_DATES";
+
+/// A statement prefix that runs it with [`APPLY_SQL_MODE`] made strict: a value the column
+/// cannot hold fails it (the hub's one-query path, which then goes row by row, where the
+/// conversion is recorded).
+pub(crate) const STRICT: &str = "SET STATEMENT sql_mode='STRICT_ALL_TABLES,\
+     NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION,ALLOW_INVALID_DATES' FOR ";
+
 /// Creates starsync's schema on `conn` without binlogging it.
 pub async fn ensure_state_schema(conn: &mut Conn) -> Result<()> {
     conn.query_drop("SET SESSION sql_log_bin=0")
@@ -286,12 +302,11 @@ impl Applier {
             .await
             .map_err(Error::db(format!("connecting to {label} to apply changes")))?;
         ensure_state_schema(&mut conn).await?;
-        conn.query_drop(
-            "SET NAMES binary; SET SESSION time_zone='+00:00', \
-             sql_mode='NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION', foreign_key_checks=1, \
-             tx_isolation='READ-COMMITTED', binlog_annotate_row_events=0, \
-             innodb_lock_wait_timeout=30, autocommit=1",
-        )
+        conn.query_drop(format!(
+            "SET NAMES binary; SET SESSION time_zone='+00:00', sql_mode='{APPLY_SQL_MODE}', \
+             foreign_key_checks=1, tx_isolation='READ-COMMITTED', \
+             binlog_annotate_row_events=0, innodb_lock_wait_timeout=30, autocommit=1",
+        ))
         .await
         .map_err(Error::db(format!("preparing the apply session on {label}")))?;
         let max_packet: Option<u64> = conn

@@ -297,6 +297,9 @@ impl Applier {
         // session is in autocommit), without `BEGIN` and `COMMIT`.
         let mut written = 0;
         let mut single = false;
+        // Checked (the hub's ingest): a value the master's column cannot hold fails the query,
+        // and row by row the conversion is recorded ([`super::STRICT`]).
+        let strict = if checked { super::STRICT } else { "" };
         for (chunk, plan) in chunks.iter().zip(plans) {
             let kept: Vec<RowPair<'_>> = super::kept_rows(chunk, skip);
             if kept.is_empty() {
@@ -309,6 +312,7 @@ impl Applier {
             let insert =
                 |imgs: &mut dyn Iterator<Item = &[Value]>, tail: &str, sql: &mut String| {
                     sql.push_str("; ");
+                    sql.push_str(strict);
                     sql.push_str(&plan.insert_head);
                     for (n, img) in imgs.enumerate() {
                         if n > 0 {
@@ -348,7 +352,7 @@ impl Applier {
                             }
                             match af {
                                 Some(a) => {
-                                    sql.push_str(&format!("; UPDATE {} SET ", plan.name));
+                                    sql.push_str(&format!("; {strict}UPDATE {} SET ", plan.name));
                                     eq_list(a, &plan.cols, &chunk.table, " = ", ", ", &mut sql);
                                 }
                                 None => {
