@@ -242,6 +242,29 @@ pub struct QueryItem {
     /// Collation id of the origin session's client character set (0 = unknown).
     #[serde(rename = "c", default)]
     pub charset: u16,
+    /// The origin session's settings that change what a statement means (how its text parses,
+    /// what a routine keeps, how a time literal reads): run with them, as native replication
+    /// does. Absent from older peers.
+    #[serde(rename = "e", default)]
+    pub session: Option<StatementSession>,
+}
+
+/// The origin session's settings a statement ran with, from its binlog event.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementSession {
+    /// `sql_mode`, as the number `SET sql_mode = N` takes (`ANSI_QUOTES`, `PIPES_AS_CONCAT`,
+    /// `NO_BACKSLASH_ESCAPES`, `ORACLE`, strictness; a routine keeps it).
+    #[serde(rename = "m", default)]
+    pub sql_mode: Option<u64>,
+    /// `time_zone`, when the session's was not the server's default (time literals in DDL).
+    #[serde(rename = "z", default)]
+    pub time_zone: Option<String>,
+    /// The session ran with `foreign_key_checks = 0`.
+    #[serde(rename = "f", default)]
+    pub no_foreign_key_checks: bool,
+    /// `collation_server` (the character set of a `CREATE DATABASE` without one); 0: unknown.
+    #[serde(rename = "v", default)]
+    pub collation_server: u16,
 }
 
 impl QueryItem {

@@ -459,3 +459,70 @@ async fn a_snap_value_a_narrowed_master_column_cannot_hold_is_converted_and_logg
         "the hub logs the server's warning"
     );
 }
+
+/// DDL runs on the snaps with the master session's settings, as native replication runs it:
+/// `sql_mode` (how the text parses, what a routine keeps), the time zone of time literals,
+/// `foreign_key_checks = 0`. Each of these made a snap's table, routine or default differ from
+/// the master's, or the statement fail there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn master_ddl_runs_on_snaps_with_the_masters_session_settings() {
+    let star = Star::start(2).await.unwrap();
+    let m = star.master();
+    m.exec("CREATE DATABASE MOST").await.unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    for sql in [
+        "SET sql_mode = 'ANSI_QUOTES'; CREATE TABLE MOST.\"aq\" (\"id\" INT PRIMARY KEY)",
+        "SET sql_mode = 'NO_BACKSLASH_ESCAPES'; \
+         CREATE TABLE MOST.nb (id INT PRIMARY KEY, p VARCHAR(20) DEFAULT 'C:\\new')",
+        "SET sql_mode = 'PIPES_AS_CONCAT'; CREATE TABLE MOST.pc (id INT PRIMARY KEY, \
+         a VARCHAR(5), b VARCHAR(5), c VARCHAR(10) AS (a || b) STORED)",
+        "SET sql_mode = 'ORACLE'; CREATE TABLE MOST.ora (id NUMBER PRIMARY KEY, s VARCHAR2(10))",
+        "SET sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE'; \
+         CREATE PROCEDURE MOST.pr() INSERT INTO MOST.nb (id) VALUES (1)",
+        "SET time_zone = '+05:00'; CREATE TABLE MOST.tz (id INT PRIMARY KEY, \
+         t TIMESTAMP NULL DEFAULT '2024-01-01 00:00:00')",
+        "SET foreign_key_checks = 0; CREATE TABLE MOST.child (id INT PRIMARY KEY, p INT, \
+         FOREIGN KEY (p) REFERENCES MOST.parent (id))",
+        "CREATE TABLE MOST.parent (id INT PRIMARY KEY)",
+        "INSERT INTO MOST.pc (id, a, b) VALUES (1, 'a', 'b'); INSERT INTO MOST.tz (id) VALUES (1)",
+    ] {
+        m.exec(sql).await.unwrap();
+    }
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    async fn shape(node: &starsync_tests::mariadb::Node) -> Vec<String> {
+        let mut out = Vec::new();
+        for t in ["aq", "nb", "pc", "ora", "tz", "child"] {
+            let ddl: Vec<(String, String)> = node
+                .query(&format!("SHOW CREATE TABLE MOST.`{t}`"))
+                .await
+                .unwrap_or_else(|e| panic!("{}: MOST.{t}: {e}", node.name()));
+            out.push(ddl[0].1.clone());
+        }
+        let mode: Vec<String> = node
+            .query("SELECT sql_mode FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'MOST'")
+            .await
+            .unwrap();
+        out.extend(mode);
+        let rows: Vec<(String, i64)> = node
+            .query("SELECT c, UNIX_TIMESTAMP(t) FROM MOST.pc JOIN MOST.tz USING (id)")
+            .await
+            .unwrap();
+        out.push(format!("{rows:?}"));
+        out
+    }
+    let want = shape(m).await;
+    assert!(
+        want.contains(&"STRICT_ALL_TABLES,NO_ZERO_DATE".to_string()),
+        "{want:?}"
+    );
+    assert!(
+        want.contains(&"[(\"ab\", 1704049200)]".to_string()),
+        "{want:?}"
+    );
+    for s in star.snaps() {
+        assert_eq!(shape(s).await, want, "{}", s.name());
+    }
+    for i in 0..2 {
+        assert_eq!(star.agent_status(i).await.unwrap()["ddl_failed"], 0);
+    }
+}

@@ -123,6 +123,47 @@ pub(crate) const APPLY_SQL_MODE: &str =
 pub(crate) const STRICT: &str = "SET STATEMENT sql_mode='STRICT_ALL_TABLES,\
      NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION,ALLOW_INVALID_DATES' FOR ";
 
+/// `sql_mode` bits STRICT_TRANS_TABLES and STRICT_ALL_TABLES (as `SET sql_mode = N` reads them).
+const STRICT_MODES: u64 = 1 << 21 | 1 << 22;
+
+/// Server errors a strict `sql_mode` makes of a value converted to fit its column.
+const CONVERSION_ERRORS: [u16; 5] = [1264, 1265, 1292, 1366, 1406];
+
+/// Undoes [`session_settings`] and a statement's client charset: the apply session's own.
+fn restore_session() -> String {
+    format!(
+        "SET NAMES binary; SET SESSION sql_mode = '{APPLY_SQL_MODE}', time_zone = '+00:00', \
+         foreign_key_checks = 1, collation_server = @@global.collation_server"
+    )
+}
+
+/// `SET` statements giving the apply session a statement's origin settings. Without the origin's
+/// `sql_mode`, a master's `CREATE TABLE "t" …` under `ANSI_QUOTES` failed on the snaps, a
+/// generated column `a || b` under `PIPES_AS_CONCAT` became `a OR b` there, a default
+/// `'C:\new'` under `NO_BACKSLASH_ESCAPES` took a newline, and routines kept the apply
+/// session's mode; without its time zone a `TIMESTAMP` default meant another instant. The time
+/// zone is in the event only when it was not the server's default: then it is this server's.
+fn session_settings(s: &crate::model::StatementSession) -> String {
+    let mut sets = Vec::new();
+    if let Some(mode) = s.sql_mode {
+        sets.push(format!("sql_mode = {mode}"));
+    }
+    match &s.time_zone {
+        Some(tz) => sets.push(format!(
+            "time_zone = '{}'",
+            tz.replace('\\', "\\\\").replace('\'', "\\'")
+        )),
+        None => sets.push("time_zone = DEFAULT".into()),
+    }
+    if s.no_foreign_key_checks {
+        sets.push("foreign_key_checks = 0".into());
+    }
+    if s.collation_server != 0 {
+        sets.push(format!("collation_server = {}", s.collation_server));
+    }
+    format!("SET SESSION {}", sets.join(", "))
+}
+
 /// Creates starsync's schema on `conn` without binlogging it.
 pub async fn ensure_state_schema(conn: &mut Conn) -> Result<()> {
     conn.query_drop("SET SESSION sql_log_bin=0")
@@ -518,13 +559,29 @@ impl Applier {
         q: &QueryItem,
         gtid: Gtid,
     ) -> Result<std::result::Result<(), mysql_async::Error>> {
-        // The statement runs in the origin's client charset and default schema.
+        // The statement runs in the origin's client charset, default schema and session
+        // settings (how its text parses, what a routine keeps, how time literals read).
         let mut prep = String::new();
         if q.charset != 0 {
             prep.push_str(&format!(
                 "SET SESSION character_set_client={c}, collation_connection={c}; ",
                 c = q.charset
             ));
+        }
+        if let Some(s) = &q.session {
+            // A setting this server does not know (a newer origin's `sql_mode` bit, a time
+            // zone without the time zone tables): said, and the statement runs without it.
+            let sets = session_settings(s);
+            if let Err(e) = self.conn.query_drop(sets.as_str()).await {
+                warn!(gtid = %gtid, settings = %sets, error = %e,
+                      "cannot take the origin session's settings for a statement; it runs \
+                       with the apply session's (its meaning may differ here: compare with \
+                       `master-admin verify`)");
+                self.conn
+                    .query_drop(restore_session())
+                    .await
+                    .map_err(Error::db("restoring the apply session's settings"))?;
+            }
         }
         if !q.schema.is_empty() {
             // `CREATE DATABASE x` is logged with `x` as its default schema, which does not
@@ -550,11 +607,29 @@ impl Applier {
                 .await
                 .map_err(Error::db(format!("preparing the statement of {gtid}")))?;
         }
-        let result = self.conn.query_drop(q.sql.as_slice()).await;
+        let mut result = self.conn.query_drop(q.sql.as_slice()).await;
+        // Under the origin's strict mode, DDL that converts rows (a column narrowed, an ENUM
+        // shrunk) fails on a row this node holds and the origin did not: a snap's own row not
+        // yet at the master. It is converted instead, as the master converts that row when it
+        // arrives (and records it, kind `converted`), so that the nodes keep one schema.
+        let mode = q.session.as_ref().and_then(|s| s.sql_mode);
+        if let (Err(mysql_async::Error::Server(e)), Some(mode)) = (&result, mode) {
+            if mode & STRICT_MODES != 0 && CONVERSION_ERRORS.contains(&e.code) {
+                warn!(gtid = %gtid, error = %e.message,
+                      "the statement cannot convert a row of this node under the origin's strict \
+                       sql_mode; running it again without strictness (the row is converted as \
+                       the master converts it when it arrives)");
+                self.conn
+                    .query_drop(format!("SET SESSION sql_mode = {}", mode & !STRICT_MODES))
+                    .await
+                    .map_err(Error::db(format!("relaxing sql_mode for {gtid}")))?;
+                result = self.conn.query_drop(q.sql.as_slice()).await;
+            }
+        }
         self.conn
-            .query_drop("SET NAMES binary")
+            .query_drop(restore_session())
             .await
-            .map_err(Error::db("restoring the session charset"))?;
+            .map_err(Error::db("restoring the apply session's settings"))?;
         self.invalidate_plans();
         Ok(result)
     }

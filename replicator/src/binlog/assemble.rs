@@ -286,6 +286,14 @@ impl Assembler {
                         schema: String::from_utf8_lossy(q.schema).into_owned(),
                         sql: sql.to_vec(),
                         charset: q.charset,
+                        session: Some(crate::model::StatementSession {
+                            sql_mode: q.sql_mode,
+                            time_zone: q.time_zone.map(|z| String::from_utf8_lossy(z).into_owned()),
+                            no_foreign_key_checks: q
+                                .flags2
+                                .is_some_and(|f| f & super::events::NO_FOREIGN_KEY_CHECKS != 0),
+                            collation_server: q.collation_server,
+                        }),
                     }));
                 }
                 if standalone {

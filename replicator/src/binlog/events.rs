@@ -81,8 +81,19 @@ pub struct QueryEvent<'a> {
     pub sql: &'a [u8],
     /// `character_set_client` collation of the origin session (Q_CHARSET_CODE), 0 if absent.
     pub charset: u16,
+    /// `collation_server` of the origin session (Q_CHARSET_CODE), 0 if absent.
+    pub collation_server: u16,
+    /// The origin session's `sql_mode` bits (Q_SQL_MODE_CODE).
+    pub sql_mode: Option<u64>,
+    /// The origin session's `time_zone` when not the server's default (Q_TIME_ZONE_CODE).
+    pub time_zone: Option<&'a [u8]>,
+    /// The origin session's option flags (Q_FLAGS2_CODE), e.g. [`NO_FOREIGN_KEY_CHECKS`].
+    pub flags2: Option<u32>,
     pub error_code: u16,
 }
+
+/// `flags2` bit: the session ran with `foreign_key_checks = 0` (OPTION_NO_FOREIGN_KEY_CHECKS).
+pub const NO_FOREIGN_KEY_CHECKS: u32 = 1 << 26;
 
 /// Status variable codes of QUERY events, with their sizes where fixed.
 fn status_var_len(code: u8, rest: &[u8]) -> Option<usize> {
@@ -141,15 +152,26 @@ impl<'a> QueryEvent<'a> {
         let error_code = u16::from_le_bytes([body[9], body[10]]);
         let sv_len = u16::from_le_bytes([body[11], body[12]]) as usize;
         let sv = body.get(13..13 + sv_len)?;
-        let mut charset = 0;
+        let (mut charset, mut collation_server) = (0, 0);
+        let (mut sql_mode, mut time_zone, mut flags2) = (None, None, None);
         let mut i = 0;
         while i < sv.len() {
             let code = sv[i];
             let Some(len) = status_var_len(code, &sv[i + 1..]) else {
-                break; // unknown status var: the rest cannot be walked, charset stays unknown
+                break; // unknown status var: the rest cannot be walked, what follows stays unknown
             };
-            if code == 4 && i + 3 <= sv.len() {
-                charset = u16::from_le_bytes([sv[i + 1], sv[i + 2]]);
+            let Some(v) = sv.get(i + 1..i + 1 + len) else {
+                break;
+            };
+            match code {
+                0 => flags2 = Some(u32::from_le_bytes(v.try_into().unwrap())),
+                1 => sql_mode = Some(u64::from_le_bytes(v.try_into().unwrap())),
+                4 => {
+                    charset = u16::from_le_bytes([v[0], v[1]]);
+                    collation_server = u16::from_le_bytes([v[4], v[5]]);
+                }
+                5 => time_zone = Some(&v[1..]),
+                _ => {}
             }
             i += 1 + len;
         }
@@ -160,6 +182,10 @@ impl<'a> QueryEvent<'a> {
             schema,
             sql,
             charset,
+            collation_server,
+            sql_mode,
+            time_zone,
+            flags2,
             error_code,
         })
     }
@@ -186,7 +212,13 @@ mod tests {
         let mut body = vec![0u8; 8];
         body.push(4); // db len
         body.extend_from_slice(&0u16.to_le_bytes());
-        let sv = [4u8, 45, 0, 45, 0, 8, 0];
+        let mut sv = vec![0u8];
+        sv.extend_from_slice(&NO_FOREIGN_KEY_CHECKS.to_le_bytes());
+        sv.push(1);
+        sv.extend_from_slice(&(1u64 << 2 | 1 << 21).to_le_bytes()); // ANSI_QUOTES, STRICT_TRANS_TABLES
+        sv.extend_from_slice(&[4u8, 45, 0, 45, 0, 8, 0]);
+        sv.extend_from_slice(&[5u8, 6]);
+        sv.extend_from_slice(b"+05:00");
         body.extend_from_slice(&(sv.len() as u16).to_le_bytes());
         body.extend_from_slice(&sv);
         body.extend_from_slice(b"MOST\0CREATE TABLE t (id int)");
@@ -194,5 +226,14 @@ mod tests {
         assert_eq!(q.schema, b"MOST");
         assert_eq!(q.sql, b"CREATE TABLE t (id int)");
         assert_eq!(q.charset, 45);
+        assert_eq!(q.collation_server, 8);
+        assert_eq!(q.sql_mode, Some(4 | 1 << 21));
+        assert_eq!(q.time_zone, Some(&b"+05:00"[..]));
+        assert_eq!(q.flags2, Some(NO_FOREIGN_KEY_CHECKS));
+        // A truncated status block: what was read stays, nothing panics.
+        let mut cut = body.clone();
+        cut[11] = 3;
+        let q = QueryEvent::parse(&cut).unwrap();
+        assert_eq!((q.flags2, q.sql_mode), (None, None));
     }
 }
