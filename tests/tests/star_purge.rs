@@ -288,9 +288,10 @@ async fn reset_master_on_a_snap_is_noticed() {
     .unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
     assert_eq!(count(star.master(), "id = 1").await.unwrap(), 1);
+    // Seen as the binlog's end moving back, or (when the snap wrote more bytes within the
+    // poller's 100 ms than its binlog held before) as the stream saying nothing new for 2 s.
     assert!(
-        star.agent_log(1)
-            .contains("its binlog was reset (RESET MASTER on this snap?)"),
+        star.agent_log(1).contains("(RESET MASTER on this snap?)"),
         "the agent says why it reconnects:\n{}",
         star.agent_log(1)
     );
