@@ -158,7 +158,7 @@ pub fn render(doc: &StatusDoc, hub_addr: &str, max_lag_ms: Option<u64>) -> Strin
     }
     for n in doc.nodes.iter().filter(|n| n.ddl_drift > 0) {
         out.push_str(&format!(
-            "{} ran {} DDL statement(s) locally that do not replicate{}\n",
+            "{} ran {} statement(s) locally that do not replicate (DDL, or data changes logged as statements){}\n",
             n.name,
             n.ddl_drift,
             n.last_ddl_drift
@@ -373,7 +373,7 @@ mod tests {
             "2.0 KiB",
             "1-1-7",
             "snap1 last error: a very long error message",
-            "snap2 ran 1 DDL statement(s) locally",
+            "snap2 ran 1 statement(s) locally that do not replicate (DDL, or data changes",
             "snap2: 2 DDL statement(s) from the master failed there",
             "last: ALTER TABLE t ADD CONSTRAINT c CHECK (v > 0): ERROR 4025",
             "snap2 refuses local writes for now (read_only): loading the master's snapshot",

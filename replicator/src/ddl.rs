@@ -27,7 +27,10 @@ pub enum StatementKind {
     /// SAVEPOINT, ROLLBACK TO, RELEASE SAVEPOINT inside a transaction: part of the
     /// transaction, replicated with it wherever it comes from.
     Savepoint,
-    /// Anything else (FLUSH, ANALYZE, statement-logged DML, ...).
+    /// A data change logged as a statement (its session's `binlog_format` was not ROW):
+    /// INSERT, UPDATE, DELETE, REPLACE, LOAD DATA.
+    Dml,
+    /// Anything else (FLUSH, ANALYZE, ...).
     Other,
 }
 
@@ -36,6 +39,18 @@ pub enum StatementKind {
 pub fn is_savepoint(q: &crate::model::QueryItem) -> bool {
     classify(&q.sql_lossy(), &q.schema).kind == StatementKind::Savepoint
 }
+
+/// Whether a statement of a transaction is a data change logged as a statement.
+pub fn is_dml(q: &crate::model::QueryItem) -> bool {
+    classify(&q.sql_lossy(), &q.schema).kind == StatementKind::Dml
+}
+
+/// What a snap's statement-logged data change means, for its agent's and the hub's logs.
+pub const SNAP_STATEMENT_DML: &str = "a data change on this snap was logged as a statement (its \
+     session's binlog_format was not ROW, which only an account with SUPER or BINLOG ADMIN can \
+     set): it is not replicated, and this snap differs from the master for the rows it changed \
+     until the same change is made on the master (it then reaches every node); keep \
+     binlog_format=ROW";
 
 /// Splits the start of a statement into tokens: words, quoted identifiers, punctuation.
 fn tokens(sql: &str, max: usize) -> Vec<String> {
@@ -156,6 +171,12 @@ pub fn classify(sql: &str, default: &str) -> Statement {
             };
         }
         "CREATE" | "ALTER" | "DROP" => {}
+        "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "LOAD" => {
+            return Statement {
+                kind: StatementKind::Dml,
+                schema: default.to_string(),
+            }
+        }
         _ => return other,
     }
     // Skip modifiers up to the object keyword.

@@ -231,7 +231,7 @@ pub struct TxnBegin {
 }
 
 /// A statement of a transaction (DDL, or statements the binlog kept as text).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QueryItem {
     /// Default schema the statement was executed in (may be empty).
     #[serde(rename = "s")]
@@ -246,11 +246,11 @@ pub struct QueryItem {
     /// what a routine keeps, how a time literal reads): run with them, as native replication
     /// does. Absent from older peers.
     #[serde(rename = "e", default)]
-    pub session: Option<StatementSession>,
+    pub session: Option<Box<StatementSession>>,
 }
 
-/// The origin session's settings a statement ran with, from its binlog event.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The origin session's settings a statement ran with, from its binlog events.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StatementSession {
     /// `sql_mode`, as the number `SET sql_mode = N` takes (`ANSI_QUOTES`, `PIPES_AS_CONCAT`,
     /// `NO_BACKSLASH_ESCAPES`, `ORACLE`, strictness; a routine keeps it).
@@ -265,6 +265,58 @@ pub struct StatementSession {
     /// `collation_server` (the character set of a `CREATE DATABASE` without one); 0: unknown.
     #[serde(rename = "v", default)]
     pub collation_server: u16,
+    /// When the statement ran on the origin, in microseconds since the epoch (`SET TIMESTAMP`:
+    /// `NOW()` in a statement-logged data change gives the origin's time).
+    #[serde(rename = "t", default)]
+    pub timestamp_us: Option<u64>,
+    /// The first auto-increment value the origin's statement took (INTVAR `INSERT_ID`).
+    #[serde(rename = "i", default)]
+    pub insert_id: Option<u64>,
+    /// The origin session's `auto_increment_increment` and `_offset` (the values after the
+    /// first one of a multi-row insert).
+    #[serde(rename = "a", default)]
+    pub auto_increment: Option<(u16, u16)>,
+    /// `LAST_INSERT_ID()` as the origin's statement read it (INTVAR `LAST_INSERT_ID`).
+    #[serde(rename = "l", default)]
+    pub last_insert_id: Option<u64>,
+    /// The seeds of the origin's `RAND()` (RAND event).
+    #[serde(rename = "r", default)]
+    pub rand_seed: Option<(u64, u64)>,
+    /// User variables the statement read (USER_VAR events).
+    #[serde(rename = "u", default)]
+    pub user_vars: Vec<UserVar>,
+}
+
+/// A user variable a statement read on the origin, and its value there.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserVar {
+    #[serde(rename = "n")]
+    pub name: String,
+    #[serde(rename = "v")]
+    pub value: UserVarValue,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum UserVarValue {
+    #[serde(rename = "n")]
+    Null,
+    #[serde(rename = "i")]
+    Int(i64),
+    #[serde(rename = "u")]
+    UInt(u64),
+    #[serde(rename = "f")]
+    Real(f64),
+    /// Exact decimal text.
+    #[serde(rename = "d")]
+    Decimal(String),
+    /// A string: its bytes and collation id.
+    #[serde(rename = "s")]
+    Str {
+        #[serde(rename = "c")]
+        collation: u32,
+        #[serde(rename = "b", with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
 }
 
 impl QueryItem {

@@ -526,3 +526,80 @@ async fn master_ddl_runs_on_snaps_with_the_masters_session_settings() {
         assert_eq!(star.agent_status(i).await.unwrap()["ddl_failed"], 0);
     }
 }
+
+/// A data change logged as a statement (a privileged session set `binlog_format` to STATEMENT):
+/// from the master, the snaps run it with the master's time, auto-increment values, `RAND()`
+/// seeds and user variables, so they get the master's rows (each of these differed before);
+/// from a snap, it is not replicated, and both logs say so and what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statement_logged_data_changes() {
+    let star = Star::start(2).await.unwrap();
+    let m = star.master();
+    m.exec(
+        "CREATE DATABASE MOST; CREATE TABLE MOST.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT, \
+         w VARCHAR(40), d DECIMAL(6,2)); INSERT INTO MOST.t VALUES (1, 1, 'x', 0), (2, 2, 'y', 0)",
+    )
+    .await
+    .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    m.exec(
+        "SET SESSION binlog_format = 'STATEMENT'; \
+         UPDATE MOST.t SET w = NOW(6) WHERE id = 1; \
+         INSERT INTO MOST.t (v) VALUES (100); \
+         UPDATE MOST.t SET v = FLOOR(RAND() * 1000000) WHERE id = 2; \
+         SET @i = 77, @s = 'héllo', @d = 1.25, @n = NULL; \
+         INSERT INTO MOST.t (v, w, d) VALUES (@i, @s, @d), (@n, @n, @n); \
+         INSERT INTO MOST.t (v) VALUES (LAST_INSERT_ID())",
+    )
+    .await
+    .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    async fn rows(
+        node: &starsync_tests::mariadb::Node,
+    ) -> Vec<(i32, Option<i32>, Option<String>, Option<String>)> {
+        node.query("SELECT id, v, w, CAST(d AS CHAR) FROM MOST.t ORDER BY id")
+            .await
+            .unwrap()
+    }
+    let want = rows(m).await;
+    assert_eq!(want.len(), 6, "{want:?}");
+    assert!(
+        want.iter().any(|r| r.2.as_deref() == Some("héllo")),
+        "{want:?}"
+    );
+    for s in star.snaps() {
+        assert_eq!(rows(s).await, want, "{}", s.name());
+    }
+    assert!(star
+        .agent_log(0)
+        .contains("a data change the origin logged as a statement"));
+
+    // On a snap: not replicated, and said so by the agent and the hub.
+    star.snap(0)
+        .exec("SET SESSION binlog_format = 'STATEMENT'; UPDATE MOST.t SET v = -1 WHERE id = 1")
+        .await
+        .unwrap();
+    eventually(
+        "the snap's statement is reported",
+        Duration::from_secs(30),
+        || async {
+            let st = star.agent_status(0).await?;
+            Ok(st["ddl_drift"] == 1
+                && star
+                    .hub_log()
+                    .contains("a data change on this snap was logged as a statement")
+                && star
+                    .agent_log(0)
+                    .contains("until the same change is made on the master"))
+        },
+    )
+    .await
+    .unwrap();
+    let v: Vec<i32> = m.query("SELECT v FROM MOST.t WHERE id = 1").await.unwrap();
+    assert_eq!(v, vec![1]);
+    // The way out the message gives: the change made on the master reaches every node.
+    m.exec("UPDATE MOST.t SET v = -1 WHERE id = 1")
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+}

@@ -308,6 +308,11 @@ async fn capture(
                     TxnItem::Query(q) if crate::ddl::is_savepoint(q) => {
                         open.as_ref().is_some_and(|o| o.1)
                     }
+                    TxnItem::Query(q) if crate::ddl::is_dml(q) => {
+                        error!(statement = %q.sql_lossy(), "{}", crate::ddl::SNAP_STATEMENT_DML);
+                        shared.status.lock().unwrap().ddl_drift += 1;
+                        open.as_ref().is_some_and(|o| o.1)
+                    }
                     TxnItem::Query(q) => {
                         error!(statement = %q.sql_lossy(),
                                "DDL run on this snap is not replicated (snap users get DML \

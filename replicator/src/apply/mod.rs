@@ -133,7 +133,10 @@ const CONVERSION_ERRORS: [u16; 5] = [1264, 1265, 1292, 1366, 1406];
 fn restore_session() -> String {
     format!(
         "SET NAMES binary; SET SESSION sql_mode = '{APPLY_SQL_MODE}', time_zone = '+00:00', \
-         foreign_key_checks = 1, collation_server = @@global.collation_server"
+         foreign_key_checks = 1, collation_server = @@global.collation_server, \
+         timestamp = DEFAULT, insert_id = 0, \
+         auto_increment_increment = @@global.auto_increment_increment, \
+         auto_increment_offset = @@global.auto_increment_offset"
     )
 }
 
@@ -161,7 +164,66 @@ fn session_settings(s: &crate::model::StatementSession) -> String {
     if s.collation_server != 0 {
         sets.push(format!("collation_server = {}", s.collation_server));
     }
+    // What makes a statement-logged data change give the origin's rows: its time (`NOW()`),
+    // its auto-increment values, `LAST_INSERT_ID()`, `RAND()`.
+    if let Some(us) = s.timestamp_us {
+        sets.push(format!(
+            "timestamp = {}.{:06}",
+            us / 1_000_000,
+            us % 1_000_000
+        ));
+    }
+    if let Some(n) = s.insert_id {
+        sets.push(format!("insert_id = {n}"));
+    }
+    if let Some((inc, off)) = s.auto_increment {
+        sets.push(format!(
+            "auto_increment_increment = {inc}, auto_increment_offset = {off}"
+        ));
+    }
+    if let Some(n) = s.last_insert_id {
+        sets.push(format!("last_insert_id = {n}"));
+    }
+    if let Some((a, b)) = s.rand_seed {
+        sets.push(format!("rand_seed1 = {a}, rand_seed2 = {b}"));
+    }
     format!("SET SESSION {}", sets.join(", "))
+}
+
+/// `SET @name = value` for the user variables a statement read on its origin; a string keeps
+/// its character set and collation (looked up by id on this server).
+async fn set_user_vars(conn: &mut Conn, vars: &[crate::model::UserVar]) -> Result<()> {
+    use crate::model::UserVarValue as V;
+    for u in vars {
+        let value = match &u.value {
+            V::Null => "NULL".to_string(),
+            V::Int(n) => n.to_string(),
+            V::UInt(n) => n.to_string(),
+            V::Real(f) => format!("{f:e}"),
+            V::Decimal(d) => format!("CAST('{d}' AS DECIMAL(65,30))"),
+            V::Str { collation, bytes } => {
+                let hex = format!("X'{}'", hex::encode(bytes));
+                let names: Option<(String, String)> = conn
+                    .exec_first(
+                        "SELECT CHARACTER_SET_NAME, COLLATION_NAME FROM information_schema.COLLATIONS \
+                         WHERE ID = ?",
+                        (collation,),
+                    )
+                    .await
+                    .map_err(Error::db("reading a user variable's collation"))?;
+                match names {
+                    Some((cs, coll)) if cs != "binary" => {
+                        format!("CONVERT({hex} USING {cs}) COLLATE {coll}")
+                    }
+                    _ => hex,
+                }
+            }
+        };
+        conn.query_drop(format!("SET @{} = {value}", sql::ident(&u.name)))
+            .await
+            .map_err(Error::db(format!("setting the user variable @{}", u.name)))?;
+    }
+    Ok(())
 }
 
 /// Creates starsync's schema on `conn` without binlogging it.
@@ -559,6 +621,14 @@ impl Applier {
         q: &QueryItem,
         gtid: Gtid,
     ) -> Result<std::result::Result<(), mysql_async::Error>> {
+        if crate::ddl::is_dml(q) {
+            warn!(gtid = %gtid, statement = %q.sql_lossy(),
+                  "a data change the origin logged as a statement (its session's binlog_format was \
+                   not ROW) runs here as a statement, with the origin's time, auto-increment \
+                   values, RAND() seeds and user variables; one whose result depends on more \
+                   (UUID(), LIMIT without ORDER BY, rows this node holds otherwise) can change \
+                   other rows here: keep binlog_format=ROW");
+        }
         // The statement runs in the origin's client charset, default schema and session
         // settings (how its text parses, what a routine keeps, how time literals read).
         let mut prep = String::new();
@@ -571,6 +641,7 @@ impl Applier {
         if let Some(s) = &q.session {
             // A setting this server does not know (a newer origin's `sql_mode` bit, a time
             // zone without the time zone tables): said, and the statement runs without it.
+            set_user_vars(&mut self.conn, &s.user_vars).await?;
             let sets = session_settings(s);
             if let Err(e) = self.conn.query_drop(sets.as_str()).await {
                 warn!(gtid = %gtid, settings = %sets, error = %e,

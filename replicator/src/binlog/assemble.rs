@@ -17,7 +17,7 @@ use super::events::{kind, GtidEvent, QueryEvent};
 use super::rows::{decode_rows, rows_kind, rows_table_id};
 use super::table::{table_map_name, TableDecoder};
 use crate::gtid::{Gtid, GtidPos};
-use crate::model::{QueryItem, RowsChunk, TxnBegin, TxnCommit, TxnItem};
+use crate::model::{QueryItem, RowsChunk, StatementSession, TxnBegin, TxnCommit, TxnItem};
 
 /// Which schemas' rows are kept. Returns false for schemas to drop.
 pub type SchemaFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
@@ -63,6 +63,8 @@ struct Open {
     /// Skipped groups: the tables their rows touched, and whether they ran a statement.
     foreign_tables: Vec<String>,
     foreign_ddl: bool,
+    /// What the INTVAR, RAND and USER_VAR events before the next statement said.
+    vars: StatementSession,
 }
 
 /// A decoding failure, with where it happened.
@@ -169,6 +171,7 @@ impl Assembler {
                     rows: 0,
                     foreign_tables: Vec::new(),
                     foreign_ddl: false,
+                    vars: StatementSession::default(),
                 });
                 if !skip {
                     self.out.push_back(TxnItem::Begin(TxnBegin {
@@ -282,22 +285,45 @@ impl Assembler {
                     self.open.as_mut().unwrap().foreign_ddl = true;
                 } else {
                     self.flush_chunk();
+                    let vars = std::mem::take(&mut self.open.as_mut().unwrap().vars);
                     self.out.push_back(TxnItem::Query(QueryItem {
                         schema: String::from_utf8_lossy(q.schema).into_owned(),
                         sql: sql.to_vec(),
                         charset: q.charset,
-                        session: Some(crate::model::StatementSession {
+                        session: Some(Box::new(StatementSession {
                             sql_mode: q.sql_mode,
                             time_zone: q.time_zone.map(|z| String::from_utf8_lossy(z).into_owned()),
                             no_foreign_key_checks: q
                                 .flags2
                                 .is_some_and(|f| f & super::events::NO_FOREIGN_KEY_CHECKS != 0),
                             collation_server: q.collation_server,
-                        }),
+                            auto_increment: q.auto_increment,
+                            timestamp_us: Some(
+                                u64::from(timestamp) * 1_000_000 + u64::from(q.micros.unwrap_or(0)),
+                            ),
+                            ..vars
+                        })),
                     }));
                 }
                 if standalone {
                     self.finish();
+                }
+            }
+            kind::INTVAR | kind::RAND | kind::USER_VAR => {
+                let Some(open) = self.open.as_mut().filter(|o| !o.skip) else {
+                    return Ok(());
+                };
+                let v = &mut open.vars;
+                let ok = match event_type {
+                    kind::INTVAR => super::events::intvar(body).map(|(ty, n)| match ty {
+                        1 => v.last_insert_id = Some(n),
+                        _ => v.insert_id = Some(n),
+                    }),
+                    kind::RAND => super::events::rand_seeds(body).map(|r| v.rand_seed = Some(r)),
+                    _ => super::events::user_var(body).map(|u| v.user_vars.push(u)),
+                };
+                if ok.is_none() {
+                    return Err(self.fail("statement context event", "malformed"));
                 }
             }
             kind::XID => self.finish(),

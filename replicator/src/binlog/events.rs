@@ -89,7 +89,71 @@ pub struct QueryEvent<'a> {
     pub time_zone: Option<&'a [u8]>,
     /// The origin session's option flags (Q_FLAGS2_CODE), e.g. [`NO_FOREIGN_KEY_CHECKS`].
     pub flags2: Option<u32>,
+    /// Microseconds of the statement's start time (Q_HRNOW; the seconds are the header's).
+    pub micros: Option<u32>,
+    /// The origin session's `auto_increment_increment` and `_offset` (Q_AUTO_INCREMENT).
+    pub auto_increment: Option<(u16, u16)>,
     pub error_code: u16,
+}
+
+/// An INTVAR event: `LAST_INSERT_ID` (1) or `INSERT_ID` (2) for the statement that follows.
+pub fn intvar(body: &[u8]) -> Option<(u8, u64)> {
+    Some((
+        *body.first()?,
+        u64::from_le_bytes(body.get(1..9)?.try_into().ok()?),
+    ))
+}
+
+/// A RAND event: the two seeds of `RAND()` for the statement that follows.
+pub fn rand_seeds(body: &[u8]) -> Option<(u64, u64)> {
+    Some((
+        u64::from_le_bytes(body.get(0..8)?.try_into().ok()?),
+        u64::from_le_bytes(body.get(8..16)?.try_into().ok()?),
+    ))
+}
+
+/// A USER_VAR event: a user variable the statement that follows reads, with its value.
+pub fn user_var(body: &[u8]) -> Option<crate::model::UserVar> {
+    use crate::model::{UserVar, UserVarValue};
+    let name_len = u32::from_le_bytes(body.get(0..4)?.try_into().ok()?) as usize;
+    let name = String::from_utf8_lossy(body.get(4..4 + name_len)?).into_owned();
+    let mut i = 4 + name_len;
+    let is_null = *body.get(i)? != 0;
+    i += 1;
+    if is_null {
+        return Some(UserVar {
+            name,
+            value: UserVarValue::Null,
+        });
+    }
+    let ty = *body.get(i)?;
+    let collation = u32::from_le_bytes(body.get(i + 1..i + 5)?.try_into().ok()?);
+    let len = u32::from_le_bytes(body.get(i + 5..i + 9)?.try_into().ok()?) as usize;
+    i += 9;
+    let v = body.get(i..i + len)?;
+    let unsigned = body.get(i + len).is_some_and(|f| f & 1 != 0);
+    let value = match ty {
+        0 => UserVarValue::Str {
+            collation,
+            bytes: v.to_vec(),
+        },
+        1 => UserVarValue::Real(f64::from_le_bytes(v.get(..8)?.try_into().ok()?)),
+        2 => {
+            let raw = u64::from_le_bytes(v.get(..8)?.try_into().ok()?);
+            if unsigned {
+                UserVarValue::UInt(raw)
+            } else {
+                UserVarValue::Int(raw as i64)
+            }
+        }
+        4 => UserVarValue::Decimal(super::rows::decimal_text(
+            v.get(2..)?,
+            *v.first()?,
+            *v.get(1)?,
+        )?),
+        _ => return None,
+    };
+    Some(UserVar { name, value })
 }
 
 /// `flags2` bit: the session ran with `foreign_key_checks = 0` (OPTION_NO_FOREIGN_KEY_CHECKS).
@@ -153,7 +217,8 @@ impl<'a> QueryEvent<'a> {
         let sv_len = u16::from_le_bytes([body[11], body[12]]) as usize;
         let sv = body.get(13..13 + sv_len)?;
         let (mut charset, mut collation_server) = (0, 0);
-        let (mut sql_mode, mut time_zone, mut flags2) = (None, None, None);
+        let (mut sql_mode, mut time_zone, mut flags2, mut micros) = (None, None, None, None);
+        let mut auto_increment = None;
         let mut i = 0;
         while i < sv.len() {
             let code = sv[i];
@@ -171,6 +236,13 @@ impl<'a> QueryEvent<'a> {
                     collation_server = u16::from_le_bytes([v[4], v[5]]);
                 }
                 5 => time_zone = Some(&v[1..]),
+                3 => {
+                    auto_increment = Some((
+                        u16::from_le_bytes([v[0], v[1]]),
+                        u16::from_le_bytes([v[2], v[3]]),
+                    ))
+                }
+                128 => micros = Some(u32::from_le_bytes([v[0], v[1], v[2], 0])),
                 _ => {}
             }
             i += 1 + len;
@@ -186,6 +258,8 @@ impl<'a> QueryEvent<'a> {
             sql_mode,
             time_zone,
             flags2,
+            micros,
+            auto_increment,
             error_code,
         })
     }

@@ -267,6 +267,11 @@ fn decode_value(dec: ColDec, c: &mut Cur<'_>, body: &Bytes) -> R<Value> {
 
 const DIG2BYTES: [usize; 10] = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
 
+/// A DECIMAL in MySQL's binary format (a user variable's value) as exact text.
+pub(crate) fn decimal_text(raw: &[u8], precision: u8, scale: u8) -> Option<String> {
+    decode_decimal(&mut Cur::new(raw), precision, scale).ok()
+}
+
 /// MySQL's binary DECIMAL format to exact decimal text.
 fn decode_decimal(c: &mut Cur<'_>, precision: u8, scale: u8) -> R<String> {
     let (p, s) = (precision as usize, scale as usize);

@@ -637,9 +637,14 @@ impl Ingest {
                 // rows of a DDL transaction are that DDL's (`CREATE TABLE … SELECT`).
                 self.drifted = self.ddl_group;
                 let sql = q.sql_lossy();
-                error!(statement = %sql, schema = %q.schema,
-                       "DDL executed on this snap is not replicated (local drift); make schema \
-                        changes on the master");
+                if crate::ddl::is_dml(q) {
+                    error!(statement = %sql, schema = %q.schema, "{}",
+                           crate::ddl::SNAP_STATEMENT_DML);
+                } else {
+                    error!(statement = %sql, schema = %q.schema,
+                           "DDL executed on this snap is not replicated (local drift); make \
+                            schema changes on the master");
+                }
                 self.ctx.registry.update(&self.node, |n| {
                     n.ddl_drift += 1;
                     n.last_ddl_drift = Some(sql.chars().take(500).collect());
