@@ -104,6 +104,59 @@ pub struct ServerFacts {
     pub max_allowed_packet: u64,
 }
 
+/// Server settings that change what the master's DDL makes of a table: a snap needs the
+/// master's (name, what goes wrong otherwise). The hub sends the master's in its welcome.
+pub const SCHEMA_SETTINGS: [(&str, &str); 3] = [
+    (
+        "lower_case_table_names",
+        "table names are stored in another case there, and rows of a table miss it on the other \
+         side",
+    ),
+    (
+        "explicit_defaults_for_timestamp",
+        "a TIMESTAMP column declared without NULL or DEFAULT gets other defaults there (NOT \
+         NULL, the current time)",
+    ),
+    (
+        "default_storage_engine",
+        "a table created without ENGINE gets another engine there (and conflicts on \
+         non-transactional tables are not detected)",
+    ),
+];
+
+/// This server's [`SCHEMA_SETTINGS`], as (name, value).
+pub async fn schema_settings(conn: &mut mysql_async::Conn) -> Result<Vec<(String, String)>> {
+    let row: Option<(String, String, String)> = conn
+        .query_first(
+            "SELECT CAST(@@lower_case_table_names AS CHAR), \
+             CAST(@@explicit_defaults_for_timestamp AS CHAR), @@default_storage_engine",
+        )
+        .await
+        .map_err(Error::db("reading the server's schema settings"))?;
+    let (a, b, c) = row.unwrap_or_default();
+    Ok(SCHEMA_SETTINGS
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .zip([a, b, c])
+        .collect())
+}
+
+/// What differs between a snap's [`SCHEMA_SETTINGS`] and the master's, a sentence each.
+pub fn schema_mismatches(snap: &[(String, String)], master: &[(String, String)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, why) in SCHEMA_SETTINGS {
+        let get = |v: &[(String, String)]| v.iter().find(|(n, _)| n == name).map(|x| x.1.clone());
+        if let (Some(here), Some(there)) = (get(snap), get(master)) {
+            if !here.eq_ignore_ascii_case(&there) {
+                out.push(format!(
+                    "{name} is {here} here and {there} on the master: {why}"
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// Runs every check against the server behind `conn`. `node` is the configured identity.
 pub async fn check_server(
     conn: &mut mysql_async::Conn,
@@ -326,6 +379,24 @@ async fn account_privileges(conn: &mut mysql_async::Conn) -> Result<BTreeSet<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schema_mismatches_name_the_setting_and_both_values() {
+        let v = |a: &str, b: &str, c: &str| {
+            SCHEMA_SETTINGS
+                .iter()
+                .map(|(n, _)| n.to_string())
+                .zip([a, b, c].map(String::from))
+                .collect::<Vec<_>>()
+        };
+        assert!(schema_mismatches(&v("0", "1", "InnoDB"), &v("0", "1", "innodb")).is_empty());
+        let m = schema_mismatches(&v("1", "0", "InnoDB"), &v("0", "1", "InnoDB"));
+        assert_eq!(m.len(), 2, "{m:?}");
+        assert!(m[0].starts_with("lower_case_table_names is 1 here and 0 on the master"));
+        assert!(m[1].starts_with("explicit_defaults_for_timestamp is 0 here and 1 on the master"));
+        // An older hub sends none: nothing to compare.
+        assert!(schema_mismatches(&v("1", "0", "Aria"), &[]).is_empty());
+    }
 
     #[test]
     fn grant_target_quotes() {

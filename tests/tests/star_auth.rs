@@ -101,3 +101,69 @@ async fn wrong_secret_and_garbage_are_refused_and_others_go_on() {
     star.start_agent(1).unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
 }
+
+/// A snap whose server would make other tables of the master's DDL (here a TIMESTAMP column
+/// declared without NULL or DEFAULT, under another `explicit_defaults_for_timestamp`) is refused
+/// before it loads or applies anything, with what differs and the fix; the other snap goes on;
+/// once fixed, it joins and its tables are the master's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snap_whose_server_would_make_other_tables_is_refused_until_fixed() {
+    let mut star = Star::start_partial(2, 1, |s| {
+        if s.name == "snap2" {
+            s.arg("--explicit-defaults-for-timestamp=0")
+        } else {
+            s
+        }
+    })
+    .await
+    .unwrap();
+    star.start_agent(1).unwrap();
+    star.master()
+        .exec("CREATE DATABASE MOST; CREATE TABLE MOST.t (id INT PRIMARY KEY, ts TIMESTAMP)")
+        .await
+        .unwrap();
+    eventually("snap2 is refused", Duration::from_secs(30), || async {
+        Ok(star
+            .agent_log(1)
+            .contains("explicit_defaults_for_timestamp is OFF here and ON on the master"))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", star.agent_log(1)));
+    eventually("snap1 has the table", Duration::from_secs(30), || async {
+        Ok(star
+            .snap(0)
+            .query::<String>("SHOW TABLES FROM MOST")
+            .await
+            .is_ok_and(|t| t == ["t"]))
+    })
+    .await
+    .unwrap();
+    let none: Vec<String> = star
+        .snap(1)
+        .query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'MOST'")
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "snap2 loaded nothing");
+
+    star.snap(1)
+        .exec("SET GLOBAL explicit_defaults_for_timestamp = 1")
+        .await
+        .unwrap();
+    // The agent tries again on its own.
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    let ddl = |i: usize| {
+        let node = if i == 0 {
+            star.master()
+        } else {
+            star.snap(i - 1)
+        };
+        async move {
+            node.query::<(String, String)>("SHOW CREATE TABLE MOST.t")
+                .await
+                .unwrap()
+        }
+    };
+    let want = ddl(0).await;
+    assert_eq!(ddl(1).await, want);
+    assert_eq!(ddl(2).await, want);
+}

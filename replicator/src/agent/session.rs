@@ -105,6 +105,22 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
     let mut local = mysql_async::Conn::new(cfg.mariadb.opts())
         .await
         .map_err(Error::db("connecting to the local database"))?;
+    // Settings that change what the master's DDL makes of a table must be the master's.
+    let differ = crate::check::schema_mismatches(
+        &crate::check::schema_settings(&mut local).await?,
+        &welcome.settings,
+    );
+    if !differ.is_empty() {
+        let msg = format!(
+            "this snap's server differs from the master's in what the master's DDL makes of a \
+             table, so its tables would differ from the master's: {}. Set them as on the master \
+             under [mariadbd] in this snap's my.cnf and restart MariaDB (lower_case_table_names \
+             only takes effect on a new datadir: dump, reinstall, reload); the agent tries again \
+             on its own",
+            differ.join("; ")
+        );
+        return Err(refuse(&mut conn, cfg.mariadb.address(), msg).await);
+    }
     use crate::snapshot::load::{sync_state, SyncState};
     let own = cfg.node.domain_id;
     let state = sync_state(&mut local).await?;

@@ -101,7 +101,13 @@ fn check_full(bitmap: &[u8], ncols: usize) -> R<()> {
     for i in 0..ncols {
         if bitmap[i / 8] & (1 << (i % 8)) == 0 {
             return Err(RowsError(format!(
-                "row image lacks column {}: the origin must log binlog_row_image=FULL",
+                "the row image lacks column {}: the transaction was logged with \
+                 binlog_row_image MINIMAL or NOBLOB (a session with SUPER or BINLOG ADMIN set \
+                 it), and starsync replicates full row images only; replication of this \
+                 server's changes cannot go past it. Keep binlog_row_image=FULL. To go on, \
+                 resync the snaps that need this change (`replicator agent --resync`; on the \
+                 snap that made it, `--resync --discard-unshipped`, which drops its changes not \
+                 yet on the master)",
                 i + 1
             )));
         }

@@ -62,6 +62,8 @@ pub struct HubCtx {
     pub verify_waiters: Mutex<HashMap<u64, tokio::sync::mpsc::Sender<verify::Answer>>>,
     /// Cancelled when the hub shuts down (sessions tell their agents).
     pub shutdown: CancellationToken,
+    /// The master's [`crate::check::SCHEMA_SETTINGS`] (read at start), for every welcome.
+    pub schema_settings: Vec<(String, String)>,
 }
 
 /// How long shutdown waits for sessions.
@@ -101,6 +103,7 @@ pub async fn run(
     registry.update(&cfg.node.name, |n| {
         n.max_allowed_packet = Some(facts.max_allowed_packet)
     });
+    let schema_settings = check::schema_settings(&mut conn).await?;
     let (master_tx, master_rx) = watch::channel(MasterView {
         at: Instant::now(),
         pos,
@@ -113,6 +116,7 @@ pub async fn run(
         senders: Mutex::new(HashMap::new()),
         verify_waiters: Mutex::new(HashMap::new()),
         shutdown: shutdown.clone(),
+        schema_settings,
     });
     let tracker = TaskTracker::new();
 

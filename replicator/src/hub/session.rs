@@ -53,6 +53,7 @@ pub async fn run(ctx: Arc<HubCtx>, stream: TcpStream, peer: SocketAddr, token: C
         let replicate = ctx.cfg.replicate.clone();
         let (sid, did) = (ctx.cfg.node.server_id, ctx.cfg.node.domain_id);
         let registry = ctx.registry.clone();
+        let settings = ctx.schema_settings.clone();
         let hello = match server_handshake(
             &mut conn,
             &ctx.cfg.node.name,
@@ -79,6 +80,7 @@ pub async fn run(ctx: Arc<HubCtx>, stream: TcpStream, peer: SocketAddr, token: C
                     replicate,
                     master_server_id: sid,
                     master_domain_id: did,
+                    settings: settings.clone(),
                 })
             },
         )

@@ -63,6 +63,9 @@ pub struct Welcome {
     pub master_server_id: u32,
     #[serde(rename = "d")]
     pub master_domain_id: u32,
+    /// The master's [`crate::check::SCHEMA_SETTINGS`] (absent from older hubs).
+    #[serde(rename = "g", default)]
+    pub settings: Vec<(String, String)>,
 }
 
 /// What an agent reports about itself, every second or so.

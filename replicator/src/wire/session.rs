@@ -276,6 +276,7 @@ mod tests {
             replicate: ReplicateConfig::default(),
             master_server_id: 1,
             master_domain_id: 1,
+            settings: Vec::new(),
         })
     }
 
