@@ -45,6 +45,26 @@ pub fn is_dml(q: &crate::model::QueryItem) -> bool {
     classify(&q.sql_lossy(), &q.schema).kind == StatementKind::Dml
 }
 
+/// Functions whose value differs per node and per call even with the origin's time and seeds.
+const NONDETERMINISTIC: [&str; 5] = ["UUID()", "UUID_SHORT()", "SYS_GUID()", "RAND()", "SYSDATE("];
+
+/// `ALTER TABLE … ADD …` with a default computed per node (`DEFAULT (UUID())`): each node
+/// fills the table's existing rows with its own values. The function, when it is one.
+pub fn adds_a_column_with_nondeterministic_default(sql: &str) -> Option<&'static str> {
+    let toks = tokens(sql, 3);
+    let w = |i: usize, word: &str| toks.get(i).is_some_and(|t| is_word(t, word));
+    if !(w(0, "ALTER") && (w(1, "TABLE") || w(2, "TABLE"))) {
+        return None;
+    }
+    let up = sql.to_ascii_uppercase().replace(' ', "");
+    if !up.contains("ADD") {
+        return None;
+    }
+    NONDETERMINISTIC
+        .into_iter()
+        .find(|f| up.contains(&format!("DEFAULT({f}")) || up.contains(&format!("DEFAULT{f}")))
+}
+
 /// What a snap's statement-logged data change means, for its agent's and the hub's logs.
 pub const SNAP_STATEMENT_DML: &str = "a data change on this snap was logged as a statement (its \
      session's binlog_format was not ROW, which only an account with SUPER or BINLOG ADMIN can \
@@ -250,6 +270,29 @@ pub fn classify(sql: &str, default: &str) -> Statement {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nondeterministic_column_defaults_are_found() {
+        let f = adds_a_column_with_nondeterministic_default;
+        assert_eq!(
+            f("ALTER TABLE t ADD COLUMN u CHAR(36) DEFAULT (UUID())"),
+            Some("UUID()")
+        );
+        assert_eq!(
+            f("alter table t add r double default (rand( ))"),
+            Some("RAND()")
+        );
+        assert_eq!(
+            f("ALTER ONLINE TABLE t ADD s DATETIME DEFAULT (SYSDATE())"),
+            Some("SYSDATE(")
+        );
+        assert_eq!(
+            f("ALTER TABLE t ADD ts TIMESTAMP DEFAULT CURRENT_TIMESTAMP"),
+            None
+        );
+        assert_eq!(f("CREATE TABLE t (u CHAR(36) DEFAULT (UUID()))"), None);
+        assert_eq!(f("ALTER TABLE t DROP COLUMN u"), None);
+    }
 
     fn schema(sql: &str, default: &str) -> (StatementKind, String) {
         let s = classify(sql, default);

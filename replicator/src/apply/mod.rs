@@ -621,6 +621,14 @@ impl Applier {
         q: &QueryItem,
         gtid: Gtid,
     ) -> Result<std::result::Result<(), mysql_async::Error>> {
+        if let Some(f) = crate::ddl::adds_a_column_with_nondeterministic_default(&q.sql_lossy()) {
+            warn!(gtid = %gtid, statement = %q.sql_lossy(), function = f,
+                  "the statement adds a column whose default is computed on each node ({f}): \
+                   the table's existing rows get other values here than on the master \
+                   (`master-admin verify` shows the table differing). To make them equal, set \
+                   the column on the master with an UPDATE (e.g. `UPDATE t SET c = {f}`): its \
+                   rows replicate");
+        }
         if crate::ddl::is_dml(q) {
             warn!(gtid = %gtid, statement = %q.sql_lossy(),
                   "a data change the origin logged as a statement (its session's binlog_format was \
