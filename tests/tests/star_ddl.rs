@@ -564,8 +564,9 @@ async fn statement_logged_data_changes() {
          UPDATE MOST.t SET w = NOW(6) WHERE id = 1; \
          INSERT INTO MOST.t (v) VALUES (100); \
          UPDATE MOST.t SET v = FLOOR(RAND() * 1000000) WHERE id = 2; \
-         SET @i = 77, @s = 'héllo', @d = 1.25, @n = NULL; \
+         SET @i = 77, @s = 'héllo', @d = 1.25, @n = NULL, @e = ''; \
          INSERT INTO MOST.t (v, w, d) VALUES (@i, @s, @d), (@n, @n, @n); \
+         INSERT INTO MOST.t (v, w) VALUES (@i * 2, CONCAT(@d, '|', @s, '|', COLLATION(@s), @e)); \
          INSERT INTO MOST.t (v) VALUES (LAST_INSERT_ID())",
     )
     .await
@@ -579,9 +580,16 @@ async fn statement_logged_data_changes() {
             .unwrap()
     }
     let want = rows(m).await;
-    assert_eq!(want.len(), 6, "{want:?}");
+    assert_eq!(want.len(), 7, "{want:?}");
     assert!(
         want.iter().any(|r| r.2.as_deref() == Some("héllo")),
+        "{want:?}"
+    );
+    assert!(
+        want.iter().any(|r| r
+            .2
+            .as_deref()
+            .is_some_and(|w| w.starts_with("1.25|héllo|utf8"))),
         "{want:?}"
     );
     for s in star.snaps() {

@@ -190,8 +190,9 @@ fn session_settings(s: &crate::model::StatementSession) -> String {
     format!("SET SESSION {}", sets.join(", "))
 }
 
-/// `SET @name = value` for the user variables a statement read on its origin; a string keeps
-/// its character set and collation (looked up by id on this server).
+/// `SET @name = value` for the user variables a statement read on its origin, each of the
+/// origin's type: a decimal keeps its scale, a string its character set and collation (made by
+/// `CAST(… AS CHAR)` under the collation's id, which the session takes as a number).
 async fn set_user_vars(conn: &mut Conn, vars: &[crate::model::UserVar]) -> Result<()> {
     use crate::model::UserVarValue as V;
     for u in vars {
@@ -200,26 +201,21 @@ async fn set_user_vars(conn: &mut Conn, vars: &[crate::model::UserVar]) -> Resul
             V::Int(n) => n.to_string(),
             V::UInt(n) => n.to_string(),
             V::Real(f) => format!("{f:e}"),
-            V::Decimal(d) => format!("CAST('{d}' AS DECIMAL(65,30))"),
-            V::Str { collation, bytes } => {
-                let hex = format!("X'{}'", hex::encode(bytes));
-                let names: Option<(String, String)> = conn
-                    .exec_first(
-                        "SELECT CHARACTER_SET_NAME, COLLATION_NAME FROM information_schema.COLLATIONS \
-                         WHERE ID = ?",
-                        (collation,),
-                    )
-                    .await
-                    .map_err(Error::db("reading a user variable's collation"))?;
-                match names {
-                    Some((cs, coll)) if cs != "binary" => {
-                        format!("CONVERT({hex} USING {cs}) COLLATE {coll}")
-                    }
-                    _ => hex,
-                }
-            }
+            // Exact text from the binlog's decimal (digits, sign, point): a DECIMAL literal.
+            V::Decimal(d) => d.clone(),
+            V::Str {
+                collation: 63,
+                bytes,
+            } => format!("X'{}'", hex::encode(bytes)),
+            V::Str { bytes, .. } => format!("CAST(X'{}' AS CHAR)", hex::encode(bytes)),
         };
-        conn.query_drop(format!("SET @{} = {value}", sql::ident(&u.name)))
+        let prep = match &u.value {
+            V::Str { collation, .. } if *collation != 63 => {
+                format!("SET SESSION collation_connection = {collation}; ")
+            }
+            _ => String::new(),
+        };
+        conn.query_drop(format!("{prep}SET @{} = {value}", sql::ident(&u.name)))
             .await
             .map_err(Error::db(format!("setting the user variable @{}", u.name)))?;
     }
