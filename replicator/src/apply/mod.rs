@@ -643,11 +643,19 @@ impl Applier {
             ));
         }
         if let Some(s) = &q.session {
-            // A setting this server does not know (a newer origin's `sql_mode` bit, a time
-            // zone without the time zone tables): said, and the statement runs without it.
-            set_user_vars(&mut self.conn, &s.user_vars).await?;
+            // A setting this server does not take (a newer origin's `sql_mode` bit, a time zone
+            // without the time zone tables, a collation it lacks): said, and the statement runs
+            // without the origin's settings rather than stopping replication.
             let sets = session_settings(s);
-            if let Err(e) = self.conn.query_drop(sets.as_str()).await {
+            let taken = match set_user_vars(&mut self.conn, &s.user_vars).await {
+                Ok(()) => self
+                    .conn
+                    .query_drop(sets.as_str())
+                    .await
+                    .map_err(Error::db("taking the origin session's settings")),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = taken {
                 warn!(gtid = %gtid, settings = %sets, error = %e,
                       "cannot take the origin session's settings for a statement; it runs \
                        with the apply session's (its meaning may differ here: compare with \

@@ -317,7 +317,8 @@ impl Assembler {
                 let ok = match event_type {
                     kind::INTVAR => super::events::intvar(body).map(|(ty, n)| match ty {
                         1 => v.last_insert_id = Some(n),
-                        _ => v.insert_id = Some(n),
+                        2 => v.insert_id = Some(n),
+                        _ => {}
                     }),
                     kind::RAND => super::events::rand_seeds(body).map(|r| v.rand_seed = Some(r)),
                     _ => super::events::user_var(body).map(|u| v.user_vars.push(u)),
