@@ -87,6 +87,10 @@ pub struct ColumnMeta {
     /// Nullable per the table map.
     #[serde(rename = "z", default)]
     pub nullable: bool,
+    /// An ENUM's or SET's values in order, as the origin logged them (for the conflict log,
+    /// where a value reads as its label rather than its index).
+    #[serde(rename = "l", default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
 }
 
 impl ColumnMeta {
@@ -530,6 +534,7 @@ pub(crate) fn int_table(names: &[&str]) -> TableMeta {
                 unsigned: false,
                 charset: 0,
                 nullable: i > 0,
+                labels: Vec::new(),
             })
             .collect(),
         primary_key: vec![0],
@@ -552,6 +557,7 @@ mod tests {
                     unsigned: false,
                     charset: 0,
                     nullable: false,
+                    labels: Vec::new(),
                 },
                 ColumnMeta {
                     name: "v".into(),
@@ -560,6 +566,7 @@ mod tests {
                     unsigned: false,
                     charset: 45,
                     nullable: true,
+                    labels: Vec::new(),
                 },
             ],
             primary_key: vec![0],

@@ -445,13 +445,13 @@ async fn a_snap_value_a_narrowed_master_column_cannot_hold_is_converted_and_logg
             sent.to_string(),
         )
     };
-    // An ENUM travels as its index (3: 'c').
+    // An ENUM reads as its label, as the snap defined it.
     assert_eq!(
         logged,
         vec![
             row("n", "abc", "abcdefghij"),
             row("t", "127", "1000"),
-            row("e", "", "3")
+            row("e", "", "c")
         ]
     );
     assert!(

@@ -461,7 +461,10 @@ fn row_key(meta: &crate::model::TableMeta, img: &[Value]) -> serde_json::Value {
         serde_json::Value::Object(
             meta.primary_key
                 .iter()
-                .map(|&i| (meta.columns[i].name.clone(), values::to_json(&img[i])))
+                .map(|&i| {
+                    let c = &meta.columns[i];
+                    (c.name.clone(), values::column_json(c, &img[i]))
+                })
                 .collect(),
         )
     }

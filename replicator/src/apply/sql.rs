@@ -388,6 +388,7 @@ mod tests {
             unsigned: false,
             charset: 0,
             nullable: false,
+            labels: Vec::new(),
         };
         let table = std::sync::Arc::new(TableMeta {
             schema: "MOST".into(),
@@ -445,6 +446,7 @@ mod tests {
             unsigned: false,
             charset: 0,
             nullable: true,
+            labels: Vec::new(),
         }
     }
 

@@ -157,13 +157,31 @@ pub fn to_json(v: &Value) -> serde_json::Value {
     }
 }
 
+/// A column's value as JSON for people (the conflict log): an ENUM or SET by its labels when
+/// the origin logged them, as the master's own `JSON_OBJECT` shows them.
+pub fn column_json(col: &crate::model::ColumnMeta, v: &Value) -> serde_json::Value {
+    let label = |i: u64| col.labels.get((i as usize).wrapping_sub(1)).cloned();
+    match v {
+        Value::Enum(0) if !col.labels.is_empty() => serde_json::Value::from(""),
+        Value::Enum(i) => label(u64::from(*i)).map_or_else(|| to_json(v), serde_json::Value::from),
+        Value::Set(m) if !col.labels.is_empty() && *m >> col.labels.len().min(63) == 0 => {
+            let on: Vec<&str> = (0..col.labels.len())
+                .filter(|b| m >> b & 1 == 1)
+                .map(|b| col.labels[b].as_str())
+                .collect();
+            serde_json::Value::from(on.join(","))
+        }
+        _ => to_json(v),
+    }
+}
+
 /// A row image as a JSON object keyed by column name.
 pub fn image_json(columns: &[crate::model::ColumnMeta], image: &[Value]) -> serde_json::Value {
     serde_json::Value::Object(
         columns
             .iter()
             .zip(image)
-            .map(|(c, v)| (c.name.clone(), to_json(v)))
+            .map(|(c, v)| (c.name.clone(), column_json(c, v)))
             .collect(),
     )
 }
@@ -171,6 +189,29 @@ pub fn image_json(columns: &[crate::model::ColumnMeta], image: &[Value]) -> serd
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn enums_and_sets_read_as_their_labels() {
+        let col = |labels: &[&str]| crate::model::ColumnMeta {
+            name: "e".into(),
+            ty: crate::model::coltype::ENUM,
+            meta: 0,
+            unsigned: false,
+            charset: 45,
+            nullable: true,
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+        };
+        let abc = col(&["a", "b", "c"]);
+        assert_eq!(column_json(&abc, &Value::Enum(3)), "c");
+        assert_eq!(column_json(&abc, &Value::Enum(0)), "");
+        assert_eq!(column_json(&abc, &Value::Set(0b101)), "a,c");
+        assert_eq!(column_json(&abc, &Value::Set(0)), "");
+        // Out of range, or no labels logged: the number.
+        assert_eq!(column_json(&abc, &Value::Enum(4)), 4);
+        assert_eq!(column_json(&abc, &Value::Set(0b1000)), 8);
+        assert_eq!(column_json(&col(&[]), &Value::Enum(2)), 2);
+        assert_eq!(column_json(&abc, &Value::Null), serde_json::Value::Null);
+    }
 
     #[test]
     fn epoch_conversion() {

@@ -146,6 +146,8 @@ mod opt {
     pub const DEFAULT_CHARSET: u8 = 2;
     pub const COLUMN_CHARSET: u8 = 3;
     pub const COLUMN_NAME: u8 = 4;
+    pub const SET_STR_VALUE: u8 = 5;
+    pub const ENUM_STR_VALUE: u8 = 6;
     pub const SIMPLE_PRIMARY_KEY: u8 = 8;
     pub const PRIMARY_KEY_WITH_PREFIX: u8 = 9;
 }
@@ -209,6 +211,7 @@ impl TableDecoder {
         let mut unsigned = vec![false; ncols];
         let mut charsets = vec![0u16; ncols];
         let mut names: Vec<Option<String>> = vec![None; ncols];
+        let mut labels: Vec<Vec<String>> = vec![Vec::new(); ncols];
         let mut pk = Vec::new();
         let char_cols: Vec<usize> = (0..ncols).filter(|&i| is_character(real[i])).collect();
         let num_cols: Vec<usize> = (0..ncols).filter(|&i| is_numeric(real[i])).collect();
@@ -261,7 +264,26 @@ impl TableDecoder {
                         let _prefix = v.lenenc()?;
                     }
                 }
-                _ => {} // enum/set strings, geometry types, visibility: not needed
+                opt::SET_STR_VALUE | opt::ENUM_STR_VALUE => {
+                    let want = if ty == opt::SET_STR_VALUE {
+                        coltype::SET
+                    } else {
+                        coltype::ENUM
+                    };
+                    for (i, _) in real.iter().enumerate().filter(|(_, &t)| t == want) {
+                        if v.remaining() == 0 {
+                            break;
+                        }
+                        let n = v.lenenc()? as usize;
+                        let mut values = Vec::with_capacity(n.min(1024));
+                        for _ in 0..n {
+                            let l = v.lenenc()? as usize;
+                            values.push(String::from_utf8_lossy(v.take(l)?).into_owned());
+                        }
+                        labels[i] = values;
+                    }
+                }
+                _ => {} // geometry types, visibility: not needed
             }
         }
         if let Some(i) = names.iter().position(Option::is_none) {
@@ -291,6 +313,7 @@ impl TableDecoder {
                 unsigned: unsigned[i],
                 charset: charsets[i],
                 nullable: nulls[i / 8] & (1 << (i % 8)) != 0,
+                labels: std::mem::take(&mut labels[i]),
             });
         }
         Ok(TableDecoder {

@@ -249,6 +249,7 @@ pub async fn stream(
                 unsigned: false,
                 charset: col.character_set(),
                 nullable: true,
+                labels: Vec::new(),
             })
             .collect();
         let meta = Arc::new(TableMeta {
