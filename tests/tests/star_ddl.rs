@@ -375,6 +375,8 @@ async fn a_snap_value_a_narrowed_master_column_cannot_hold_is_converted_and_logg
              CREATE TABLE t (id INT PRIMARY KEY, v INT); \
              CREATE TABLE e (id INT PRIMARY KEY, v ENUM('a','b','c')); \
              CREATE TABLE d (id INT PRIMARY KEY, v DATE); \
+             CREATE TABLE l1 (id INT PRIMARY KEY, v VARCHAR(10)) CHARACTER SET latin1; \
+             CREATE TABLE l2 (id INT PRIMARY KEY, v VARCHAR(10)) CHARACTER SET utf8mb4; \
              INSERT INTO e VALUES (1, 'a'), (2, 'b')",
         )
         .await
@@ -389,14 +391,17 @@ async fn a_snap_value_a_narrowed_master_column_cannot_hold_is_converted_and_logg
         "INSERT INTO MOST.n VALUES (1, 'abcdefghij'); \
          INSERT INTO MOST.t VALUES (1, 100), (2, 1000); \
          UPDATE MOST.e SET v = 'c' WHERE id = 2; \
-         SET sql_mode = 'ALLOW_INVALID_DATES'; INSERT INTO MOST.d VALUES (1, '2020-02-30')",
+         SET sql_mode = 'ALLOW_INVALID_DATES'; INSERT INTO MOST.d VALUES (1, '2020-02-30'); \
+         INSERT INTO MOST.l1 VALUES (1, 'héllo'); INSERT INTO MOST.l2 VALUES (1, 'x日y')",
     )
     .await
     .unwrap();
     star.master()
         .exec(
             "ALTER TABLE MOST.n MODIFY v VARCHAR(3); ALTER TABLE MOST.t MODIFY v TINYINT; \
-             ALTER TABLE MOST.e MODIFY v ENUM('a','b')",
+             ALTER TABLE MOST.e MODIFY v ENUM('a','b'); \
+             ALTER TABLE MOST.l1 CONVERT TO CHARACTER SET utf8mb4; \
+             ALTER TABLE MOST.l2 CONVERT TO CHARACTER SET latin1",
         )
         .await
         .unwrap();
@@ -416,6 +421,12 @@ async fn a_snap_value_a_narrowed_master_column_cannot_hold_is_converted_and_logg
             .query("SELECT CAST(v AS CHAR) FROM MOST.d")
             .await
             .unwrap();
+        // A character set changed while the snap wrote: the characters, not its bytes.
+        let l: Vec<String> = node
+            .query("SELECT v FROM MOST.l1 UNION ALL SELECT v FROM MOST.l2")
+            .await
+            .unwrap();
+        assert_eq!(l, vec!["héllo", "x?y"], "{}", node.name());
         assert_eq!(
             (n, t, e, d),
             (
@@ -451,7 +462,8 @@ async fn a_snap_value_a_narrowed_master_column_cannot_hold_is_converted_and_logg
         vec![
             row("n", "abc", "abcdefghij"),
             row("t", "127", "1000"),
-            row("e", "", "c")
+            row("e", "", "c"),
+            row("l2", "x?y", "x日y")
         ]
     );
     assert!(

@@ -448,7 +448,7 @@ fn refused(e: &mysql_async::Error) -> Option<&'static str> {
         c if crate::error::is_foreign_key_error(c) => Some("foreign_key"),
         4025 => Some("check_constraint"),
         1048 | 1364 => Some("not_null"),
-        1264 | 1265 | 1292 | 1366 | 1406 => Some("bad_value"),
+        1264 | 1265 | 1292 | 1300 | 1366 | 1406 => Some("bad_value"),
         _ => None,
     }
 }

@@ -388,6 +388,8 @@ pub struct Applier {
     echo_skip: Option<Arc<dyn EchoSkip>>,
     /// The target's `max_allowed_packet`: a one-round-trip query must fit it.
     max_packet: usize,
+    /// Character set names by collation id, as this server knows them.
+    charsets: HashMap<u16, Option<String>>,
 }
 
 impl Applier {
@@ -415,6 +417,7 @@ impl Applier {
         let pos = gtid_binlog_pos(&mut conn).await?;
         let echo = echo_pos(&mut conn).await?;
         Ok(Applier {
+            charsets: HashMap::new(),
             max_packet: max_packet.unwrap_or(1 << 20) as usize,
             conn,
             label: label.into(),
@@ -1007,9 +1010,10 @@ impl Applier {
             if !tuples.is_empty() {
                 tuples.push_str(", ");
             }
+            let marks = Some(plan.marks.as_slice());
             match chunk.kind {
-                RowKind::Delete => small::tuple(b.unwrap(), &plan.key, &mut tuples),
-                _ => small::tuple(a.unwrap(), &plan.cols, &mut tuples),
+                RowKind::Delete => small::tuple_marked(b.unwrap(), &plan.key, marks, &mut tuples),
+                _ => small::tuple_marked(a.unwrap(), &plan.cols, marks, &mut tuples),
             }
         }
         let sql = match chunk.kind {
@@ -1263,18 +1267,35 @@ impl Applier {
             }
         };
         let target = sql::columns_of_create_table(&ddl);
+        // The names of the origin's character sets, for columns whose target holds another.
+        for c in &meta.columns {
+            if c.charset != 0
+                && c.charset != crate::model::BINARY_CHARSET
+                && !self.charsets.contains_key(&c.charset)
+            {
+                let name = self.charset_name(c.charset).await?;
+                self.charsets.insert(c.charset, name);
+            }
+        }
         // A system-versioned table: the row-end column is part of the origin's primary key but
         // not something to write (the target keeps its own history); rows are found by the
         // rest of the key, and only current rows are applied ([`sql::current_rows`]).
         let versioned_end = sql::row_end_column(&ddl, meta);
+        let charset_of = |id: u16| self.charsets.get(&id).cloned().flatten();
         let mut plan = match versioned_end {
             Some(end) => {
                 let mut m = meta.clone();
                 m.primary_key.retain(|&k| k != end);
-                TablePlan::new(&m, &target)
+                TablePlan::converting(&m, &target, charset_of)
             }
-            None => TablePlan::new(meta, &target),
+            None => TablePlan::converting(meta, &target, charset_of),
         };
+        if plan.converts {
+            warn!(target_node = %self.label, table = %meta.full_name(),
+                  "the origin's rows of this table are in another character set than its \
+                   columns here (converted while the origin wrote, or drift): their strings are \
+                   converted on the way in");
+        }
         plan.versioned_end = versioned_end;
         plan.set_unique_keys(meta, &ddl);
         plan.sequence = ddl
@@ -1288,6 +1309,29 @@ impl Applier {
         }
         self.plans.insert(meta.clone(), plan.clone());
         Ok(Some(plan))
+    }
+
+    /// The character set of collation `id` on this server (`None`: it does not know the id),
+    /// read through the session (a collation id is a valid `collation_connection`), not
+    /// information_schema.
+    async fn charset_name(&mut self, id: u16) -> Result<Option<String>> {
+        let set = self
+            .conn
+            .query_drop(format!("SET SESSION collation_connection = {id}"))
+            .await;
+        let r: std::result::Result<Option<String>, _> = match set {
+            Ok(()) => {
+                self.conn
+                    .query_first("SELECT @@character_set_connection")
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        self.conn
+            .query_drop("SET NAMES binary")
+            .await
+            .map_err(Error::db("restoring the session charset"))?;
+        Ok(r.ok().flatten().map(|n| n.to_ascii_lowercase()))
     }
 
     fn apply_error(&self, meta: &TableMeta, key: &str, problem: impl Into<String>) -> Error {

@@ -118,12 +118,31 @@ impl SmallCollector {
 }
 
 pub(crate) fn tuple(img: &[Value], idx: &[usize], out: &mut String) {
+    tuple_marked(img, idx, None, out)
+}
+
+/// [`tuple`], each literal in its column's parameter mark when given (`CONVERT(? USING x)`,
+/// [`TablePlan::marks`]).
+pub(crate) fn tuple_marked(
+    img: &[Value],
+    idx: &[usize],
+    marks: Option<&[String]>,
+    out: &mut String,
+) {
     out.push('(');
     for (n, &i) in idx.iter().enumerate() {
         if n > 0 {
             out.push_str(", ");
         }
-        literal(&img[i], out);
+        match marks.map(|m| m[i].as_str()).filter(|m| *m != "?") {
+            Some(mark) => {
+                let (head, tail) = mark.split_once('?').unwrap_or((mark, ""));
+                out.push_str(head);
+                literal(&img[i], out);
+                out.push_str(tail);
+            }
+            None => literal(&img[i], out),
+        }
     }
     out.push(')');
 }
@@ -196,7 +215,7 @@ impl Applier {
             let Some(plan) = self.plan_if_exists(&chunk.table).await? else {
                 return Ok(None);
             };
-            if !plan.has_pk || plan.sequence || plan.versioned_end.is_some() {
+            if !plan.has_pk || plan.sequence || plan.versioned_end.is_some() || plan.converts {
                 return Ok(None);
             }
             plans.push(plan);

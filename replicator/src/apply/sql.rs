@@ -24,6 +24,9 @@ pub fn qualified(schema: &str, table: &str) -> String {
 pub struct TargetColumn {
     pub name: String,
     pub generated: bool,
+    /// The column's character set on the target (`binary` for binary strings); `None` for
+    /// columns that hold no characters, or when the definition does not say.
+    pub charset: Option<String>,
 }
 
 /// For a system-versioned table (`SHOW CREATE TABLE` says `WITH SYSTEM VERSIONING` or has a
@@ -90,6 +93,15 @@ pub fn current_rows(chunk: &RowsChunk, end: usize) -> Vec<RowsChunk> {
 
 /// The columns of a `SHOW CREATE TABLE` statement, with whether each is generated.
 pub fn columns_of_create_table(ddl: &str) -> Vec<TargetColumn> {
+    // The table's default character set, on its options line (`) ENGINE=… DEFAULT
+    // CHARSET=latin1 …`); a column declared in another one says `CHARACTER SET x`.
+    let default_cs = ddl
+        .lines()
+        .rev()
+        .find(|l| l.starts_with(')'))
+        .and_then(|l| l.split(" CHARSET=").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .map(str::to_ascii_lowercase);
     let mut out = Vec::new();
     for line in ddl.lines() {
         let Some(rest) = line.strip_prefix("  `") else {
@@ -97,6 +109,19 @@ pub fn columns_of_create_table(ddl: &str) -> Vec<TargetColumn> {
         };
         let (name, end) = quoted_name(rest);
         let def = rest[end..].to_ascii_uppercase();
+        let ty = def.trim_start().split(['(', ' ']).next().unwrap_or("");
+        let charset = if let Some(cs) = def.split(" CHARACTER SET ").nth(1) {
+            cs.split_whitespace().next().map(str::to_ascii_lowercase)
+        } else {
+            match ty {
+                "CHAR" | "VARCHAR" | "TINYTEXT" | "TEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM"
+                | "SET" => default_cs.clone(),
+                "BINARY" | "VARBINARY" | "TINYBLOB" | "BLOB" | "MEDIUMBLOB" | "LONGBLOB" => {
+                    Some("binary".into())
+                }
+                _ => None,
+            }
+        };
         out.push(TargetColumn {
             name,
             generated: def.contains(" GENERATED ALWAYS AS ")
@@ -104,6 +129,7 @@ pub fn columns_of_create_table(ddl: &str) -> Vec<TargetColumn> {
                     && (def.contains(" VIRTUAL")
                         || def.contains(" STORED")
                         || def.contains(" PERSISTENT")),
+            charset,
         });
     }
     out
@@ -210,22 +236,53 @@ pub struct TablePlan {
     pub unique: Vec<UniqueKey>,
     /// `JSON_OBJECT(…)` of the written columns: a row for humans (the conflict log).
     pub row_json: String,
+    /// Each origin column's parameter: `?`, or `CONVERT(? USING origin)` where the origin's
+    /// character set is not the target's ([`TablePlan::converting`]).
+    pub marks: Vec<String>,
+    /// Some parameter is converted (the one-query path, which writes literals, is not used).
+    pub converts: bool,
 }
 
 impl TablePlan {
     /// Builds the plan of `meta` against the target's columns.
     pub fn new(meta: &TableMeta, target: &[TargetColumn]) -> TablePlan {
+        Self::converting(meta, target, |_| None)
+    }
+
+    /// A plan whose string parameters are converted where the origin's column has another
+    /// character set than the target's (`charset_of` names a collation id's character set):
+    /// `CONVERT(? USING origin)`, so the target stores the characters, not the origin's bytes
+    /// read as its own (a table converted to another character set while a snap wrote).
+    pub fn converting(
+        meta: &TableMeta,
+        target: &[TargetColumn],
+        charset_of: impl Fn(u16) -> Option<String>,
+    ) -> TablePlan {
         let by_name: HashMap<String, &TargetColumn> =
             target.iter().map(|c| (c.name.to_lowercase(), c)).collect();
         let mut cols = Vec::new();
         let mut missing = Vec::new();
+        let mut marks = vec!["?".to_string(); meta.columns.len()];
         for (i, c) in meta.columns.iter().enumerate() {
             match by_name.get(&c.name.to_lowercase()) {
                 Some(t) if t.generated => {}
-                Some(_) => cols.push(i),
+                Some(t) => {
+                    cols.push(i);
+                    let origin = match c.charset {
+                        0 | crate::model::BINARY_CHARSET => None,
+                        id => charset_of(id),
+                    };
+                    if let (Some(from), Some(to)) = (origin, &t.charset) {
+                        if to != "binary" && &from != to {
+                            marks[i] = format!("CONVERT(? USING {from})");
+                        }
+                    }
+                }
                 None => missing.push(c.name.clone()),
             }
         }
+        let converts = marks.iter().any(|m| m != "?");
+        let mark = |i: &usize| marks[*i].as_str();
         let has_pk =
             !meta.primary_key.is_empty() && meta.primary_key.iter().all(|k| cols.contains(k));
         let key = if has_pk {
@@ -236,26 +293,26 @@ impl TablePlan {
         let name = qualified(&meta.schema, &meta.table);
         let cname = |i: &usize| ident(&meta.columns[*i].name);
         let col_list = cols.iter().map(cname).collect::<Vec<_>>().join(", ");
-        let marks = vec!["?"; cols.len()].join(", ");
+        let values = cols.iter().map(mark).collect::<Vec<_>>().join(", ");
         let set_list = cols
             .iter()
-            .map(|i| format!("{} = ?", cname(i)))
+            .map(|i| format!("{} = {}", cname(i), mark(i)))
             .collect::<Vec<_>>()
             .join(", ");
         // Primary key columns are NOT NULL: `=` (index lookup); full-row match needs `<=>`.
         let key_op = if has_pk { "=" } else { "<=>" };
         let key_eq = key
             .iter()
-            .map(|i| format!("{} {key_op} ?", cname(i)))
+            .map(|i| format!("{} {key_op} {}", cname(i), mark(i)))
             .collect::<Vec<_>>()
             .join(" AND ");
         let all_eq = cols
             .iter()
-            .map(|i| format!("{} <=> ?", cname(i)))
+            .map(|i| format!("{} <=> {}", cname(i), mark(i)))
             .collect::<Vec<_>>()
             .join(" AND ");
         let limit = if has_pk { "" } else { " LIMIT 1" };
-        let insert = format!("INSERT INTO {name} ({col_list}) VALUES ({marks})");
+        let insert = format!("INSERT INTO {name} ({col_list}) VALUES ({values})");
         let upsert_tail = if has_pk {
             let updates = cols
                 .iter()
@@ -296,6 +353,8 @@ impl TablePlan {
                  FOR UPDATE"
             ),
             row_json: format!("JSON_OBJECT({json})"),
+            converts,
+            marks,
             name,
             cols,
             key,
@@ -318,7 +377,7 @@ impl TablePlan {
         let pk_eq = self
             .key
             .iter()
-            .map(|i| format!("{} = ?", cname(i)))
+            .map(|i| format!("{} = {}", cname(i), self.marks[*i]))
             .collect::<Vec<_>>()
             .join(" AND ");
         let json = &self.row_json;
@@ -335,7 +394,7 @@ impl TablePlan {
             let Some(cols) = cols else { continue };
             let key_eq = cols
                 .iter()
-                .map(|i| format!("{} = ?", cname(i)))
+                .map(|i| format!("{} = {}", cname(i), self.marks[*i]))
                 .collect::<Vec<_>>()
                 .join(" AND ");
             let filter = format!("{} WHERE {key_eq} AND NOT ({pk_eq})", self.name);
@@ -462,14 +521,17 @@ mod tests {
             TargetColumn {
                 name: "A".into(),
                 generated: false,
+                charset: None,
             },
             TargetColumn {
                 name: "id".into(),
                 generated: false,
+                charset: None,
             },
             TargetColumn {
                 name: "g".into(),
                 generated: true,
+                charset: None,
             },
         ];
         let p = TablePlan::new(&meta, &target);
@@ -501,6 +563,59 @@ mod tests {
     }
 
     #[test]
+    fn create_table_column_charsets_and_converting_plans() {
+        let ddl = "CREATE TABLE `t` (\n  `id` int(11) NOT NULL,\n  `a` varchar(10) DEFAULT NULL,\n  \
+                   `b` text CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT NULL,\n  \
+                   `c` varbinary(4) DEFAULT NULL,\n  `e` enum('x','y') DEFAULT NULL,\n  \
+                   PRIMARY KEY (`id`)\n) ENGINE=InnoDB DEFAULT CHARSET=latin1 COLLATE=latin1_swedish_ci";
+        let cols = columns_of_create_table(ddl);
+        let cs: Vec<Option<&str>> = cols.iter().map(|c| c.charset.as_deref()).collect();
+        assert_eq!(
+            cs,
+            vec![
+                None,
+                Some("latin1"),
+                Some("utf8mb4"),
+                Some("binary"),
+                Some("latin1")
+            ]
+        );
+        // The origin's a and b are utf8mb4 (45), c binary (63): a is converted, b and c not.
+        let mut meta = TableMeta {
+            schema: "s".into(),
+            table: "t".into(),
+            columns: vec![col("id"), col("a"), col("b"), col("c")],
+            primary_key: vec![0],
+        };
+        for (i, id) in [(1, 45), (2, 45), (3, 63)] {
+            meta.columns[i].charset = id;
+        }
+        let p = TablePlan::converting(&meta, &cols, |id| (id == 45).then(|| "utf8mb4".into()));
+        assert!(p.converts);
+        assert_eq!(
+            p.insert,
+            "INSERT INTO `s`.`t` (`id`, `a`, `b`, `c`) VALUES (?, CONVERT(? USING utf8mb4), ?, ?)"
+        );
+        let mut out = String::new();
+        super::super::small::tuple_marked(
+            &[
+                Value::Int(1),
+                Value::Bytes("é".into()),
+                Value::Null,
+                Value::Null,
+            ],
+            &p.cols,
+            Some(&p.marks),
+            &mut out,
+        );
+        assert!(
+            out.starts_with("(1, CONVERT(") && out.contains("USING utf8mb4)"),
+            "{out}"
+        );
+        assert!(!TablePlan::new(&meta, &cols).converts);
+    }
+
+    #[test]
     fn no_key_tables_match_full_rows() {
         let meta = TableMeta {
             schema: "s".into(),
@@ -513,6 +628,7 @@ mod tests {
             .map(|n| TargetColumn {
                 name: n.to_string(),
                 generated: false,
+                charset: None,
             })
             .collect();
         let p = TablePlan::new(&meta, &target);
