@@ -72,6 +72,8 @@ pub enum Error {
         table: String,
         key: String,
         problem: String,
+        /// The server's error code, when the server refused the change.
+        code: Option<u16>,
     },
 
     /// The local server is not configured as the design requires.

@@ -1335,6 +1335,17 @@ impl Applier {
     }
 
     fn apply_error(&self, meta: &TableMeta, key: &str, problem: impl Into<String>) -> Error {
+        self.server_refused(meta, key, problem, None)
+    }
+
+    /// [`Applier::apply_error`] for a change the server refused with `code`.
+    fn server_refused(
+        &self,
+        meta: &TableMeta,
+        key: &str,
+        problem: impl Into<String>,
+        code: Option<u16>,
+    ) -> Error {
         Error::Apply {
             gtid: self
                 .open
@@ -1344,13 +1355,18 @@ impl Applier {
             table: meta.full_name(),
             key: key.into(),
             problem: problem.into(),
+            code,
         }
     }
 
     fn wrap(&self, meta: &TableMeta, e: mysql_async::Error) -> Error {
+        let code = match &e {
+            mysql_async::Error::Server(s) => Some(s.code),
+            _ => None,
+        };
         if let mysql_async::Error::Server(s) = &e {
             if crate::error::is_foreign_key_error(s.code) {
-                return self.apply_error(
+                return self.server_refused(
                     meta,
                     "-",
                     format!(
@@ -1361,6 +1377,7 @@ impl Applier {
                          master's changes to this node waits until they are resolved here: \
                          delete or re-point the referring rows, or restore the referred one"
                     ),
+                    code,
                 );
             }
         }
@@ -1370,7 +1387,7 @@ impl Applier {
                 source: e,
             }
         } else {
-            self.apply_error(meta, "-", e.to_string())
+            self.server_refused(meta, "-", e.to_string(), code)
         }
     }
 
@@ -1446,8 +1463,7 @@ impl Applier {
 
 /// Whether an apply error is a foreign key refusing a row (ERROR 1451 or 1452, see `wrap`).
 fn refused_by_foreign_key(e: &Error) -> bool {
-    matches!(e, Error::Apply { problem, .. }
-        if problem.contains("ERROR 1451") || problem.contains("ERROR 1452"))
+    matches!(e, Error::Apply { code: Some(c), .. } if crate::error::is_foreign_key_error(*c))
 }
 
 /// What an applier that must not drop rows says about a table its target does not have.
