@@ -289,6 +289,10 @@ pub struct StatementSession {
     /// User variables the statement read (USER_VAR events).
     #[serde(rename = "u", default)]
     pub user_vars: Vec<UserVar>,
+    /// A `LOAD DATA` logged as a statement: its file's content stayed in the origin's binlog
+    /// (not shipped), so the statement cannot run elsewhere.
+    #[serde(rename = "ld", default)]
+    pub load_data: bool,
 }
 
 /// A user variable a statement read on the origin, and its value there.

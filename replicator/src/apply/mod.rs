@@ -578,6 +578,21 @@ impl Applier {
         };
         let gtid = open.begin.gtid;
         let ddl = open.begin.ddl;
+        if q.session.as_ref().is_some_and(|s| s.load_data) {
+            // Its rows are in a file the origin's binlog holds and starsync does not ship: they
+            // are missing here, which is said and counted like a DDL that failed here.
+            let why = "the origin's LOAD DATA was logged as a statement (its session's \
+                       binlog_format was not ROW): its file stays in the origin's binlog, so its \
+                       rows are not applied here and this node lacks them. Resync this node \
+                       (`replicator agent --resync`), or load the file again on the master with \
+                       binlog_format=ROW (delete the rows first, or LOAD DATA … REPLACE)";
+            error!(target_node = %self.label, gtid = %gtid, statement = %q.sql_lossy(), "{why}");
+            if let Some(open) = self.open.as_mut() {
+                open.ddl_ran = true;
+                open.ddl_error = Some(format!("{}: {why}", q.sql_lossy()));
+            }
+            return Ok(());
+        }
         let result = self.exec_statement(q, gtid).await?;
         self.statement_done(q, gtid, ddl, result)
     }

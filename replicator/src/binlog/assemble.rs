@@ -259,7 +259,20 @@ impl Assembler {
                     self.flush_chunk();
                 }
             }
-            kind::QUERY => {
+            kind::QUERY | kind::EXECUTE_LOAD_QUERY => {
+                // `LOAD DATA` logged as a statement: read as a QUERY event without the 13 bytes
+                // its post-header adds (file id, file name position, duplicate handling).
+                let load_data = event_type == kind::EXECUTE_LOAD_QUERY;
+                let joined;
+                let body = if load_data {
+                    joined = match (body.get(..13), body.get(26..)) {
+                        (Some(a), Some(b)) => [a, b].concat(),
+                        _ => return Err(self.fail("execute load query event", "too short")),
+                    };
+                    &joined[..]
+                } else {
+                    body
+                };
                 let q =
                     QueryEvent::parse(body).ok_or_else(|| self.fail("query event", "malformed"))?;
                 let Some(open) = self.open.as_ref() else {
@@ -301,6 +314,7 @@ impl Assembler {
                             timestamp_us: Some(
                                 u64::from(timestamp) * 1_000_000 + u64::from(q.micros.unwrap_or(0)),
                             ),
+                            load_data,
                             ..vars
                         })),
                     }));

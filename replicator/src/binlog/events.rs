@@ -9,6 +9,9 @@ use crate::gtid::Gtid;
 /// Event type codes used by the reader.
 pub mod kind {
     pub const QUERY: u8 = 2;
+    /// `LOAD DATA` logged as a statement: a QUERY event with 13 more post-header bytes (its
+    /// file is in BEGIN_LOAD_QUERY and APPEND_BLOCK events before it).
+    pub const EXECUTE_LOAD_QUERY: u8 = 18;
     pub const ROTATE: u8 = 4;
     pub const INTVAR: u8 = 5;
     pub const RAND: u8 = 13;
