@@ -289,6 +289,9 @@ pub struct StatementSession {
     /// User variables the statement read (USER_VAR events).
     #[serde(rename = "u", default)]
     pub user_vars: Vec<UserVar>,
+    /// `lc_time_names` by number (month and day names of `DATE_FORMAT`), when not `en_US`.
+    #[serde(rename = "n", default)]
+    pub lc_time_names: Option<u16>,
     /// A `LOAD DATA` logged as a statement: its file's content stayed in the origin's binlog
     /// (not shipped), so the statement cannot run elsewhere.
     #[serde(rename = "ld", default)]

@@ -579,7 +579,9 @@ async fn statement_logged_data_changes() {
          SET @i = 77, @s = 'héllo', @d = 1.25, @n = NULL, @e = ''; \
          INSERT INTO MOST.t (v, w, d) VALUES (@i, @s, @d), (@n, @n, @n); \
          INSERT INTO MOST.t (v, w) VALUES (@i * 2, CONCAT(@d, '|', @s, '|', COLLATION(@s), @e)); \
-         INSERT INTO MOST.t (v) VALUES (LAST_INSERT_ID())",
+         INSERT INTO MOST.t (v) VALUES (LAST_INSERT_ID()); \
+         SET lc_time_names = 'de_DE'; \
+         INSERT INTO MOST.t (v, w) VALUES (3, DATE_FORMAT('2020-03-01', '%M'))",
     )
     .await
     .unwrap();
@@ -592,7 +594,11 @@ async fn statement_logged_data_changes() {
             .unwrap()
     }
     let want = rows(m).await;
-    assert_eq!(want.len(), 7, "{want:?}");
+    assert_eq!(want.len(), 8, "{want:?}");
+    assert!(
+        want.iter().any(|r| r.2.as_deref() == Some("März")),
+        "{want:?}"
+    );
     assert!(
         want.iter().any(|r| r.2.as_deref() == Some("héllo")),
         "{want:?}"
@@ -643,7 +649,7 @@ async fn statement_logged_data_changes() {
         .await
         .unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
-    assert_eq!(rows(star.snap(1)).await.len(), 9);
+    assert_eq!(rows(star.snap(1)).await.len(), 10);
 
     // On a snap: not replicated, and said so by the agent and the hub.
     star.snap(0)

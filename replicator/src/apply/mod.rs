@@ -136,7 +136,8 @@ fn restore_session() -> String {
          foreign_key_checks = 1, collation_server = @@global.collation_server, \
          timestamp = DEFAULT, insert_id = 0, \
          auto_increment_increment = @@global.auto_increment_increment, \
-         auto_increment_offset = @@global.auto_increment_offset"
+         auto_increment_offset = @@global.auto_increment_offset, \
+         lc_time_names = @@global.lc_time_names"
     )
 }
 
@@ -180,6 +181,9 @@ fn session_settings(s: &crate::model::StatementSession) -> String {
         sets.push(format!(
             "auto_increment_increment = {inc}, auto_increment_offset = {off}"
         ));
+    }
+    if let Some(n) = s.lc_time_names {
+        sets.push(format!("lc_time_names = {n}"));
     }
     if let Some(n) = s.last_insert_id {
         sets.push(format!("last_insert_id = {n}"));

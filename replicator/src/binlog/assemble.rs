@@ -311,6 +311,7 @@ impl Assembler {
                                 .is_some_and(|f| f & super::events::NO_FOREIGN_KEY_CHECKS != 0),
                             collation_server: q.collation_server,
                             auto_increment: q.auto_increment,
+                            lc_time_names: q.lc_time_names,
                             timestamp_us: Some(
                                 u64::from(timestamp) * 1_000_000 + u64::from(q.micros.unwrap_or(0)),
                             ),

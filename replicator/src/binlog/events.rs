@@ -96,6 +96,8 @@ pub struct QueryEvent<'a> {
     pub micros: Option<u32>,
     /// The origin session's `auto_increment_increment` and `_offset` (Q_AUTO_INCREMENT).
     pub auto_increment: Option<(u16, u16)>,
+    /// The origin session's `lc_time_names` by number, when not `en_US` (Q_LC_TIME_NAMES).
+    pub lc_time_names: Option<u16>,
     pub error_code: u16,
 }
 
@@ -221,7 +223,7 @@ impl<'a> QueryEvent<'a> {
         let sv = body.get(13..13 + sv_len)?;
         let (mut charset, mut collation_server) = (0, 0);
         let (mut sql_mode, mut time_zone, mut flags2, mut micros) = (None, None, None, None);
-        let mut auto_increment = None;
+        let (mut auto_increment, mut lc_time_names) = (None, None);
         let mut i = 0;
         while i < sv.len() {
             let code = sv[i];
@@ -245,6 +247,7 @@ impl<'a> QueryEvent<'a> {
                         u16::from_le_bytes([v[2], v[3]]),
                     ))
                 }
+                7 => lc_time_names = Some(u16::from_le_bytes([v[0], v[1]])),
                 128 => micros = Some(u32::from_le_bytes([v[0], v[1], v[2], 0])),
                 _ => {}
             }
@@ -263,6 +266,7 @@ impl<'a> QueryEvent<'a> {
             flags2,
             micros,
             auto_increment,
+            lc_time_names,
             error_code,
         })
     }
