@@ -448,7 +448,8 @@ fn refused(e: &mysql_async::Error) -> Option<&'static str> {
         c if crate::error::is_foreign_key_error(c) => Some("foreign_key"),
         4025 => Some("check_constraint"),
         1048 | 1364 => Some("not_null"),
-        1264 | 1265 | 1292 | 1300 | 1366 | 1406 => Some("bad_value"),
+        // Also ERROR 1300: a string that is not valid in the column's character set.
+        c if super::CONVERSION_ERRORS.contains(&c) || c == 1300 => Some("bad_value"),
         _ => None,
     }
 }

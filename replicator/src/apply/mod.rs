@@ -107,39 +107,48 @@ pub const STATE_DDL: &[&str] = &[
     ) ENGINE=InnoDB",
 ];
 
-/// The apply session's `sql_mode`. Values are written as the origin stored them: a 0 into an
-/// `AUTO_INCREMENT` column stays 0, zero dates and (`ALLOW_INVALID_DATES`) the dates a snap
-/// running with that mode allowed are taken as they are. Not strict: a value the target's column
-/// cannot hold (its type was narrowed, an `ENUM` shrunk, a character set changed there while the
-/// origin wrote) is converted with a warning, as the target's own `ALTER` converted its rows;
-/// the hub records each such row (kind `converted`, the value as sent kept), so that the nodes
-/// converge and nothing goes unseen.
-pub(crate) const APPLY_SQL_MODE: &str =
-    "NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION,ALLOW_INVALID_DATES";
+/// The apply session's `sql_mode`, for [`APPLY_SQL_MODE`] and [`STRICT`] (one list). Values
+/// are written as the origin stored them: a 0 into an `AUTO_INCREMENT` column stays 0, zero
+/// dates and (`ALLOW_INVALID_DATES`) the dates a snap running with that mode allowed are taken
+/// as they are. Not strict: a value the target's column cannot hold (its type was narrowed, an
+/// `ENUM` shrunk, a character set changed there while the origin wrote) is converted with a
+/// warning, as the target's own `ALTER` converted its rows; the hub records each such row (kind
+/// `converted`, the value as sent kept), so that the nodes converge and nothing goes unseen.
+macro_rules! apply_sql_mode {
+    () => {
+        "NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION,ALLOW_INVALID_DATES"
+    };
+}
+
+/// The apply session's `sql_mode` (see [`apply_sql_mode`]).
+pub(crate) const APPLY_SQL_MODE: &str = apply_sql_mode!();
 
 /// A statement prefix that runs it with [`APPLY_SQL_MODE`] made strict: a value the column
 /// cannot hold fails it (the hub's one-query path, which then goes row by row, where the
 /// conversion is recorded).
-pub(crate) const STRICT: &str = "SET STATEMENT sql_mode='STRICT_ALL_TABLES,\
-     NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION,ALLOW_INVALID_DATES' FOR ";
+pub(crate) const STRICT: &str = concat!(
+    "SET STATEMENT sql_mode='STRICT_ALL_TABLES,",
+    apply_sql_mode!(),
+    "' FOR "
+);
 
 /// `sql_mode` bits STRICT_TRANS_TABLES and STRICT_ALL_TABLES (as `SET sql_mode = N` reads them).
 const STRICT_MODES: u64 = 1 << 21 | 1 << 22;
 
-/// Server errors a strict `sql_mode` makes of a value converted to fit its column.
-const CONVERSION_ERRORS: [u16; 5] = [1264, 1265, 1292, 1366, 1406];
+/// Server errors a strict `sql_mode` makes of a value converted to fit its column (the hub
+/// records a row refused so as `bad_value`).
+pub(crate) const CONVERSION_ERRORS: [u16; 5] = [1264, 1265, 1292, 1366, 1406];
 
 /// Undoes [`session_settings`] and a statement's client charset: the apply session's own.
-fn restore_session() -> String {
-    format!(
-        "SET NAMES binary; SET SESSION sql_mode = '{APPLY_SQL_MODE}', time_zone = '+00:00', \
-         foreign_key_checks = 1, collation_server = @@global.collation_server, \
-         timestamp = DEFAULT, insert_id = 0, \
-         auto_increment_increment = @@global.auto_increment_increment, \
-         auto_increment_offset = @@global.auto_increment_offset, \
-         lc_time_names = @@global.lc_time_names"
-    )
-}
+const RESTORE_SESSION: &str = concat!(
+    "SET NAMES binary; SET SESSION sql_mode = '",
+    apply_sql_mode!(),
+    "', time_zone = '+00:00', foreign_key_checks = 1, \
+     collation_server = @@global.collation_server, timestamp = DEFAULT, insert_id = 0, \
+     auto_increment_increment = @@global.auto_increment_increment, \
+     auto_increment_offset = @@global.auto_increment_offset, \
+     lc_time_names = @@global.lc_time_names"
+);
 
 /// `SET` statements giving the apply session a statement's origin settings. Without the origin's
 /// `sql_mode`, a master's `CREATE TABLE "t" …` under `ANSI_QUOTES` failed on the snaps, a
@@ -683,7 +692,7 @@ impl Applier {
                        with the apply session's (its meaning may differ here: compare with \
                        `master-admin verify`)");
                 self.conn
-                    .query_drop(restore_session())
+                    .query_drop(RESTORE_SESSION)
                     .await
                     .map_err(Error::db("restoring the apply session's settings"))?;
             }
@@ -732,7 +741,7 @@ impl Applier {
             }
         }
         self.conn
-            .query_drop(restore_session())
+            .query_drop(RESTORE_SESSION)
             .await
             .map_err(Error::db("restoring the apply session's settings"))?;
         self.invalidate_plans();
@@ -1383,22 +1392,20 @@ impl Applier {
             mysql_async::Error::Server(s) => Some(s.code),
             _ => None,
         };
-        if let mysql_async::Error::Server(s) = &e {
-            if crate::error::is_foreign_key_error(s.code) {
-                return self.server_refused(
-                    meta,
-                    "-",
-                    format!(
-                        "{e}. Rows written on this node that the master had not received when \
-                         it made this change refer to the row it removes, or are the row it \
-                         refers to (the master refuses them when they arrive: kind foreign_key \
-                         in its conflict log, `master-admin conflicts`). Replication of the \
-                         master's changes to this node waits until they are resolved here: \
-                         delete or re-point the referring rows, or restore the referred one"
-                    ),
-                    code,
-                );
-            }
+        if code.is_some_and(crate::error::is_foreign_key_error) {
+            return self.server_refused(
+                meta,
+                "-",
+                format!(
+                    "{e}. Rows written on this node that the master had not received when \
+                     it made this change refer to the row it removes, or are the row it \
+                     refers to (the master refuses them when they arrive: kind foreign_key \
+                     in its conflict log, `master-admin conflicts`). Replication of the \
+                     master's changes to this node waits until they are resolved here: \
+                     delete or re-point the referring rows, or restore the referred one"
+                ),
+                code,
+            );
         }
         if crate::error::db_error_is_transient(&e) {
             Error::Db {

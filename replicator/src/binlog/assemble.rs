@@ -304,19 +304,15 @@ impl Assembler {
                         sql: sql.to_vec(),
                         charset: q.charset,
                         session: Some(Box::new(StatementSession {
-                            sql_mode: q.sql_mode,
-                            time_zone: q.time_zone.map(|z| String::from_utf8_lossy(z).into_owned()),
-                            no_foreign_key_checks: q
-                                .flags2
-                                .is_some_and(|f| f & super::events::NO_FOREIGN_KEY_CHECKS != 0),
-                            collation_server: q.collation_server,
-                            auto_increment: q.auto_increment,
-                            lc_time_names: q.lc_time_names,
                             timestamp_us: Some(
                                 u64::from(timestamp) * 1_000_000 + u64::from(q.micros.unwrap_or(0)),
                             ),
+                            insert_id: vars.insert_id,
+                            last_insert_id: vars.last_insert_id,
+                            rand_seed: vars.rand_seed,
+                            user_vars: vars.user_vars,
                             load_data,
-                            ..vars
+                            ..q.session
                         })),
                     }));
                 }

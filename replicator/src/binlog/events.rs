@@ -78,26 +78,18 @@ impl GtidEvent {
 }
 
 /// The parts of a QUERY event body the replicator needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QueryEvent<'a> {
     pub schema: &'a [u8],
     pub sql: &'a [u8],
     /// `character_set_client` collation of the origin session (Q_CHARSET_CODE), 0 if absent.
     pub charset: u16,
-    /// `collation_server` of the origin session (Q_CHARSET_CODE), 0 if absent.
-    pub collation_server: u16,
-    /// The origin session's `sql_mode` bits (Q_SQL_MODE_CODE).
-    pub sql_mode: Option<u64>,
-    /// The origin session's `time_zone` when not the server's default (Q_TIME_ZONE_CODE).
-    pub time_zone: Option<&'a [u8]>,
-    /// The origin session's option flags (Q_FLAGS2_CODE), e.g. [`NO_FOREIGN_KEY_CHECKS`].
-    pub flags2: Option<u32>,
     /// Microseconds of the statement's start time (Q_HRNOW; the seconds are the header's).
     pub micros: Option<u32>,
-    /// The origin session's `auto_increment_increment` and `_offset` (Q_AUTO_INCREMENT).
-    pub auto_increment: Option<(u16, u16)>,
-    /// The origin session's `lc_time_names` by number, when not `en_US` (Q_LC_TIME_NAMES).
-    pub lc_time_names: Option<u16>,
+    /// The origin session's settings the status variables give (`sql_mode`, time zone,
+    /// foreign key checks, `collation_server`, auto-increment step, `lc_time_names`); the rest
+    /// of it comes from other events.
+    pub session: crate::model::StatementSession,
     pub error_code: u16,
 }
 
@@ -221,9 +213,9 @@ impl<'a> QueryEvent<'a> {
         let error_code = u16::from_le_bytes([body[9], body[10]]);
         let sv_len = u16::from_le_bytes([body[11], body[12]]) as usize;
         let sv = body.get(13..13 + sv_len)?;
-        let (mut charset, mut collation_server) = (0, 0);
-        let (mut sql_mode, mut time_zone, mut flags2, mut micros) = (None, None, None, None);
-        let (mut auto_increment, mut lc_time_names) = (None, None);
+        let mut charset = 0;
+        let mut micros = None;
+        let mut session = crate::model::StatementSession::default();
         let mut i = 0;
         while i < sv.len() {
             let code = sv[i];
@@ -234,20 +226,23 @@ impl<'a> QueryEvent<'a> {
                 break;
             };
             match code {
-                0 => flags2 = Some(u32::from_le_bytes(v.try_into().unwrap())),
-                1 => sql_mode = Some(u64::from_le_bytes(v.try_into().unwrap())),
+                0 => {
+                    let flags2 = u32::from_le_bytes(v.try_into().unwrap());
+                    session.no_foreign_key_checks = flags2 & NO_FOREIGN_KEY_CHECKS != 0;
+                }
+                1 => session.sql_mode = Some(u64::from_le_bytes(v.try_into().unwrap())),
                 4 => {
                     charset = u16::from_le_bytes([v[0], v[1]]);
-                    collation_server = u16::from_le_bytes([v[4], v[5]]);
+                    session.collation_server = u16::from_le_bytes([v[4], v[5]]);
                 }
-                5 => time_zone = Some(&v[1..]),
+                5 => session.time_zone = Some(String::from_utf8_lossy(&v[1..]).into_owned()),
                 3 => {
-                    auto_increment = Some((
+                    session.auto_increment = Some((
                         u16::from_le_bytes([v[0], v[1]]),
                         u16::from_le_bytes([v[2], v[3]]),
                     ))
                 }
-                7 => lc_time_names = Some(u16::from_le_bytes([v[0], v[1]])),
+                7 => session.lc_time_names = Some(u16::from_le_bytes([v[0], v[1]])),
                 128 => micros = Some(u32::from_le_bytes([v[0], v[1], v[2], 0])),
                 _ => {}
             }
@@ -260,13 +255,8 @@ impl<'a> QueryEvent<'a> {
             schema,
             sql,
             charset,
-            collation_server,
-            sql_mode,
-            time_zone,
-            flags2,
             micros,
-            auto_increment,
-            lc_time_names,
+            session,
             error_code,
         })
     }
@@ -307,14 +297,17 @@ mod tests {
         assert_eq!(q.schema, b"MOST");
         assert_eq!(q.sql, b"CREATE TABLE t (id int)");
         assert_eq!(q.charset, 45);
-        assert_eq!(q.collation_server, 8);
-        assert_eq!(q.sql_mode, Some(4 | 1 << 21));
-        assert_eq!(q.time_zone, Some(&b"+05:00"[..]));
-        assert_eq!(q.flags2, Some(NO_FOREIGN_KEY_CHECKS));
+        assert_eq!(q.session.collation_server, 8);
+        assert_eq!(q.session.sql_mode, Some(4 | 1 << 21));
+        assert_eq!(q.session.time_zone.as_deref(), Some("+05:00"));
+        assert!(q.session.no_foreign_key_checks);
         // A truncated status block: what was read stays, nothing panics.
         let mut cut = body.clone();
         cut[11] = 3;
         let q = QueryEvent::parse(&cut).unwrap();
-        assert_eq!((q.flags2, q.sql_mode), (None, None));
+        assert_eq!(
+            (q.session.no_foreign_key_checks, q.session.sql_mode),
+            (false, None)
+        );
     }
 }

@@ -80,7 +80,7 @@ pub async fn run(ctx: Arc<HubCtx>, stream: TcpStream, peer: SocketAddr, token: C
                     replicate,
                     master_server_id: sid,
                     master_domain_id: did,
-                    settings: settings.clone(),
+                    settings,
                 })
             },
         )

@@ -20,8 +20,8 @@
 //!   "nodes": [{name, role, server_id, domain_id, connected, syncing, connected_since, address,
 //!   gtid_pos,
 //!   txns_behind, lag_ms, capture_lag_ms, txn_per_sec, rows_per_sec, bytes_queued, conflicts,
-//!   ddl_drift, last_ddl_drift, ddl_failed, last_ddl_failed, writes_held, last_error, max_allowed_packet, ingested_txns, applied_txns,
-//!   applied_rows, needs_from, needs_resync}],
+//!   ddl_drift, last_ddl_drift, ddl_failed, last_ddl_failed, writes_held, last_error,
+//!   max_allowed_packet, ingested_txns, applied_txns, applied_rows, needs_from, needs_resync}],
 //!   "conflicts_total"}`; times are RFC 3339 UTC, absent values `null`.
 
 use std::collections::{BTreeMap, VecDeque};
