@@ -201,6 +201,33 @@ pub enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = crate::verify::DEFAULT_TIMEOUT.as_secs())]
         timeout: u64,
     },
+    /// Make one table of one snap the master's: the master's rows, at a position in the snap's
+    /// stream, replace the snap's (rows with a local change on its way are left to it).
+    #[command(
+        after_help = "The snap keeps serving; writers of that table on it wait while it is \
+                      rewritten, and a DDL of it on the master waits until its rows are read. \
+                      A table whose definition differs on the snap is made again from the \
+                      master's CREATE TABLE.\n\nExit codes: 0 done (with --dry-run: nothing \
+                      differs); 1 the repair failed, or with --dry-run the table differs; 2 \
+                      usage; 3 the hub does not answer; 5 refused (no such table, snap not \
+                      connected)."
+    )]
+    Repair {
+        /// The table, as DB.TABLE.
+        table: String,
+        /// The snap whose table is repaired (its name in `master-admin status`).
+        #[arg(long, value_name = "SNAP")]
+        node: String,
+        /// Count the rows that differ; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The snap's report as JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Give the hub this long to answer.
+        #[arg(long, value_name = "SECONDS", default_value_t = crate::repair::DEFAULT_TIMEOUT.as_secs())]
+        timeout: u64,
+    },
     /// Consistent SQL dump (mariadb-dump) with the GTID position recorded in the file.
     Export {
         /// The file to write.
@@ -287,6 +314,17 @@ async fn dispatch(command: Command, settings: Settings) -> Result<u8> {
         }
         Command::Verify { json, timeout } => {
             crate::verify::run(&hub, Duration::from_secs(timeout.max(1)), json).await
+        }
+        Command::Repair {
+            table,
+            node,
+            dry_run,
+            json,
+            timeout,
+        } => {
+            let table: TableName = table.parse()?;
+            let timeout = Duration::from_secs(timeout.max(1));
+            crate::repair::run(&hub, &table, &node, dry_run, timeout, json).await
         }
         Command::Init => {
             let mut db = Db::connect(&settings).await?;

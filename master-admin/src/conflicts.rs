@@ -192,11 +192,13 @@ pub fn explain(kind: &str) -> &'static str {
         }
         "check_constraint" => {
             "a CHECK constraint of the master refused the row, which was not applied; the \
-             origin keeps it (master-admin verify shows the difference)"
+             origin keeps it (master-admin verify shows the difference; master-admin repair \
+             makes its table there the master's)"
         }
         "not_null" => {
             "a column the master has NOT NULL got no value or NULL; the row was not applied, \
-             the origin keeps it (master-admin verify shows the difference)"
+             the origin keeps it (master-admin verify shows the difference; master-admin \
+             repair makes its table there the master's)"
         }
         "bad_value" => {
             "the master cannot store a value of the row (out of range, too long, not valid for \

@@ -42,7 +42,7 @@ pub enum Error {
     )]
     HubUnreachable { addr: String, cause: std::io::Error },
 
-    #[error("the hub at {addr} answered GET {path} with HTTP {status}: {body}")]
+    #[error("the hub at {addr} answered {path} with HTTP {status}: {body}")]
     HubStatus {
         addr: String,
         path: &'static str,

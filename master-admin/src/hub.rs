@@ -33,7 +33,29 @@ impl Hub {
 
     /// `GET path`: the body of a 200 answer, or the error that says what to check.
     pub async fn get(&self, path: &'static str, timeout: Duration) -> Result<String> {
-        let (status, body) = replicator::http::get(&self.addr, path, timeout)
+        self.call("GET", path, path, timeout).await
+    }
+
+    /// `POST path` (no body; parameters in the query), `name` being the endpoint for messages:
+    /// the body of a 200 answer, or the error that says what to check. The hub's 409 (a request
+    /// it cannot do as asked) is a refusal.
+    pub async fn post(&self, path: &str, name: &'static str, timeout: Duration) -> Result<String> {
+        match self.call("POST", path, name, timeout).await {
+            Err(Error::HubStatus {
+                status: 409, body, ..
+            }) => Err(Error::Refused(body)),
+            r => r,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        name: &'static str,
+        timeout: Duration,
+    ) -> Result<String> {
+        let (status, body) = replicator::http::request(&self.addr, method, path, timeout)
             .await
             .map_err(|cause| Error::HubUnreachable {
                 addr: self.addr.clone(),
@@ -51,7 +73,7 @@ impl Hub {
             }),
             _ => Err(Error::HubStatus {
                 addr: self.addr.clone(),
-                path,
+                path: name,
                 status,
                 body: body.trim().to_owned(),
             }),

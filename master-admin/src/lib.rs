@@ -11,6 +11,8 @@
 //!   run on the master only so that they replicate (system schemas refused, drops confirmed);
 //! - `conflicts` — the conflict log with the master's and the incoming row images;
 //! - `verify` — per-table checksums on every node at one common position (the hub coordinates);
+//! - `repair` — one table of one snap made the master's, in the snap's stream, nothing else
+//!   touched (`--dry-run` counts what differs);
 //! - `export` — a consistent `mariadb-dump` with the GTID position recorded;
 //! - `purge-binlogs` — purge the master's binlog files no snap (also an offline one) needs.
 //! - `forget-snap` — forget a retired snap, so `purge-binlogs` no longer keeps files for it.
@@ -33,6 +35,7 @@ pub mod export;
 pub mod hub;
 pub mod names;
 pub mod render;
+pub mod repair;
 pub mod schema;
 pub mod status;
 pub mod verify;

@@ -171,9 +171,10 @@ pub fn render(doc: &StatusDoc, hub_addr: &str, max_lag_ms: Option<u64>) -> Strin
         out.push_str(&format!(
             "{}: {} DDL statement(s) from the master failed there, so its schema differs from the \
              master's until a DBA mends it (the agent's log says how; `master-admin verify` \
-             compares the data){}\n",
+             compares; `master-admin repair DB.TABLE --node {}` makes a table the master's){}\n",
             n.name,
             n.ddl_failed,
+            n.name,
             n.last_ddl_failed
                 .as_deref()
                 .map(|d| format!("; last: {}", render::truncate(d, 160)))

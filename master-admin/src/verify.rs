@@ -89,7 +89,32 @@ pub fn render(doc: &VerifyDoc) -> String {
         doc.differences.len(),
         doc.missing.len()
     ));
+    if let Some(d) = doc.differences.first() {
+        let table = d.table.strip_suffix(DEFINITION_SUFFIX).unwrap_or(&d.table);
+        out.push_str(&format!(
+            "make a snap's table the master's with `master-admin repair {} --node {}` \
+             (--dry-run counts first)\n",
+            shell_table(table),
+            d.node
+        ));
+    }
     out
+}
+
+/// A quoted table name as a shell argument for `repair`: `DB.TABLE` when plain, else the
+/// backquoted form in single quotes.
+fn shell_table(quoted: &str) -> String {
+    match replicator::repair::parse_table(quoted) {
+        Some((db, t))
+            if [&db, &t].iter().all(|p| {
+                p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+            }) =>
+        {
+            format!("{db}.{t}")
+        }
+        _ => format!("'{}'", quoted.replace('\'', "'\\''")),
+    }
 }
 
 /// Runs `verify`; exit code 0 when equal, 1 otherwise.
@@ -158,8 +183,10 @@ mod tests {
             "table `MOST`.`v` is defined differently on node snap1 than on the master",
             "node snap2 was not verified: connection refused",
             "NOT EQUAL at position 1-1-5: 3 difference(s), 1 node(s) not verified",
+            "`master-admin repair MOST.t --node snap1` (--dry-run counts first)",
         ] {
             assert!(text.contains(want), "{want:?} not in\n{text}");
         }
+        assert_eq!(shell_table("`my.db`.`it's`"), "'`my.db`.`it'\\''s`'");
     }
 }

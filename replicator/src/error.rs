@@ -114,6 +114,11 @@ pub enum Error {
     #[error("the snapshot load is redone: {reason}")]
     LoadAgain { reason: String },
 
+    /// An operator's request that cannot be done as asked (a table that does not exist, a snap
+    /// that is not connected); the message says what to ask instead.
+    #[error("{0}")]
+    Request(String),
+
     /// The operation was cancelled by shutdown.
     #[error("shutting down")]
     Shutdown,

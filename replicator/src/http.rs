@@ -1,7 +1,9 @@
-//! A very small HTTP/1.1 server for status endpoints (`GET` only, `Connection: close`).
+//! A very small HTTP/1.1 server for status endpoints (`GET`, and `POST` without a body for the
+//! hub's `/repair`; `Connection: close`).
 //!
-//! The hub serves `/status`, `/metrics` and `/health` with it, the agent its local `/status`.
-//! Requests are read with a size limit and a timeout; anything else gets 400 or 405.
+//! The hub serves `/status`, `/metrics`, `/health`, `/verify` and `/repair` with it, the agent its
+//! local `/status`. Requests are read with a size limit and a timeout; anything else gets 400 or
+//! 405.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,16 +37,94 @@ impl Response {
     }
 }
 
-/// Maps a request path (query string removed) to a response.
-pub type Handler =
-    Arc<dyn Fn(String) -> futures::future::BoxFuture<'static, Response> + Send + Sync>;
+/// A request: its method, path and query string (the part after `?`, empty without one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+}
 
-/// A handler from a synchronous function.
+impl Request {
+    /// Parses a request target (`/path?a=1&b=x`).
+    pub fn new(method: &str, target: &str) -> Request {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        Request {
+            method: method.to_string(),
+            path: path.to_string(),
+            query: query.to_string(),
+        }
+    }
+
+    /// Whether the method only reads (`GET`, `HEAD`).
+    pub fn reads(&self) -> bool {
+        matches!(self.method.as_str(), "GET" | "HEAD")
+    }
+
+    /// The value of query parameter `name`, percent-decoded (`+` is a space); `Some("")` for a
+    /// parameter without a value.
+    pub fn param(&self, name: &str) -> Option<String> {
+        self.query.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(k) == name).then(|| decode(v))
+        })
+    }
+}
+
+/// Percent-decodes a query component.
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = |c: u8| (c as char).to_digit(16);
+                match (hex(b[i + 1]), hex(b[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Percent-encodes a query component (everything but unreserved characters).
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &c in s.as_bytes() {
+        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'~') {
+            out.push(c as char);
+        } else {
+            out.push_str(&format!("%{c:02X}"));
+        }
+    }
+    out
+}
+
+/// Maps a request to a response.
+pub type Handler =
+    Arc<dyn Fn(Request) -> futures::future::BoxFuture<'static, Response> + Send + Sync>;
+
+/// A handler of `GET` requests from a synchronous function of the path.
 pub fn sync_handler(f: impl Fn(&str) -> Response + Send + Sync + 'static) -> Handler {
     let f = Arc::new(f);
-    Arc::new(move |path: String| {
+    Arc::new(move |req: Request| {
         let f = f.clone();
-        Box::pin(async move { f(&path) })
+        Box::pin(async move {
+            if req.reads() {
+                f(&req.path)
+            } else {
+                Response::text(405, "only GET is served\n")
+            }
+        })
     })
 }
 
@@ -89,10 +169,10 @@ async fn handle(mut stream: TcpStream, handler: Handler) -> std::io::Result<()> 
             let head = String::from_utf8_lossy(&buf);
             let mut parts = head.lines().next().unwrap_or("").split_whitespace();
             match (parts.next(), parts.next()) {
-                (Some("GET"), Some(target)) | (Some("HEAD"), Some(target)) => {
-                    handler(target.split('?').next().unwrap_or(target).to_string()).await
+                (Some(m @ ("GET" | "HEAD" | "POST")), Some(target)) => {
+                    handler(Request::new(m, target)).await
                 }
-                (Some(_), Some(_)) => Response::text(405, "only GET is served\n"),
+                (Some(_), Some(_)) => Response::text(405, "only GET and POST are served\n"),
                 _ => Response::text(400, "bad request\n"),
             }
         }
@@ -103,6 +183,8 @@ async fn handle(mut stream: TcpStream, handler: Handler) -> std::io::Result<()> 
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        409 => "Conflict",
+        500 => "Internal Server Error",
         503 => "Service Unavailable",
         _ => "Status",
     };
@@ -121,10 +203,24 @@ async fn handle(mut stream: TcpStream, handler: Handler) -> std::io::Result<()> 
 
 /// A tiny client: `GET http://addr/path`, returning (status, body). For tools and tests.
 pub async fn get(addr: &str, path: &str, timeout: Duration) -> std::io::Result<(u16, String)> {
+    request(addr, "GET", path, timeout).await
+}
+
+/// `method http://addr/path` without a body, returning (status, body).
+pub async fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    timeout: Duration,
+) -> std::io::Result<(u16, String)> {
     tokio::time::timeout(timeout, async {
         let mut s = TcpStream::connect(addr).await?;
         s.write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+            format!(
+                "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\
+                 Connection: close\r\n\r\n"
+            )
+            .as_bytes(),
         )
         .await?;
         let mut out = Vec::new();
@@ -145,4 +241,31 @@ pub async fn get(addr: &str, path: &str, timeout: Duration) -> std::io::Result<(
             format!("no answer from {addr} within {timeout:?}"),
         )
     })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parameters_are_decoded() {
+        let r = Request::new("POST", "/repair?table=%60MOST%60.t+1&node=snap%31&dry_run");
+        assert_eq!(r.path, "/repair");
+        assert_eq!(r.param("table").as_deref(), Some("`MOST`.t 1"));
+        assert_eq!(r.param("node").as_deref(), Some("snap1"));
+        assert_eq!(r.param("dry_run").as_deref(), Some(""));
+        assert_eq!(r.param("other"), None);
+        assert_eq!(
+            Request::new("GET", "/x?a=%E6%97%A5%").param("a").as_deref(),
+            Some("日%")
+        );
+        let odd = "MOST.t a&b=c%";
+        assert_eq!(
+            Request::new("GET", &format!("/x?t={}", encode(odd)))
+                .param("t")
+                .as_deref(),
+            Some(odd)
+        );
+        assert!(!r.reads());
+    }
 }

@@ -23,6 +23,7 @@ pub mod hub;
 pub mod logging;
 pub mod model;
 pub mod pipe;
+pub mod repair;
 pub mod snapshot;
 pub mod verify;
 pub mod wire;

@@ -163,6 +163,15 @@ impl InFlight {
         true
     }
 
+    /// The encoded keys in flight of `table` (`schema.table`).
+    pub fn keys_of(&self, table: &str) -> Vec<Vec<u8>> {
+        self.keys
+            .keys()
+            .filter(|(t, _)| t == table)
+            .map(|(_, k)| k.clone())
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.keys.len()
     }

@@ -336,7 +336,11 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
             Some(Ok(m)) => m,
         };
         match msg {
-            m @ (Message::Txn(_) | Message::Heartbeat { .. }) => {
+            m @ (Message::Txn(_)
+            | Message::Heartbeat { .. }
+            | Message::RepairBegin(_)
+            | Message::RepairRows(_)
+            | Message::RepairEnd(_)) => {
                 if atx.send(m).await.is_err() {
                     break Ok(()); // the apply task ended; its error is reported below
                 }
@@ -523,6 +527,33 @@ impl crate::apply::EchoSkip for AgentEchoSkip {
     }
 }
 
+/// What a repair needs from the agent ([`crate::repair::target::Hooks`]).
+struct RepairHooks(Arc<AgentShared>);
+
+impl crate::repair::target::Hooks for RepairHooks {
+    fn captured(&self, seq: u64) -> futures::future::BoxFuture<'static, bool> {
+        let own = self.0.cfg.node.domain_id;
+        let mut rx = self.0.capture_read.subscribe();
+        Box::pin(async move {
+            let wait = rx.wait_for(|read| read.get(own).map_or(0, |g| g.seq) >= seq);
+            let limit = crate::repair::target::CAPTURE_WAIT;
+            matches!(tokio::time::timeout(limit, wait).await, Ok(Ok(_)))
+        })
+    }
+
+    fn in_flight(&self, table: &str) -> Vec<Vec<u8>> {
+        self.0.inflight.lock().unwrap().keys_of(table)
+    }
+
+    fn touched(&self, table: &str) {
+        self.0
+            .own_effects
+            .lock()
+            .unwrap()
+            .foreign(&[table.to_string()], false);
+    }
+}
+
 /// Counts an applied transaction in the agent's status.
 fn note_commit(shared: &AgentShared, c: &crate::apply::Committed, own: u32) {
     if c.gtid.domain == own {
@@ -598,6 +629,8 @@ async fn apply_loop(
     // Images left alone for keys the echo being applied releases: written with it unless it
     // carries those rows itself ([`super::inflight`]).
     let mut left_alone: Vec<super::inflight::LeftAlone> = Vec::new();
+    let hooks = RepairHooks(shared.clone());
+    let mut repair: Option<crate::repair::target::Repair> = None;
     let result = loop {
         let m = tokio::select! {
             _ = token.cancelled() => break Ok(()),
@@ -682,6 +715,35 @@ async fn apply_loop(
                 if wtx.send(Message::HeartbeatAck { id, ts_us }).await.is_err() =>
             {
                 break Ok(());
+            }
+            // A repair comes between two transactions of the stream ([`crate::repair`]).
+            Message::RepairBegin(b) => {
+                repair = Some(
+                    crate::repair::target::Repair::start(&shared.cfg.mariadb.opts(), b, &hooks)
+                        .await,
+                );
+            }
+            Message::RepairRows(chunk) => {
+                if let Some(r) = repair.as_mut() {
+                    r.rows(chunk).await;
+                }
+            }
+            Message::RepairEnd(end) => {
+                let report = match repair.take() {
+                    Some(r) => r.finish(end, &hooks).await,
+                    None => crate::repair::RepairReport {
+                        id: end.id,
+                        error: Some("the repair's rows came without their start".into()),
+                        ..Default::default()
+                    },
+                };
+                if report.recreated {
+                    // The table was made again: plans cached for its old definition are stale.
+                    applier.invalidate_plans();
+                }
+                if wtx.send(Message::RepairResult(report)).await.is_err() {
+                    break Ok(());
+                }
             }
             _ => {}
         }

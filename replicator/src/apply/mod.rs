@@ -596,7 +596,8 @@ impl Applier {
             // are missing here, which is said and counted like a DDL that failed here.
             let why = "the origin's LOAD DATA was logged as a statement (its session's \
                        binlog_format was not ROW): its file stays in the origin's binlog, so its \
-                       rows are not applied here and this node lacks them. Resync this node \
+                       rows are not applied here and this node lacks them. Repair the table from \
+                       the master (`master-admin repair DB.TABLE --node NODE`), resync this node \
                        (`replicator agent --resync`), or load the file again on the master with \
                        binlog_format=ROW (delete the rows first, or LOAD DATA … REPLACE)";
             error!(target_node = %self.label, gtid = %gtid, statement = %q.sql_lossy(), "{why}");
@@ -630,7 +631,8 @@ impl Applier {
                        error = %e, "DDL failed on this node; its GTID is recorded without it, so \
                        this node's schema differs from the master's (master-admin verify shows \
                        how): resolve what blocked it, then run the statement here with \
-                       sql_log_bin=0");
+                       sql_log_bin=0, or make the table the master's, rows and definition, with \
+                       `master-admin repair DB.TABLE --node NODE` on the master");
                 open.ddl_error = Some(format!("{}: {e}", q.sql_lossy()));
                 Ok(())
             }
@@ -652,9 +654,10 @@ impl Applier {
             warn!(gtid = %gtid, statement = %q.sql_lossy(), function = f,
                   "the statement adds a column whose default is computed on each node ({f}): \
                    the table's existing rows get other values here than on the master \
-                   (`master-admin verify` shows the table differing). To make them equal, set \
-                   the column on the master with an UPDATE (e.g. `UPDATE t SET c = {f}`): its \
-                   rows replicate");
+                   (`master-admin verify` shows the table differing). To make them equal, \
+                   repair the table on each snap from the master (`master-admin repair DB.TABLE \
+                   --node SNAP`), or set the column on the master with an UPDATE (e.g. `UPDATE \
+                   t SET c = {f}`): its rows replicate");
         }
         if crate::ddl::is_dml(q) {
             warn!(gtid = %gtid, statement = %q.sql_lossy(),
@@ -1493,7 +1496,8 @@ fn refused_by_foreign_key(e: &Error) -> bool {
 }
 
 /// What an applier that must not drop rows says about a table its target does not have.
-const TABLE_MISSING: &str = "the table does not exist on this node (DDL drift: create it, or \
+const TABLE_MISSING: &str = "the table does not exist on this node (DDL drift: make it the \
+                             master's with `master-admin repair DB.TABLE --node NODE`, or \
                              resync the node)";
 
 /// Name of the schema holding starsync's own state, re-exported for callers.

@@ -152,6 +152,15 @@ pub fn unique_keys_of_create_table(ddl: &str) -> Vec<Vec<String>> {
     out
 }
 
+/// The columns of the primary key of a `SHOW CREATE TABLE` statement, in key order (empty
+/// without one).
+pub fn primary_key_of_create_table(ddl: &str) -> Vec<String> {
+    ddl.lines()
+        .find_map(|line| line.strip_prefix("  PRIMARY KEY "))
+        .map(backticked)
+        .unwrap_or_default()
+}
+
 /// The backtick-quoted names in `s`, in order (doubled backticks unescaped).
 fn backticked(mut s: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -423,6 +432,12 @@ mod tests {
                 vec!["a".to_string(), "b".to_string()]
             ]
         );
+        assert_eq!(primary_key_of_create_table(ddl), vec!["id".to_string()]);
+        assert_eq!(
+            primary_key_of_create_table(&ddl.replace("(`id`)", "(`id`,`e``x`)")),
+            vec!["id".to_string(), "e`x".to_string()]
+        );
+        assert!(primary_key_of_create_table("CREATE TABLE `t` (\n  `a` int(11)\n)").is_empty());
         let meta = crate::model::int_table(&["id", "e`x", "a", "b"]);
         let mut p = TablePlan::new(&meta, &columns_of_create_table(ddl));
         p.set_unique_keys(&meta, ddl);

@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error};
 
+use super::repair::Pending;
 use super::status::Counters;
 use super::{HubCtx, FANOUT_REPLICA_ID_BASE};
 use crate::binlog::{AssembleOptions, BinlogReader, Read, ReaderOptions};
@@ -26,6 +27,7 @@ use crate::ddl::{classify, StatementKind};
 use crate::error::{Error, Result};
 use crate::gtid::GtidPos;
 use crate::model::TxnItem;
+use crate::repair::source::TableSnapshot;
 use crate::wire::messages::{now_us, Message};
 
 /// Streams to `tx` until cancelled or the reader fails definitively; ends the session (cancels
@@ -93,9 +95,35 @@ pub async fn run(
     let mut hold = crate::apply::small::SmallCollector::default();
     // The fan-out stopped for good but the session goes on (see `FanoutStopped`).
     let mut stopped = false;
+    // Repairs of a table of this snap ([`crate::repair`]): one at a time, its snapshot open
+    // until the stream reaches its position.
+    let (mut jobs, jobs_tx) = super::repair::register(&ctx, &node);
+    let mut pending: Option<Pending> = None;
     let result = loop {
         tokio::select! {
             _ = token.cancelled() => break Ok(()),
+            job = jobs.recv(), if pending.is_none() && !in_txn && !stopped => {
+                let Some(job) = job else { continue };
+                // Between two transactions, nothing read is held back: everything sent so far
+                // was committed before the snapshot, so its position is at or after ours.
+                match TableSnapshot::open(&ctx.cfg.mariadb.opts(), &job.schema, &job.table).await {
+                    Ok(snapshot) => {
+                        debug!(position = %snapshot.pos, read = %read_pos, "repair snapshot open");
+                        pending = Some(Pending {
+                            job,
+                            snapshot,
+                            deadline: tokio::time::Instant::now() + super::repair::REACH_TIMEOUT,
+                        });
+                    }
+                    Err(e) => {
+                        let _ = job.sent.send(Err(e));
+                        continue;
+                    }
+                }
+                if !send_repair_when_reached(&ctx, &node, &mut pending, &read_pos, &tx).await {
+                    break Ok(());
+                }
+            }
             r = rrx.recv() => {
                 let Some(r) = r else { break Ok(()) };
                 let item = match r {
@@ -103,6 +131,12 @@ pub async fn run(
                         let view = master.borrow().clone();
                         if read_pos.covers(&view.pos) {
                             caught_up_at = Some(view.at);
+                        }
+                        if !in_txn
+                            && !send_repair_when_reached(&ctx, &node, &mut pending, &read_pos, &tx)
+                                .await
+                        {
+                            break Ok(());
                         }
                         continue;
                     }
@@ -180,6 +214,9 @@ pub async fn run(
                     if read_pos.covers(&view.pos) {
                         caught_up_at = Some(view.at);
                     }
+                    if !send_repair_when_reached(&ctx, &node, &mut pending, &read_pos, &tx).await {
+                        break Ok(());
+                    }
                 }
             }
             changed = master.changed() => {
@@ -201,6 +238,16 @@ pub async fn run(
                 }
             }
             _ = hb.tick() => {
+                if pending.as_ref().is_some_and(|p| p.deadline <= tokio::time::Instant::now()) {
+                    let p = pending.take().unwrap();
+                    let _ = p.job.sent.send(Err(Error::Request(format!(
+                        "snap {node}'s stream did not reach the master's position {} within {} \
+                         s (it has read up to {read_pos}: the snap is behind); try again when \
+                         `master-admin status` shows it caught up",
+                        p.snapshot.pos,
+                        super::repair::REACH_TIMEOUT.as_secs()
+                    ))));
+                }
                 // Behind (or inside a long transaction): heartbeats keep the last caught-up time,
                 // so the lag they measure grows as it really does.
                 if in_txn || last_hb.elapsed() < hb_every {
@@ -215,6 +262,12 @@ pub async fn run(
             }
         }
     };
+    super::repair::unregister(&ctx, &node, &jobs_tx);
+    if let Some(p) = pending.take() {
+        let _ = p.job.sent.send(Err(Error::Request(format!(
+            "the stream to snap {node} ended before the repair's position; nothing was changed"
+        ))));
+    }
     if stopped {
         reader_token.cancel();
     } else {
@@ -222,6 +275,32 @@ pub async fn run(
     }
     let _ = reader_task.await;
     result
+}
+
+/// Sends the pending repair's rows when the stream has reached its position (everything up to
+/// it sent, nothing after). False when the session is gone.
+async fn send_repair_when_reached(
+    ctx: &HubCtx,
+    node: &str,
+    pending: &mut Option<Pending>,
+    read_pos: &GtidPos,
+    tx: &mpsc::Sender<Message>,
+) -> bool {
+    if !pending
+        .as_ref()
+        .is_some_and(|p| read_pos.covers(&p.snapshot.pos))
+    {
+        return true;
+    }
+    let p = pending.take().unwrap();
+    let pos = p.snapshot.pos.clone();
+    let r = p
+        .snapshot
+        .send(p.job.id, p.job.dry_run, &ctx.cfg.limits, tx, node)
+        .await;
+    let gone = matches!(r, Err(Error::Protocol { .. }));
+    let _ = p.job.sent.send(r.map(|_| pos));
+    !gone
 }
 
 /// Sends heartbeat `id` for "everything committed on the master before `t`"; false when the

@@ -16,6 +16,7 @@
 //! passed.
 
 pub mod fanout;
+pub mod repair;
 pub mod session;
 pub mod status;
 pub mod verify;
@@ -60,6 +61,11 @@ pub struct HubCtx {
     pub senders: Mutex<HashMap<String, tokio::sync::mpsc::Sender<crate::wire::Message>>>,
     /// Verify rounds waiting for answers, by request id.
     pub verify_waiters: Mutex<HashMap<u64, tokio::sync::mpsc::Sender<verify::Answer>>>,
+    /// Each fan-out's queue of repairs, by node name.
+    pub repairs: Mutex<HashMap<String, tokio::sync::mpsc::Sender<repair::RepairJob>>>,
+    /// Repairs waiting for the snap's report, by request id.
+    pub repair_waiters:
+        Mutex<HashMap<u64, tokio::sync::oneshot::Sender<crate::repair::RepairReport>>>,
     /// Cancelled when the hub shuts down (sessions tell their agents).
     pub shutdown: CancellationToken,
     /// The master's [`crate::check::SCHEMA_SETTINGS`] (read at start), for every welcome.
@@ -115,6 +121,8 @@ pub async fn run(
         sessions: Mutex::new(HashMap::new()),
         senders: Mutex::new(HashMap::new()),
         verify_waiters: Mutex::new(HashMap::new()),
+        repairs: Mutex::new(HashMap::new()),
+        repair_waiters: Mutex::new(HashMap::new()),
         shutdown: shutdown.clone(),
         schema_settings,
     });
@@ -122,26 +130,35 @@ pub async fn run(
 
     tracker.spawn(poll_master(ctx.clone(), conn, master_tx, shutdown.clone()));
     let hctx = ctx.clone();
-    let handler: http::Handler = Arc::new(move |path: String| {
+    let handler: http::Handler = Arc::new(move |req: http::Request| {
         let ctx = hctx.clone();
         Box::pin(async move {
             let reg = &ctx.registry;
-            match path.as_str() {
-                "/status" => Response::json(serde_json::to_string_pretty(&reg.snapshot()).unwrap()),
-                "/metrics" => Response {
+            match (req.path.as_str(), req.reads()) {
+                ("/repair", true) => Response::text(
+                    405,
+                    "a repair changes a snap's table: POST /repair?table=DB.TABLE&node=SNAP \
+                     (&dry_run=1 to only count), or `master-admin repair`\n",
+                ),
+                ("/repair", false) => serve_repair(&ctx, &req).await,
+                (_, false) => Response::text(405, "only /repair takes POST\n"),
+                ("/status", _) => {
+                    Response::json(serde_json::to_string_pretty(&reg.snapshot()).unwrap())
+                }
+                ("/metrics", _) => Response {
                     status: 200,
                     content_type: "text/plain; version=0.0.4",
                     body: status::metrics(&reg.snapshot()),
                 },
-                "/health" if reg.master_ok() => Response::text(200, "ok\n"),
-                "/health" => Response::text(503, "the master database does not answer\n"),
-                "/verify" => match verify::verify(&ctx).await {
+                ("/health", _) if reg.master_ok() => Response::text(200, "ok\n"),
+                ("/health", _) => Response::text(503, "the master database does not answer\n"),
+                ("/verify", _) => match verify::verify(&ctx).await {
                     Ok(doc) => Response::json(serde_json::to_string_pretty(&doc).unwrap()),
                     Err(e) => Response::text(503, format!("verify failed: {e}\n")),
                 },
                 _ => Response::text(
                     404,
-                    "not found: try /status, /metrics, /health or /verify\n",
+                    "not found: try /status, /metrics, /health, /verify or POST /repair\n",
                 ),
             }
         })
@@ -175,6 +192,24 @@ pub async fn run(
     }
     info!("hub stopped");
     Ok(())
+}
+
+/// `POST /repair`: the snap's report as JSON, or what was wrong with the request.
+async fn serve_repair(ctx: &Arc<HubCtx>, req: &http::Request) -> Response {
+    let (Some(table), Some(node)) = (req.param("table"), req.param("node")) else {
+        return Response::text(
+            400,
+            "a repair needs ?table=DB.TABLE&node=SNAP (and &dry_run=1 to only count)\n",
+        );
+    };
+    let dry_run = req
+        .param("dry_run")
+        .is_some_and(|v| !matches!(v.as_str(), "0" | "false" | "no"));
+    match repair::repair(ctx, &table, &node, dry_run).await {
+        Ok(report) => Response::json(serde_json::to_string_pretty(&report).unwrap()),
+        Err(crate::Error::Request(m)) => Response::text(409, format!("{m}\n")),
+        Err(e) => Response::text(500, format!("repair failed: {e}\n")),
+    }
 }
 
 /// The rows of `starsync.snaps`.

@@ -410,6 +410,12 @@ async fn ingest_loop(
                         .await;
                 }
             }
+            Message::RepairResult(report) => {
+                let waiter = ctx.repair_waiters.lock().unwrap().remove(&report.id);
+                if let Some(w) = waiter {
+                    let _ = w.send(report);
+                }
+            }
             Message::Error { message } => {
                 break Err(protocol(&name, format!("the agent reported: {message}")));
             }

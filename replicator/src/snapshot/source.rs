@@ -74,6 +74,83 @@ fn first_text(row: &mysql_async::Row, i: usize) -> String {
         .unwrap_or_default()
 }
 
+/// The rows of one table, read in chunks of at most `chunk_rows` rows or about `chunk_bytes`
+/// bytes, as the binary protocol gives them (the session runs with `SET NAMES binary`).
+pub struct TableRows<'a> {
+    result: mysql_async::QueryResult<'a, 'static, mysql_async::BinaryProtocol>,
+    meta: Arc<TableMeta>,
+    limits: LimitsConfig,
+    q: String,
+}
+
+impl<'a> TableRows<'a> {
+    /// Starts reading `db`.`name` on `c` (inside the caller's snapshot, if it opened one).
+    pub async fn open(
+        c: &'a mut mysql_async::Conn,
+        db: &str,
+        name: &str,
+        limits: &LimitsConfig,
+    ) -> Result<TableRows<'a>> {
+        let q = qualified(db, name);
+        let result = c
+            .exec_iter(format!("SELECT * FROM {q}"), ())
+            .await
+            .map_err(Error::db(format!("reading the rows of {q}")))?;
+        let columns: Vec<ColumnMeta> = result
+            .columns_ref()
+            .iter()
+            .map(|col| ColumnMeta {
+                name: col.name_str().into_owned(),
+                ty: col.column_type() as u8,
+                meta: 0,
+                unsigned: false,
+                charset: col.character_set(),
+                nullable: true,
+                labels: Vec::new(),
+            })
+            .collect();
+        let meta = Arc::new(TableMeta {
+            schema: db.to_string(),
+            table: name.to_string(),
+            columns,
+            primary_key: Vec::new(),
+        });
+        Ok(TableRows {
+            result,
+            meta,
+            limits: limits.clone(),
+            q,
+        })
+    }
+
+    /// The next chunk of rows (inserts); `None` after the last.
+    pub async fn next_chunk(&mut self) -> Result<Option<RowsChunk>> {
+        let mut values = Vec::new();
+        let (mut bytes, mut rows) = (0usize, 0usize);
+        while rows < self.limits.chunk_rows && bytes < self.limits.chunk_bytes {
+            let Some(row) = self
+                .result
+                .next()
+                .await
+                .map_err(Error::db(format!("reading the rows of {}", self.q)))?
+            else {
+                break;
+            };
+            for v in row.unwrap() {
+                let v = from_protocol(v);
+                bytes += v.approx_bytes();
+                values.push(v);
+            }
+            rows += 1;
+        }
+        Ok((rows > 0).then(|| RowsChunk {
+            table: self.meta.clone(),
+            kind: RowKind::Insert,
+            values,
+        }))
+    }
+}
+
 /// Streams a consistent snapshot of the replicated databases to `peer`. Returns its position.
 /// A peer that takes nothing for `idle` ends it (see `send`).
 pub async fn stream(
@@ -235,80 +312,17 @@ pub async fn stream(
     let mut last_log = Instant::now();
     for (db, name) in &tables {
         let q = qualified(db, name);
-        let mut result = c
-            .exec_iter(format!("SELECT * FROM {q}"), ())
-            .await
-            .map_err(Error::db(format!("reading the rows of {q}")))?;
-        let columns: Vec<ColumnMeta> = result
-            .columns_ref()
-            .iter()
-            .map(|col| ColumnMeta {
-                name: col.name_str().into_owned(),
-                ty: col.column_type() as u8,
-                meta: 0,
-                unsigned: false,
-                charset: col.character_set(),
-                nullable: true,
-                labels: Vec::new(),
-            })
-            .collect();
-        let meta = Arc::new(TableMeta {
-            schema: db.clone(),
-            table: name.clone(),
-            columns,
-            primary_key: Vec::new(),
-        });
-        let mut values = Vec::new();
-        let mut bytes = 0usize;
-        let mut rows_in_chunk = 0usize;
-        while let Some(row) = result
-            .next()
-            .await
-            .map_err(Error::db(format!("reading the rows of {q}")))?
-        {
-            for v in row.unwrap() {
-                let v = from_protocol(v);
-                bytes += v.approx_bytes();
-                values.push(v);
+        let mut rows = TableRows::open(&mut c, db, name, limits).await?;
+        while let Some(chunk) = rows.next_chunk().await? {
+            total += chunk.len() as u64;
+            send(out, Message::SnapshotRows(chunk), peer, idle).await?;
+            if last_log.elapsed() > Duration::from_secs(2) {
+                last_log = Instant::now();
+                let secs = started.elapsed().as_secs_f64();
+                info!(peer, rows = total, table = %q,
+                      percent = (total as f64 * 100.0 / estimated.max(1) as f64).min(100.0) as u64,
+                      rows_per_sec = (total as f64 / secs) as u64, "snapshot progress");
             }
-            rows_in_chunk += 1;
-            if rows_in_chunk >= limits.chunk_rows || bytes >= limits.chunk_bytes {
-                total += rows_in_chunk as u64;
-                send(
-                    out,
-                    Message::SnapshotRows(RowsChunk {
-                        table: meta.clone(),
-                        kind: RowKind::Insert,
-                        values: std::mem::take(&mut values),
-                    }),
-                    peer,
-                    idle,
-                )
-                .await?;
-                rows_in_chunk = 0;
-                bytes = 0;
-                if last_log.elapsed() > Duration::from_secs(2) {
-                    last_log = Instant::now();
-                    let secs = started.elapsed().as_secs_f64();
-                    info!(peer, rows = total, table = %q,
-                          percent = (total as f64 * 100.0 / estimated.max(1) as f64).min(100.0) as u64,
-                          rows_per_sec = (total as f64 / secs) as u64, "snapshot progress");
-                }
-            }
-        }
-        if rows_in_chunk > 0 {
-            total += rows_in_chunk as u64;
-            send(
-                out,
-                Message::SnapshotRows(RowsChunk {
-                    table: meta.clone(),
-                    kind: RowKind::Insert,
-                    values,
-                }),
-                peer,
-                idle,
-            )
-            .await?;
         }
     }
     c.query_drop("COMMIT").await.ok();

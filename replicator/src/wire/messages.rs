@@ -172,6 +172,17 @@ pub enum Message {
     SnapshotRows(crate::model::RowsChunk),
     #[serde(rename = "snapend")]
     SnapshotEnd(crate::snapshot::SnapshotEnd),
+    /// Hub → agent, in the fan-out stream between two transactions: the master's rows of one
+    /// table at this point of the stream follow ([`crate::repair`]).
+    #[serde(rename = "rbeg")]
+    RepairBegin(crate::repair::RepairBegin),
+    #[serde(rename = "rrows")]
+    RepairRows(crate::model::RowsChunk),
+    #[serde(rename = "rend")]
+    RepairEnd(crate::repair::RepairEnd),
+    /// Agent → hub: what the repair did.
+    #[serde(rename = "rres")]
+    RepairResult(crate::repair::RepairReport),
     /// The sender is closing the session because of this.
     #[serde(rename = "err")]
     Error { message: String },
@@ -203,6 +214,10 @@ impl Message {
             Message::SnapshotRows(_) => "snapshot-rows",
             Message::SnapshotEnd(_) => "snapshot-end",
             Message::VerifyResult { .. } => "verify-result",
+            Message::RepairBegin(_) => "repair-begin",
+            Message::RepairRows(_) => "repair-rows",
+            Message::RepairEnd(_) => "repair-end",
+            Message::RepairResult(_) => "repair-result",
             Message::Error { .. } => "error",
             Message::FanoutStopped { .. } => "fanout-stopped",
         }
@@ -211,6 +226,7 @@ impl Message {
     pub fn approx_bytes(&self) -> usize {
         match self {
             Message::Txn(t) => t.approx_bytes(),
+            Message::RepairRows(c) => c.approx_bytes(),
             _ => 64,
         }
     }

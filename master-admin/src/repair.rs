@@ -1,0 +1,222 @@
+//! `master-admin repair DB.TABLE --node SNAP`: one table of one snap made the master's.
+//!
+//! The hub does the work (`POST /repair`): the master's rows of the table, read in a consistent
+//! snapshot, go into the snap's stream at the snapshot's position and replace the snap's rows
+//! there; rows with a local change still in flight are left to that change's echo. Nothing else
+//! on the snap changes and it keeps serving meanwhile (writers of that table wait while it is
+//! rewritten). `--dry-run` counts what differs and changes nothing. This module asks and renders
+//! the snap's report.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result, EXIT_OK, EXIT_PROBLEM};
+use crate::hub::Hub;
+use crate::names::TableName;
+
+/// Default for how long the hub may take (the snap may be behind; a large table takes time).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// The snap's report, as the hub sends it (`replicator::repair::RepairReport`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Report {
+    pub node: String,
+    pub table: String,
+    pub master_pos: String,
+    pub dry_run: bool,
+    pub master_rows: u64,
+    pub definition_differed: bool,
+    pub recreated: bool,
+    pub differed: u64,
+    pub missing: u64,
+    pub extra: u64,
+    pub keyless: bool,
+    pub in_flight: u64,
+    pub secs: f64,
+    pub error: Option<String>,
+}
+
+impl Report {
+    fn differs(&self) -> bool {
+        self.definition_differed || self.differed + self.missing + self.extra > 0
+    }
+}
+
+fn rows(n: u64) -> String {
+    if n == 1 {
+        "1 row".into()
+    } else {
+        format!("{n} rows")
+    }
+}
+
+/// The report as text.
+pub fn render(r: &Report) -> String {
+    let at = format!(
+        "{} on {} at the master's position {}",
+        r.table, r.node, r.master_pos
+    );
+    let mut out = String::new();
+    if let Some(e) = &r.error {
+        out.push_str(&format!("repair of {at} FAILED: {e}\n"));
+        if r.recreated {
+            out.push_str(
+                "the table was made again from the master's definition before the failure: \
+                 its rows may be missing on the snap until a repair succeeds\n",
+            );
+        } else {
+            out.push_str("nothing was changed on the snap\n");
+        }
+        return out;
+    }
+    if r.dry_run && r.definition_differed {
+        out.push_str(&format!(
+            "{at}: its definition differs from the master's (or the table is missing there); \
+             a repair makes it again from the master's CREATE TABLE and loads the master's {} \
+             (dry run: nothing changed)\n",
+            rows(r.master_rows)
+        ));
+        return out;
+    }
+    if !r.differs() {
+        out.push_str(&format!(
+            "{at}: already the master's ({}); nothing changed\n",
+            rows(r.master_rows)
+        ));
+    } else if r.keyless {
+        out.push_str(&format!(
+            "{at}: no primary key, so every row is replaced: {} deleted, the master's {} \
+             inserted{}\n",
+            rows(r.extra),
+            rows(r.missing),
+            if r.dry_run {
+                " (dry run: nothing changed)"
+            } else {
+                ""
+            }
+        ));
+    } else {
+        let verb = if r.dry_run {
+            "would be made the master's (dry run: nothing changed; run it again without \
+             --dry-run to repair)"
+        } else {
+            "made the master's"
+        };
+        out.push_str(&format!(
+            "{at}: {} differed, {} missing, {} extra of the master's {}: {verb}\n",
+            rows(r.differed),
+            rows(r.missing),
+            rows(r.extra),
+            r.master_rows
+        ));
+    }
+    if r.recreated {
+        out.push_str(
+            "its definition differed from the master's: the table was made again from the \
+             master's CREATE TABLE\n",
+        );
+    }
+    if r.in_flight > 0 {
+        out.push_str(&format!(
+            "{} with a local change still on its way to the master left as on the snap (that \
+             change's echo brings the master's row)\n",
+            rows(r.in_flight)
+        ));
+    }
+    out
+}
+
+/// Runs `repair`; exit code 0 when done (or, dry, nothing differs), 1 when it failed or (dry)
+/// the table differs.
+pub async fn run(
+    hub: &Hub,
+    table: &TableName,
+    node: &str,
+    dry_run: bool,
+    timeout: Duration,
+    as_json: bool,
+) -> Result<u8> {
+    let mut path = format!(
+        "/repair?table={}&node={}",
+        replicator::http::encode(&table.quoted()),
+        replicator::http::encode(node)
+    );
+    if dry_run {
+        path.push_str("&dry_run=1");
+    }
+    eprintln!(
+        "{} {table} on {node}: the hub sends the master's rows into its stream…",
+        if dry_run { "comparing" } else { "repairing" }
+    );
+    let body = match hub.post(&path, "/repair", timeout).await {
+        Err(Error::HubStatus {
+            status: 404 | 405,
+            addr,
+            path,
+            ..
+        }) => {
+            return Err(Error::HubStatus {
+                addr,
+                path,
+                status: 404,
+                body: "this hub does not serve /repair: upgrade the replicator on the master"
+                    .into(),
+            })
+        }
+        r => r?,
+    };
+    let report: Report = serde_json::from_str(&body).map_err(|e| Error::HubDecode {
+        addr: hub.addr.clone(),
+        path: "/repair",
+        problem: e.to_string(),
+    })?;
+    if as_json {
+        println!("{}", body.trim());
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(if report.error.is_some() || (dry_run && report.differs()) {
+        EXIT_PROBLEM
+    } else {
+        EXIT_OK
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(json: &str) -> Report {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn reports_read_as_text() {
+        let r = report(
+            r#"{"id": 3, "node": "snap1", "table": "MOST.t", "master_pos": "0-1-9",
+               "dry_run": false, "master_rows": 50, "differed": 3, "missing": 1, "extra": 2,
+               "in_flight": 1, "secs": 0.2, "error": null, "future_field": 1}"#,
+        );
+        let text = render(&r);
+        assert!(
+            text.starts_with(
+                "MOST.t on snap1 at the master's position 0-1-9: 3 rows differed, 1 row \
+                 missing, 2 rows extra of the master's 50: made the master's\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("1 row with a local change"), "{text}");
+        let same = report(r#"{"node": "snap1", "table": "MOST.t", "master_rows": 1}"#);
+        assert!(render(&same).ends_with("already the master's (1 row); nothing changed\n"));
+        let failed = report(r#"{"node": "s", "table": "MOST.t", "error": "lock wait"}"#);
+        assert!(render(&failed).contains("FAILED: lock wait\nnothing was changed"));
+        let dry = report(r#"{"node": "s", "table": "MOST.t", "dry_run": true, "extra": 1}"#);
+        assert!(
+            render(&dry).contains("dry run: nothing changed"),
+            "{}",
+            render(&dry)
+        );
+    }
+}

@@ -1,0 +1,159 @@
+//! `repair`: tables of one snap that drifted behind replication's back (rows changed, deleted
+//! and added without binlogging, a table without a key, a column dropped) are made the master's
+//! while every node keeps writing, and nothing else moves: afterwards every node converges and
+//! `verify` finds them equal. A dry run counts and changes nothing; bad requests are refused
+//! with what to ask instead.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mysql_async::prelude::*;
+use starsync_tests::{Node, Star};
+
+use crate::common::admin;
+
+/// Updates rows 100..199 of `MOST.t` on `node`, about 100 a second, until `stop`.
+fn write_load(node: &Node, step: i64, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> {
+    let opts = node.opts();
+    tokio::spawn(async move {
+        let mut c = mysql_async::Conn::new(opts).await.unwrap();
+        let mut n = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let id = 100 + (n as i64 * step) % 100;
+            c.query_drop(format!("UPDATE MOST.t SET v = v + 1 WHERE id = {id}"))
+                .await
+                .unwrap();
+            n += 1;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        n
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repair_makes_drifted_tables_of_a_snap_the_masters_while_all_nodes_write() {
+    let star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; \
+             CREATE TABLE t (id INT PRIMARY KEY, code VARCHAR(20) NOT NULL UNIQUE, v INT, \
+               note TEXT) DEFAULT CHARSET = utf8mb4 COLLATE utf8mb4_general_ci; \
+             INSERT INTO t SELECT seq, CONCAT('c', seq), seq, REPEAT('n', seq % 7) \
+               FROM seq_1_to_200; \
+             CREATE TABLE k (a INT, b TEXT); INSERT INTO k VALUES (1, 'x'), (2, 'y'), (2, 'y'); \
+             CREATE TABLE d (id INT PRIMARY KEY, x INT NOT NULL DEFAULT 7); \
+             INSERT INTO d (id) SELECT seq FROM seq_1_to_10",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+
+    // snap1 drifts, unlogged: 4 rows changed (one only in letter case, which its collation
+    // calls equal), 2 deleted, 1 added; a row of the keyless table gone; a column dropped.
+    let snap1 = star.snap(0);
+    snap1
+        .exec(
+            "SET SESSION sql_log_bin = 0; USE MOST; \
+             UPDATE t SET v = -1 WHERE id IN (1, 2); UPDATE t SET note = NULL WHERE id = 3; \
+             UPDATE t SET code = 'C4' WHERE id = 4; DELETE FROM t WHERE id IN (10, 11); \
+             INSERT INTO t VALUES (1000, 'extra', 0, 'only here'); \
+             DELETE FROM k WHERE a = 1; ALTER TABLE d DROP COLUMN x",
+        )
+        .await
+        .unwrap();
+    let drifted = snap1.checksum("`MOST`.`t`").await.unwrap();
+    let out = admin(&star, &["verify"]).await.expect(1);
+    out.says(&[
+        "table `MOST`.`t` differs on node snap1",
+        "table `MOST`.`k` differs on node snap1",
+        "table `MOST`.`d` is defined differently on node snap1",
+    ]);
+
+    // A dry run counts and changes nothing.
+    let out = admin(&star, &["repair", "MOST.t", "--node", "snap1", "--dry-run"])
+        .await
+        .expect(1);
+    out.says(&[
+        "MOST.t on snap1 at the master's position ",
+        "4 rows differed, 2 rows missing, 1 row extra of the master's 200",
+        "dry run: nothing changed",
+    ]);
+    assert_eq!(snap1.checksum("`MOST`.`t`").await.unwrap(), drifted);
+    admin(&star, &["repair", "MOST.d", "--node", "snap1", "--dry-run"])
+        .await
+        .expect(1)
+        .says(&[
+            "its definition differs from the master's",
+            "loads the master's 10 rows",
+        ]);
+
+    // The repair, while the master and both snaps update other rows of the table.
+    let stop = Arc::new(AtomicBool::new(false));
+    let loads = vec![
+        write_load(star.master(), 7, stop.clone()),
+        write_load(star.snap(0), 11, stop.clone()),
+        write_load(star.snap(1), 13, stop.clone()),
+    ];
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let out = admin(&star, &["repair", "MOST.t", "--node", "snap1", "--json"])
+        .await
+        .expect(0);
+    let report = out.json();
+    assert_eq!(report["node"], "snap1", "{report:#}");
+    assert_eq!(report["table"], "MOST.t", "{report:#}");
+    assert_eq!(
+        (&report["differed"], &report["missing"], &report["extra"]),
+        (&4.into(), &2.into(), &1.into()),
+        "{report:#}"
+    );
+    assert_eq!(report["error"], serde_json::Value::Null, "{report:#}");
+    admin(&star, &["repair", "MOST.k", "--node", "snap1"])
+        .await
+        .expect(0)
+        .says(&["no primary key, so every row is replaced: 2 rows deleted, the master's 3 rows"]);
+    admin(&star, &["repair", "MOST.d", "--node", "snap1"])
+        .await
+        .expect(0)
+        .says(&[
+            "made again from the master's CREATE TABLE",
+            "0 rows differed, 10 rows missing",
+        ]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut writes = 0;
+    for l in loads {
+        writes += l.await.unwrap();
+    }
+    assert!(writes > 30, "the load made {writes} writes");
+
+    // Everything converges (checksums and definitions of every table on every node, every
+    // GTID position equal: the repair itself logged nothing) and verify agrees.
+    star.wait_converged(Duration::from_secs(60)).await.unwrap();
+    admin(&star, &["verify"])
+        .await
+        .expect(0)
+        .says(&["all 3 tables equal on 3 nodes"]);
+    admin(&star, &["repair", "MOST.t", "--node", "snap1"])
+        .await
+        .expect(0)
+        .says(&["already the master's (200 rows)"]);
+
+    // Requests that cannot be done say what to ask instead.
+    admin(&star, &["repair", "MOST.nope", "--node", "snap1"])
+        .await
+        .expect(5)
+        .says(&["the master has no table `MOST`.`nope`"]);
+    admin(&star, &["repair", "MOST.t", "--node", "snap9"])
+        .await
+        .expect(5)
+        .says(&["snap snap9 is not connected", "connected: snap1, snap2"]);
+    admin(&star, &["repair", "mysql.user", "--node", "snap1"])
+        .await
+        .expect(5)
+        .says(&["database mysql does not replicate"]);
+    admin(&star, &["repair", "t", "--node", "snap1"])
+        .await
+        .expect(2)
+        .says(&["needs its database"]);
+}
