@@ -38,9 +38,10 @@ async fn repair_makes_drifted_tables_of_a_snap_the_masters_while_all_nodes_write
         .exec(
             "CREATE DATABASE MOST; USE MOST; \
              CREATE TABLE t (id INT PRIMARY KEY, code VARCHAR(20) NOT NULL UNIQUE, v INT, \
-               note TEXT) DEFAULT CHARSET = utf8mb4 COLLATE utf8mb4_general_ci; \
-             INSERT INTO t SELECT seq, CONCAT('c', seq), seq, REPEAT('n', seq % 7) \
-               FROM seq_1_to_200; \
+               note TEXT, g INT AS (v * 2) PERSISTENT) \
+               DEFAULT CHARSET = utf8mb4 COLLATE utf8mb4_general_ci; \
+             INSERT INTO t (id, code, v, note) SELECT seq, CONCAT('c', seq), seq, \
+               REPEAT('n', seq % 7) FROM seq_1_to_200; \
              CREATE TABLE k (a INT, b TEXT); INSERT INTO k VALUES (1, 'x'), (2, 'y'), (2, 'y'); \
              CREATE TABLE d (id INT PRIMARY KEY, x INT NOT NULL DEFAULT 7); \
              INSERT INTO d (id) SELECT seq FROM seq_1_to_10",
@@ -57,7 +58,7 @@ async fn repair_makes_drifted_tables_of_a_snap_the_masters_while_all_nodes_write
             "SET SESSION sql_log_bin = 0; USE MOST; \
              UPDATE t SET v = -1 WHERE id IN (1, 2); UPDATE t SET note = NULL WHERE id = 3; \
              UPDATE t SET code = 'C4' WHERE id = 4; DELETE FROM t WHERE id IN (10, 11); \
-             INSERT INTO t VALUES (1000, 'extra', 0, 'only here'); \
+             INSERT INTO t (id, code, v, note) VALUES (1000, 'extra', 0, 'only here'); \
              DELETE FROM k WHERE a = 1; ALTER TABLE d DROP COLUMN x",
         )
         .await
@@ -148,6 +149,10 @@ async fn repair_makes_drifted_tables_of_a_snap_the_masters_while_all_nodes_write
         .await
         .expect(5)
         .says(&["snap snap9 is not connected", "connected: snap1, snap2"]);
+    admin(&star, &["repair", "MOST.t", "--node", "master"])
+        .await
+        .expect(5)
+        .says(&["master is the master: its tables are what snaps are repaired from"]);
     admin(&star, &["repair", "mysql.user", "--node", "snap1"])
         .await
         .expect(5)

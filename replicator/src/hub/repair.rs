@@ -52,6 +52,11 @@ pub async fn repair(
              the master's on the snaps, so there is nothing to repair"
         )));
     }
+    if node == ctx.cfg.node.name {
+        return Err(Error::Request(format!(
+            "{node} is the master: its tables are what snaps are repaired from; name a snap"
+        )));
+    }
     let jobs = ctx.repairs.lock().unwrap().get(node).cloned();
     let Some(jobs) = jobs else {
         let mut connected: Vec<String> = ctx.repairs.lock().unwrap().keys().cloned().collect();

@@ -32,9 +32,13 @@
 //!    master after the snapshot, and its echo brings the master's image. Echoes of every own
 //!    transaction recorded so far are written in full from now on ([`crate::echo_skip`]): the
 //!    repair changed rows they might otherwise take as already held.
-//! 4. Rows not identical to the master's (byte for byte, every stored column) are deleted, the
-//!    master's rows missing then are inserted, and the counts are the report. A dry run rolls
-//!    back instead of committing.
+//! 4. The rows are counted by reading (rows not identical to the master's, byte for byte in every
+//!    stored column; the master's rows not here), then those rows are deleted and the master's
+//!    missing ones inserted, and the counts are the report. A dry run only counts. A table
+//!    without a primary key has all its rows replaced.
+//!
+//! A table of a non-transactional engine (MyISAM, Aria) takes no row locks and its change is
+//! not one atomic step; local writes to it during a repair can be lost on the snap.
 
 pub mod source;
 pub mod target;

@@ -28,6 +28,15 @@ pub trait Hooks: Send + Sync {
     fn touched(&self, table: &str);
 }
 
+/// `SELECT COUNT(*) …` on `c`, about table `q`.
+async fn count_rows(c: &mut mysql_async::Conn, sql: String, q: &str) -> Result<u64> {
+    let n: Option<u64> = c
+        .query_first(sql)
+        .await
+        .map_err(Error::db(format!("comparing the rows of {q}")))?;
+    Ok(n.unwrap_or(0))
+}
+
 /// The work table, quoted.
 fn work_table() -> String {
     qualified(WORK_SCHEMA, WORK_TABLE)
@@ -266,17 +275,20 @@ impl Repair {
             let q = q.clone();
             move |e| Error::db(format!("{what} {q}"))(e)
         };
+        // Counted by reading first: a dry run changes nothing, whatever the table's engine.
         if pk.is_empty() {
             // No key to compare rows by: all of them replaced.
             self.report.keyless = true;
-            c.query_drop(format!("DELETE FROM {q}"))
-                .await
-                .map_err(affected("deleting the rows of"))?;
-            self.report.extra = c.affected_rows();
-            c.query_drop(format!("INSERT INTO {q} ({cols}) SELECT {cols} FROM {tmp}"))
-                .await
-                .map_err(affected("inserting the master's rows into"))?;
-            self.report.missing = c.affected_rows();
+            self.report.extra = count_rows(c, format!("SELECT COUNT(*) FROM {q}"), &q).await?;
+            self.report.missing = count_rows(c, format!("SELECT COUNT(*) FROM {tmp}"), &q).await?;
+            if !b.dry_run {
+                c.query_drop(format!("DELETE FROM {q}"))
+                    .await
+                    .map_err(affected("deleting the rows of"))?;
+                c.query_drop(format!("INSERT INTO {q} ({cols}) SELECT {cols} FROM {tmp}"))
+                    .await
+                    .map_err(affected("inserting the master's rows into"))?;
+            }
         } else {
             let key_eq = |a: &str, b: &str| {
                 pk.iter()
@@ -318,36 +330,47 @@ impl Repair {
                 .map(|k| format!("BINARY x.{k} <=> BINARY s.{k}"))
                 .collect::<Vec<_>>()
                 .join(" AND ");
-            let extra: Option<u64> = c
-                .query_first(format!(
-                    "SELECT COUNT(*) FROM {q} AS x WHERE NOT EXISTS \
-                     (SELECT 1 FROM {tmp} AS s WHERE {})",
+            let not_in_work = |also: &str| {
+                format!(
+                    "FROM {q} AS x WHERE NOT EXISTS (SELECT 1 FROM {tmp} AS s WHERE {}{also})",
                     key_eq("s", "x")
+                )
+            };
+            let extra = count_rows(c, format!("SELECT COUNT(*) {}", not_in_work("")), &q).await?;
+            let wrong = count_rows(
+                c,
+                format!("SELECT COUNT(*) {}", not_in_work(&format!(" AND {same}"))),
+                &q,
+            )
+            .await?;
+            let masters_not_here = count_rows(
+                c,
+                format!(
+                    "SELECT COUNT(*) FROM {tmp} AS s WHERE NOT EXISTS \
+                     (SELECT 1 FROM {q} AS x WHERE {} AND {same})",
+                    key_eq("x", "s")
+                ),
+                &q,
+            )
+            .await?;
+            self.report.extra = extra;
+            self.report.differed = wrong.saturating_sub(extra);
+            self.report.missing = masters_not_here.saturating_sub(self.report.differed);
+            if !b.dry_run && wrong + masters_not_here > 0 {
+                // Rows not the master's go; the master's rows then missing come in.
+                c.query_drop(format!("DELETE x {}", not_in_work(&format!(" AND {same}"))))
+                    .await
+                    .map_err(affected("deleting the rows that differ of"))?;
+                c.query_drop(format!(
+                    "DELETE s FROM {tmp} AS s WHERE EXISTS (SELECT 1 FROM {q} AS x WHERE {})",
+                    key_eq("x", "s")
                 ))
                 .await
-                .map_err(affected("comparing the keys of"))?;
-            self.report.extra = extra.unwrap_or(0);
-            // Rows not the master's go; the master's rows then missing come in.
-            c.query_drop(format!(
-                "DELETE x FROM {q} AS x WHERE NOT EXISTS \
-                 (SELECT 1 FROM {tmp} AS s WHERE {} AND {same})",
-                key_eq("s", "x")
-            ))
-            .await
-            .map_err(affected("deleting the rows that differ of"))?;
-            let deleted = c.affected_rows();
-            c.query_drop(format!(
-                "DELETE s FROM {tmp} AS s WHERE EXISTS (SELECT 1 FROM {q} AS x WHERE {})",
-                key_eq("x", "s")
-            ))
-            .await
-            .map_err(affected("comparing the rows of"))?;
-            c.query_drop(format!("INSERT INTO {q} ({cols}) SELECT {cols} FROM {tmp}"))
-                .await
-                .map_err(affected("inserting the master's rows into"))?;
-            let inserted = c.affected_rows();
-            self.report.differed = deleted.saturating_sub(self.report.extra);
-            self.report.missing = inserted.saturating_sub(self.report.differed);
+                .map_err(affected("comparing the rows of"))?;
+                c.query_drop(format!("INSERT INTO {q} ({cols}) SELECT {cols} FROM {tmp}"))
+                    .await
+                    .map_err(affected("inserting the master's rows into"))?;
+            }
         }
         if b.dry_run {
             applier.abort().await?;
