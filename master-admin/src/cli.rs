@@ -197,6 +197,9 @@ pub enum Command {
         /// The hub's JSON answer instead of text.
         #[arg(long)]
         json: bool,
+        /// Only this table (DB.TABLE).
+        #[arg(long, value_name = "DB.TABLE")]
+        table: Option<String>,
         /// Give the hub this long to answer.
         #[arg(long, value_name = "SECONDS", default_value_t = crate::verify::DEFAULT_TIMEOUT.as_secs())]
         timeout: u64,
@@ -312,8 +315,14 @@ async fn dispatch(command: Command, settings: Settings) -> Result<u8> {
             };
             crate::status::run(&hub, &opts).await
         }
-        Command::Verify { json, timeout } => {
-            crate::verify::run(&hub, Duration::from_secs(timeout.max(1)), json).await
+        Command::Verify {
+            json,
+            table,
+            timeout,
+        } => {
+            let table: Option<TableName> = table.map(|t| t.parse()).transpose()?;
+            let timeout = Duration::from_secs(timeout.max(1));
+            crate::verify::run(&hub, table.as_ref(), timeout, json).await
         }
         Command::Repair {
             table,

@@ -87,7 +87,24 @@ impl Hub {
         path: &'static str,
         timeout: Duration,
     ) -> Result<(T, String)> {
-        let body = self.get(path, timeout).await?;
+        self.get_doc_at(path, path, timeout).await
+    }
+
+    /// [`Hub::get_doc`] of `path` with a query string, `name` being the endpoint for messages.
+    /// The hub's 409 (a request it cannot do as asked) is a refusal.
+    pub async fn get_doc_at<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        name: &'static str,
+        timeout: Duration,
+    ) -> Result<(T, String)> {
+        let body = match self.call("GET", path, name, timeout).await {
+            Err(Error::HubStatus {
+                status: 409, body, ..
+            }) => return Err(Error::Refused(body)),
+            r => r?,
+        };
+        let path = name;
         let decode = |problem: String| Error::HubDecode {
             addr: self.addr.clone(),
             path,

@@ -9,8 +9,6 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use crate::error::{Error, Result, EXIT_OK, EXIT_PROBLEM};
 use crate::hub::Hub;
 use crate::names::TableName;
@@ -18,31 +16,9 @@ use crate::names::TableName;
 /// Default for how long the hub may take (the snap may be behind; a large table takes time).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(900);
 
-/// The snap's report, as the hub sends it (`replicator::repair::RepairReport`).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct Report {
-    pub node: String,
-    pub table: String,
-    pub master_pos: String,
-    pub dry_run: bool,
-    pub master_rows: u64,
-    pub definition_differed: bool,
-    pub recreated: bool,
-    pub differed: u64,
-    pub missing: u64,
-    pub extra: u64,
-    pub keyless: bool,
-    pub in_flight: u64,
-    pub secs: f64,
-    pub error: Option<String>,
-}
-
-impl Report {
-    fn differs(&self) -> bool {
-        self.definition_differed || self.differed + self.missing + self.extra > 0
-    }
-}
+/// The snap's report, as the hub sends it (every field defaults: an older or newer hub's report
+/// reads too).
+pub use replicator::repair::RepairReport as Report;
 
 fn rows(n: u64) -> String {
     if n == 1 {

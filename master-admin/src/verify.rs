@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result, EXIT_OK, EXIT_PROBLEM};
 use crate::hub::{Hub, VerifyDoc};
+use crate::names::TableName;
 use replicator::verify::DEFINITION_SUFFIX;
 
 /// Default for how long the hub may take (checksumming large tables takes time).
@@ -36,8 +37,17 @@ pub fn render(doc: &VerifyDoc) -> String {
         .unwrap_or(0);
     let mut out = String::new();
     if doc.equal {
+        let one = doc
+            .nodes
+            .first()
+            .and_then(|n| n.tables.keys().find(|t| !t.ends_with(DEFINITION_SUFFIX)));
+        let what = if let (1, Some(t)) = (tables, one) {
+            format!("table {t}")
+        } else {
+            format!("all {tables} tables")
+        };
         out.push_str(&format!(
-            "all {tables} tables equal on {} nodes at position {pos}\n",
+            "{what} equal on {} nodes at position {pos}\n",
             doc.nodes.len()
         ));
         return out;
@@ -117,9 +127,19 @@ fn shell_table(quoted: &str) -> String {
     }
 }
 
-/// Runs `verify`; exit code 0 when equal, 1 otherwise.
-pub async fn run(hub: &Hub, timeout: Duration, as_json: bool) -> Result<u8> {
-    let (doc, raw) = match hub.get_doc::<VerifyDoc>("/verify", timeout).await {
+/// Runs `verify` (of every replicated table, or of `table` only); exit code 0 when equal, 1
+/// otherwise.
+pub async fn run(
+    hub: &Hub,
+    table: Option<&TableName>,
+    timeout: Duration,
+    as_json: bool,
+) -> Result<u8> {
+    let path = match table {
+        Some(t) => format!("/verify?table={}", replicator::http::encode(&t.quoted())),
+        None => "/verify".to_string(),
+    };
+    let (doc, raw) = match hub.get_doc_at::<VerifyDoc>(&path, "/verify", timeout).await {
         Err(Error::HubStatus {
             addr,
             path,

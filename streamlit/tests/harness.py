@@ -17,6 +17,8 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.parse
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
@@ -191,27 +193,61 @@ class MariaDB:
             self.proc = None
 
 
+@dataclass
+class SeenRequest:
+    """One request the stand-in hub got."""
+
+    method: str
+    path: str  # without the query
+    query: str  # as sent, still URL-encoded
+    params: dict[str, str]  # the query decoded
+    body: bytes
+
+
 class StandInHub:
-    """A tiny real HTTP server playing the hub's ``/status`` endpoint."""
+    """A tiny real HTTP server playing the hub: ``/status`` from ``payload``/``status_code``, and
+    any other endpoint (``GET /verify``, ``POST /repair``) once given an :meth:`answer`; other
+    paths get 404, other POSTs 405, as an old hub would say. Every request is kept in ``seen``."""
 
     def __init__(self) -> None:
         self.payload: Any = None  # dict -> JSON; str/bytes -> sent as is
         self.status_code = 200
-        self.requests = 0
+        self.requests = 0  # GET /status requests
+        self.answers: dict[tuple[str, str], tuple[int, Any]] = {}
+        self.seen: list[SeenRequest] = []
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server naming
-                hub.requests += 1
-                if self.path != "/status":
-                    self.send_error(404)
-                    return
-                body = hub.payload
+                self._serve("GET")
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server naming
+                self._serve("POST")
+
+            def _serve(self, method: str) -> None:
+                path, _, query = self.path.partition("?")
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                params = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
+                hub.seen.append(SeenRequest(method, path, query, params, body))
+                if (method, path) == ("GET", "/status"):
+                    hub.requests += 1
+                    self._send(hub.status_code, hub.payload, "application/json")
+                elif (method, path) in hub.answers:
+                    code, answer = hub.answers[(method, path)]
+                    kind = "application/json" if isinstance(answer, (dict, list)) else "text/plain"
+                    self._send(code, answer, kind)
+                elif method == "POST":
+                    self._send(405, "only /repair takes POST\n", "text/plain")
+                else:
+                    self._send(404, "not found\n", "text/plain")
+
+            def _send(self, code: int, body: Any, kind: str) -> None:
                 if isinstance(body, (dict, list)):
                     body = json.dumps(body)
                 data = body.encode() if isinstance(body, str) else (body or b"")
-                self.send_response(hub.status_code)
-                self.send_header("Content-Type", "application/json")
+                self.send_response(code)
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -223,6 +259,14 @@ class StandInHub:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/status"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def answer(self, method: str, path: str, body: Any, status: int = 200) -> None:
+        """Serve ``body`` (dict/list as JSON, text as text/plain) with ``status`` at ``method path``."""
+        self.answers[(method, path)] = (status, body)
+
+    def calls(self, method: str, path: str) -> list[SeenRequest]:
+        """The requests of ``method path`` received so far."""
+        return [r for r in self.seen if (r.method, r.path) == (method, path)]
 
     def close(self) -> None:
         self.server.shutdown()
@@ -304,3 +348,69 @@ def sample_status(**overrides: Any) -> dict:
     }
     status.update(overrides)
     return status
+
+
+def sample_verify(equal: bool = True, **overrides: Any) -> dict:
+    """A ``/verify`` answer shaped like the hub's: the master and snap1 took part, snap2 (down)
+    did not. Not equal: snap1's rows of MOST.customers differ, MOST.orders is missing there and
+    MOST.notes is defined differently."""
+    master_tables = {
+        "`MOST`.`customers`": 123,
+        "`MOST`.`customers` (definition)": 9001,
+        "`MOST`.`orders`": 77,
+        "`MOST`.`orders` (definition)": 9002,
+        "`MOST`.`notes`": 5,
+        "`MOST`.`notes` (definition)": 9003,
+    }
+    snap_tables = dict(master_tables)
+    differences: list[dict] = []
+    if not equal:
+        snap_tables["`MOST`.`customers`"] = 456
+        snap_tables["`MOST`.`orders`"] = None
+        snap_tables["`MOST`.`orders` (definition)"] = None
+        snap_tables["`MOST`.`notes` (definition)"] = -9223372036854775807
+        differences = [
+            {"table": "`MOST`.`customers`", "node": "snap1", "expected": 123, "actual": 456},
+            {"table": "`MOST`.`notes` (definition)", "node": "snap1", "expected": 9003,
+             "actual": -9223372036854775807},
+            {"table": "`MOST`.`orders`", "node": "snap1", "expected": 77, "actual": None},
+        ]
+    doc = {
+        "equal": equal,
+        "master_pos": "1-1-5",
+        "position_equal": True,
+        "attempts": 1,
+        "nodes": [
+            {"name": "master", "gtid_pos": "1-1-5", "tables": master_tables, "error": None},
+            {"name": "snap1", "gtid_pos": "1-1-5", "tables": snap_tables, "error": None},
+        ],
+        "differences": differences,
+        "missing": [] if equal else ["snap2"],
+    }
+    if not equal:
+        doc["nodes"].append({"name": "snap2", "gtid_pos": "", "tables": {}, "error": "not connected"})
+    doc.update(overrides)
+    return doc
+
+
+def sample_repair(**overrides: Any) -> dict:
+    """A ``/repair`` report shaped like the hub's (a real repair of MOST.customers on snap1)."""
+    report = {
+        "id": 3,
+        "node": "snap1",
+        "table": "MOST.customers",
+        "master_pos": "0-1-9",
+        "dry_run": False,
+        "master_rows": 200,
+        "definition_differed": False,
+        "recreated": False,
+        "differed": 4,
+        "missing": 2,
+        "extra": 1,
+        "keyless": False,
+        "in_flight": 0,
+        "secs": 0.2,
+        "error": None,
+    }
+    report.update(overrides)
+    return report

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import StandInHub, free_port, sample_status
+from harness import StandInHub, free_port, sample_repair, sample_status, sample_verify
 from starsync_gui import conflicts, config, db, executor, hub, schema
 from starsync_gui.splitter import Statement
 
@@ -178,6 +178,207 @@ def test_lag_samples_are_capped_per_node(monkeypatch):
         hub.add_samples(samples, status)
     assert len(samples) == 9
     assert samples[0]["time"] == dt.datetime(2026, 1, 1, 0, 0, 2)
+
+
+# --- verify and repair -------------------------------------------------------------------------------
+
+
+def test_other_endpoints_sit_next_to_the_status_url():
+    assert hub.endpoint_url("http://10.0.0.1:4580/status", "/verify") == "http://10.0.0.1:4580/verify"
+    assert hub.endpoint_url("https://h:1/x/status?a=1#f", "/repair") == "https://h:1/repair"
+    status = hub.parse_status(__import__("json").dumps(sample_status()))
+    assert hub.snap_names(status) == ["snap1", "snap2"]
+
+
+@pytest.mark.parametrize(
+    "text, parsed, shown",
+    [
+        ("MOST.t", ("MOST", "t"), "MOST.t"),
+        (" `MOST`.`a.b` ", ("MOST", "a.b"), "`MOST`.`a.b`"),
+        ("`x``y`.t", ("x`y", "t"), "`x``y`.`t`"),
+        ("`MOST`.`customers`", ("MOST", "customers"), "MOST.customers"),
+        ("my_db.t$1", ("my_db", "t$1"), "my_db.t$1"),
+    ],
+)
+def test_table_names_parse_like_the_hub(text, parsed, shown):
+    assert hub.parse_table(text) == parsed
+    assert hub.display_table(text) == shown
+    assert hub.parse_table(hub.quote_table(*parsed)) == parsed
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "Type the table as DB.TABLE"),
+        ("   ", "Type the table as DB.TABLE"),
+        ("MOST", "is not DB.TABLE: name the database and the table with a dot"),
+        ("a.b.c", "'.c' follows the table name"),
+        ("`a", "unclosed backquote"),
+        ("a.`b", "unclosed backquote"),
+        (".t", "the database or the table name is empty"),
+        ("`MOST`x.t", "is not DB.TABLE"),
+    ],
+)
+def test_bad_table_names_are_explained(text, message):
+    with pytest.raises(ValueError) as e:
+        hub.parse_table(text)
+    assert message in str(e.value)
+    assert hub.display_table(text) == text
+
+
+def test_repair_query_quotes_encodes_and_marks_a_dry_run():
+    assert hub.repair_query("MOST.t", "snap1", dry_run=False) == "table=%60MOST%60.%60t%60&node=snap1"
+    assert (
+        hub.repair_query("`my db`.`a&b`", " snap 1/ä ", dry_run=True)
+        == "table=%60my%20db%60.%60a%26b%60&node=snap%201%2F%C3%A4&dry_run=1"
+    )
+    with pytest.raises(ValueError, match="Choose or type the snap"):
+        hub.repair_query("MOST.t", "  ", dry_run=True)
+    with pytest.raises(ValueError, match="not DB.TABLE"):
+        hub.repair_query("t", "snap1", dry_run=True)
+
+
+def test_verify_answers_read_as_rows_and_sentences():
+    json = __import__("json")
+    equal = hub.parse_verify(json.dumps(sample_verify(equal=True)))
+    assert equal.equal and equal.position_equal and equal.attempts == 1
+    assert hub.table_count(equal) == 3
+    assert hub.verify_summary(equal) == "All 3 tables equal on 2 nodes at position 1-1-5"
+    assert hub.difference_rows(equal) == [] and hub.repair_targets(equal) == []
+    assert hub.verify_warnings(equal) == []
+
+    differ = hub.parse_verify(json.dumps(sample_verify(equal=False)))
+    assert hub.verify_summary(differ) == "Not equal at position 1-1-5: 3 differences, 1 node not verified"
+    assert [(r["table"], r["kind"], r["actual"]) for r in hub.difference_rows(differ)] == [
+        ("MOST.customers", "rows differ", "456"),
+        ("MOST.notes", "definition differs", "-9223372036854775807"),
+        ("MOST.orders", "table missing", None),
+    ]
+    assert hub.repair_targets(differ) == [
+        ("MOST.customers", "snap1"),
+        ("MOST.notes", "snap1"),
+        ("MOST.orders", "snap1"),
+    ]
+    assert hub.verify_warnings(differ) == ["snap2 was not verified: not connected"]
+    assert [r["tables"] for r in hub.verify_node_rows(differ)] == [3, 3, 0]
+
+    # A table only on the node; the same table's rows and definition give one repair target;
+    # a node gone without a word; a node that answered with an error; positions apart.
+    doc = sample_verify(
+        equal=False,
+        differences=[
+            {"table": "`A`.`x`", "node": "s", "expected": None, "actual": 1},
+            {"table": "`A`.`y`", "node": "s", "expected": 1, "actual": 2},
+            {"table": "`A`.`y` (definition)", "node": "s", "expected": 3, "actual": 4},
+        ],
+        missing=["gone"],
+        position_equal=False,
+        attempts=1,
+    )
+    doc["nodes"][1]["error"] = "checksum failed: lock wait"
+    v = hub.parse_verify(json.dumps(doc))
+    assert [r["kind"] for r in hub.difference_rows(v)] == [
+        "not on the master",
+        "rows differ",
+        "definition differs",
+    ]
+    assert hub.repair_targets(v) == [("A.x", "s"), ("A.y", "s")]
+    warnings = hub.verify_warnings(v)
+    assert warnings[:2] == [
+        "gone was not verified (disconnected or no answer)",
+        "snap1: checksum failed: lock wait",
+    ]
+    assert warnings[3].startswith("Not every node reached the master's position 1-1-5 after 1 attempt:")
+
+    # An older hub without position_equal/attempts, nulls everywhere.
+    old = hub.parse_verify('{"equal": true, "master_pos": null, "nodes": [null, {"tables": null}]}')
+    assert old.position_equal and old.attempts is None and old.missing == []
+    assert hub.verify_summary(old) == "All 0 tables equal on 1 node at position (empty)"
+
+
+@pytest.mark.parametrize("body", ["[]", '{"nodes": []}', '{"equal": "yes"}', "nope"])
+def test_parse_verify_rejects_what_is_not_a_verdict(body):
+    with pytest.raises(hub.HubUnavailable) as e:
+        hub.parse_verify(body, "http://h:1/verify")
+    assert "http://h:1/verify" in str(e.value)
+
+
+def test_repair_reports_read_like_the_cli():
+    json = __import__("json")
+    r = hub.parse_repair(json.dumps(sample_repair(in_flight=1, future_field=1)))
+    assert r["future_field"] == 1
+    assert hub.render_repair(r) == [
+        "MOST.customers on snap1 at the master's position 0-1-9: 4 rows differed, 2 rows missing, "
+        "1 row extra of the master's 200: made the master's",
+        "1 row with a local change still on its way to the master left as on the snap (that change's "
+        "echo brings the master's row).",
+    ]
+    dry = hub.parse_repair(json.dumps(sample_repair(dry_run=True)))
+    assert hub.render_repair(dry)[0].endswith(
+        "of the master's 200: would be made the master's (dry run: nothing changed)"
+    )
+    same = hub.parse_repair(
+        '{"node": "snap1", "table": "MOST.t", "master_pos": "0-1-9", "master_rows": 1, "error": null}'
+    )
+    assert hub.render_repair(same) == [
+        "MOST.t on snap1 at the master's position 0-1-9: already the master's (1 row); nothing changed"
+    ]
+    keyless = hub.parse_repair(json.dumps(sample_repair(keyless=True, differed=0, missing=200, extra=198)))
+    assert hub.render_repair(keyless) == [
+        "MOST.customers on snap1 at the master's position 0-1-9: no primary key, so every row is "
+        "replaced: 198 rows deleted, the master's 200 rows inserted"
+    ]
+    redefine = hub.parse_repair(json.dumps(sample_repair(dry_run=True, definition_differed=True)))
+    assert hub.render_repair(redefine)[0].endswith(
+        "a repair makes it again from the master's CREATE TABLE and loads the master's 200 rows "
+        "(dry run: nothing changed)"
+    )
+    recreated = hub.parse_repair(
+        json.dumps(sample_repair(definition_differed=True, recreated=True, differed=0, missing=0, extra=0))
+    )
+    assert hub.render_repair(recreated)[1].startswith("Its definition differed from the master's")
+    failed = hub.parse_repair(json.dumps(sample_repair(error="lock wait")))
+    assert hub.render_repair(failed) == [
+        "Repair of MOST.customers on snap1 at the master's position 0-1-9 FAILED: lock wait",
+        "Nothing was changed on the snap.",
+    ]
+    failed["recreated"] = True
+    assert "its rows may be missing on the snap until a repair succeeds" in hub.render_repair(failed)[1]
+    with pytest.raises(hub.HubUnavailable, match="did not return a JSON object"):
+        hub.parse_repair("[1]", "http://h:1/repair")
+
+
+def test_verify_and_repair_against_a_real_http_server_and_nowhere():
+    stub = StandInHub()
+    try:
+        stub.answer("GET", "/verify", sample_verify(equal=True))
+        stub.answer("POST", "/repair", sample_repair())
+        assert hub.fetch_verify(stub.url, timeout=5).equal
+        assert hub.request_repair(stub.url, "MOST.customers", "snap1", dry_run=True, timeout=5)["id"] == 3
+        [call] = stub.calls("POST", "/repair")
+        assert call.params == {"table": "`MOST`.`customers`", "node": "snap1", "dry_run": "1"}
+        stub.answer("POST", "/repair", "snap snap1 is not connected\n", status=409)
+        with pytest.raises(hub.HubRefused) as refused:
+            hub.request_repair(stub.url, "MOST.customers", "snap1", dry_run=False, timeout=5)
+        assert str(refused.value) == "snap snap1 is not connected"
+        with pytest.raises(ValueError):
+            hub.request_repair(stub.url, "customers", "snap1", dry_run=False, timeout=5)
+        assert len(stub.calls("POST", "/repair")) == 2, "bad input sends nothing"
+        stub.answers.clear()
+        with pytest.raises(hub.HubUnavailable, match="upgrade the replicator on the master"):
+            hub.fetch_verify(stub.url, timeout=5)
+        with pytest.raises(hub.HubUnavailable, match="upgrade the replicator on the master"):
+            hub.request_repair(stub.url, "MOST.t", "snap1", dry_run=True, timeout=5)
+    finally:
+        stub.close()
+    url = f"http://127.0.0.1:{free_port()}/status"
+    base = url.removesuffix("/status")
+    with pytest.raises(hub.HubUnavailable) as e:
+        hub.fetch_verify(url, timeout=2)
+    assert str(e.value).startswith(f"hub at {base}/verify is unreachable")
+    with pytest.raises(hub.HubUnavailable) as e:
+        hub.request_repair(url, "MOST.t", "snap1", dry_run=True, timeout=2)
+    assert str(e.value).startswith(f"hub at {base}/repair is unreachable")
 
 
 # --- schema builders --------------------------------------------------------------------------------

@@ -44,7 +44,9 @@ async fn repair_makes_drifted_tables_of_a_snap_the_masters_while_all_nodes_write
                REPEAT('n', seq % 7) FROM seq_1_to_200; \
              CREATE TABLE k (a INT, b TEXT); INSERT INTO k VALUES (1, 'x'), (2, 'y'), (2, 'y'); \
              CREATE TABLE d (id INT PRIMARY KEY, x INT NOT NULL DEFAULT 7); \
-             INSERT INTO d (id) SELECT seq FROM seq_1_to_10",
+             INSERT INTO d (id) SELECT seq FROM seq_1_to_10; \
+             CREATE TABLE m (id INT PRIMARY KEY, v INT) ENGINE = MyISAM; \
+             INSERT INTO m SELECT seq, seq FROM seq_1_to_5",
         )
         .await
         .unwrap();
@@ -59,7 +61,8 @@ async fn repair_makes_drifted_tables_of_a_snap_the_masters_while_all_nodes_write
              UPDATE t SET v = -1 WHERE id IN (1, 2); UPDATE t SET note = NULL WHERE id = 3; \
              UPDATE t SET code = 'C4' WHERE id = 4; DELETE FROM t WHERE id IN (10, 11); \
              INSERT INTO t (id, code, v, note) VALUES (1000, 'extra', 0, 'only here'); \
-             DELETE FROM k WHERE a = 1; ALTER TABLE d DROP COLUMN x",
+             DELETE FROM k WHERE a = 1; ALTER TABLE d DROP COLUMN x; \
+             UPDATE m SET v = 0 WHERE id = 5",
         )
         .await
         .unwrap();
@@ -69,7 +72,15 @@ async fn repair_makes_drifted_tables_of_a_snap_the_masters_while_all_nodes_write
         "table `MOST`.`t` differs on node snap1",
         "table `MOST`.`k` differs on node snap1",
         "table `MOST`.`d` is defined differently on node snap1",
+        "table `MOST`.`m` differs on node snap1",
+        "`master-admin repair MOST.",
     ]);
+    // One table only.
+    let out = admin(&star, &["verify", "--table", "MOST.t"])
+        .await
+        .expect(1);
+    out.says(&["table `MOST`.`t` differs on node snap1", "1 difference(s)"]);
+    assert!(!out.stdout.contains("`MOST`.`k`"), "{out:#?}");
 
     // A dry run counts and changes nothing.
     let out = admin(&star, &["repair", "MOST.t", "--node", "snap1", "--dry-run"])
@@ -88,6 +99,13 @@ async fn repair_makes_drifted_tables_of_a_snap_the_masters_while_all_nodes_write
             "its definition differs from the master's",
             "loads the master's 10 rows",
         ]);
+    // A non-transactional table: the dry run leaves it as it was too.
+    let m = snap1.checksum("`MOST`.`m`").await.unwrap();
+    admin(&star, &["repair", "MOST.m", "--node", "snap1", "--dry-run"])
+        .await
+        .expect(1)
+        .says(&["1 row differed, 0 rows missing, 0 rows extra of the master's 5"]);
+    assert_eq!(snap1.checksum("`MOST`.`m`").await.unwrap(), m);
 
     // The repair, while the master and both snaps update other rows of the table.
     let stop = Arc::new(AtomicBool::new(false));
@@ -120,6 +138,10 @@ async fn repair_makes_drifted_tables_of_a_snap_the_masters_while_all_nodes_write
             "made again from the master's CREATE TABLE",
             "0 rows differed, 10 rows missing",
         ]);
+    admin(&star, &["repair", "MOST.m", "--node", "snap1"])
+        .await
+        .expect(0)
+        .says(&["1 row differed"]);
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
     let mut writes = 0;
@@ -134,7 +156,15 @@ async fn repair_makes_drifted_tables_of_a_snap_the_masters_while_all_nodes_write
     admin(&star, &["verify"])
         .await
         .expect(0)
-        .says(&["all 3 tables equal on 3 nodes"]);
+        .says(&["all 4 tables equal on 3 nodes"]);
+    admin(&star, &["verify", "--table", "MOST.t"])
+        .await
+        .expect(0)
+        .says(&["table `MOST`.`t` equal on 3 nodes"]);
+    admin(&star, &["verify", "--table", "MOST.nope"])
+        .await
+        .expect(5)
+        .says(&["the master has no replicated table `MOST`.`nope`"]);
     admin(&star, &["repair", "MOST.t", "--node", "snap1"])
         .await
         .expect(0)

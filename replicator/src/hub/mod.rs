@@ -152,8 +152,9 @@ pub async fn run(
                 },
                 ("/health", _) if reg.master_ok() => Response::text(200, "ok\n"),
                 ("/health", _) => Response::text(503, "the master database does not answer\n"),
-                ("/verify", _) => match verify::verify(&ctx).await {
+                ("/verify", _) => match verify::verify(&ctx, req.param("table").as_deref()).await {
                     Ok(doc) => Response::json(serde_json::to_string_pretty(&doc).unwrap()),
+                    Err(crate::Error::Request(m)) => Response::text(409, format!("{m}\n")),
                     Err(e) => Response::text(503, format!("verify failed: {e}\n")),
                 },
                 _ => Response::text(

@@ -33,12 +33,34 @@ pub struct Answer {
 const ROUNDS: u32 = 10;
 const ROUND_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Runs a verification round (or several, until positions agree).
-pub async fn verify(ctx: &Arc<HubCtx>) -> Result<VerifyDoc> {
+/// Runs a verification round (or several, until positions agree), of every replicated table or
+/// only of `only` (`DB.TABLE`).
+pub async fn verify(ctx: &Arc<HubCtx>, only: Option<&str>) -> Result<VerifyDoc> {
+    let wanted = match only {
+        None => None,
+        Some(t) => match crate::repair::parse_table(t) {
+            Some((db, name)) => Some(crate::apply::sql::qualified(&db, &name)),
+            None => {
+                return Err(Error::Request(format!(
+                    "`{t}` is not a table name: give it as DB.TABLE (MOST.customers)"
+                )))
+            }
+        },
+    };
     let mut conn = mysql_async::Conn::new(ctx.cfg.mariadb.opts())
         .await
         .map_err(Error::db("connecting to the master to verify"))?;
-    let tables = replicated_tables(&mut conn, &ctx.cfg.replicate).await?;
+    let mut tables = replicated_tables(&mut conn, &ctx.cfg.replicate).await?;
+    if let Some(w) = &wanted {
+        tables.retain(|t| t == w);
+        if tables.is_empty() {
+            conn.disconnect().await.ok();
+            return Err(Error::Request(format!(
+                "the master has no replicated table {w}: name a table of a database that \
+                 replicates (DB.TABLE)"
+            )));
+        }
+    }
     let known_snaps: Vec<String> = ctx
         .registry
         .snapshot()

@@ -48,15 +48,7 @@ impl TableSnapshot {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut conn = mysql_async::Conn::new(opts.clone())
-                .await
-                .map_err(Error::db("connecting to the master for a repair"))?;
-            conn.query_drop(
-                "SET NAMES binary; SET SESSION time_zone = '+00:00', \
-                 tx_isolation = 'REPEATABLE-READ'; START TRANSACTION WITH CONSISTENT SNAPSHOT",
-            )
-            .await
-            .map_err(Error::db("opening a consistent snapshot for a repair"))?;
+            let mut conn = crate::snapshot::open_snapshot(opts, "a repair").await?;
             // Reading a row takes the table's metadata lock (held to the end of the snapshot,
             // so the definition read next is the snapshot's) and fails if the table changed
             // since the snapshot began.

@@ -23,6 +23,23 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::gtid::GtidPos;
 
+/// A new connection to the master with a consistent snapshot open on it (rows read as the
+/// binary protocol gives them, times in UTC), for `what` (in errors).
+pub async fn open_snapshot(opts: &mysql_async::Opts, what: &str) -> Result<mysql_async::Conn> {
+    let mut c = mysql_async::Conn::new(opts.clone())
+        .await
+        .map_err(Error::db(format!("connecting to the master for {what}")))?;
+    c.query_drop(
+        "SET NAMES binary; SET SESSION time_zone = '+00:00', \
+         tx_isolation = 'REPEATABLE-READ'; START TRANSACTION WITH CONSISTENT SNAPSHOT",
+    )
+    .await
+    .map_err(Error::db(format!(
+        "opening a consistent snapshot for {what}"
+    )))?;
+    Ok(c)
+}
+
 /// The GTID position of the consistent snapshot open on `conn` (after `START TRANSACTION WITH
 /// CONSISTENT SNAPSHOT`): `BINLOG_GTID_POS` of the session's `binlog_snapshot_file/position`.
 pub async fn snapshot_position(conn: &mut mysql_async::Conn) -> Result<GtidPos> {

@@ -162,15 +162,7 @@ pub async fn stream(
     idle: Duration,
 ) -> Result<GtidPos> {
     let started = Instant::now();
-    let mut c = mysql_async::Conn::new(opts.clone())
-        .await
-        .map_err(Error::db("connecting to the master for a snapshot"))?;
-    c.query_drop(
-        "SET NAMES binary; SET SESSION time_zone = '+00:00', \
-         tx_isolation = 'REPEATABLE-READ'; START TRANSACTION WITH CONSISTENT SNAPSHOT",
-    )
-    .await
-    .map_err(Error::db("opening the consistent snapshot"))?;
+    let mut c = super::open_snapshot(opts, "a snapshot").await?;
     let pos = super::snapshot_position(&mut c).await?;
 
     // Schema: databases and base tables now; views and routines after the rows (triggers stay
