@@ -1,7 +1,8 @@
 //! `repair`: tables of one snap that drifted behind replication's back (rows changed, deleted
-//! and added without binlogging, a table without a key, a column dropped) are made the master's
-//! while every node keeps writing, and nothing else moves: afterwards every node converges and
-//! `verify` finds them equal. A dry run counts and changes nothing; bad requests are refused
+//! and added without binlogging, a table without a key, a MyISAM table, a column dropped, a
+//! table dropped) are made the master's while every node keeps writing, and nothing else moves:
+//! afterwards every node converges and `verify` finds them equal. A dry run counts and changes
+//! nothing (a MyISAM table's too); `verify --table` checks one table; bad requests are refused
 //! with what to ask instead.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,7 +47,8 @@ async fn repair_makes_drifted_tables_of_a_snap_the_masters_while_all_nodes_write
              CREATE TABLE d (id INT PRIMARY KEY, x INT NOT NULL DEFAULT 7); \
              INSERT INTO d (id) SELECT seq FROM seq_1_to_10; \
              CREATE TABLE m (id INT PRIMARY KEY, v INT) ENGINE = MyISAM; \
-             INSERT INTO m SELECT seq, seq FROM seq_1_to_5",
+             INSERT INTO m SELECT seq, seq FROM seq_1_to_5; \
+             CREATE TABLE gone (id INT PRIMARY KEY) ; INSERT INTO gone VALUES (1), (2), (3)",
         )
         .await
         .unwrap();
@@ -62,7 +64,7 @@ async fn repair_makes_drifted_tables_of_a_snap_the_masters_while_all_nodes_write
              UPDATE t SET code = 'C4' WHERE id = 4; DELETE FROM t WHERE id IN (10, 11); \
              INSERT INTO t (id, code, v, note) VALUES (1000, 'extra', 0, 'only here'); \
              DELETE FROM k WHERE a = 1; ALTER TABLE d DROP COLUMN x; \
-             UPDATE m SET v = 0 WHERE id = 5",
+             UPDATE m SET v = 0 WHERE id = 5; DROP TABLE gone",
         )
         .await
         .unwrap();
@@ -73,6 +75,7 @@ async fn repair_makes_drifted_tables_of_a_snap_the_masters_while_all_nodes_write
         "table `MOST`.`k` differs on node snap1",
         "table `MOST`.`d` is defined differently on node snap1",
         "table `MOST`.`m` differs on node snap1",
+        "table `MOST`.`gone` is missing on node snap1",
         "`master-admin repair MOST.",
     ]);
     // One table only.
@@ -142,6 +145,13 @@ async fn repair_makes_drifted_tables_of_a_snap_the_masters_while_all_nodes_write
         .await
         .expect(0)
         .says(&["1 row differed"]);
+    admin(&star, &["repair", "MOST.gone", "--node", "snap1"])
+        .await
+        .expect(0)
+        .says(&[
+            "3 rows missing",
+            "made again from the master's CREATE TABLE",
+        ]);
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
     let mut writes = 0;
@@ -156,7 +166,7 @@ async fn repair_makes_drifted_tables_of_a_snap_the_masters_while_all_nodes_write
     admin(&star, &["verify"])
         .await
         .expect(0)
-        .says(&["all 4 tables equal on 3 nodes"]);
+        .says(&["all 5 tables equal on 3 nodes"]);
     admin(&star, &["verify", "--table", "MOST.t"])
         .await
         .expect(0)

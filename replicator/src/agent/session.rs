@@ -718,10 +718,8 @@ async fn apply_loop(
             }
             // A repair comes between two transactions of the stream ([`crate::repair`]).
             Message::RepairBegin(b) => {
-                repair = Some(
-                    crate::repair::target::Repair::start(&shared.cfg.mariadb.opts(), b, &hooks)
-                        .await,
-                );
+                repair =
+                    Some(crate::repair::target::Repair::start(&shared.cfg.mariadb.opts(), b).await);
             }
             Message::RepairRows(chunk) => {
                 if let Some(r) = repair.as_mut() {

@@ -175,7 +175,7 @@ fn backticked(mut s: &str) -> Vec<String> {
 /// A name quoted with backticks, read from just after its opening backtick: the name (doubled
 /// backticks unescaped) and the byte offset after its closing backtick (the end of `s` when
 /// there is none).
-fn quoted_name(s: &str) -> (String, usize) {
+pub(crate) fn quoted_name(s: &str) -> (String, usize) {
     let mut name = String::new();
     let mut chars = s.char_indices().peekable();
     while let Some((i, c)) = chars.next() {

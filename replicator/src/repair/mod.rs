@@ -18,20 +18,23 @@
 //! table waits meanwhile.
 //!
 //! # On the snap ([`target::Repair`])
-//! One transaction, not binlogged (it is not a change to replicate, and the snap's GTID
-//! position does not move), with foreign key checks off (the master's rows are consistent with
-//! its other tables as the stream delivers them):
-//! 1. A table whose definition differs from the master's (or that is missing) is made again
-//!    from the master's `CREATE TABLE` first (DDL: not part of the transaction).
-//! 2. Every row of the table is locked (a locking scan under REPEATABLE READ also locks the gaps:
-//!    local writers of that table wait until the repair commits), and the agent waits until its
-//!    capture has read the snap's binlog up to then, so every local change of the table is known.
-//! 3. The master's rows go into a work table (made like the snap's table before the transaction,
-//!    in the `starsync` schema, which does not replicate); rows whose key has a local change in flight
-//!    (captured, its echo not back yet) keep the snap's version there: that change reaches the
-//!    master after the snapshot, and its echo brings the master's image. Echoes of every own
-//!    transaction recorded so far are written in full from now on ([`crate::echo_skip`]): the
-//!    repair changed rows they might otherwise take as already held.
+//! Unlogged (it is not a change to replicate, and the snap's GTID position does not move), with
+//! foreign key checks off (the master's rows are consistent with its other tables as the stream
+//! delivers them):
+//! 1. The master's rows are loaded into a work table (`starsync.repair_rows`, which does not
+//!    replicate), made like the snap's table, or from the master's `CREATE TABLE` when the
+//!    snap's definition differs. The snap's table is not touched yet: a session that ends here
+//!    leaves it as it was.
+//! 2. A table whose definition differs from the master's (or that is missing) is made again
+//!    from the master's `CREATE TABLE` (DDL: not part of the transaction that follows).
+//! 3. In one transaction: every row of the table is locked (a locking scan under REPEATABLE READ
+//!    also locks the gaps: local writers of the table wait until the repair commits), and the
+//!    agent waits until its capture has read the snap's binlog up to then, so every local change
+//!    of the table is known. Rows whose key has a local change in flight (captured, its echo not
+//!    back yet) keep the snap's version in the work table: that change reaches the master after
+//!    the snapshot, and its echo brings the master's image. Echoes of every own transaction
+//!    recorded so far are written in full from now on ([`crate::echo_skip`]): the repair changed
+//!    rows they might otherwise take as already held.
 //! 4. The rows are counted by reading (rows not identical to the master's, byte for byte in every
 //!    stored column; the master's rows not here), then those rows are deleted and the master's
 //!    missing ones inserted, and the counts are the report. A dry run only counts. A table

@@ -28,6 +28,15 @@ pub trait Hooks: Send + Sync {
     fn touched(&self, table: &str);
 }
 
+/// The master's `CREATE TABLE` statement for the table named `quoted` instead (its foreign
+/// keys kept: the session runs without their checks).
+fn renamed(create: &str, quoted: &str) -> Option<String> {
+    let rest = create.strip_prefix("CREATE TABLE `")?;
+    let end = crate::apply::sql::quoted_name(rest).1;
+    (end <= rest.len() && rest[..end].ends_with('`'))
+        .then(|| format!("CREATE TABLE {quoted}{}", &rest[end..]))
+}
+
 /// `SELECT COUNT(*) …` on `c`, about table `q`.
 async fn count_rows(c: &mut mysql_async::Conn, sql: String, q: &str) -> Result<u64> {
     let n: Option<u64> = c
@@ -70,9 +79,10 @@ pub struct Repair {
 }
 
 impl Repair {
-    /// Starts the repair: the table made again if its definition differs (unless dry), the
-    /// work table made, the table's rows locked, capture caught up.
-    pub async fn start(opts: &mysql_async::Opts, begin: RepairBegin, hooks: &dyn Hooks) -> Repair {
+    /// Starts the repair: the work table made (like the table, or from the master's definition
+    /// when the table's differs here) and a transaction opened to load it. The table itself is
+    /// not touched until [`Repair::finish`]: a session that ends before leaves it as it was.
+    pub async fn start(opts: &mysql_async::Opts, begin: RepairBegin) -> Repair {
         let report = RepairReport {
             id: begin.id,
             table: format!("{}.{}", begin.schema, begin.table),
@@ -91,18 +101,14 @@ impl Repair {
         };
         info!(table = %r.report.table, position = %r.report.master_pos, dry_run = r.begin.dry_run,
               "repair: receiving the master's rows of a table");
-        match r.prepare(opts, hooks).await {
+        match r.prepare(opts).await {
             Ok(applier) => r.applier = applier,
             Err(e) => r.failed = Some(e.to_string()),
         }
         r
     }
 
-    async fn prepare(
-        &mut self,
-        opts: &mysql_async::Opts,
-        hooks: &dyn Hooks,
-    ) -> Result<Option<Applier>> {
+    async fn prepare(&mut self, opts: &mysql_async::Opts) -> Result<Option<Applier>> {
         let b = &self.begin;
         let q = qualified(&b.schema, &b.table);
         let mut applier = Applier::connect(opts, "local (repair)").await?;
@@ -122,57 +128,33 @@ impl Repair {
         };
         let differs = local.as_deref().map(definition_digest) != Some(definition_digest(&b.create));
         self.report.definition_differed = differs;
-        if differs {
-            if b.dry_run {
-                // Nothing to compare the rows with: they are counted only.
-                return Ok(None);
-            }
-            warn!(table = %q, missing = local.is_none(),
-                  "repair: the table's definition differs from the master's; it is made again \
-                   from the master's and loaded with its rows");
-            for sql in [
-                format!("CREATE DATABASE IF NOT EXISTS {}", ident(&b.schema)),
-                format!("USE {}", ident(&b.schema)),
-                format!("DROP TABLE IF EXISTS {q}"),
-                b.create.clone(),
-            ] {
-                c.query_drop(sql.as_str()).await.map_err(Error::db(format!(
-                    "making {q} again from the master's definition"
-                )))?;
-            }
-            self.report.recreated = true;
+        if differs && b.dry_run {
+            // Nothing to compare the rows with: they are counted only.
+            return Ok(None);
         }
-        // DDL, so before the transaction.
-        c.query_drop(format!(
-            "DROP TABLE IF EXISTS {work}; CREATE TABLE {work} LIKE {q}",
-            work = work_table()
-        ))
-        .await
-        .map_err(Error::db(format!(
-            "making the repair's work table like {q}"
-        )))?;
-        applier.begin(&marker(), TxnMode::default()).await?;
-        let c = applier.conn();
-        // Every row and gap of the table locked: local writers of it wait from here on.
-        let _: Option<u64> = c
-            .query_first(format!("SELECT COUNT(*) FROM {q} FOR UPDATE"))
+        // DDL, so before the transaction. Made from the master's definition when the table's
+        // differs here (the table is made again from it at the end).
+        let work = work_table();
+        let create = if differs {
+            renamed(&b.create, &work).ok_or_else(|| {
+                Error::Request(format!(
+                    "the master's definition of {q} does not start as SHOW CREATE TABLE prints \
+                     it: {}",
+                    b.create.lines().next().unwrap_or("")
+                ))
+            })?
+        } else {
+            format!("CREATE TABLE {work} LIKE {q}")
+        };
+        c.query_drop(format!("USE {}", ident(WORK_SCHEMA)))
             .await
-            .map_err(Error::db(format!(
-                "locking the rows of {q} (a local transaction holding them for longer than \
-                 innodb_lock_wait_timeout makes the repair fail: try again)"
-            )))?;
-        // Every local change of the table committed before the lock is captured, so its keys
-        // are in flight or its echo has been applied.
-        let pos = crate::apply::gtid_binlog_pos(c).await?;
-        let own_seq = pos.get(self.own_domain(c).await?).map_or(0, |g| g.seq);
-        if !hooks.captured(own_seq).await {
-            return Err(Error::Request(format!(
-                "capture has not read this snap's binlog up to its transaction {own_seq} within \
-                 {} s; try the repair again",
-                CAPTURE_WAIT.as_secs()
-            )));
+            .map_err(Error::db("using the starsync schema"))?;
+        for sql in [format!("DROP TABLE IF EXISTS {work}"), create] {
+            c.query_drop(sql)
+                .await
+                .map_err(Error::db(format!("making the repair's work table for {q}")))?;
         }
-        hooks.touched(&self.report.table);
+        applier.begin(&marker(), TxnMode::default()).await?;
         Ok(Some(applier))
     }
 
@@ -253,8 +235,48 @@ impl Repair {
     }
 
     async fn sync(&mut self, applier: &mut Applier, hooks: &dyn Hooks) -> Result<()> {
+        let gtid = marker().gtid;
+        applier.commit(&TxnCommit { gtid, rows: 0 }).await?; // the work table's rows
         let b = &self.begin;
         let q = qualified(&b.schema, &b.table);
+        let c = applier.conn();
+        if self.report.definition_differed {
+            warn!(table = %q, "repair: the table's definition differs from the master's; it is \
+                               made again from the master's and loaded with its rows");
+            for sql in [
+                format!("CREATE DATABASE IF NOT EXISTS {}", ident(&b.schema)),
+                format!("USE {}", ident(&b.schema)),
+                format!("DROP TABLE IF EXISTS {q}"),
+                b.create.clone(),
+            ] {
+                c.query_drop(sql.as_str()).await.map_err(Error::db(format!(
+                    "making {q} again from the master's definition"
+                )))?;
+            }
+            self.report.recreated = true;
+        }
+        applier.begin(&marker(), TxnMode::default()).await?;
+        let c = applier.conn();
+        // Every row and gap of the table locked: local writers of it wait from here on.
+        let _: Option<u64> = c
+            .query_first(format!("SELECT COUNT(*) FROM {q} FOR UPDATE"))
+            .await
+            .map_err(Error::db(format!(
+                "locking the rows of {q} (a local transaction holding them for longer than \
+                 innodb_lock_wait_timeout makes the repair fail: try again)"
+            )))?;
+        // Every local change of the table committed before the lock is captured, so its keys
+        // are in flight or its echo has been applied.
+        let pos = crate::apply::gtid_binlog_pos(c).await?;
+        let own_seq = pos.get(self.own_domain(c).await?).map_or(0, |g| g.seq);
+        if !hooks.captured(own_seq).await {
+            return Err(Error::Request(format!(
+                "capture has not read this snap's binlog up to its transaction {own_seq} within \
+                 {} s; try the repair again",
+                CAPTURE_WAIT.as_secs()
+            )));
+        }
+        hooks.touched(&self.report.table);
         let tmp = work_table();
         let stored: Vec<String> = columns_of_create_table(&b.create)
             .into_iter()
@@ -296,13 +318,19 @@ impl Repair {
                     .collect::<Vec<_>>()
                     .join(" AND ")
             };
-            // Rows with an own change in flight keep the snap's version.
+            // Rows with an own change in flight keep the snap's version (a table made again
+            // has none left: their echoes bring the master's rows).
+            let in_flight = if self.report.recreated {
+                Vec::new()
+            } else {
+                hooks.in_flight(&self.report.table)
+            };
             let by_key = pk
                 .iter()
                 .map(|k| format!("{k} = ?"))
                 .collect::<Vec<_>>()
                 .join(" AND ");
-            for key in hooks.in_flight(&self.report.table) {
+            for key in in_flight {
                 let Ok(values) = rmp_serde::from_slice::<Vec<Value>>(&key) else {
                     continue;
                 };
@@ -375,13 +403,26 @@ impl Repair {
         if b.dry_run {
             applier.abort().await?;
         } else {
-            applier
-                .commit(&TxnCommit {
-                    gtid: marker().gtid,
-                    rows: 0,
-                })
-                .await?;
+            applier.commit(&TxnCommit { gtid, rows: 0 }).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_masters_definition_is_renamed_to_the_work_table() {
+        let create = "CREATE TABLE `a``b` (\n  `id` int(11) NOT NULL,\n  PRIMARY KEY (`id`)\n) \
+                      ENGINE=InnoDB";
+        assert_eq!(
+            renamed(create, "`starsync`.`repair_rows`").unwrap(),
+            "CREATE TABLE `starsync`.`repair_rows` (\n  `id` int(11) NOT NULL,\n  PRIMARY KEY \
+             (`id`)\n) ENGINE=InnoDB"
+        );
+        assert_eq!(renamed("CREATE TABLE `unclosed", "`x`"), None);
+        assert_eq!(renamed("CREATE VIEW `v` AS SELECT 1", "`x`"), None);
     }
 }
