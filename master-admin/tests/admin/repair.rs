@@ -202,3 +202,73 @@ async fn repair_makes_drifted_tables_of_a_snap_the_masters_while_all_nodes_write
         .expect(2)
         .says(&["needs its database"]);
 }
+
+/// A repair cut short (the snap's agent killed while the master's rows arrive) leaves the snap's
+/// table as it was, even one whose definition differs and is to be made again; the hub answers
+/// at once that the session ended; the repair then works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repair_cut_short_leaves_the_snaps_table_as_it_was() {
+    let mut star = Star::start(1).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(100), \
+             x INT NOT NULL DEFAULT 1); \
+             INSERT INTO MOST.big (id, pad) SELECT seq, REPEAT('p', 100) FROM seq_1_to_300000",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(120)).await.unwrap();
+    star.snap(0)
+        .exec("SET SESSION sql_log_bin = 0; ALTER TABLE MOST.big DROP COLUMN x")
+        .await
+        .unwrap();
+    let before = star.snap(0).checksum("`MOST`.`big`").await.unwrap();
+    assert!(before.is_some());
+
+    let mut args = crate::common::node_args(star.master(), &crate::common::hub_addr(&star));
+    args.extend(["repair", "MOST.big", "--node", "snap1"].map(String::from));
+    let repair = crate::common::command(&args, &[])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    starsync_tests::eventually(
+        "the agent receives the rows",
+        Duration::from_secs(60),
+        || {
+            let log = star.agent_log(0);
+            async move { Ok(log.contains("repair: receiving the master's rows")) }
+        },
+    )
+    .await
+    .unwrap();
+    star.agent_proc(0).pause(true);
+    star.agent_proc(0).kill9();
+    let out = tokio::time::timeout(Duration::from_secs(30), repair.wait_with_output())
+        .await
+        .expect("the hub answers once the session is gone")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("ended before the repair was done"),
+        "{stdout}{stderr}"
+    );
+    assert!(
+        !star.agent_log(0).contains("repair done"),
+        "the repair finished before the kill: make the table bigger"
+    );
+    assert_eq!(star.snap(0).checksum("`MOST`.`big`").await.unwrap(), before);
+
+    star.start_agent(0).unwrap();
+    star.wait_agents(1, Duration::from_secs(30)).await.unwrap();
+    admin(&star, &["repair", "MOST.big", "--node", "snap1"])
+        .await
+        .expect(0)
+        .says(&[
+            "made again from the master's CREATE TABLE",
+            "300000 rows missing",
+        ]);
+    star.wait_converged(Duration::from_secs(60)).await.unwrap();
+}

@@ -63,9 +63,9 @@ pub struct HubCtx {
     pub verify_waiters: Mutex<HashMap<u64, tokio::sync::mpsc::Sender<verify::Answer>>>,
     /// Each fan-out's queue of repairs, by node name.
     pub repairs: Mutex<HashMap<String, tokio::sync::mpsc::Sender<repair::RepairJob>>>,
-    /// Repairs waiting for the snap's report, by request id.
-    pub repair_waiters:
-        Mutex<HashMap<u64, tokio::sync::oneshot::Sender<crate::repair::RepairReport>>>,
+    /// Repairs waiting for the snap's report, by request id, with the queue of the fan-out
+    /// they went to (when it ends, so do they).
+    pub repair_waiters: Mutex<HashMap<u64, repair::Waiter>>,
     /// Cancelled when the hub shuts down (sessions tell their agents).
     pub shutdown: CancellationToken,
     /// The master's [`crate::check::SCHEMA_SETTINGS`] (read at start), for every welcome.

@@ -24,6 +24,10 @@ pub const REACH_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long the snap may take to report after the rows are sent.
 const REPORT_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// A repair waiting for the snap's report: the queue of the fan-out it went to, and where the
+/// report goes.
+pub type Waiter = (mpsc::Sender<RepairJob>, oneshot::Sender<RepairReport>);
+
 /// A repair handed to a snap's fan-out.
 pub struct RepairJob {
     pub id: u64,
@@ -73,7 +77,10 @@ pub async fn repair(
     };
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let (report_tx, report_rx) = oneshot::channel();
-    ctx.repair_waiters.lock().unwrap().insert(id, report_tx);
+    ctx.repair_waiters
+        .lock()
+        .unwrap()
+        .insert(id, (jobs.clone(), report_tx));
     let result = async {
         let (sent_tx, sent_rx) = oneshot::channel();
         let job = RepairJob {
@@ -85,7 +92,12 @@ pub async fn repair(
         };
         info!(node, table = %format!("{schema}.{name}"), dry_run, "repair requested");
         jobs.send(job).await.map_err(|_| ended(node))?;
-        let pos = sent_rx.await.map_err(|_| ended(node))??;
+        let pos = match sent_rx.await {
+            Ok(Ok(pos)) => pos,
+            // The session went while the rows were sent.
+            Err(_) | Ok(Err(Error::Protocol { .. })) => return Err(ended(node)),
+            Ok(Err(e)) => return Err(e),
+        };
         let mut report = tokio::time::timeout(REPORT_TIMEOUT, report_rx)
             .await
             .map_err(|_| {
@@ -128,10 +140,17 @@ pub fn register(ctx: &HubCtx, node: &str) -> (mpsc::Receiver<RepairJob>, mpsc::S
     (rx, tx)
 }
 
-/// Removes the registration made by [`register`] (unless a newer session replaced it).
+/// Removes the registration made by [`register`] (unless a newer session replaced it); the
+/// repairs that went to this fan-out and wait for their report end (the session is gone).
 pub fn unregister(ctx: &HubCtx, node: &str, tx: &mpsc::Sender<RepairJob>) {
-    let mut m = ctx.repairs.lock().unwrap();
-    if m.get(node).is_some_and(|t| t.same_channel(tx)) {
-        m.remove(node);
+    {
+        let mut m = ctx.repairs.lock().unwrap();
+        if m.get(node).is_some_and(|t| t.same_channel(tx)) {
+            m.remove(node);
+        }
     }
+    ctx.repair_waiters
+        .lock()
+        .unwrap()
+        .retain(|_, (jobs, _)| !jobs.same_channel(tx));
 }

@@ -412,7 +412,7 @@ async fn ingest_loop(
             }
             Message::RepairResult(report) => {
                 let waiter = ctx.repair_waiters.lock().unwrap().remove(&report.id);
-                if let Some(w) = waiter {
+                if let Some((_, w)) = waiter {
                     let _ = w.send(report);
                 }
             }
