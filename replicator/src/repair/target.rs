@@ -243,17 +243,21 @@ impl Repair {
         if self.report.definition_differed {
             warn!(table = %q, "repair: the table's definition differs from the master's; it is \
                                made again from the master's and loaded with its rows");
-            for sql in [
+            for (i, sql) in [
                 format!("CREATE DATABASE IF NOT EXISTS {}", ident(&b.schema)),
                 format!("USE {}", ident(&b.schema)),
                 format!("DROP TABLE IF EXISTS {q}"),
                 b.create.clone(),
-            ] {
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                // From the DROP on, the table is no longer as it was.
+                self.report.recreated |= i >= 2;
                 c.query_drop(sql.as_str()).await.map_err(Error::db(format!(
                     "making {q} again from the master's definition"
                 )))?;
             }
-            self.report.recreated = true;
         }
         applier.begin(&marker(), TxnMode::default()).await?;
         let c = applier.conn();
