@@ -255,6 +255,7 @@ mod tests {
 
     fn chunk(kind: RowKind, values: Vec<i64>) -> RowsChunk {
         RowsChunk {
+            no_fk_checks: false,
             table: table(),
             kind,
             values: values.into_iter().map(Value::Int).collect(),

@@ -178,9 +178,24 @@ pub struct RowsChunk {
     pub kind: RowKind,
     #[serde(rename = "v")]
     pub values: Vec<Value>,
+    /// The origin's session ran the change with `foreign_key_checks = 0` (the rows event's
+    /// `NO_FOREIGN_KEY_CHECKS_F`): it is applied so too, as native replication does. Absent from
+    /// older peers' chunks.
+    #[serde(rename = "f", default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_fk_checks: bool,
 }
 
 impl RowsChunk {
+    /// A chunk of `values` (see the type), its origin's foreign key checks on.
+    pub fn new(table: Arc<TableMeta>, kind: RowKind, values: Vec<Value>) -> RowsChunk {
+        RowsChunk {
+            table,
+            kind,
+            values,
+            no_fk_checks: false,
+        }
+    }
+
     /// Values per row (two images for updates).
     pub fn row_width(&self) -> usize {
         let n = self.table.columns.len();
@@ -617,6 +632,7 @@ mod tests {
             Value::Set(1 << 63),
         ];
         let item = TxnItem::Rows(RowsChunk {
+            no_fk_checks: false,
             table: table(),
             kind: RowKind::Insert,
             values: values.clone(),
@@ -632,6 +648,7 @@ mod tests {
     fn rows_iterates_images() {
         let t = table();
         let chunk = RowsChunk {
+            no_fk_checks: false,
             table: t,
             kind: RowKind::Update,
             values: vec![

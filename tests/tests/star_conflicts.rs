@@ -339,3 +339,50 @@ async fn a_child_row_whose_parent_the_master_deleted_is_refused_and_reported() {
         .unwrap();
     assert_eq!(p, vec![2, 3]);
 }
+
+/// Changes a session made with `foreign_key_checks = 0` (a DBA's bulk fix, an import) are
+/// applied so on every node, as native replication does: the master deletes a parent that still
+/// has a child and adds a child without a parent, a snap's application adds another; every node
+/// ends with the same rows. Before, each snap refused the master's changes (ERROR 1451 and 1452)
+/// and the master's replication to them stopped for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_made_without_foreign_key_checks_replicate_as_made() {
+    let star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; CREATE TABLE MOST.p (id INT PRIMARY KEY); \
+             CREATE TABLE MOST.c (id INT PRIMARY KEY, pid INT, \
+             FOREIGN KEY (pid) REFERENCES MOST.p (id)); INSERT INTO MOST.p VALUES (1), (2); \
+             INSERT INTO MOST.c VALUES (10, 1)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    star.master()
+        .exec(
+            "SET SESSION foreign_key_checks = 0; DELETE FROM MOST.p WHERE id = 1; \
+             INSERT INTO MOST.c VALUES (11, 99); SET SESSION foreign_key_checks = 1; \
+             INSERT INTO MOST.p VALUES (3)",
+        )
+        .await
+        .unwrap();
+    app_exec(
+        star.snap(1),
+        "SET SESSION foreign_key_checks = 0; INSERT INTO MOST.c VALUES (12, 98)",
+    )
+    .await
+    .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    for node in [star.master(), star.snap(0), star.snap(1)] {
+        let c: Vec<(i32, i32)> = node
+            .query("SELECT id, pid FROM MOST.c ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(c, vec![(10, 1), (11, 99), (12, 98)], "{}", node.name());
+        let p: Vec<i32> = node
+            .query("SELECT id FROM MOST.p ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(p, vec![2, 3], "{}", node.name());
+    }
+}

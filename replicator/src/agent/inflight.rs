@@ -46,16 +46,8 @@ impl LeftAlone {
     /// applier) or deletes it.
     pub fn chunk(&self) -> RowsChunk {
         match &self.image {
-            Some(img) => RowsChunk {
-                table: self.table.clone(),
-                kind: RowKind::Insert,
-                values: img.clone(),
-            },
-            None => RowsChunk {
-                table: self.table.clone(),
-                kind: RowKind::Delete,
-                values: self.key_image.clone(),
-            },
+            Some(img) => RowsChunk::new(self.table.clone(), RowKind::Insert, img.clone()),
+            None => RowsChunk::new(self.table.clone(), RowKind::Delete, self.key_image.clone()),
         }
     }
 }

@@ -798,7 +798,32 @@ impl Applier {
     }
 
     /// Applies a rows chunk to the open transaction; `skip_row` says which rows to leave alone.
+    /// A chunk its origin changed without foreign key checks is applied without them too (as
+    /// native replication does: a parent the master deleted that way keeps its children).
     pub async fn rows(&mut self, chunk: &RowsChunk, skip_row: Option<SkipRow<'_>>) -> Result<()> {
+        if !chunk.no_fk_checks || self.open.as_ref().is_none_or(|o| o.skip) {
+            return self.apply_chunk(chunk, skip_row).await;
+        }
+        self.conn
+            .query_drop("SET @starsync_fk = @@foreign_key_checks, foreign_key_checks = 0")
+            .await
+            .map_err(Error::db(
+                "turning foreign key checks off as the origin had them",
+            ))?;
+        let r = self.apply_chunk(chunk, skip_row).await;
+        let restored = self
+            .conn
+            .query_drop("SET foreign_key_checks = @starsync_fk")
+            .await
+            .map_err(Error::db("turning foreign key checks back on"));
+        r.and(restored)
+    }
+
+    async fn apply_chunk(
+        &mut self,
+        chunk: &RowsChunk,
+        skip_row: Option<SkipRow<'_>>,
+    ) -> Result<()> {
         let Some(open) = self.open.as_mut() else {
             return Err(self.no_txn("rows"));
         };

@@ -187,7 +187,8 @@ impl Applier {
         let mut rows = 0;
         for it in &items[1..items.len() - 1] {
             match it {
-                TxnItem::Rows(chunk) => {
+                // Changes made without foreign key checks are applied so, item by item.
+                TxnItem::Rows(chunk) if !chunk.no_fk_checks => {
                     rows += chunk.len();
                     chunks.push(chunk);
                 }
@@ -471,6 +472,7 @@ mod tests {
     fn blobs(n: usize, len: usize) -> TxnItem {
         let table = Arc::new(crate::model::int_table(&["b"]));
         TxnItem::Rows(RowsChunk {
+            no_fk_checks: false,
             table,
             kind: RowKind::Insert,
             values: (0..n)
@@ -482,6 +484,7 @@ mod tests {
     fn rows(n: usize) -> TxnItem {
         let table = Arc::new(crate::model::int_table(&["id"]));
         TxnItem::Rows(RowsChunk {
+            no_fk_checks: false,
             table,
             kind: RowKind::Insert,
             values: (0..n as i64).map(Value::Int).collect(),

@@ -65,9 +65,8 @@ fn is_current(image: &[Value], end: usize) -> bool {
 /// purged (`DELETE HISTORY`) are left out.
 pub fn current_rows(chunk: &RowsChunk, end: usize) -> Vec<RowsChunk> {
     let part = |kind| RowsChunk {
-        table: chunk.table.clone(),
-        kind,
-        values: Vec::new(),
+        no_fk_checks: chunk.no_fk_checks,
+        ..RowsChunk::new(chunk.table.clone(), kind, Vec::new())
     };
     let (mut same, mut deletes) = (part(chunk.kind), part(RowKind::Delete));
     for (before, after) in chunk.rows() {
@@ -482,6 +481,7 @@ mod tests {
         );
         // An UPDATE: the row stays current; its history copy is an insert of an ended row.
         let update = RowsChunk {
+            no_fk_checks: false,
             table: table.clone(),
             kind: RowKind::Update,
             values: [
@@ -499,6 +499,7 @@ mod tests {
         assert_eq!((parts[1].kind, parts[1].len()), (RowKind::Delete, 1));
         assert_eq!(parts[1].values[0], Value::Int(2));
         let history = RowsChunk {
+            no_fk_checks: false,
             table: table.clone(),
             kind: RowKind::Insert,
             values: [row(1, 1, &ts(5)), row(3, 3, &max)].concat(),

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::events::{kind, GtidEvent, QueryEvent};
-use super::rows::{decode_rows, rows_kind, rows_table_id};
+use super::rows::{decode_rows, rows_kind, rows_table_id, NO_FOREIGN_KEY_CHECKS_F};
 use super::table::{table_map_name, TableDecoder};
 use crate::gtid::{Gtid, GtidPos};
 use crate::model::{QueryItem, RowsChunk, StatementSession, TxnBegin, TxnCommit, TxnItem};
@@ -216,8 +216,9 @@ impl Assembler {
                 }
                 let gtid = open.gtid;
                 let (kind, v2) = rows_kind(t).unwrap();
-                let (id, _flags) =
+                let (id, flags) =
                     rows_table_id(body).ok_or_else(|| self.fail("rows event", "too short"))?;
+                let no_fk_checks = flags & NO_FOREIGN_KEY_CHECKS_F != 0;
                 let Some(meta) = self.tables.get(&id).map(|t| t.meta.clone()) else {
                     return Err(self.fail("rows event", format!("no table map for table id {id}")));
                 };
@@ -226,16 +227,14 @@ impl Assembler {
                         return Ok(());
                     }
                 }
-                let same = self
-                    .chunk
-                    .as_ref()
-                    .is_some_and(|c| c.kind == kind && Arc::ptr_eq(&c.table, &meta));
+                let same = self.chunk.as_ref().is_some_and(|c| {
+                    c.kind == kind && Arc::ptr_eq(&c.table, &meta) && c.no_fk_checks == no_fk_checks
+                });
                 if !same {
                     self.flush_chunk();
                     self.chunk = Some(RowsChunk {
-                        table: meta.clone(),
-                        kind,
-                        values: Vec::new(),
+                        no_fk_checks,
+                        ..RowsChunk::new(meta.clone(), kind, Vec::new())
                     });
                 }
                 let table = &self.tables[&id];

@@ -49,6 +49,8 @@ pub fn rows_table_id(body: &[u8]) -> Option<(u64, u16)> {
 
 /// `STMT_END_F`: the last rows event of a statement.
 pub const STMT_END_F: u16 = 1;
+/// `NO_FOREIGN_KEY_CHECKS_F`: the session ran the statement with `foreign_key_checks = 0`.
+pub const NO_FOREIGN_KEY_CHECKS_F: u16 = 2;
 
 /// Decodes every row of one rows event body, appending values to `out`. Returns the row count.
 pub fn decode_rows(

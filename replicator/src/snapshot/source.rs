@@ -143,11 +143,7 @@ impl<'a> TableRows<'a> {
             }
             rows += 1;
         }
-        Ok((rows > 0).then(|| RowsChunk {
-            table: self.meta.clone(),
-            kind: RowKind::Insert,
-            values,
-        }))
+        Ok((rows > 0).then(|| RowsChunk::new(self.meta.clone(), RowKind::Insert, values)))
     }
 }
 
