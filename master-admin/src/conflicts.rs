@@ -187,8 +187,9 @@ pub fn explain(kind: &str) -> &'static str {
              not applied"
         }
         "foreign_key" => {
-            "a foreign key refused the change on the master, which kept its rows; the origin \
-             keeps the change until it is resolved there (its agent's log says how)"
+            "a foreign key refused the change on the master, which kept its rows; a child row \
+             whose parent the master deleted goes from the origin when that delete reaches it, \
+             a parent the origin deleted must be restored there (its agent's log says so)"
         }
         "check_constraint" => {
             "a CHECK constraint of the master refused the row, which was not applied; the \

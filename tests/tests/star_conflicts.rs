@@ -213,12 +213,14 @@ async fn unique_key_collisions_and_renamed_columns_converge_and_are_logged() {
     assert_eq!(logged, vec![refused("5"), refused("6")]);
 }
 
-/// A snap adds a child row while the master deletes its parent, and a row that a CHECK
-/// constraint the master adds meanwhile refuses (the snap's agent is down). The hub refuses
-/// both (kinds `foreign_key` and `check_constraint` in the conflict log) and applies the rest
-/// of the snap's transactions: before, it stopped on such a row for good. The snap itself
-/// cannot take the master's delete while its own child refers to the parent: its agent says
-/// so, with the way out, and once the DBA has resolved both there every node converges.
+/// A snap adds a child row (and a grandchild referring to it) while the master deletes its
+/// parent, and a row that a CHECK constraint the master adds meanwhile refuses (the snap's agent
+/// is down). The hub refuses them (kinds `foreign_key` and `check_constraint` in the conflict
+/// log) and applies the rest of the snap's transactions: before, it stopped on such a row for
+/// good. The snap takes the master's delete by deleting its own child and grandchild, which the
+/// master never took (before, its replication waited for a DBA to delete them by hand); the
+/// CHECK constraint that failed there is reported, and once the DBA has resolved it every node
+/// converges.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_child_row_whose_parent_the_master_deleted_is_refused_and_reported() {
     let mut star = Star::start(2).await.unwrap();
@@ -227,6 +229,8 @@ async fn a_child_row_whose_parent_the_master_deleted_is_refused_and_reported() {
             "CREATE DATABASE MOST; CREATE TABLE MOST.p (id INT PRIMARY KEY); \
              CREATE TABLE MOST.c (id INT PRIMARY KEY, pid INT, \
              FOREIGN KEY (pid) REFERENCES MOST.p (id)); INSERT INTO MOST.p VALUES (1), (2); \
+             CREATE TABLE MOST.gc (id INT PRIMARY KEY, cid INT, \
+             FOREIGN KEY (cid) REFERENCES MOST.c (id)); \
              CREATE TABLE MOST.ck (id INT PRIMARY KEY, v INT)",
         )
         .await
@@ -236,6 +240,9 @@ async fn a_child_row_whose_parent_the_master_deleted_is_refused_and_reported() {
         .terminate(Duration::from_secs(10))
         .unwrap();
     app_exec(star.snap(0), "INSERT INTO MOST.c VALUES (10, 1)")
+        .await
+        .unwrap();
+    app_exec(star.snap(0), "INSERT INTO MOST.gc VALUES (100, 10)")
         .await
         .unwrap();
     app_exec(star.snap(0), "INSERT INTO MOST.ck VALUES (10, -1)")
@@ -273,23 +280,31 @@ async fn a_child_row_whose_parent_the_master_deleted_is_refused_and_reported() {
         logged,
         vec![
             ("c".into(), "foreign_key".into()),
+            ("gc".into(), "foreign_key".into()),
             ("ck".into(), "check_constraint".into())
         ]
     );
+    // The snap takes the master's delete: its own child and grandchild go, unlogged.
     starsync_tests::eventually(
-        "agent1 says what to resolve",
+        "agent1 deletes the rows the master refused",
         Duration::from_secs(30),
         || async {
-            Ok(star
-                .agent_log(0)
-                .contains("delete or re-point the referring rows"))
+            let left: Vec<u64> = star
+                .snap(0)
+                .query("SELECT (SELECT COUNT(*) FROM MOST.c) + (SELECT COUNT(*) FROM MOST.gc)")
+                .await?;
+            Ok(left[0] == 0)
         },
     )
     .await
     .unwrap();
-    app_exec(star.snap(0), "DELETE FROM MOST.c WHERE id = 10")
-        .await
-        .unwrap();
+    let log = star.agent_log(0);
+    assert!(
+        log.lines().any(|l| l
+            .contains("deleted rows made on this node that refer to rows the master deleted")
+            && l.contains("rows=2")),
+        "{log}"
+    );
     // The CHECK constraint failed on the snap (its row), and its agent says so.
     starsync_tests::eventually(
         "agent1 reports the failed DDL",

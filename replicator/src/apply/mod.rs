@@ -21,6 +21,7 @@
 //! escaping, one round trip per chunk.
 
 mod conflict;
+pub mod fk;
 pub mod retry;
 pub mod small;
 pub mod sql;

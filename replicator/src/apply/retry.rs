@@ -70,9 +70,31 @@ pub async fn apply_item(
 ) -> Result<Option<Committed>> {
     buf.push(item);
     let mut attempt = 0;
+    // A master change refused here because rows made here refer to its row ([`super::fk`]):
+    // on a snap applying the master's stream only.
+    let foreign = mode.preserve_gtid && !mode.detect_conflicts && !mode.echo;
     loop {
         let r = one(applier, item, mode, skip).await;
         match r {
+            Err(e)
+                if foreign
+                    && super::fk::is_referenced(&e)
+                    && !buf.overflow
+                    && attempt < RETRIES =>
+            {
+                let TxnItem::Rows(chunk) = item else {
+                    return Err(e);
+                };
+                attempt += 1;
+                applier.abort().await?;
+                if applier.delete_referring(&e, chunk).await? == 0 {
+                    return Err(e);
+                }
+                let n = buf.items.len().saturating_sub(1);
+                for earlier in &buf.items[..n] {
+                    one(applier, earlier, mode, skip).await?;
+                }
+            }
             Err(e) if is_lock_conflict(&e) && !buf.overflow && attempt < RETRIES => {
                 attempt += 1;
                 warn!(error = %e, attempt, "lock conflict; replaying the transaction");

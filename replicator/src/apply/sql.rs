@@ -161,7 +161,7 @@ pub fn primary_key_of_create_table(ddl: &str) -> Vec<String> {
 }
 
 /// The backtick-quoted names in `s`, in order (doubled backticks unescaped).
-fn backticked(mut s: &str) -> Vec<String> {
+pub(crate) fn backticked(mut s: &str) -> Vec<String> {
     let mut out = Vec::new();
     while let Some(open) = s.find('`') {
         let (name, end) = quoted_name(&s[open + 1..]);
