@@ -212,6 +212,8 @@ pub struct NodeInfo {
     pub last_ddl_failed: Option<String>,
     /// Why the snap refuses local writes right now (`None`: it takes them).
     pub writes_held: Option<String>,
+    /// A repair of one of its tables while it runs: the table and how far.
+    pub repair: Option<String>,
     pub last_error: Option<String>,
     /// The node's `max_allowed_packet` (hubs before it was reported: absent).
     pub max_allowed_packet: Option<u64>,

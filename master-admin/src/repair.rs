@@ -126,7 +126,25 @@ pub async fn run(
         "{} {table} on {node}: the hub sends the master's rows into its stream…",
         if dry_run { "comparing" } else { "repairing" }
     );
-    let body = match hub.post(&path, "/repair", timeout).await {
+    // The snap's progress from the hub's status while the repair runs.
+    let request = hub.post(&path, "/repair", timeout);
+    tokio::pin!(request);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut shown: Option<String> = None;
+    let answer = loop {
+        tokio::select! {
+            r = &mut request => break r,
+            _ = tick.tick() => {
+                let Ok((status, _)) = hub.status().await else { continue };
+                let now = status.nodes.iter().find(|n| n.name == node).and_then(|n| n.repair.clone());
+                if let Some(what) = now.as_ref().filter(|w| Some(*w) != shown.as_ref()) {
+                    eprintln!("  {node}: {what}");
+                }
+                shown = now;
+            }
+        }
+    };
+    let body = match answer {
         Err(Error::HubStatus {
             status: 404 | 405,
             addr,

@@ -188,6 +188,9 @@ pub fn render(doc: &StatusDoc, hub_addr: &str, max_lag_ms: Option<u64>) -> Strin
                 n.name
             ));
         }
+        if let Some(what) = &n.repair {
+            out.push_str(&format!("{}: repairing {what}\n", n.name));
+        }
     }
     // A row the master takes but a snap does not cannot be applied there.
     let master_packet = doc
@@ -316,6 +319,7 @@ mod tests {
                 {"name": "snap1", "role": "snap", "connected": true, "gtid_pos": "1-1-7",
                  "txns_behind": 2, "lag_ms": 1500, "bytes_queued": 2048,
                  "max_allowed_packet": 4194304,
+                 "repair": "MOST.t: 2000 of the master's rows received",
                  "last_error": "a very long error message that does not fit in the cell at all"},
                 {"name": "snap2", "role": "snap", "connected": false, "gtid_pos": "1-1-3",
                  "disconnected_since": "2020-01-01T00:00:00.000Z", "ddl_drift": 1,
@@ -378,6 +382,7 @@ mod tests {
             "snap2: 2 DDL statement(s) from the master failed there",
             "last: ALTER TABLE t ADD CONSTRAINT c CHECK (v > 0): ERROR 4025",
             "snap2 refuses local writes for now (read_only): loading the master's snapshot",
+            "snap1: repairing MOST.t: 2000 of the master's rows received",
             "3 conflict(s) logged",
             "snap1's max_allowed_packet (4.0 MiB) is smaller than the master's (64.0 MiB)",
             "PROBLEM: snap2 is disconnected",

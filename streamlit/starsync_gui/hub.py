@@ -87,8 +87,9 @@ def packet_warnings(status: "HubStatus") -> list[str]:
 
 def node_warnings(status: "HubStatus") -> list[str]:
     """One line for each snap where master DDL failed (its schema differs from the master's until
-    a DBA mends it) and for each snap that refuses local writes for now (``read_only`` while it
-    loads the master's snapshot). Hubs that do not report these fields say nothing."""
+    a DBA mends it), for each snap that refuses local writes for now (``read_only`` while it
+    loads the master's snapshot) and for each snap a table of which is being repaired (how far).
+    Hubs that do not report these fields say nothing."""
     out = []
     for n in status.nodes:
         failed = n.get("ddl_failed")
@@ -104,6 +105,8 @@ def node_warnings(status: "HubStatus") -> list[str]:
             out.append(
                 f"{n.get('name')} refuses local writes for now (read_only): {n['writes_held']}."
             )
+        if n.get("repair"):
+            out.append(f"{n.get('name')}: repairing {n['repair']}.")
     return out
 
 

@@ -161,11 +161,13 @@ def test_node_warnings_name_failed_ddl_and_held_writes():
     status["nodes"][1]["ddl_failed"] = 2
     status["nodes"][1]["last_ddl_failed"] = "ALTER TABLE t ADD CHECK (v > 0): ERROR 4025"
     status["nodes"][2]["writes_held"] = "loading the master's snapshot"
+    status["nodes"][2]["repair"] = "MOST.t: 2000 of the master's rows received"
     assert hub.node_warnings(hub.parse_status(__import__("json").dumps(status))) == [
         "snap1: 2 DDL statement(s) from the master failed there, so its schema differs from the "
         "master's until a DBA mends it (its agent's log says how); last: ALTER TABLE t ADD CHECK "
         "(v > 0): ERROR 4025.",
         "snap2 refuses local writes for now (read_only): loading the master's snapshot.",
+        "snap2: repairing MOST.t: 2000 of the master's rows received.",
     ]
 
 

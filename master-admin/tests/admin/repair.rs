@@ -242,6 +242,19 @@ async fn a_repair_cut_short_leaves_the_snaps_table_as_it_was() {
     )
     .await
     .unwrap();
+    // The hub's status shows how far it is (what `master-admin status` prints).
+    starsync_tests::eventually(
+        "the hub shows the repair",
+        Duration::from_secs(30),
+        || async {
+            let st = star.status().await?;
+            Ok(starsync_tests::star::status_node(&st, "snap1")
+                .and_then(|n| n["repair"].as_str())
+                .is_some_and(|r| r.starts_with("MOST.big: ")))
+        },
+    )
+    .await
+    .unwrap();
     star.agent_proc(0).pause(true);
     star.agent_proc(0).kill9();
     let out = tokio::time::timeout(Duration::from_secs(30), repair.wait_with_output())

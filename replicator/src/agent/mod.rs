@@ -79,6 +79,8 @@ pub struct AgentStatus {
     /// Why local writes are refused (`read_only`) while the snap loads the master's snapshot
     /// ([`crate::snapshot::load::hold_writes`]).
     pub writes_held: Option<String>,
+    /// A repair of one of its tables while it runs ([`crate::repair`]): the table and how far.
+    pub repair: Option<String>,
 }
 
 /// How the operator asked for a resync.
@@ -142,6 +144,8 @@ struct StatusDoc {
     local_writes_held: Option<String>,
     /// The initial sync while it runs (`null` otherwise).
     initial_sync: Option<crate::snapshot::load::LoadProgress>,
+    /// A repair of one of its tables while it runs (`null` otherwise).
+    repair: Option<String>,
 }
 
 impl AgentShared {
@@ -179,6 +183,7 @@ impl AgentShared {
             last_error: s.last_error.clone(),
             local_writes_held: s.writes_held.clone(),
             initial_sync: self.load_progress.lock().unwrap().clone(),
+            repair: s.repair.clone(),
         })
         .unwrap()
     }

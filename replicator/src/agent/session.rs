@@ -488,6 +488,7 @@ async fn report_loop(
                 ddl_failed: s.ddl_failed,
                 last_ddl_failed: s.last_ddl_failed.clone(),
                 writes_held: s.writes_held.clone(),
+                repair: s.repair.clone(),
             }
         };
         let r = AgentReport {
@@ -543,6 +544,10 @@ impl crate::repair::target::Hooks for RepairHooks {
 
     fn in_flight(&self, table: &str) -> Vec<Vec<u8>> {
         self.0.inflight.lock().unwrap().keys_of(table)
+    }
+
+    fn progress(&self, what: Option<String>) {
+        self.0.status.lock().unwrap().repair = what;
     }
 
     fn touched(&self, table: &str) {
@@ -718,12 +723,14 @@ async fn apply_loop(
             }
             // A repair comes between two transactions of the stream ([`crate::repair`]).
             Message::RepairBegin(b) => {
-                repair =
-                    Some(crate::repair::target::Repair::start(&shared.cfg.mariadb.opts(), b).await);
+                repair = Some(
+                    crate::repair::target::Repair::start(&shared.cfg.mariadb.opts(), b, &hooks)
+                        .await,
+                );
             }
             Message::RepairRows(chunk) => {
                 if let Some(r) = repair.as_mut() {
-                    r.rows(chunk).await;
+                    r.rows(chunk, &hooks).await;
                 }
             }
             Message::RepairEnd(end) => {
@@ -746,6 +753,10 @@ async fn apply_loop(
             _ => {}
         }
     };
+    if repair.is_some() {
+        // Cut short: the snap's table was not touched (see `crate::repair::target`).
+        crate::repair::target::Hooks::progress(&hooks, None);
+    }
     // Nothing half-applied.
     applier.abort().await.ok();
     if result.is_err() {

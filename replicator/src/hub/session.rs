@@ -385,6 +385,7 @@ async fn ingest_loop(
                         n.ddl_failed = r.ddl_failed;
                         n.last_ddl_failed = r.last_ddl_failed;
                         n.writes_held = r.writes_held;
+                        n.repair = r.repair;
                         std::mem::replace(&mut n.max_allowed_packet, packet) != packet
                     })
                     .unwrap_or(false);

@@ -20,7 +20,7 @@
 //!   "nodes": [{name, role, server_id, domain_id, connected, syncing, connected_since, address,
 //!   gtid_pos,
 //!   txns_behind, lag_ms, capture_lag_ms, txn_per_sec, rows_per_sec, bytes_queued, conflicts,
-//!   ddl_drift, last_ddl_drift, ddl_failed, last_ddl_failed, writes_held, last_error,
+//!   ddl_drift, last_ddl_drift, ddl_failed, last_ddl_failed, writes_held, repair, last_error,
 //!   max_allowed_packet, ingested_txns, applied_txns, applied_rows, needs_from, needs_resync}],
 //!   "conflicts_total"}`; times are RFC 3339 UTC, absent values `null`.
 
@@ -79,6 +79,8 @@ pub struct NodeState {
     pub last_ddl_failed: Option<String>,
     /// Why the snap refuses local writes right now (as its agent reports).
     pub writes_held: Option<String>,
+    /// A repair of one of its tables while it runs (as its agent reports).
+    pub repair: Option<String>,
     pub last_error: Option<String>,
     pub agent_error: Option<String>,
     /// The node's `max_allowed_packet`, when known.
@@ -123,6 +125,7 @@ impl NodeState {
             ddl_failed: 0,
             last_ddl_failed: None,
             writes_held: None,
+            repair: None,
             last_error: None,
             agent_error: None,
             max_allowed_packet: None,
@@ -366,6 +369,7 @@ impl Registry {
                     ddl_failed: n.ddl_failed,
                     last_ddl_failed: n.last_ddl_failed.clone(),
                     writes_held: n.writes_held.clone(),
+                    repair: n.repair.clone(),
                     last_error: n.last_error.clone().or_else(|| n.agent_error.clone()),
                     max_allowed_packet: n.max_allowed_packet,
                     ingested_txns: n.counters.ingested_txns.load(Ordering::Relaxed),
@@ -450,6 +454,8 @@ pub struct NodeDoc {
     pub last_ddl_failed: Option<String>,
     /// Why this snap refuses local writes (`read_only`) right now (`null`: it takes them).
     pub writes_held: Option<String>,
+    /// A repair of one of its tables while it runs: the table and how far (`null`: none).
+    pub repair: Option<String>,
     pub last_error: Option<String>,
     pub max_allowed_packet: Option<u64>,
     pub ingested_txns: u64,

@@ -26,6 +26,8 @@ pub trait Hooks: Send + Sync {
     /// Echoes of the own transactions recorded so far are to be written in full (the repair
     /// changed rows of `table` they might take as already held).
     fn touched(&self, table: &str);
+    /// Where the repair is, for the agent's status (`None`: done).
+    fn progress(&self, what: Option<String>);
 }
 
 /// The master's `CREATE TABLE` statement for the table named `quoted` instead (its foreign
@@ -82,7 +84,7 @@ impl Repair {
     /// Starts the repair: the work table made (like the table, or from the master's definition
     /// when the table's differs here) and a transaction opened to load it. The table itself is
     /// not touched until [`Repair::finish`]: a session that ends before leaves it as it was.
-    pub async fn start(opts: &mysql_async::Opts, begin: RepairBegin) -> Repair {
+    pub async fn start(opts: &mysql_async::Opts, begin: RepairBegin, hooks: &dyn Hooks) -> Repair {
         let report = RepairReport {
             id: begin.id,
             table: format!("{}.{}", begin.schema, begin.table),
@@ -101,6 +103,10 @@ impl Repair {
         };
         info!(table = %r.report.table, position = %r.report.master_pos, dry_run = r.begin.dry_run,
               "repair: receiving the master's rows of a table");
+        hooks.progress(Some(format!(
+            "{}: receiving the master's rows",
+            r.report.table
+        )));
         match r.prepare(opts).await {
             Ok(applier) => r.applier = applier,
             Err(e) => r.failed = Some(e.to_string()),
@@ -168,12 +174,16 @@ impl Repair {
     }
 
     /// Loads a chunk of the master's rows into the work table.
-    pub async fn rows(&mut self, chunk: RowsChunk) {
+    pub async fn rows(&mut self, chunk: RowsChunk, hooks: &dyn Hooks) {
         self.rows += chunk.len() as u64;
         if self.last_log.elapsed() > Duration::from_secs(2) {
             self.last_log = Instant::now();
             info!(table = %self.report.table, rows = self.rows, "repair: loading the master's rows");
         }
+        hooks.progress(Some(format!(
+            "{}: {} of the master's rows received",
+            self.report.table, self.rows
+        )));
         if self.failed.is_some() {
             return;
         }
@@ -203,6 +213,15 @@ impl Repair {
         }
         if let Some(mut applier) = self.applier.take() {
             if self.failed.is_none() {
+                hooks.progress(Some(format!(
+                    "{}: comparing the snap's {} with the master's and rewriting them",
+                    self.report.table,
+                    if self.report.definition_differed {
+                        "table (made again)"
+                    } else {
+                        "rows"
+                    }
+                )));
                 if let Err(e) = self.sync(&mut applier, hooks).await {
                     self.failed = Some(e.to_string());
                 }
@@ -213,6 +232,7 @@ impl Repair {
                 warn!(error = %e, table = %work_table(), "repair: cannot drop the work table");
             }
         }
+        hooks.progress(None);
         let mut r = self.report;
         r.secs = self.started.elapsed().as_secs_f64();
         r.error = self.failed;

@@ -105,6 +105,9 @@ pub struct AgentReport {
     /// Why the snap refuses local writes (`read_only`) right now, if it does.
     #[serde(rename = "w", default)]
     pub writes_held: Option<String>,
+    /// A repair of one of its tables while it runs: the table and how far.
+    #[serde(rename = "r", default)]
+    pub repair: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
