@@ -17,11 +17,11 @@ const ROWS: u64 = 1_000_000;
 const SCHEMA: &str = "CREATE DATABASE MOST; USE MOST; \
     CREATE TABLE big (id BIGINT PRIMARY KEY, a INT, b VARCHAR(40), c DOUBLE, d DATETIME(3), \
       e DECIMAL(12,2), f VARCHAR(64), g TINYINT UNSIGNED); \
-    CREATE TABLE parent (id INT PRIMARY KEY, name VARCHAR(20)); \
+    CREATE TABLE parent (id INT PRIMARY KEY, name VARCHAR(20), note INT INVISIBLE DEFAULT 0); \
     CREATE TABLE child (id INT PRIMARY KEY, parent_id INT NOT NULL, \
       FOREIGN KEY (parent_id) REFERENCES parent(id) ON DELETE CASCADE); \
     CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, what VARCHAR(40)); \
-    INSERT INTO parent VALUES (1, 'one'), (2, 'two'); \
+    INSERT INTO parent (id, name, note) VALUES (1, 'one', 11), (2, 'two', 22); \
     INSERT INTO child VALUES (10, 1), (11, 1), (20, 2); \
     CREATE VIEW parent_children AS SELECT p.name, COUNT(c.id) AS n FROM parent p \
       LEFT JOIN child c ON c.parent_id = p.id GROUP BY p.name; \

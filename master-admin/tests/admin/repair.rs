@@ -39,10 +39,10 @@ async fn repair_makes_drifted_tables_of_a_snap_the_masters_while_all_nodes_write
         .exec(
             "CREATE DATABASE MOST; USE MOST; \
              CREATE TABLE t (id INT PRIMARY KEY, code VARCHAR(20) NOT NULL UNIQUE, v INT, \
-               note TEXT, g INT AS (v * 2) PERSISTENT) \
+               note TEXT, g INT AS (v * 2) PERSISTENT, hid INT INVISIBLE DEFAULT 0) \
                DEFAULT CHARSET = utf8mb4 COLLATE utf8mb4_general_ci; \
-             INSERT INTO t (id, code, v, note) SELECT seq, CONCAT('c', seq), seq, \
-               REPEAT('n', seq % 7) FROM seq_1_to_200; \
+             INSERT INTO t (id, code, v, note, hid) SELECT seq, CONCAT('c', seq), seq, \
+               REPEAT('n', seq % 7), seq FROM seq_1_to_200; \
              CREATE TABLE k (a INT, b TEXT); INSERT INTO k VALUES (1, 'x'), (2, 'y'), (2, 'y'); \
              CREATE TABLE d (id INT PRIMARY KEY, x INT NOT NULL DEFAULT 7); \
              INSERT INTO d (id) SELECT seq FROM seq_1_to_10; \

@@ -92,8 +92,26 @@ impl<'a> TableRows<'a> {
         limits: &LimitsConfig,
     ) -> Result<TableRows<'a>> {
         let q = qualified(db, name);
+        // Every column by name: `SELECT *` leaves out INVISIBLE ones, whose values would then
+        // be the defaults on the snap.
+        let ddl: Option<(Vec<u8>, Vec<u8>)> = c
+            .query_first(format!("SHOW CREATE TABLE {q}"))
+            .await
+            .map_err(Error::db(format!("reading the definition of {q}")))?;
+        let columns = ddl
+            .map(|(_, d)| crate::apply::sql::columns_of_create_table(&String::from_utf8_lossy(&d)))
+            .unwrap_or_default();
+        let list = if columns.is_empty() {
+            "*".to_string()
+        } else {
+            columns
+                .iter()
+                .map(|col| ident(&col.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let result = c
-            .exec_iter(format!("SELECT * FROM {q}"), ())
+            .exec_iter(format!("SELECT {list} FROM {q}"), ())
             .await
             .map_err(Error::db(format!("reading the rows of {q}")))?;
         let columns: Vec<ColumnMeta> = result
