@@ -149,12 +149,24 @@ CONFIRM_KEY = "replication_repair_confirm"
 GO_KEY = "replication_repair_go"  # set by the Repair button's callback: was it confirmed?
 CONFIRM_TEXT = "I understand the snap's rows of this table are replaced by the master's"
 
-if st.button("Verify", key="replication_verify"):
-    with st.spinner("Checksumming every replicated table on every node…"):
-        try:
-            st.session_state[VERIFY_KEY] = hub.fetch_verify(url)
-        except (hub.HubUnavailable, hub.HubRefused) as e:
-            st.session_state[VERIFY_KEY] = f"Verify failed: {e}"
+verify_cols = st.columns([1, 3])
+only = verify_cols[1].text_input(
+    "Only this table (DB.TABLE; empty: every table)",
+    key="replication_verify_table",
+    placeholder="MOST.customers",
+)
+if verify_cols[0].button("Verify", key="replication_verify"):
+    try:
+        hub.verify_query(only)  # bad input: a message, no request
+    except ValueError as e:
+        st.session_state[VERIFY_KEY] = f"Verify not run: {e}"
+    else:
+        what = f"table {hub.display_table(only.strip())}" if only.strip() else "every replicated table"
+        with st.spinner(f"Checksumming {what} on every node…"):
+            try:
+                st.session_state[VERIFY_KEY] = hub.fetch_verify(url, table=only)
+            except (hub.HubUnavailable, hub.HubRefused) as e:
+                st.session_state[VERIFY_KEY] = f"Verify failed: {e}"
 
 verified = st.session_state.get(VERIFY_KEY)
 if isinstance(verified, str):

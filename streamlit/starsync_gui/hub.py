@@ -317,11 +317,23 @@ def parse_verify(body: bytes | str, url: str = "hub") -> VerifyResult:
     )
 
 
-def fetch_verify(status_url: str, timeout: float = VERIFY_TIMEOUT) -> VerifyResult:
-    """GET the hub's ``/verify`` (next to ``status_url``) and parse it; :class:`HubUnavailable` on
-    any failure, naming the URL (:class:`HubRefused` should the hub refuse the request)."""
+def verify_query(table: str | None) -> str:
+    """The query string of ``GET /verify``: empty for every table, else ``table=`` with the table
+    backquoted and URL-encoded (:class:`ValueError` for text that is not DB.TABLE)."""
+    if table is None or not table.strip():
+        return ""
+    database, name = parse_table(table)
+    return f"table={urllib.parse.quote(quote_table(database, name), safe='')}"
+
+
+def fetch_verify(
+    status_url: str, timeout: float = VERIFY_TIMEOUT, table: str | None = None
+) -> VerifyResult:
+    """GET the hub's ``/verify`` (next to ``status_url``), of every table or of ``table`` only,
+    and parse it; :class:`HubUnavailable` on any failure, naming the URL (:class:`HubRefused`
+    should the hub refuse the request: a table that does not replicate)."""
     url = endpoint_url(status_url, "/verify")
-    return parse_verify(_call(url, "", "GET", timeout), url)
+    return parse_verify(_call(url, verify_query(table), "GET", timeout), url)
 
 
 def table_count(v: VerifyResult) -> int:

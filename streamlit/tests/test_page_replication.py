@@ -280,6 +280,33 @@ def test_verify_failures_are_explained(replication, hub_stub):
     ), [e.value for e in at.error]
 
 
+def test_verify_of_one_table_asks_for_it_and_bad_names_send_nothing(replication, hub_stub):
+    at = replication
+    hub_stub.answer("GET", "/verify", sample_verify(equal=True))
+    at.text_input(key="replication_verify_table").input("MOST")
+    at.button(key="replication_verify").click()
+    run_ok(at)
+    assert not hub_stub.calls("GET", "/verify"), "no request for a name without its table"
+    assert any(e.value.startswith("Verify not run: 'MOST' is not DB.TABLE") for e in at.error), [
+        e.value for e in at.error
+    ]
+
+    at.text_input(key="replication_verify_table").input(" MOST.customers ")
+    at.button(key="replication_verify").click()
+    run_ok(at)
+    [call] = hub_stub.calls("GET", "/verify")
+    assert call.params == {"table": "`MOST`.`customers`"}
+    assert at.success, [e.value for e in at.error]
+
+    hub_stub.answer("GET", "/verify", "the master has no replicated table `MOST`.`nope`\n", status=409)
+    at.text_input(key="replication_verify_table").input("MOST.nope")
+    at.button(key="replication_verify").click()
+    run_ok(at)
+    assert any(
+        "the master has no replicated table `MOST`.`nope`" in e.value for e in at.error
+    ), [e.value for e in at.error]
+
+
 def test_dry_run_from_a_verified_difference(replication, hub_stub):
     at = replication
     hub_stub.answer("GET", "/verify", sample_verify(equal=False))

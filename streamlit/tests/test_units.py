@@ -240,6 +240,13 @@ def test_repair_query_quotes_encodes_and_marks_a_dry_run():
         hub.repair_query("t", "snap1", dry_run=True)
 
 
+def test_verify_query_is_empty_for_every_table_and_names_one_table():
+    assert hub.verify_query(None) == "" and hub.verify_query("  ") == ""
+    assert hub.verify_query("MOST.t") == "table=%60MOST%60.%60t%60"
+    with pytest.raises(ValueError, match="not DB.TABLE"):
+        hub.verify_query("t")
+
+
 def test_verify_answers_read_as_rows_and_sentences():
     json = __import__("json")
     equal = hub.parse_verify(json.dumps(sample_verify(equal=True)))
