@@ -37,17 +37,13 @@ impl Hub {
     }
 
     /// `POST path` (no body; parameters in the query), `name` being the endpoint for messages:
-    /// the body of a 200 answer, or the error that says what to check. The hub's 409 (a request
-    /// it cannot do as asked) is a refusal.
+    /// the body of a 200 answer, or the error that says what to check.
     pub async fn post(&self, path: &str, name: &'static str, timeout: Duration) -> Result<String> {
-        match self.call("POST", path, name, timeout).await {
-            Err(Error::HubStatus {
-                status: 409, body, ..
-            }) => Err(Error::Refused(body)),
-            r => r,
-        }
+        self.call("POST", path, name, timeout).await
     }
 
+    /// `method path`: the body of a 200 answer, or the error that says what to check. The hub's
+    /// 409 (a request it cannot do as asked: a table or snap it does not know) is a refusal.
     async fn call(
         &self,
         method: &str,
@@ -63,6 +59,7 @@ impl Hub {
             })?;
         match status {
             200 => Ok(body),
+            409 => Err(Error::Refused(body.trim().to_owned())),
             0 => Err(Error::HubUnreachable {
                 addr: self.addr.clone(),
                 cause: std::io::Error::new(
@@ -91,19 +88,13 @@ impl Hub {
     }
 
     /// [`Hub::get_doc`] of `path` with a query string, `name` being the endpoint for messages.
-    /// The hub's 409 (a request it cannot do as asked) is a refusal.
     pub async fn get_doc_at<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
         name: &'static str,
         timeout: Duration,
     ) -> Result<(T, String)> {
-        let body = match self.call("GET", path, name, timeout).await {
-            Err(Error::HubStatus {
-                status: 409, body, ..
-            }) => return Err(Error::Refused(body)),
-            r => r?,
-        };
+        let body = self.call("GET", path, name, timeout).await?;
         let path = name;
         let decode = |problem: String| Error::HubDecode {
             addr: self.addr.clone(),

@@ -528,17 +528,25 @@ impl crate::apply::EchoSkip for AgentEchoSkip {
     }
 }
 
+/// Waits (at most `limit`) until capture has read this snap's own transactions as far as
+/// `local` (a position of its binlog) holds them; false when it has not.
+async fn capture_reaches(shared: &AgentShared, local: &GtidPos, limit: Duration) -> bool {
+    let own = shared.cfg.node.domain_id;
+    let upto = local.get(own).map_or(0, |g| g.seq);
+    let mut rx = shared.capture_read.subscribe();
+    let wait = rx.wait_for(|read| read.get(own).map_or(0, |g| g.seq) >= upto);
+    let reached = matches!(tokio::time::timeout(limit, wait).await, Ok(Ok(_)));
+    reached
+}
+
 /// What a repair needs from the agent ([`crate::repair::target::Hooks`]).
 struct RepairHooks(Arc<AgentShared>);
 
 impl crate::repair::target::Hooks for RepairHooks {
-    fn captured(&self, seq: u64) -> futures::future::BoxFuture<'static, bool> {
-        let own = self.0.cfg.node.domain_id;
-        let mut rx = self.0.capture_read.subscribe();
+    fn captured(&self, local: GtidPos) -> futures::future::BoxFuture<'static, bool> {
+        let shared = self.0.clone();
         Box::pin(async move {
-            let wait = rx.wait_for(|read| read.get(own).map_or(0, |g| g.seq) >= seq);
-            let limit = crate::repair::target::CAPTURE_WAIT;
-            matches!(tokio::time::timeout(limit, wait).await, Ok(Ok(_)))
+            capture_reaches(&shared, &local, crate::repair::target::CAPTURE_WAIT).await
         })
     }
 
@@ -607,13 +615,10 @@ async fn apply_loop(
     applier.set_echo_guard(Arc::new(move |local: crate::gtid::GtidPos| {
         let sh = guard_shared.clone();
         Box::pin(async move {
-            let upto = local.get(own).map_or(0, |g| g.seq);
-            let own_read = |read: &crate::gtid::GtidPos| read.get(own).map_or(0, |g| g.seq);
-            let mut rx = sh.capture_read.subscribe();
-            let wait = rx.wait_for(|read| own_read(read) >= upto);
-            if tokio::time::timeout(ECHO_GUARD_WAIT, wait).await.is_err() {
+            if !capture_reaches(&sh, &local, ECHO_GUARD_WAIT).await {
+                let own_read = |read: &GtidPos| read.get(own).map_or(0, |g| g.seq);
                 warn!(
-                    upto,
+                    upto = own_read(&local),
                     captured = own_read(&sh.capture_read.borrow()),
                     "capture is behind; applying an echo without waiting longer"
                 );

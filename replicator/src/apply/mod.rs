@@ -566,6 +566,20 @@ impl Applier {
         Ok(!skip)
     }
 
+    /// Starts a transaction applied without binlogging and without a GTID (a snapshot's or a
+    /// repair's rows), ended by [`Applier::commit_unlogged`] or [`Applier::abort`].
+    pub async fn begin_unlogged(&mut self) -> Result<()> {
+        self.begin(&unlogged(), TxnMode::default())
+            .await
+            .map(|_| ())
+    }
+
+    /// Commits a transaction started by [`Applier::begin_unlogged`].
+    pub async fn commit_unlogged(&mut self, rows: u64) -> Result<Committed> {
+        let gtid = unlogged().gtid;
+        self.commit(&TxnCommit { gtid, rows }).await
+    }
+
     /// Takes a statement of the open transaction (DDL from the origin). A DDL group's statement
     /// runs at the next item (see `Open::pending_ddl`); others run now.
     pub async fn query(&mut self, q: &QueryItem) -> Result<()> {
@@ -1513,6 +1527,16 @@ impl Applier {
             }
         };
         res.map_err(|e| self.wrap(meta, e))
+    }
+}
+
+/// The begin of a transaction applied without binlogging and without a GTID.
+fn unlogged() -> TxnBegin {
+    TxnBegin {
+        gtid: Gtid::new(0, 0, 0),
+        timestamp: 0,
+        ddl: false,
+        non_transactional: false,
     }
 }
 

@@ -90,33 +90,36 @@ pub async fn apply_item(
                 if applier.delete_referring(&e, chunk).await? == 0 {
                     return Err(e);
                 }
-                let n = buf.items.len().saturating_sub(1);
-                for earlier in &buf.items[..n] {
-                    one(applier, earlier, mode, skip).await?;
-                }
+                replay_earlier(applier, buf, mode, skip).await?;
             }
             Err(e) if is_lock_conflict(&e) && !buf.overflow && attempt < RETRIES => {
                 attempt += 1;
                 warn!(error = %e, attempt, "lock conflict; replaying the transaction");
                 applier.abort().await?;
                 tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
-                let n = buf.items.len().saturating_sub(1);
-                let mut failed = None;
-                for earlier in &buf.items[..n] {
-                    if let Err(e) = one(applier, earlier, mode, skip).await {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-                match failed {
-                    Some(e) if is_lock_conflict(&e) => continue,
-                    Some(e) => return Err(e),
-                    None => {}
+                match replay_earlier(applier, buf, mode, skip).await {
+                    Err(e) if is_lock_conflict(&e) => continue,
+                    r => r?,
                 }
             }
             other => return other,
         }
     }
+}
+
+/// Applies again the items of the buffered transaction before its last (the one being
+/// retried), after the transaction was rolled back; stops at the first error.
+async fn replay_earlier(
+    applier: &mut Applier,
+    buf: &TxnBuffer,
+    mode: &TxnMode,
+    skip: Option<SkipRow<'_>>,
+) -> Result<()> {
+    let n = buf.items.len().saturating_sub(1);
+    for earlier in &buf.items[..n] {
+        one(applier, earlier, mode, skip).await?;
+    }
+    Ok(())
 }
 
 async fn one(

@@ -128,8 +128,8 @@ impl TableSnapshot {
         let mut total = 0u64;
         let mut last_log = Instant::now();
         {
-            let mut rows =
-                TableRows::open(&mut self.conn, &self.schema, &self.table, limits).await?;
+            let (schema, table, create) = (&self.schema, &self.table, &self.create);
+            let mut rows = TableRows::open(&mut self.conn, schema, table, create, limits).await?;
             while let Some(chunk) = rows.next_chunk().await? {
                 total += chunk.len() as u64;
                 tx.send(Message::RepairRows(chunk))

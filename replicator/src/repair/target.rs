@@ -9,17 +9,17 @@ use tracing::{info, warn};
 
 use super::{RepairBegin, RepairEnd, RepairReport, WORK_SCHEMA, WORK_TABLE};
 use crate::apply::sql::{columns_of_create_table, ident, primary_key_of_create_table, qualified};
-use crate::apply::{Applier, TxnMode};
+use crate::apply::Applier;
 use crate::error::{Error, Result};
-use crate::gtid::Gtid;
-use crate::model::{RowsChunk, TxnBegin, TxnCommit, Value};
+use crate::gtid::GtidPos;
+use crate::model::{RowsChunk, Value};
 use crate::verify::definition_digest;
 
 /// What a repair needs from the agent around it.
 pub trait Hooks: Send + Sync {
-    /// Resolves true once capture has read the snap's own transactions up to `seq`, false
-    /// when it did not in reasonable time.
-    fn captured(&self, seq: u64) -> BoxFuture<'static, bool>;
+    /// Resolves true once capture has read the snap's own transactions as far as `local` (its
+    /// binlog position) holds them, false when it did not in reasonable time.
+    fn captured(&self, local: GtidPos) -> BoxFuture<'static, bool>;
     /// The encoded primary keys of `table`'s rows (`schema.table`) with an own change in flight
     /// ([`crate::agent::inflight`]).
     fn in_flight(&self, table: &str) -> Vec<Vec<u8>>;
@@ -55,16 +55,6 @@ fn work_table() -> String {
 
 /// How long the repair waits for capture to read the snap's binlog.
 pub const CAPTURE_WAIT: Duration = Duration::from_secs(10);
-
-/// The marker transaction the applier opens (not binlogged: no GTID).
-fn marker() -> TxnBegin {
-    TxnBegin {
-        gtid: Gtid::new(0, 0, 0),
-        timestamp: 0,
-        ddl: false,
-        non_transactional: false,
-    }
-}
 
 /// A repair in progress on the snap: started at `RepairBegin`, fed the rows, finished at
 /// `RepairEnd`. A failure at any step is kept and reported at the end (the rest of the rows
@@ -160,17 +150,8 @@ impl Repair {
                 .await
                 .map_err(Error::db(format!("making the repair's work table for {q}")))?;
         }
-        applier.begin(&marker(), TxnMode::default()).await?;
+        applier.begin_unlogged().await?;
         Ok(Some(applier))
-    }
-
-    /// The snap's own GTID domain (`gtid_domain_id`).
-    async fn own_domain(&self, c: &mut mysql_async::Conn) -> Result<u32> {
-        let d: Option<u32> = c
-            .query_first("SELECT @@global.gtid_domain_id")
-            .await
-            .map_err(Error::db("reading gtid_domain_id"))?;
-        Ok(d.unwrap_or(0))
     }
 
     /// Loads a chunk of the master's rows into the work table.
@@ -255,8 +236,7 @@ impl Repair {
     }
 
     async fn sync(&mut self, applier: &mut Applier, hooks: &dyn Hooks) -> Result<()> {
-        let gtid = marker().gtid;
-        applier.commit(&TxnCommit { gtid, rows: 0 }).await?; // the work table's rows
+        applier.commit_unlogged(self.rows).await?; // the work table's rows
         let b = &self.begin;
         let q = qualified(&b.schema, &b.table);
         let c = applier.conn();
@@ -279,7 +259,7 @@ impl Repair {
                 )))?;
             }
         }
-        applier.begin(&marker(), TxnMode::default()).await?;
+        applier.begin_unlogged().await?;
         let c = applier.conn();
         // Every row and gap of the table locked: local writers of it wait from here on.
         let _: Option<u64> = c
@@ -292,11 +272,10 @@ impl Repair {
         // Every local change of the table committed before the lock is captured, so its keys
         // are in flight or its echo has been applied.
         let pos = crate::apply::gtid_binlog_pos(c).await?;
-        let own_seq = pos.get(self.own_domain(c).await?).map_or(0, |g| g.seq);
-        if !hooks.captured(own_seq).await {
+        if !hooks.captured(pos.clone()).await {
             return Err(Error::Request(format!(
-                "capture has not read this snap's binlog up to its transaction {own_seq} within \
-                 {} s; try the repair again",
+                "capture has not read this snap's binlog up to {pos} within {} s; try the \
+                 repair again",
                 CAPTURE_WAIT.as_secs()
             )));
         }
@@ -427,7 +406,7 @@ impl Repair {
         if b.dry_run {
             applier.abort().await?;
         } else {
-            applier.commit(&TxnCommit { gtid, rows: 0 }).await?;
+            applier.commit_unlogged(0).await?;
         }
         Ok(())
     }

@@ -16,10 +16,9 @@ use tracing::{error, info, warn};
 
 use super::{SchemaStatement, SnapshotEnd};
 use crate::apply::sql::ident;
-use crate::apply::{Applier, TxnMode};
+use crate::apply::Applier;
 use crate::error::{Error, Result};
-use crate::gtid::{Gtid, GtidPos};
-use crate::model::{TxnBegin, TxnCommit};
+use crate::gtid::GtidPos;
 use crate::wire::session::Conn;
 use crate::wire::Message;
 
@@ -261,26 +260,14 @@ pub async fn load(
         .query_drop("SET SESSION foreign_key_checks = 0, unique_checks = 0")
         .await
         .map_err(Error::db("preparing the load session"))?;
-    let mode = TxnMode::default(); // sql_log_bin=0, no GTID
-    let marker = TxnBegin {
-        gtid: Gtid::new(0, 0, 0),
-        timestamp: 0,
-        ddl: false,
-        non_transactional: false,
-    };
     let (mut rows, mut bytes) = (0u64, 0u64);
     let mut last_log = Instant::now();
     let end: SnapshotEnd = loop {
         match recv(conn, hub).await? {
             Message::SnapshotRows(chunk) => {
-                applier.begin(&marker, mode.clone()).await?;
+                applier.begin_unlogged().await?;
                 applier.rows(&chunk, None).await?;
-                applier
-                    .commit(&TxnCommit {
-                        gtid: marker.gtid,
-                        rows: chunk.len() as u64,
-                    })
-                    .await?;
+                applier.commit_unlogged(chunk.len() as u64).await?;
                 rows += chunk.len() as u64;
                 bytes += chunk.approx_bytes() as u64;
                 let secs = started.elapsed().as_secs_f64().max(1e-3);

@@ -84,23 +84,19 @@ pub struct TableRows<'a> {
 }
 
 impl<'a> TableRows<'a> {
-    /// Starts reading `db`.`name` on `c` (inside the caller's snapshot, if it opened one).
+    /// Starts reading `db`.`name` on `c` (inside the caller's snapshot, if it opened one);
+    /// `create` is its `SHOW CREATE TABLE`, which the caller has read already.
     pub async fn open(
         c: &'a mut mysql_async::Conn,
         db: &str,
         name: &str,
+        create: &str,
         limits: &LimitsConfig,
     ) -> Result<TableRows<'a>> {
         let q = qualified(db, name);
         // Every column by name: `SELECT *` leaves out INVISIBLE ones, whose values would then
         // be the defaults on the snap.
-        let ddl: Option<(Vec<u8>, Vec<u8>)> = c
-            .query_first(format!("SHOW CREATE TABLE {q}"))
-            .await
-            .map_err(Error::db(format!("reading the definition of {q}")))?;
-        let columns = ddl
-            .map(|(_, d)| crate::apply::sql::columns_of_create_table(&String::from_utf8_lossy(&d)))
-            .unwrap_or_default();
+        let columns = crate::apply::sql::columns_of_create_table(create);
         let list = if columns.is_empty() {
             "*".to_string()
         } else {
@@ -192,7 +188,8 @@ pub async fn stream(
         .collect();
     let mut schema = Vec::new();
     let mut objects = Vec::new();
-    let mut tables: Vec<(String, String)> = Vec::new();
+    // Database, name and definition of each base table.
+    let mut tables: Vec<(String, String, String)> = Vec::new();
     let mut estimated = 0u64;
     for db in &dbs {
         let row: Option<mysql_async::Row> = c
@@ -256,12 +253,13 @@ pub async fn stream(
                     .await
                     .map_err(Error::db(format!("reading table {q}")))?;
                 if let Some(t) = t {
+                    let create = first_text(&t, 1);
                     schema.push(SchemaStatement {
                         schema: db.clone(),
-                        sql: first_text(&t, 1),
+                        sql: create.clone(),
                         sql_mode: None,
                     });
-                    tables.push((db.clone(), name));
+                    tables.push((db.clone(), name, create));
                 }
             }
         }
@@ -316,9 +314,9 @@ pub async fn stream(
     // Rows, table by table, in chunks.
     let mut total = 0u64;
     let mut last_log = Instant::now();
-    for (db, name) in &tables {
+    for (db, name, create) in &tables {
         let q = qualified(db, name);
-        let mut rows = TableRows::open(&mut c, db, name, limits).await?;
+        let mut rows = TableRows::open(&mut c, db, name, create, limits).await?;
         while let Some(chunk) = rows.next_chunk().await? {
             total += chunk.len() as u64;
             send(out, Message::SnapshotRows(chunk), peer, idle).await?;
