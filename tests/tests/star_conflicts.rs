@@ -401,3 +401,66 @@ async fn changes_made_without_foreign_key_checks_replicate_as_made() {
         assert_eq!(p, vec![2, 3], "{}", node.name());
     }
 }
+
+/// A snap's transaction that changed a MyISAM table before its InnoDB rows: MariaDB logs the
+/// MyISAM change as a group of its own and the rest without `FL_TRANSACTIONAL` (the transaction
+/// modified a non-transactional table). The hub took that flag for the whole group and applied
+/// its InnoDB rows as one unchecked upsert: no conflict detected or logged, and a unique value
+/// another row held on the master failed the upsert (ERROR 1062) on every try, so that snap's
+/// changes stopped reaching the master for good. They are checked like any other now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_that_also_changed_a_myisam_table_is_conflict_checked() {
+    let mut star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; \
+             CREATE TABLE MOST.c (id INT PRIMARY KEY, v INT, u INT UNIQUE); \
+             CREATE TABLE MOST.my (id INT PRIMARY KEY) ENGINE=MyISAM; \
+             INSERT INTO MOST.c VALUES (1, 0, NULL), (2, 0, NULL)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    star.agent_proc(0)
+        .terminate(Duration::from_secs(10))
+        .unwrap();
+    star.master()
+        .exec("UPDATE MOST.c SET u = 7 WHERE id = 2; UPDATE MOST.c SET v = 100 WHERE id = 1")
+        .await
+        .unwrap();
+    app_exec(
+        star.snap(0),
+        "BEGIN; INSERT INTO MOST.my VALUES (1); UPDATE MOST.c SET v = 5, u = 7 WHERE id = 1; \
+         COMMIT",
+    )
+    .await
+    .unwrap();
+    star.start_agent(0).unwrap();
+    star.wait_converged(Duration::from_secs(60)).await.unwrap();
+    let rows: Vec<(i32, i32, Option<i32>)> = star
+        .master()
+        .query("SELECT id, v, u FROM MOST.c ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(
+        rows,
+        vec![(1, 5, Some(7))],
+        "hub order: the snap's row takes u = 7"
+    );
+    let logged: Vec<(String, String)> = star
+        .master()
+        .query("SELECT table_name, kind FROM starsync.conflicts ORDER BY kind")
+        .await
+        .unwrap();
+    assert_eq!(
+        logged,
+        vec![
+            ("c".into(), "unique_displaced".into()),
+            ("c".into(), "update_mismatch".into())
+        ]
+    );
+    assert!(
+        !star.hub_log().contains("ERROR 1062"),
+        "the hub never failed on the unique key"
+    );
+}

@@ -920,7 +920,12 @@ impl Applier {
         }
         let detect = open.mode.detect_conflicts;
         let echo = open.mode.echo;
-        if open.begin.non_transactional && open.mode.preserve_gtid && plan.has_pk && !echo {
+        if open.begin.non_transactional
+            && !plan.transactional
+            && open.mode.preserve_gtid
+            && plan.has_pk
+            && !echo
+        {
             return self.rows_as_one_statement(chunk, &plan, skip_row).await;
         }
         if echo && !plan.has_pk {
@@ -1368,6 +1373,7 @@ impl Applier {
                    converted on the way in");
         }
         plan.versioned_end = versioned_end;
+        plan.transactional = sql::transactional_engine(&ddl);
         plan.set_unique_keys(meta, &ddl);
         plan.sequence = ddl
             .lines()

@@ -178,9 +178,7 @@ impl Applier {
         else {
             return Ok(None);
         };
-        // Non-transactional changes are logged by the target as they happen, not at the
-        // commit: they take the item-by-item path ([`Applier::rows`]).
-        if b.ddl || b.non_transactional || c.gtid != b.gtid || self.in_txn() {
+        if b.ddl || c.gtid != b.gtid || self.in_txn() {
             return Ok(None);
         }
         let mut chunks = Vec::new();
@@ -216,7 +214,16 @@ impl Applier {
             let Some(plan) = self.plan_if_exists(&chunk.table).await? else {
                 return Ok(None);
             };
-            if !plan.has_pk || plan.sequence || plan.versioned_end.is_some() || plan.converts {
+            // Changes of a non-transactional table are logged by the target as they happen,
+            // not at the commit: they take the item-by-item path ([`Applier::rows`]). A group
+            // its origin logged as non-transactional with only transactional tables is a
+            // transaction that also changed a MyISAM table (logged on its own, before it).
+            if !plan.has_pk
+                || plan.sequence
+                || plan.versioned_end.is_some()
+                || plan.converts
+                || (b.non_transactional && !plan.transactional)
+            {
                 return Ok(None);
             }
             plans.push(plan);

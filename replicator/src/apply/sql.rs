@@ -32,6 +32,21 @@ pub struct TargetColumn {
 /// For a system-versioned table (`SHOW CREATE TABLE` says `WITH SYSTEM VERSIONING` or has a
 /// `PERIOD FOR SYSTEM_TIME`), the origin's column holding each row's end of validity: the
 /// one declared `GENERATED ALWAYS AS ROW END`, or the implicit `row_end`.
+/// Whether the engine of a `SHOW CREATE TABLE` output can roll back. Aria, MyISAM, MEMORY and
+/// the like cannot: the server logs their changes as they happen, as groups of their own.
+pub fn transactional_engine(ddl: &str) -> bool {
+    let Some(at) = ddl.find(") ENGINE=") else {
+        return true;
+    };
+    let engine = ddl[at + 9..]
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .next()
+        .unwrap_or("");
+    ["InnoDB", "RocksDB", "TokuDB"]
+        .iter()
+        .any(|e| e.eq_ignore_ascii_case(engine))
+}
+
 pub fn row_end_column(ddl: &str, meta: &TableMeta) -> Option<usize> {
     if !ddl.contains("WITH SYSTEM VERSIONING") && !ddl.contains("PERIOD FOR SYSTEM_TIME") {
         return None;
@@ -237,6 +252,10 @@ pub struct TablePlan {
     pub select_current: String,
     /// The target is a sequence (`CREATE SEQUENCE`): its row is applied with `SETVAL`.
     pub sequence: bool,
+    /// The target's engine rolls back (InnoDB): its rows belong in the open transaction even
+    /// when the origin's group is flagged non-transactional (a transaction that also changed
+    /// a MyISAM table is logged without `FL_TRANSACTIONAL`).
+    pub transactional: bool,
     /// The target is system-versioned: the origin's row-end column (see [`current_rows`]).
     pub versioned_end: Option<usize>,
     /// The target's secondary unique keys whose columns are all written (tables with a
@@ -350,6 +369,7 @@ impl TablePlan {
             .join(", ");
         TablePlan {
             sequence: false,
+            transactional: true,
             versioned_end: None,
             unique: Vec::new(),
             delete: format!("DELETE FROM {name} WHERE {key_eq}{limit}"),
@@ -417,6 +437,21 @@ impl TablePlan {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn engines_that_roll_back() {
+        use super::transactional_engine as t;
+        assert!(t(
+            "CREATE TABLE `t` (\n  `id` int(11) NOT NULL\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+        ));
+        assert!(!t(
+            "CREATE TABLE `t` (\n  `id` int(11) NOT NULL\n) ENGINE=MyISAM DEFAULT CHARSET=utf8mb4"
+        ));
+        assert!(!t("CREATE TABLE `t` (\n  `id` int(11) NOT NULL\n) ENGINE=Aria DEFAULT CHARSET=utf8mb4 PAGE_CHECKSUM=1"));
+        assert!(!t(
+            "CREATE TABLE `t` (\n  `id` int(11) NOT NULL\n) ENGINE=MEMORY"
+        ));
+        assert!(t("CREATE TABLE `t` (\n  `id` int(11) NOT NULL\n) ENGINE=InnoDB\n PARTITION BY HASH (`id`)\nPARTITIONS 4"));
+    }
 
     #[test]
     fn unique_keys_are_read_from_show_create_table() {
