@@ -464,3 +464,55 @@ async fn a_transaction_that_also_changed_a_myisam_table_is_conflict_checked() {
         "the hub never failed on the unique key"
     );
 }
+
+/// The master gives a row a unique value while a snap, its agent down, gives the same value to
+/// another row. The master's change reaches the snap first (hub order), where the snap's own
+/// row still holds the value: the snap stopped there on ERROR 1062 for good (its own change,
+/// which displaces the master's row on the master, comes later in the stream). The snap now
+/// deletes its row to apply the master's change, as the hub does, and the echo of its own
+/// change brings the row back: every node ends with the snap's row holding the value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unique_value_the_master_and_a_snap_both_gave_converges() {
+    let mut star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; \
+             CREATE TABLE MOST.c (id INT PRIMARY KEY, v INT, u INT UNIQUE); \
+             INSERT INTO MOST.c VALUES (1, 0, NULL), (2, 0, NULL)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    star.agent_proc(0)
+        .terminate(Duration::from_secs(10))
+        .unwrap();
+    star.master()
+        .exec("UPDATE MOST.c SET u = 7, v = 1 WHERE id = 2")
+        .await
+        .unwrap();
+    app_exec(star.snap(0), "UPDATE MOST.c SET u = 7, v = 2 WHERE id = 1")
+        .await
+        .unwrap();
+    star.start_agent(0).unwrap();
+    star.wait_converged(Duration::from_secs(60)).await.unwrap();
+    let rows: Vec<(i32, i32, Option<i32>)> = star
+        .snap(0)
+        .query("SELECT id, v, u FROM MOST.c ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(
+        rows,
+        vec![(1, 2, Some(7))],
+        "hub order: the snap's change came last"
+    );
+    let logged: Vec<(String, String)> = star
+        .master()
+        .query("SELECT table_name, kind FROM starsync.conflicts ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(logged, vec![("c".into(), "unique_displaced".into())]);
+    assert!(
+        star.agent_log(0).contains("rows here held a unique value"),
+        "the snap says what it deleted"
+    );
+}

@@ -526,6 +526,14 @@ impl crate::apply::EchoSkip for AgentEchoSkip {
     fn skipped(&self, rows: u64) {
         self.0.status.lock().unwrap().echo_rows_skipped += rows;
     }
+
+    fn touched(&self, table: &str) {
+        self.0
+            .own_effects
+            .lock()
+            .unwrap()
+            .foreign(&[table.to_string()], false);
+    }
 }
 
 /// Waits (at most `limit`) until capture has read this snap's own transactions as far as

@@ -316,6 +316,9 @@ pub trait EchoSkip: Send + Sync {
     fn eligible(&self, seq: u64, table: &str) -> bool;
     /// `rows` echo rows were left out.
     fn skipped(&self, rows: u64);
+    /// The applier changed rows of `table` that the change it applies does not carry (rows
+    /// holding a unique value it takes): no echo row of the table may be left out as held.
+    fn touched(&self, table: &str);
 }
 
 /// One row's (before, after) images.
@@ -1532,7 +1535,70 @@ impl Applier {
                 }
             }
         };
-        res.map_err(|e| self.wrap(meta, e))
+        match res {
+            Err(mysql_async::Error::Server(ref s))
+                if s.code == 1062 && plan.has_pk && !plan.unique.is_empty() =>
+            {
+                debug!(target_node = %self.label, table = %meta.full_name(), error = %s.message,
+                       "a unique value of the change is held by another row here; row by row");
+                self.rows_forced_displacing(chunk, plan, rows).await
+            }
+            r => r.map_err(|e| self.wrap(meta, e)),
+        }
+    }
+
+    /// [`Applier::rows_forced`] row by row, each row's secondary unique values taken from any
+    /// other row that holds them here (deleted, as the hub deleted them on the master when
+    /// they met: kind `unique_displaced` in its conflict log). Such a row is one this node
+    /// changed itself and the master had not taken yet when it made this change: in hub
+    /// order it comes later, and its echo brings the master's row back. Redoing the rows the
+    /// batch already wrote changes nothing (every row is forced to its image, in order).
+    async fn rows_forced_displacing(
+        &mut self,
+        chunk: &RowsChunk,
+        plan: &TablePlan,
+        rows: &[RowPair<'_>],
+    ) -> Result<()> {
+        let meta = &chunk.table;
+        let mut displaced = 0;
+        for (b, a) in rows {
+            if let Some(b) = b {
+                let moved = a.is_none_or(|a| plan.key.iter().any(|&k| b[k] != a[k]));
+                if moved {
+                    self.conn
+                        .exec_drop(plan.delete.as_str(), params(b, &plan.key))
+                        .await
+                        .map_err(|e| self.wrap(meta, e))?;
+                }
+            }
+            let Some(a) = a else { continue };
+            for u in &plan.unique {
+                if u.cols.iter().any(|&c| a[c] == Value::Null) {
+                    continue;
+                }
+                let mut p = params(a, &u.cols);
+                p.extend(params(a, &plan.key));
+                self.conn
+                    .exec_drop(u.delete_others.as_str(), mysql_async::Params::Positional(p))
+                    .await
+                    .map_err(|e| self.wrap(meta, e))?;
+                displaced += self.conn.affected_rows();
+            }
+            self.conn
+                .exec_drop(plan.upsert.as_str(), params(a, &plan.cols))
+                .await
+                .map_err(|e| self.wrap(meta, e))?;
+        }
+        if displaced > 0 {
+            if let Some(es) = &self.echo_skip {
+                es.touched(&meta.full_name());
+            }
+            warn!(target_node = %self.label, table = %meta.full_name(), rows = displaced,
+                  gtid = %self.open.as_ref().map(|o| o.begin.gtid.to_string()).unwrap_or_default(),
+                  "rows here held a unique value this change gives another row: deleted (hub \
+                   order; a row of this node's own changes comes back with their echo)");
+        }
+        Ok(())
     }
 }
 

@@ -266,7 +266,9 @@ impl Applier {
                         plain = false;
                         continue;
                     }
-                    if checked {
+                    // A unique value another row holds here: item by item, where that row
+                    // is displaced ([`Applier::rows_forced`]).
+                    if checked || s.code == 1062 {
                         return Ok(None);
                     }
                 }
