@@ -9,13 +9,16 @@
 
 use mysql_async::prelude::*;
 use mysql_async::Params;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::sql::TablePlan;
 use super::values::{self, params};
 use super::{Applier, RowPair};
 use crate::error::{Error, Result};
 use crate::model::{RowKind, RowsChunk, Value};
+
+/// Times a row is done again when a unique value it takes was taken meanwhile.
+const UNIQUE_RACE_RETRIES: u32 = 8;
 
 impl Applier {
     /// Conflict-detecting apply (hub ingest): optimistic bulk check, per-row on mismatch.
@@ -152,32 +155,33 @@ impl Applier {
             .query_drop(format!("SAVEPOINT {sp}"))
             .await
             .map_err(|e| self.wrap(meta, e))?;
-        if let Some(a) = after {
-            self.displace_unique(chunk, plan, before, a).await?;
-        }
-        // Force the after-image (hub order wins).
-        let mut res = Ok(());
-        if let Some(b) = before {
-            if chunk.kind == RowKind::Delete
-                || plan
-                    .key
-                    .iter()
-                    .any(|&k| Some(&b[k]) != after.map(|a| &a[k]))
-            {
-                res = self
-                    .conn
-                    .exec_drop(plan.delete.as_str(), params(b, &plan.key))
-                    .await;
+        // Another session (a local writer on the master, another snap's ingest) may take a
+        // unique value between the look for rows holding it and the write (READ COMMITTED
+        // locks no gap): the row is then done again from its savepoint, the value's new
+        // holder displaced in turn. Hub order is the order of the master's commits.
+        let conflicts = self.open.as_ref().unwrap().conflicts;
+        let mut attempt = 0;
+        let (res, converted) = loop {
+            if let Some(a) = after {
+                self.displace_unique(chunk, plan, before, a).await?;
             }
-        }
-        let mut converted = false;
-        if let (Ok(()), Some(a)) = (&res, after) {
-            res = self
-                .conn
-                .exec_drop(plan.upsert.as_str(), params(a, &plan.cols))
-                .await;
-            converted = res.is_ok() && self.conn.get_warnings() > 0;
-        }
+            let (res, converted) = self.force_checked(plan, chunk.kind, before, after).await;
+            match res {
+                Err(mysql_async::Error::Server(ref s))
+                    if s.code == 1062 && attempt < UNIQUE_RACE_RETRIES =>
+                {
+                    attempt += 1;
+                    debug!(table = %meta.full_name(), attempt, error = %s.message,
+                           "a unique value was taken meanwhile; doing the row again");
+                    self.conn
+                        .query_drop(format!("ROLLBACK TO SAVEPOINT {sp}"))
+                        .await
+                        .map_err(|e| self.wrap(meta, e))?;
+                    self.open.as_mut().unwrap().conflicts = conflicts;
+                }
+                res => break (res, converted),
+            }
+        };
         let kind = match res {
             Ok(()) => kind,
             Err(e) => match refused(&e) {
@@ -204,6 +208,42 @@ impl Applier {
             self.record_converted(chunk, plan, before, a).await?;
         }
         Ok(())
+    }
+
+    /// Forces the after-image (hub order wins): the before-image's row deleted when the row
+    /// goes or its key moves, the after-image upserted. Whether the server converted a value.
+    async fn force_checked(
+        &mut self,
+        plan: &TablePlan,
+        kind: RowKind,
+        before: Option<&[Value]>,
+        after: Option<&[Value]>,
+    ) -> (std::result::Result<(), mysql_async::Error>, bool) {
+        if let Some(b) = before {
+            if kind == RowKind::Delete
+                || plan
+                    .key
+                    .iter()
+                    .any(|&k| Some(&b[k]) != after.map(|a| &a[k]))
+            {
+                if let Err(e) = self
+                    .conn
+                    .exec_drop(plan.delete.as_str(), params(b, &plan.key))
+                    .await
+                {
+                    return (Err(e), false);
+                }
+            }
+        }
+        let Some(a) = after else {
+            return (Ok(()), false);
+        };
+        let res = self
+            .conn
+            .exec_drop(plan.upsert.as_str(), params(a, &plan.cols))
+            .await;
+        let converted = res.is_ok() && self.conn.get_warnings() > 0;
+        (res, converted)
     }
 
     /// The row just written took a value its column on the master could not hold, converted
