@@ -104,6 +104,9 @@ pub struct AgentShared {
     /// Everything capture has read of the local binlog, every domain (own transactions read are
     /// in flight).
     pub capture_read: watch::Sender<GtidPos>,
+    /// The last wait of an echo for capture ran out: capture is held up (the hub not taking
+    /// own transactions), so echoes do not wait for it again until it is seen caught up.
+    pub capture_behind: std::sync::atomic::AtomicBool,
     /// What own transactions left, for echoes that would change nothing.
     pub own_effects: Mutex<crate::echo_skip::OwnEffects>,
     /// The operator asked for a new snapshot (`--resync`); cleared once loaded.
@@ -225,6 +228,7 @@ pub async fn run(
         inflight: Mutex::new(InFlight::new(INFLIGHT_LIMIT)),
         capture_heartbeats: Mutex::new(Default::default()),
         capture_read: watch::channel(GtidPos::new()).0,
+        capture_behind: std::sync::atomic::AtomicBool::new(false),
         own_effects: Mutex::new(crate::echo_skip::OwnEffects::new(
             crate::echo_skip::DEFAULT_LIMIT,
         )),

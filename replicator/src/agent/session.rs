@@ -504,11 +504,8 @@ struct AgentEchoSkip(Arc<AgentShared>);
 
 impl crate::apply::EchoSkip for AgentEchoSkip {
     fn ready(&self, local: crate::gtid::GtidPos) -> futures::future::BoxFuture<'static, bool> {
-        let mut rx = self.0.capture_read.subscribe();
-        Box::pin(async move {
-            let wait = rx.wait_for(|read| read.covers(&local));
-            matches!(tokio::time::timeout(ECHO_GUARD_WAIT, wait).await, Ok(Ok(_)))
-        })
+        let shared = self.0.clone();
+        Box::pin(async move { echo_waits_for_capture(&shared, |read| read.covers(&local)).await })
     }
 
     fn own_final(&self, seq: u64, table: &str, key: u64) -> Option<u64> {
@@ -545,6 +542,31 @@ async fn capture_reaches(shared: &AgentShared, local: &GtidPos, limit: Duration)
     let wait = rx.wait_for(|read| read.get(own).map_or(0, |g| g.seq) >= upto);
     let reached = matches!(tokio::time::timeout(limit, wait).await, Ok(Ok(_)));
     reached
+}
+
+/// An echo's wait (at most [`ECHO_GUARD_WAIT`]) until capture's read position satisfies
+/// `reached`; false when it does not. Once a wait has run out, capture is held up (the hub takes
+/// no own transactions: its session ended, or it is slow) and the echoes' waits would only add
+/// up, [`ECHO_GUARD_WAIT`] each, while the echoes queued behind them wait too: later echoes
+/// only look, until capture is seen caught up again. An echo that does not wait is written in
+/// full, which is always correct.
+async fn echo_waits_for_capture(
+    shared: &AgentShared,
+    reached: impl FnMut(&GtidPos) -> bool,
+) -> bool {
+    use std::sync::atomic::Ordering;
+    let limit = if shared.capture_behind.load(Ordering::Relaxed) {
+        Duration::ZERO
+    } else {
+        ECHO_GUARD_WAIT
+    };
+    let mut rx = shared.capture_read.subscribe();
+    let ok = matches!(
+        tokio::time::timeout(limit, rx.wait_for(reached)).await,
+        Ok(Ok(_))
+    );
+    shared.capture_behind.store(!ok, Ordering::Relaxed);
+    ok
 }
 
 /// What a repair needs from the agent ([`crate::repair::target::Hooks`]).
@@ -623,12 +645,16 @@ async fn apply_loop(
     applier.set_echo_guard(Arc::new(move |local: crate::gtid::GtidPos| {
         let sh = guard_shared.clone();
         Box::pin(async move {
-            if !capture_reaches(&sh, &local, ECHO_GUARD_WAIT).await {
-                let own_read = |read: &GtidPos| read.get(own).map_or(0, |g| g.seq);
+            let own_read = |read: &GtidPos| read.get(own).map_or(0, |g| g.seq);
+            let upto = own_read(&local);
+            let was_behind = sh.capture_behind.load(std::sync::atomic::Ordering::Relaxed);
+            if !echo_waits_for_capture(&sh, |read| own_read(read) >= upto).await && !was_behind {
                 warn!(
-                    upto = own_read(&local),
+                    upto,
                     captured = own_read(&sh.capture_read.borrow()),
-                    "capture is behind; applying an echo without waiting longer"
+                    "capture is behind (the hub is not taking this snap's transactions as fast \
+                     as they are made); echoes are applied without waiting for it until it \
+                     catches up"
                 );
             }
         })
