@@ -1,0 +1,226 @@
+//! Random conflicting writes on every node at once: the convergence invariant under a workload
+//! nobody planned. Two writers per node run random transactions (inserts, upserts, REPLACE,
+//! updates of values, of a unique key and of the primary key, range updates, deletes) over one
+//! small key space, so nearly every transaction races another node's. When they stop, every
+//! node's tables must equal the master's: once while the master changes the tables' schema,
+//! once through `kill -9` of an agent and of the hub.
+//!
+//! `STARSYNC_FUZZ_SEED` replays a run (the seed is printed); `STARSYNC_FUZZ_SECS` runs longer.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mysql_async::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use starsync_tests::star::app_conn;
+use starsync_tests::Star;
+
+const KEYS: i64 = 40;
+
+const SCHEMA: &str = "CREATE DATABASE MOST; USE MOST; \
+    CREATE TABLE f (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(20), u INT UNIQUE); \
+    CREATE TABLE g (a INT, b INT, x BIGINT, t TEXT, PRIMARY KEY (a, b)); \
+    CREATE TABLE m (id INT PRIMARY KEY, v INT) ENGINE=MyISAM; \
+    INSERT INTO f SELECT seq, 0, 'init', NULL FROM seq_1_to_20; \
+    INSERT INTO g SELECT seq % 5, seq, 0, NULL FROM seq_1_to_20";
+
+/// One random statement over the shared key space.
+fn statement(rng: &mut StdRng, who: &str) -> String {
+    let k = |rng: &mut StdRng| rng.gen_range(1..=KEYS);
+    match rng.gen_range(0..14) {
+        0 => format!(
+            "INSERT INTO f (id, v, s) VALUES ({}, {}, '{who}') ON DUPLICATE KEY UPDATE v = v + 1, s = '{who}'",
+            k(rng),
+            rng.gen_range(0..100)
+        ),
+        1 => format!("INSERT IGNORE INTO f (id, v, s) VALUES ({}, 1, '{who}')", k(rng)),
+        2 => format!("REPLACE INTO f (id, v, s, u) VALUES ({}, 2, '{who}', {})", k(rng), k(rng)),
+        3 => format!("UPDATE f SET v = v + 1, s = '{who}' WHERE id = {}", k(rng)),
+        4 => format!("UPDATE f SET u = {} WHERE id = {}", k(rng), k(rng)),
+        5 => format!("UPDATE f SET id = {} WHERE id = {}", k(rng), k(rng)),
+        6 => {
+            let lo = k(rng);
+            format!(
+                "UPDATE f SET v = v * 2 + 1 WHERE id BETWEEN {lo} AND {}",
+                lo + 3
+            )
+        }
+        7 => format!("DELETE FROM f WHERE id = {}", k(rng)),
+        8 => format!("DELETE FROM f WHERE u = {}", k(rng)),
+        9 => format!(
+            "INSERT INTO g (a, b, x, t) VALUES ({}, {}, 1, REPEAT('{who}', {})) \
+             ON DUPLICATE KEY UPDATE x = x + 1, t = CONCAT(COALESCE(t, ''), '{who}')",
+            rng.gen_range(0..5),
+            k(rng),
+            rng.gen_range(0..50)
+        ),
+        10 => format!(
+            "UPDATE g SET b = {} WHERE a = {} AND b = {}",
+            k(rng),
+            rng.gen_range(0..5),
+            k(rng)
+        ),
+        11 => format!("DELETE FROM g WHERE a = {} AND b > {}", rng.gen_range(0..5), k(rng)),
+        12 => format!(
+            "INSERT INTO m (id, v) VALUES ({}, 1) ON DUPLICATE KEY UPDATE v = v + 1",
+            k(rng)
+        ),
+        _ => format!("DELETE FROM m WHERE id = {}", k(rng)),
+    }
+}
+
+/// Random transactions of 1–4 statements until `stop`; statements that fail (a duplicate key, a
+/// deadlock, a lock wait) roll their transaction back, as an application would see it.
+async fn writer(
+    mut conn: mysql_async::Conn,
+    who: String,
+    seed: u64,
+    stop: Arc<AtomicBool>,
+    committed: Arc<AtomicU64>,
+) -> anyhow::Result<()> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    conn.query_drop("USE MOST").await?;
+    while !stop.load(Ordering::Relaxed) {
+        let n = rng.gen_range(1..=4);
+        let mut ok = conn.query_drop("BEGIN").await.is_ok();
+        for i in 0..n {
+            if !ok {
+                break;
+            }
+            let mut sql = statement(&mut rng, &who);
+            if i > 0 && rng.gen_ratio(1, 10) {
+                // What a savepoint undid must be undone everywhere.
+                sql = format!("SAVEPOINT s; {sql}; ROLLBACK TO SAVEPOINT s");
+            }
+            ok = conn.query_drop(&sql).await.is_ok();
+        }
+        if ok && conn.query_drop("COMMIT").await.is_ok() {
+            committed.fetch_add(1, Ordering::Relaxed);
+        } else {
+            conn.query_drop("ROLLBACK").await.ok();
+        }
+        if rng.gen_ratio(1, 4) {
+            tokio::time::sleep(Duration::from_millis(rng.gen_range(0..5))).await;
+        }
+    }
+    Ok(())
+}
+
+/// What happens to the star while the writers write.
+#[derive(Clone, Copy)]
+enum Meanwhile {
+    /// Schema changes on the master: a column added at the end and one in the middle, an
+    /// index; rows written in the old shape meet the new one.
+    SchemaChanges,
+    /// `kill -9` of snap1's agent, then of the hub, each restarted a second later.
+    Kills,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_conflicting_writes_and_schema_changes_converge() {
+    run(Meanwhile::SchemaChanges).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_conflicting_writes_through_kills_converge() {
+    run(Meanwhile::Kills).await;
+}
+
+/// The third `step` (1 or 2) of `meanwhile`.
+async fn step(star: &mut Star, meanwhile: Meanwhile, step: u32) {
+    match (meanwhile, step) {
+        (Meanwhile::SchemaChanges, 1) => star
+            .master()
+            .exec("ALTER TABLE MOST.g ADD COLUMN z INT NOT NULL DEFAULT 5")
+            .await
+            .unwrap(),
+        (Meanwhile::SchemaChanges, _) => star
+            .master()
+            .exec(
+                "ALTER TABLE MOST.f ADD COLUMN w VARCHAR(10) DEFAULT 'w' AFTER v, ADD INDEX (v); \
+                 ALTER TABLE MOST.m ADD COLUMN w INT",
+            )
+            .await
+            .unwrap(),
+        (Meanwhile::Kills, 1) => {
+            star.agent_proc(0).kill9();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            star.start_agent(0).unwrap();
+        }
+        (Meanwhile::Kills, _) => {
+            star.hub_proc().kill9();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            star.start_hub().unwrap();
+        }
+    }
+}
+
+async fn run(meanwhile: Meanwhile) {
+    let seed: u64 = std::env::var("STARSYNC_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    let secs: u64 = std::env::var("STARSYNC_FUZZ_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15);
+    println!("STARSYNC_FUZZ_SEED={seed} STARSYNC_FUZZ_SECS={secs}");
+    let mut star = Star::start(2).await.unwrap();
+    star.master().exec(SCHEMA).await.unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    let mut counts = Vec::new();
+    for (i, node) in star.cluster.nodes.iter().enumerate() {
+        for j in 0..2u64 {
+            let conn = if i == 0 {
+                node.conn().await.unwrap()
+            } else {
+                app_conn(node).await.unwrap()
+            };
+            let committed = Arc::new(AtomicU64::new(0));
+            counts.push((format!("{}#{j}", node.name()), committed.clone()));
+            writers.push(tokio::spawn(writer(
+                conn,
+                node.name().to_string(),
+                seed ^ ((i as u64) << 8 | j),
+                stop.clone(),
+                committed,
+            )));
+        }
+    }
+    let third = Duration::from_secs(secs) / 3;
+    for n in 1..=2 {
+        tokio::time::sleep(third).await;
+        step(&mut star, meanwhile, n).await;
+    }
+    tokio::time::sleep(third).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap().unwrap();
+    }
+    for (name, n) in &counts {
+        let n = n.load(Ordering::Relaxed);
+        println!("{name}: {n} transactions committed");
+        assert!(n > 20, "{name} made progress");
+    }
+    let converged = star.wait_converged(Duration::from_secs(120)).await;
+    if let Err(e) = &converged {
+        for t in ["f", "g", "m"] {
+            for node in &star.cluster.nodes {
+                let rows: Vec<String> = node
+                    .query(&format!(
+                        "SELECT GROUP_CONCAT(CONCAT_WS(':', {}) ORDER BY 1 SEPARATOR ' ') FROM MOST.{t}",
+                        if t == "g" { "a, b, x, LENGTH(t)" } else if t == "f" { "id, v, s, u" } else { "id, v" }
+                    ))
+                    .await
+                    .unwrap_or_default();
+                println!("{t} on {}: {rows:?}", node.name());
+            }
+        }
+        panic!("seed {seed}: {e:#}");
+    }
+}
