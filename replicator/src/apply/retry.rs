@@ -92,14 +92,24 @@ pub async fn apply_item(
                 }
                 replay_earlier(applier, buf, mode, skip).await?;
             }
-            Err(e) if is_lock_conflict(&e) && !buf.overflow && attempt < RETRIES => {
-                attempt += 1;
-                warn!(error = %e, attempt, "lock conflict; replaying the transaction");
-                applier.abort().await?;
-                tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
-                match replay_earlier(applier, buf, mode, skip).await {
-                    Err(e) if is_lock_conflict(&e) => continue,
-                    r => r?,
+            Err(mut e) if is_lock_conflict(&e) && !buf.overflow && attempt < RETRIES => {
+                // The server rolled the whole transaction back: it is begun again and its
+                // earlier items replayed, again after a lock conflict in the replay itself (the
+                // item is never tried outside its transaction: in autocommit, each statement
+                // would commit on its own, the first under the transaction's GTID).
+                loop {
+                    attempt += 1;
+                    warn!(error = %e, attempt, "lock conflict; replaying the transaction");
+                    applier.abort().await?;
+                    tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
+                    match replay_earlier(applier, buf, mode, skip).await {
+                        Err(again) if is_lock_conflict(&again) && attempt < RETRIES => e = again,
+                        Err(other) => {
+                            applier.abort().await.ok();
+                            return Err(other);
+                        }
+                        Ok(()) => break,
+                    }
                 }
             }
             other => return other,
