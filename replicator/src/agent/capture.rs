@@ -142,7 +142,7 @@ async fn capture(
             assemble: AssembleOptions {
                 foreign: Some(foreign_hook(shared.clone())),
                 only_domain: Some(own),
-                schema_filter: Some(Arc::new(move |s: &str| filter.replicates(s))),
+                schema_filter: Some(Arc::new(move |s: &str, _: &str| filter.replicates(s))),
                 chunk_rows: cfg.limits.chunk_rows,
                 chunk_bytes: cfg.limits.chunk_bytes,
             },

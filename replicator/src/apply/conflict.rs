@@ -195,6 +195,8 @@ impl Applier {
                         .query_drop(format!("ROLLBACK TO SAVEPOINT {sp}"))
                         .await
                         .map_err(|e| self.wrap(meta, e))?;
+                    // The snap that made the change gets the master's row back with its echo.
+                    self.record_refused(chunk, plan, before, after).await?;
                     Some(refusal)
                 }
                 None => return Err(self.wrap(meta, e)),

@@ -15,6 +15,7 @@ use tracing::warn;
 
 use super::Applier;
 use crate::error::{Error, Result};
+use crate::gtid::Gtid;
 use crate::model::{RowKind, RowsChunk};
 
 /// `ER_ROW_IS_REFERENCED_2`: a parent row still referred to.
@@ -77,7 +78,23 @@ pub fn is_referenced(e: &Error) -> bool {
     refused(e).is_some_and(|(c, _)| c == ROW_IS_REFERENCED)
 }
 
+/// `ER_NO_REFERENCED_ROW_2`: a row whose parent is missing.
+pub const NO_REFERENCED_ROW: u16 = 1452;
+
+/// Whether `e` is a row the master adds (or re-points) whose parent is missing here.
+pub fn is_referencing(e: &Error) -> bool {
+    refused(e).is_some_and(|(c, _)| c == NO_REFERENCED_ROW)
+}
+
 impl Applier {
+    /// Applies the transaction `gtid` (when replayed) without foreign key checks: its row's
+    /// parent is missing here, deleted by a change this node made that the master has refused
+    /// or will refuse (the master has the parent, and a child of it); the echo of that change
+    /// brings the parent back ([`super::refused`]).
+    pub fn without_fk_checks(&mut self, gtid: Gtid) {
+        self.without_fk_checks = Some(gtid);
+    }
+
     /// After `chunk` failed with `e` (see [`is_referenced`]) and its transaction was rolled
     /// back: deletes, unlogged and in a transaction of their own, the rows here that refer to
     /// the rows the chunk deletes or re-keys, and the rows referring to those. Returns how many

@@ -22,6 +22,7 @@
 
 mod conflict;
 pub mod fk;
+pub mod refused;
 pub mod retry;
 pub mod small;
 pub mod sql;
@@ -106,6 +107,7 @@ pub const STATE_DDL: &[&str] = &[
         incoming_after JSON NULL,
         KEY (detected_at)
     ) ENGINE=InnoDB",
+    refused::DDL,
 ];
 
 /// The apply session's `sql_mode`, for [`APPLY_SQL_MODE`] and [`STRICT`] (one list). Values
@@ -403,6 +405,9 @@ pub struct Applier {
     warned: std::collections::HashSet<String>,
     echo_guard: Option<EchoGuard>,
     echo_skip: Option<Arc<dyn EchoSkip>>,
+    /// A transaction applied without foreign key checks: the master's change adds a row whose
+    /// parent this node deleted, in a change of its own the master refuses ([`fk`]).
+    without_fk_checks: Option<Gtid>,
     /// The target's `max_allowed_packet`: a one-round-trip query must fit it.
     max_packet: usize,
     /// Character set names by collation id, as this server knows them.
@@ -447,6 +452,7 @@ impl Applier {
             warned: Default::default(),
             echo_guard: None,
             echo_skip: None,
+            without_fk_checks: None,
         })
     }
 
@@ -819,7 +825,12 @@ impl Applier {
     /// A chunk its origin changed without foreign key checks is applied without them too (as
     /// native replication does: a parent the master deleted that way keeps its children).
     pub async fn rows(&mut self, chunk: &RowsChunk, skip_row: Option<SkipRow<'_>>) -> Result<()> {
-        if !chunk.no_fk_checks || self.open.as_ref().is_none_or(|o| o.skip) {
+        let checks_off = chunk.no_fk_checks
+            || self
+                .open
+                .as_ref()
+                .is_some_and(|o| Some(o.begin.gtid) == self.without_fk_checks);
+        if !checks_off || self.open.as_ref().is_none_or(|o| o.skip) {
             return self.apply_chunk(chunk, skip_row).await;
         }
         self.conn

@@ -92,6 +92,24 @@ pub async fn apply_item(
                 }
                 replay_earlier(applier, buf, mode, skip).await?;
             }
+            Err(e)
+                if foreign
+                    && super::fk::is_referencing(&e)
+                    && !buf.overflow
+                    && attempt < RETRIES =>
+            {
+                let Some(TxnItem::Begin(b)) = buf.items.first() else {
+                    return Err(e);
+                };
+                attempt += 1;
+                warn!(gtid = %b.gtid, error = %e,
+                      "the master's change refers to a row this node deleted in a change of its \
+                       own that the master refuses (it holds rows referring to it): applied \
+                       without foreign key checks; the echo of that change brings the row back");
+                applier.without_fk_checks(b.gtid);
+                applier.abort().await?;
+                replay_earlier(applier, buf, mode, skip).await?;
+            }
             Err(mut e) if is_lock_conflict(&e) && !buf.overflow && attempt < RETRIES => {
                 // The server rolled the whole transaction back: it is begun again and its
                 // earlier items replayed, again after a lock conflict in the replay itself (the

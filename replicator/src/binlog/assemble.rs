@@ -20,7 +20,8 @@ use crate::gtid::{Gtid, GtidPos};
 use crate::model::{QueryItem, RowsChunk, StatementSession, TxnBegin, TxnCommit, TxnItem};
 
 /// Which schemas' rows are kept. Returns false for schemas to drop.
-pub type SchemaFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+/// Which tables' rows to keep: called with the schema and the table name.
+pub type SchemaFilter = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
 
 /// Told about each transaction of another domain that `only_domain` skipped: its GTID, the
 /// `schema.table` names its rows touched, and whether it ran a statement (DDL).
@@ -223,7 +224,7 @@ impl Assembler {
                     return Err(self.fail("rows event", format!("no table map for table id {id}")));
                 };
                 if let Some(f) = &self.opts.schema_filter {
-                    if !f(&meta.schema) {
+                    if !f(&meta.schema, &meta.table) {
                         return Ok(());
                     }
                 }

@@ -37,7 +37,7 @@ use crate::wire::messages::{now_us, Message};
 pub async fn run(
     ctx: Arc<HubCtx>,
     node: String,
-    server_id: u32,
+    (server_id, domain): (u32, u32),
     start: GtidPos,
     tx: mpsc::Sender<Message>,
     counters: Arc<Counters>,
@@ -55,7 +55,10 @@ pub async fn run(
             assemble: AssembleOptions {
                 foreign: None,
                 only_domain: None,
-                schema_filter: Some(Arc::new(move |s: &str| filter.replicates(s))),
+                // The master's rows refused to a snap ride with its echo ([`crate::apply::refused`]).
+                schema_filter: Some(Arc::new(move |s: &str, t: &str| {
+                    filter.replicates(s) || crate::apply::refused::is_refused_table(s, t)
+                })),
                 chunk_rows: ctx.cfg.limits.chunk_rows,
                 chunk_bytes: ctx.cfg.limits.chunk_bytes,
             },
@@ -84,6 +87,8 @@ pub async fn run(
     let mut hb = tokio::time::interval(Duration::from_millis(ctx.cfg.hub.heartbeat_ms));
     hb.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut in_txn = false;
+    // The domain of the transaction being read.
+    let mut txn_domain: Option<u32> = None;
     let mut hb_id: u64 = 0;
     let hb_every = Duration::from_millis(ctx.cfg.hub.heartbeat_ms);
     let mut last_hb = Instant::now();
@@ -166,6 +171,24 @@ pub async fn run(
                     }
                 };
                 let item = match item {
+                    TxnItem::Rows(c) if crate::apply::refused::is_refused_table(&c.table.schema, &c.table.table) => {
+                        // Only the snap whose change was refused takes the master's rows back,
+                        // with the echo of that change.
+                        if txn_domain != Some(domain) {
+                            continue;
+                        }
+                        for chunk in crate::apply::refused::chunks(&c) {
+                            debug!(table = %chunk.table.full_name(), rows = chunk.len(),
+                                   "the master's rows for a refused change, with its echo");
+                            counters.bytes_queued.fetch_add(chunk.approx_bytes() as u64, Ordering::Relaxed);
+                            for item in hold.pass(TxnItem::Rows(chunk)) {
+                                if tx.send(Message::Txn(item)).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                        continue;
+                    }
                     TxnItem::Query(q) => {
                         let st = classify(&q.sql_lossy(), &q.schema);
                         let keep = match st.kind {
@@ -182,9 +205,10 @@ pub async fn run(
                     other => other,
                 };
                 match &item {
-                    TxnItem::Begin(_) => {
+                    TxnItem::Begin(b) => {
                         in_txn = true;
                         rows_in_txn = 0;
+                        txn_domain = Some(b.gtid.domain);
                     }
                     TxnItem::Rows(c) => rows_in_txn += c.len() as u64,
                     TxnItem::Commit(c) => {

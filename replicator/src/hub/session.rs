@@ -233,7 +233,7 @@ async fn session(
         super::fanout::run(
             ctx.clone(),
             name.clone(),
-            hello.server_id,
+            (hello.server_id, hello.domain_id),
             start,
             tx.clone(),
             counters.clone(),

@@ -67,6 +67,27 @@ async fn send(conn: &mut Conn, m: Message, peer: &str, idle: Duration) -> Result
     }
 }
 
+/// The shape of rows read over the binary protocol, from the result's columns (no key).
+pub fn protocol_meta(db: &str, name: &str, columns: &[mysql_async::Column]) -> TableMeta {
+    TableMeta {
+        schema: db.to_string(),
+        table: name.to_string(),
+        columns: columns
+            .iter()
+            .map(|col| ColumnMeta {
+                name: col.name_str().into_owned(),
+                ty: col.column_type() as u8,
+                meta: 0,
+                unsigned: false,
+                charset: col.character_set(),
+                nullable: true,
+                labels: Vec::new(),
+            })
+            .collect(),
+        primary_key: Vec::new(),
+    }
+}
+
 fn first_text(row: &mysql_async::Row, i: usize) -> String {
     row.get_opt::<Vec<u8>, _>(i)
         .and_then(|r| r.ok())
@@ -110,25 +131,7 @@ impl<'a> TableRows<'a> {
             .exec_iter(format!("SELECT {list} FROM {q}"), ())
             .await
             .map_err(Error::db(format!("reading the rows of {q}")))?;
-        let columns: Vec<ColumnMeta> = result
-            .columns_ref()
-            .iter()
-            .map(|col| ColumnMeta {
-                name: col.name_str().into_owned(),
-                ty: col.column_type() as u8,
-                meta: 0,
-                unsigned: false,
-                charset: col.character_set(),
-                nullable: true,
-                labels: Vec::new(),
-            })
-            .collect();
-        let meta = Arc::new(TableMeta {
-            schema: db.to_string(),
-            table: name.to_string(),
-            columns,
-            primary_key: Vec::new(),
-        });
+        let meta = Arc::new(protocol_meta(db, name, result.columns_ref()));
         Ok(TableRows {
             result,
             meta,
