@@ -207,7 +207,9 @@ async fn run(meanwhile: Meanwhile) {
         println!("{name}: {n} transactions committed");
         assert!(n > 20, "{name} made progress");
     }
-    let converged = star.wait_converged(Duration::from_secs(120)).await;
+    let converged = star
+        .wait_converged(Duration::from_secs(120 + 4 * secs))
+        .await;
     if let Err(e) = &converged {
         for t in ["f", "g", "m"] {
             for node in &star.cluster.nodes {
