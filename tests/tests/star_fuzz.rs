@@ -1,6 +1,7 @@
 //! Random conflicting writes on every node at once: the convergence invariant under a workload
 //! nobody planned. Two writers per node run random transactions (inserts, upserts, REPLACE,
-//! updates of values, of a unique key and of the primary key, range updates, deletes) over one
+//! updates of values, of a unique key and of the primary key, range updates, deletes, parents
+//! and children of a foreign key) over one
 //! small key space, so nearly every transaction races another node's. When they stop, every
 //! node's tables must equal the master's: once while the master changes the tables' schema,
 //! once through `kill -9` of an agent and of the hub.
@@ -23,13 +24,28 @@ const SCHEMA: &str = "CREATE DATABASE MOST; USE MOST; \
     CREATE TABLE f (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(20), u INT UNIQUE); \
     CREATE TABLE g (a INT, b INT, x BIGINT, t TEXT, PRIMARY KEY (a, b)); \
     CREATE TABLE m (id INT PRIMARY KEY, v INT) ENGINE=MyISAM; \
+    CREATE TABLE pp (id INT PRIMARY KEY, v INT); \
+    CREATE TABLE cc (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES pp (id)); \
+    INSERT INTO pp SELECT seq, 0 FROM seq_1_to_10; \
     INSERT INTO f SELECT seq, 0, 'init', NULL FROM seq_1_to_20; \
     INSERT INTO g SELECT seq % 5, seq, 0, NULL FROM seq_1_to_20";
 
 /// One random statement over the shared key space.
 fn statement(rng: &mut StdRng, who: &str) -> String {
     let k = |rng: &mut StdRng| rng.gen_range(1..=KEYS);
-    match rng.gen_range(0..14) {
+    let p = |rng: &mut StdRng| rng.gen_range(1..=12);
+    match rng.gen_range(0..18) {
+        14 => format!(
+            "INSERT INTO pp (id, v) VALUES ({}, 1) ON DUPLICATE KEY UPDATE v = v + 1",
+            p(rng)
+        ),
+        15 => format!("DELETE FROM pp WHERE id = {}", p(rng)),
+        16 => format!(
+            "INSERT INTO cc (id, pid) VALUES ({}, {}) ON DUPLICATE KEY UPDATE pid = VALUES(pid)",
+            k(rng),
+            p(rng)
+        ),
+        17 => format!("DELETE FROM cc WHERE id = {}", k(rng)),
         0 => format!(
             "INSERT INTO f (id, v, s) VALUES ({}, {}, '{who}') ON DUPLICATE KEY UPDATE v = v + 1, s = '{who}'",
             k(rng),
@@ -211,12 +227,12 @@ async fn run(meanwhile: Meanwhile) {
         .wait_converged(Duration::from_secs(120 + 4 * secs))
         .await;
     if let Err(e) = &converged {
-        for t in ["f", "g", "m"] {
+        for t in ["f", "g", "m", "pp", "cc"] {
             for node in &star.cluster.nodes {
                 let rows: Vec<String> = node
                     .query(&format!(
                         "SELECT GROUP_CONCAT(CONCAT_WS(':', {}) ORDER BY 1 SEPARATOR ' ') FROM MOST.{t}",
-                        if t == "g" { "a, b, x, LENGTH(t)" } else if t == "f" { "id, v, s, u" } else { "id, v" }
+                        match t { "g" => "a, b, x, LENGTH(t)", "f" => "id, v, s, u", "cc" => "id, pid", _ => "id, v" }
                     ))
                     .await
                     .unwrap_or_default();
