@@ -119,6 +119,18 @@ pub struct AgentShared {
     pub max_allowed_packet: u64,
 }
 
+impl AgentShared {
+    /// Rows of `table` changed here other than by the echo of the own change being applied (a
+    /// repair, a unique value displaced): every own transaction recorded so far has its echo
+    /// rows of the table written in full ([`crate::echo_skip`]).
+    pub fn touched(&self, table: &str) {
+        self.own_effects
+            .lock()
+            .unwrap()
+            .foreign(&[table.to_string()], false);
+    }
+}
+
 #[derive(Serialize)]
 struct StatusDoc {
     node: String,

@@ -525,11 +525,7 @@ impl crate::apply::EchoSkip for AgentEchoSkip {
     }
 
     fn touched(&self, table: &str) {
-        self.0
-            .own_effects
-            .lock()
-            .unwrap()
-            .foreign(&[table.to_string()], false);
+        self.0.touched(table);
     }
 }
 
@@ -589,11 +585,7 @@ impl crate::repair::target::Hooks for RepairHooks {
     }
 
     fn touched(&self, table: &str) {
-        self.0
-            .own_effects
-            .lock()
-            .unwrap()
-            .foreign(&[table.to_string()], false);
+        self.0.touched(table);
     }
 }
 
