@@ -24,7 +24,7 @@
 //! `tests/model/converge_echo_skip.py` (variants `skip-clean`, `skip-clean-key`: no divergence;
 //! the control `skip-always` diverges).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 use twox_hash::XxHash3_64;
@@ -112,15 +112,24 @@ impl TableHash {
 struct Own {
     finals: HashMap<u64, u64>,
     tables: HashSet<String>,
-    touched: HashSet<String>,
-    all_touched: bool,
+    /// When capture read its commit (on [`OwnEffects`]'s clock).
+    at: u64,
 }
 
 /// The recorded effects of own transactions whose echo has not been applied yet.
 #[derive(Debug)]
 pub struct OwnEffects {
-    txns: HashMap<u64, Own>,
+    txns: BTreeMap<u64, Own>,
     open: Option<(u64, Own)>,
+    /// Counts own commits and foreign transactions as capture reads them, in binlog order.
+    clock: u64,
+    /// Per table, when a foreign transaction last touched it; and the last statement (DDL).
+    /// An own transaction committed before that is no longer eligible for it. (Marking every
+    /// recorded own transaction at each foreign one cost that many steps per foreign
+    /// transaction: with tens of thousands of own transactions waiting for their echo, the
+    /// agent spent its CPU there while it caught up.)
+    touched_at: HashMap<String, u64>,
+    ddl_at: u64,
     /// Only transactions after this own sequence number are recorded (capture read every
     /// foreign transaction committed after them).
     from_seq: u64,
@@ -131,8 +140,11 @@ pub struct OwnEffects {
 impl OwnEffects {
     pub fn new(limit: usize) -> Self {
         Self {
-            txns: HashMap::new(),
+            txns: BTreeMap::new(),
             open: None,
+            clock: 0,
+            touched_at: HashMap::new(),
+            ddl_at: 0,
             from_seq: u64::MAX,
             keys: 0,
             limit,
@@ -143,6 +155,8 @@ impl OwnEffects {
     pub fn reset(&mut self, from_seq: u64) {
         self.txns.clear();
         self.open = None;
+        self.touched_at.clear();
+        self.ddl_at = 0;
         self.from_seq = from_seq;
         self.keys = 0;
     }
@@ -183,7 +197,14 @@ impl OwnEffects {
         if let Some((s, own)) = self.open.take() {
             if s == seq {
                 self.keys += own.finals.len();
-                self.txns.insert(seq, own);
+                self.clock += 1;
+                self.txns.insert(
+                    seq,
+                    Own {
+                        at: self.clock,
+                        ..own
+                    },
+                );
             }
         }
     }
@@ -195,13 +216,15 @@ impl OwnEffects {
 
     /// Capture read a foreign transaction touching `tables` (`ddl`: it ran a statement).
     pub fn foreign(&mut self, tables: &[String], ddl: bool) {
-        for own in self.txns.values_mut() {
-            if ddl {
-                own.all_touched = true;
-            }
-            for t in tables {
-                if own.tables.contains(t) {
-                    own.touched.insert(t.clone());
+        self.clock += 1;
+        if ddl {
+            self.ddl_at = self.clock;
+        }
+        for t in tables {
+            match self.touched_at.get_mut(t) {
+                Some(at) => *at = self.clock,
+                None => {
+                    self.touched_at.insert(t.clone(), self.clock);
                 }
             }
         }
@@ -210,9 +233,9 @@ impl OwnEffects {
     /// Whether own transaction `seq` is recorded and no foreign transaction touched `table`
     /// since.
     pub fn eligible(&self, seq: u64, table: &str) -> bool {
-        self.txns
-            .get(&seq)
-            .is_some_and(|own| !own.all_touched && !own.touched.contains(table))
+        self.txns.get(&seq).is_some_and(|own| {
+            self.ddl_at < own.at && self.touched_at.get(table).is_none_or(|&t| t < own.at)
+        })
     }
 
     /// The result own transaction `seq` left on `key` of `table`, when it is known and no
@@ -226,12 +249,9 @@ impl OwnEffects {
 
     /// The echo of `seq` was applied: forget it and everything older.
     pub fn release(&mut self, seq: u64) {
-        let gone: Vec<u64> = self.txns.keys().copied().filter(|&s| s <= seq).collect();
-        for s in gone {
-            if let Some(o) = self.txns.remove(&s) {
-                self.keys -= o.finals.len();
-            }
-        }
+        let kept = self.txns.split_off(&seq.saturating_add(1));
+        let gone = std::mem::replace(&mut self.txns, kept);
+        self.keys -= gone.values().map(|o| o.finals.len()).sum::<usize>();
     }
 
     /// Keys recorded.
