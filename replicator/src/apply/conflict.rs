@@ -214,7 +214,7 @@ impl Applier {
 
     /// Forces the after-image (hub order wins): the before-image's row deleted when the row
     /// goes or its key moves, the after-image upserted. Whether the server converted a value.
-    async fn force_checked(
+    pub(super) async fn force_checked(
         &mut self,
         plan: &TablePlan,
         kind: RowKind,

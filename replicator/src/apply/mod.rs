@@ -1573,32 +1573,22 @@ impl Applier {
         let meta = &chunk.table;
         let mut displaced = 0;
         for (b, a) in rows {
-            if let Some(b) = b {
-                let moved = a.is_none_or(|a| plan.key.iter().any(|&k| b[k] != a[k]));
-                if moved {
+            if let Some(a) = a {
+                for u in &plan.unique {
+                    if u.cols.iter().any(|&c| a[c] == Value::Null) {
+                        continue;
+                    }
+                    let mut p = params(a, &u.cols);
+                    p.extend(params(a, &plan.key));
                     self.conn
-                        .exec_drop(plan.delete.as_str(), params(b, &plan.key))
+                        .exec_drop(u.delete_others.as_str(), mysql_async::Params::Positional(p))
                         .await
                         .map_err(|e| self.wrap(meta, e))?;
+                    displaced += self.conn.affected_rows();
                 }
             }
-            let Some(a) = a else { continue };
-            for u in &plan.unique {
-                if u.cols.iter().any(|&c| a[c] == Value::Null) {
-                    continue;
-                }
-                let mut p = params(a, &u.cols);
-                p.extend(params(a, &plan.key));
-                self.conn
-                    .exec_drop(u.delete_others.as_str(), mysql_async::Params::Positional(p))
-                    .await
-                    .map_err(|e| self.wrap(meta, e))?;
-                displaced += self.conn.affected_rows();
-            }
-            self.conn
-                .exec_drop(plan.upsert.as_str(), params(a, &plan.cols))
-                .await
-                .map_err(|e| self.wrap(meta, e))?;
+            let (r, _) = self.force_checked(plan, chunk.kind, *b, *a).await;
+            r.map_err(|e| self.wrap(meta, e))?;
         }
         if displaced > 0 {
             if let Some(es) = &self.echo_skip {

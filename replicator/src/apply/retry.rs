@@ -92,38 +92,12 @@ pub async fn apply_item(
                 }
                 replay_earlier(applier, buf, mode, skip).await?;
             }
-            Err(e)
-                if foreign
-                    && super::fk::is_referencing(&e)
-                    && !buf.overflow
-                    && attempt < RETRIES =>
-            {
+            Err(e) if !buf.overflow && attempt < RETRIES && without_checks(&e, mode).is_some() => {
                 let Some(TxnItem::Begin(b)) = buf.items.first() else {
                     return Err(e);
                 };
                 attempt += 1;
-                warn!(gtid = %b.gtid, error = %e,
-                      "the master's change refers to a row this node deleted in a change of its \
-                       own that the master refuses (it holds rows referring to it): applied \
-                       without foreign key checks; the echo of that change brings the row back");
-                applier.without_fk_checks(b.gtid);
-                applier.abort().await?;
-                replay_earlier(applier, buf, mode, skip).await?;
-            }
-            Err(e)
-                if mode.echo
-                    && (super::fk::is_referenced(&e) || super::fk::is_referencing(&e))
-                    && !buf.overflow
-                    && attempt < RETRIES =>
-            {
-                let Some(TxnItem::Begin(b)) = buf.items.first() else {
-                    return Err(e);
-                };
-                attempt += 1;
-                warn!(gtid = %b.gtid, error = %e,
-                      "an echo's rows meet, through a foreign key, rows this node wrote after \
-                       that change (their own echoes are still to come, and settle them): \
-                       applied without foreign key checks");
+                warn!(gtid = %b.gtid, error = %e, "{}", without_checks(&e, mode).unwrap_or_default());
                 applier.without_fk_checks(b.gtid);
                 applier.abort().await?;
                 replay_earlier(applier, buf, mode, skip).await?;
@@ -150,6 +124,27 @@ pub async fn apply_item(
             }
             other => return other,
         }
+    }
+}
+
+/// Why a transaction that a foreign key refused with `e` is applied again without foreign key
+/// checks, or `None` when it is not.
+fn without_checks(e: &Error, mode: &TxnMode) -> Option<&'static str> {
+    let foreign = mode.preserve_gtid && !mode.detect_conflicts && !mode.echo;
+    if foreign && super::fk::is_referencing(e) {
+        Some(
+            "the master's change refers to a row this node deleted in a change of its own that \
+             the master refuses (it holds rows referring to it): applied without foreign key \
+             checks; the echo of that change brings the row back",
+        )
+    } else if mode.echo && (super::fk::is_referenced(e) || super::fk::is_referencing(e)) {
+        Some(
+            "an echo's rows meet, through a foreign key, rows this node wrote after that change \
+             (their own echoes are still to come, and settle them): applied without foreign key \
+             checks",
+        )
+    } else {
+        None
     }
 }
 
