@@ -473,13 +473,38 @@ async fn a_transaction_that_also_changed_a_myisam_table_is_conflict_checked() {
 /// change brings the row back: every node ends with the snap's row holding the value.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_unique_value_the_master_and_a_snap_both_gave_converges() {
+    let star = both_give_a_unique_value("InnoDB").await;
+    let logged: Vec<(String, String)> = star
+        .master()
+        .query("SELECT table_name, kind FROM starsync.conflicts ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(logged, vec![("c".into(), "unique_displaced".into())]);
+    assert!(
+        star.agent_log(0).contains("rows here held a unique value"),
+        "the snap says what it deleted"
+    );
+}
+
+/// The same race on a MyISAM table. Such a change goes as one statement, unchecked (the table
+/// cannot be rolled back to record a conflict): its upsert updated the row holding the key and
+/// failed on the unique value (ERROR 1062), which stopped the hub's ingest of that snap, and the
+/// snap's apply of the master's change, for good. A `REPLACE` displaces the holder instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unique_value_the_master_and_a_snap_both_gave_a_myisam_table_converges() {
+    both_give_a_unique_value("MyISAM").await;
+}
+
+/// The master gives row 2 the unique value 7 while snap1, its agent down, gives it to row 1;
+/// every node must end with snap1's row holding it (hub order: its change came last).
+async fn both_give_a_unique_value(engine: &str) -> Star {
     let mut star = Star::start(2).await.unwrap();
     star.master()
-        .exec(
+        .exec(&format!(
             "CREATE DATABASE MOST; \
-             CREATE TABLE MOST.c (id INT PRIMARY KEY, v INT, u INT UNIQUE); \
-             INSERT INTO MOST.c VALUES (1, 0, NULL), (2, 0, NULL)",
-        )
+             CREATE TABLE MOST.c (id INT PRIMARY KEY, v INT, u INT UNIQUE) ENGINE={engine}; \
+             INSERT INTO MOST.c VALUES (1, 0, NULL), (2, 0, NULL)"
+        ))
         .await
         .unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
@@ -505,16 +530,7 @@ async fn a_unique_value_the_master_and_a_snap_both_gave_converges() {
         vec![(1, 2, Some(7))],
         "hub order: the snap's change came last"
     );
-    let logged: Vec<(String, String)> = star
-        .master()
-        .query("SELECT table_name, kind FROM starsync.conflicts ORDER BY id")
-        .await
-        .unwrap();
-    assert_eq!(logged, vec![("c".into(), "unique_displaced".into())]);
-    assert!(
-        star.agent_log(0).contains("rows here held a unique value"),
-        "the snap says what it deleted"
-    );
+    star
 }
 
 /// A snap deletes a parent row while the master adds a child of it (the snap's agent down).

@@ -23,7 +23,7 @@ const KEYS: i64 = 40;
 const SCHEMA: &str = "CREATE DATABASE MOST; USE MOST; \
     CREATE TABLE f (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(20), u INT UNIQUE); \
     CREATE TABLE g (a INT, b INT, x BIGINT, t TEXT, PRIMARY KEY (a, b)); \
-    CREATE TABLE m (id INT PRIMARY KEY, v INT) ENGINE=MyISAM; \
+    CREATE TABLE m (id INT PRIMARY KEY, v INT, u INT UNIQUE) ENGINE=MyISAM; \
     CREATE TABLE pp (id INT PRIMARY KEY, v INT); \
     CREATE TABLE cc (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES pp (id)); \
     INSERT INTO pp SELECT seq, 0 FROM seq_1_to_10; \
@@ -34,7 +34,7 @@ const SCHEMA: &str = "CREATE DATABASE MOST; USE MOST; \
 fn statement(rng: &mut StdRng, who: &str) -> String {
     let k = |rng: &mut StdRng| rng.gen_range(1..=KEYS);
     let p = |rng: &mut StdRng| rng.gen_range(1..=12);
-    match rng.gen_range(0..18) {
+    match rng.gen_range(0..19) {
         14 => format!(
             "INSERT INTO pp (id, v) VALUES ({}, 1) ON DUPLICATE KEY UPDATE v = v + 1",
             p(rng)
@@ -46,6 +46,7 @@ fn statement(rng: &mut StdRng, who: &str) -> String {
             p(rng)
         ),
         17 => format!("DELETE FROM cc WHERE id = {}", k(rng)),
+        18 => format!("UPDATE m SET u = {} WHERE id = {}", k(rng), k(rng)),
         0 => format!(
             "INSERT INTO f (id, v, s) VALUES ({}, {}, '{who}') ON DUPLICATE KEY UPDATE v = v + 1, s = '{who}'",
             k(rng),

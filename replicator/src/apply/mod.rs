@@ -387,6 +387,20 @@ struct Open {
     echo_ready: Option<bool>,
     /// Echo: keys already written by this transaction (their later rows are always written).
     echo_written: std::collections::HashSet<u64>,
+    /// A non-transactional group from the hub, applied on a snap ([`unlogged_group`]): its
+    /// rows unlogged, the GTID taken by the bookkeeping row at the commit.
+    unlogged_rows: bool,
+}
+
+/// Whether a group is applied with its rows unlogged and its GTID on the bookkeeping row: a
+/// snap's apply of the master's non-transactional group (MyISAM, Aria). MariaDB logs each
+/// statement on such a table as a group of its own, so a change the snap cannot make in one
+/// statement (a key moved; a unique value displaced) would log GTIDs its origin never made,
+/// and the origin's own later GTIDs would then be taken for applied. A snap's binlog holds
+/// foreign changes only for its position (capture reads its own domain), so nothing is lost by
+/// not logging them. The master's binlog is the stream: the hub logs as always.
+fn unlogged_group(b: &TxnBegin, mode: &TxnMode) -> bool {
+    b.non_transactional && !b.ddl && mode.preserve_gtid && !mode.detect_conflicts && !mode.echo
 }
 
 /// Applies transaction items to one target server over one connection.
@@ -545,9 +559,16 @@ impl Applier {
             mode.preserve_gtid && self.pos.contains(&b.gtid)
         };
         let skip = held;
+        let unlogged_rows = unlogged_group(b, &mode);
         if !skip {
-            self.set_log_bin(mode.preserve_gtid).await?;
-            if mode.preserve_gtid {
+            self.set_log_bin(mode.preserve_gtid && !unlogged_rows)
+                .await?;
+            if unlogged_rows {
+                self.conn
+                    .query_drop("BEGIN")
+                    .await
+                    .map_err(Error::db(format!("starting {}", b.gtid)))?;
+            } else if mode.preserve_gtid {
                 self.set_gtid_and_begin(b.gtid, !b.ddl).await?;
             } else if !b.ddl {
                 self.conn
@@ -571,6 +592,7 @@ impl Applier {
             savepoints: 0,
             echo_ready: None,
             echo_written: Default::default(),
+            unlogged_rows,
         });
         Ok(!skip)
     }
@@ -1077,8 +1099,9 @@ impl Applier {
     /// A non-transactional group's rows (MyISAM, Aria): MariaDB logs each statement on such a
     /// table at once as a group of its own, inside a transaction or not, and the first takes
     /// the session's GTID. The origin's group is one statement; so is its apply here: one
-    /// upsert of every after-image, or one delete of every key (force to image, without
-    /// conflict checks: such tables cannot be rolled back to record one). The commit then adds
+    /// upsert of every after-image (a `REPLACE` when the table has secondary unique keys), or
+    /// one delete of every key (force to image, without conflict checks: such tables cannot be
+    /// rolled back to record one). The commit then adds
     /// nothing when the statement took the GTID.
     async fn rows_as_one_statement(
         &mut self,
@@ -1106,10 +1129,19 @@ impl Applier {
                 _ => small::tuple_marked(a.unwrap(), &plan.cols, marks, &mut tuples),
             }
         }
+        let displacing = chunk.kind != RowKind::Delete && !plan.unique.is_empty();
         let sql = match chunk.kind {
             RowKind::Delete => format!(
                 "DELETE FROM {} WHERE {} IN ({tuples})",
                 plan.name, plan.key_cols
+            ),
+            // A secondary unique value another row holds here: the upsert would change that
+            // row instead, or fail (ERROR 1062) for good. REPLACE deletes every row holding a
+            // key of the image, as the transactional path displaces them, in the one statement
+            // (so under the one GTID); the binlog shows the deletes.
+            _ if displacing => format!(
+                "REPLACE{}{tuples}",
+                plan.insert_head.trim_start_matches("INSERT")
             ),
             _ => format!("{}{tuples}{}", plan.insert_head, plan.upsert_tail),
         };
@@ -1117,6 +1149,12 @@ impl Applier {
             .query_drop(sql)
             .await
             .map_err(|e| self.wrap(&chunk.table, e))?;
+        if displacing {
+            // The echo of an own row it displaced brings that row back: written in full.
+            if let Some(es) = &self.echo_skip {
+                es.touched(&chunk.table.full_name());
+            }
+        }
         if let Some(o) = self.open.as_mut() {
             o.rows += rows.len() as u64;
         }
@@ -1215,10 +1253,20 @@ impl Applier {
             open = self.open.take().expect("the transaction is still open");
             r?;
         }
-        let setvals = std::mem::take(&mut open.sequences);
+        let mut setvals = std::mem::take(&mut open.sequences);
         let mut landed = false;
         let in_txn = !setvals.is_empty() && open.rows == open.sequence_rows && self.log_bin;
-        if in_txn {
+        if open.unlogged_rows {
+            // The rows are in; the GTID goes on the bookkeeping row, in a logged transaction.
+            self.run_setvals(&setvals, g).await?;
+            setvals.clear();
+            self.conn
+                .query_drop("COMMIT")
+                .await
+                .map_err(Error::db(format!("committing the rows of {g}")))?;
+            self.set_log_bin(true).await?;
+            self.set_gtid_and_begin(g, true).await?;
+        } else if in_txn {
             // Only sequence changes: they run in the transaction and take its GTID, unless none
             // changed anything here (then the bookkeeping row takes it).
             self.run_setvals(&setvals, g).await?;
