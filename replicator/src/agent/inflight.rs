@@ -107,7 +107,10 @@ impl InFlight {
     }
 
     /// Whether a row change touches an in-flight key (by either image); if so, it is left
-    /// alone and the images it gives in-flight keys are kept (see the module's note).
+    /// alone and the images it gives in-flight keys are kept (see the module's note). A row
+    /// moved from or to a key that is not in flight is applied all the same (its images are
+    /// kept too): left alone, the part at that key (the old key's delete, the new key's row)
+    /// would be lost here for good, as nothing releases a key that is not in flight.
     pub fn leave_alone(
         &mut self,
         meta: &TableMeta,
@@ -125,6 +128,8 @@ impl InFlight {
         if kb.is_none() && ka.is_none() {
             return false;
         }
+        let moved_out_of_flight =
+            before.is_some() && after.is_some() && (kb.is_none() || ka.is_none());
         let table = Arc::new(meta.clone());
         if let (Some(k), Some(b)) = (kb, before) {
             // Deleted, or moved to another key (an after image with the same key is in flight
@@ -152,7 +157,7 @@ impl InFlight {
                 },
             );
         }
-        true
+        !moved_out_of_flight
     }
 
     /// The encoded keys in flight of `table` (`schema.table`).
@@ -231,6 +236,26 @@ mod tests {
             (None, RowKind::Delete)
         );
         assert!(f.release(10).is_empty());
+    }
+
+    #[test]
+    fn a_row_moved_between_a_key_in_flight_and_one_that_is_not_is_applied() {
+        let m = meta();
+        let mut f = InFlight::new(100);
+        let row = |id, v| vec![Value::Int(id), Value::Int(v)];
+        f.add(5, vec![row_key(&m, &row(23, 0))]);
+        // Row 11 moved to key 23 (in flight): the delete of 11 must happen here.
+        assert!(!f.leave_alone(&m, Some(&row(11, 1)), Some(&row(23, 1))));
+        // Row 23 moved to key 30: row 30 must appear here.
+        assert!(!f.leave_alone(&m, Some(&row(23, 1)), Some(&row(30, 1))));
+        // Both keys in flight: left alone as any change.
+        f.add(6, vec![row_key(&m, &row(30, 0))]);
+        assert!(f.leave_alone(&m, Some(&row(30, 1)), Some(&row(23, 2))));
+        // The images they gave keys in flight are kept all the same: the last ones come back.
+        let back: Vec<_> = f.release(5).into_iter().map(|l| l.image).collect();
+        assert_eq!(back, vec![Some(row(23, 2))]);
+        let back: Vec<_> = f.release(6).into_iter().map(|l| l.image).collect();
+        assert_eq!(back, vec![None], "row 30 moved away");
     }
 
     #[test]
