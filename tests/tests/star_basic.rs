@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use starsync_tests::mariadb::NodeSpec;
 use starsync_tests::star::{app_exec, status_node};
-use starsync_tests::Star;
+use starsync_tests::{eventually, Star};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_on_every_node_converge() {
@@ -421,4 +421,82 @@ async fn non_transactional_tables_take_one_gtid_per_change() {
         "snap1's four statements: {pos}"
     );
     assert!(!star.hub_log().contains("ERROR 1950"));
+}
+
+/// A snap's one statement on a MyISAM table that MariaDB logs as several rows events: a
+/// multi-row `INSERT … ON DUPLICATE KEY UPDATE` (an update and an insert), a `REPLACE` that
+/// displaced rows, an update moving keys. Written chunk by chunk, the master logged a GTID per
+/// chunk (GTIDs the snap never made, its next transactions then taken for applied); the hub
+/// writes each as one statement now. A statement no one statement redoes (rows moved to keys
+/// where nothing written displaces the old ones) is
+/// refused, nothing written, with the way on; the table made InnoDB on the master, it goes
+/// through, and nothing was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snap_statement_logged_in_several_parts_takes_one_gtid_or_waits_for_innodb() {
+    let star = Star::start(2).await.unwrap();
+    let m = star.master();
+    m.exec(
+        "CREATE DATABASE MOST; USE MOST; \
+         CREATE TABLE my (id INT PRIMARY KEY, v INT, u INT UNIQUE) ENGINE=MyISAM; \
+         INSERT INTO my VALUES (1, 1, 1), (2, 2, 2), (3, 3, 3)",
+    )
+    .await
+    .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    app_exec(
+        star.snap(0),
+        "INSERT INTO MOST.my (id, v) VALUES (1, 10), (9, 9) ON DUPLICATE KEY UPDATE v = VALUES(v); \
+         REPLACE INTO MOST.my VALUES (4, 4, 2)",
+    )
+    .await
+    .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    let pos = m.gtid_binlog_pos().await.unwrap();
+    assert_eq!(pos.get(2).map(|g| g.seq), Some(2), "two statements: {pos}");
+    // Rows moved to other keys, all holding the same unique value as before: one REPLACE.
+    app_exec(
+        star.snap(0),
+        "UPDATE MOST.my SET id = id + 100 WHERE id < 4",
+    )
+    .await
+    .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    // Rows moved to other keys that nothing written displaces: refused at the hub, nothing
+    // of it written there.
+    app_exec(
+        star.snap(0),
+        "UPDATE MOST.my SET id = id + 1000, u = NULL WHERE id > 100; \
+         INSERT INTO MOST.my VALUES (50, 50, 50)",
+    )
+    .await
+    .unwrap();
+    eventually(
+        "the hub refuses the statement",
+        Duration::from_secs(30),
+        || async { Ok(star.hub_log().contains("ALTER TABLE MOST.my ENGINE=InnoDB")) },
+    )
+    .await
+    .unwrap();
+    let ids: Vec<i32> = m.query("SELECT id FROM MOST.my ORDER BY id").await.unwrap();
+    assert_eq!(ids, vec![4, 9, 101, 103], "nothing of it on the master");
+    m.exec("ALTER TABLE MOST.my ENGINE=InnoDB").await.unwrap();
+    star.wait_converged(Duration::from_secs(60)).await.unwrap();
+    for n in [m, star.snap(0), star.snap(1)] {
+        let my: Vec<(i32, i32, Option<i32>)> = n
+            .query("SELECT id, v, u FROM MOST.my ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(
+            my,
+            vec![
+                (4, 4, Some(2)),
+                (9, 9, None),
+                (50, 50, Some(50)),
+                (1101, 10, None),
+                (1103, 3, None)
+            ],
+            "my on {}",
+            n.name()
+        );
+    }
 }

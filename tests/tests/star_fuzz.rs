@@ -34,7 +34,7 @@ const SCHEMA: &str = "CREATE DATABASE MOST; USE MOST; \
 fn statement(rng: &mut StdRng, who: &str) -> String {
     let k = |rng: &mut StdRng| rng.gen_range(1..=KEYS);
     let p = |rng: &mut StdRng| rng.gen_range(1..=12);
-    match rng.gen_range(0..19) {
+    match rng.gen_range(0..20) {
         14 => format!(
             "INSERT INTO pp (id, v) VALUES ({}, 1) ON DUPLICATE KEY UPDATE v = v + 1",
             p(rng)
@@ -47,6 +47,7 @@ fn statement(rng: &mut StdRng, who: &str) -> String {
         ),
         17 => format!("DELETE FROM cc WHERE id = {}", k(rng)),
         18 => format!("UPDATE m SET u = {} WHERE id = {}", k(rng), k(rng)),
+        19 => format!("REPLACE INTO m (id, v, u) VALUES ({}, 2, {})", k(rng), k(rng)),
         0 => format!(
             "INSERT INTO f (id, v, s) VALUES ({}, {}, '{who}') ON DUPLICATE KEY UPDATE v = v + 1, s = '{who}'",
             k(rng),

@@ -22,6 +22,7 @@
 
 mod conflict;
 pub mod fk;
+mod nontx;
 pub mod refused;
 pub mod retry;
 pub mod small;
@@ -390,6 +391,9 @@ struct Open {
     /// A non-transactional group from the hub, applied on a snap ([`unlogged_group`]): its
     /// rows unlogged, the GTID taken by the bookkeeping row at the commit.
     unlogged_rows: bool,
+    /// The hub: a non-transactional group's rows, written as one statement at its end
+    /// ([`nontx`]).
+    nontx_rows: Vec<(RowsChunk, Arc<TablePlan>)>,
 }
 
 /// Whether a group is applied with its rows unlogged and its GTID on the bookkeeping row: a
@@ -593,6 +597,7 @@ impl Applier {
             echo_ready: None,
             echo_written: Default::default(),
             unlogged_rows,
+            nontx_rows: Vec::new(),
         });
         Ok(!skip)
     }
@@ -614,6 +619,7 @@ impl Applier {
     /// Takes a statement of the open transaction (DDL from the origin). A DDL group's statement
     /// runs at the next item (see `Open::pending_ddl`); others run now.
     pub async fn query(&mut self, q: &QueryItem) -> Result<()> {
+        self.flush_non_transactional().await?;
         let Some(open) = self.open.as_mut() else {
             return Err(self.no_txn("statement"));
         };
@@ -962,8 +968,15 @@ impl Applier {
             && plan.has_pk
             && !echo
         {
-            return self.rows_as_one_statement(chunk, &plan, skip_row).await;
+            if open.unlogged_rows || skip_row.is_some() {
+                return self.rows_as_one_statement(chunk, &plan, skip_row).await;
+            }
+            if let Some(o) = self.open.as_mut() {
+                o.nontx_rows.push((chunk.clone(), plan));
+            }
+            return Ok(());
         }
+        self.flush_non_transactional().await?;
         if echo && !plan.has_pk {
             // Without a key an image cannot be forced twice: the snap made this very change
             // itself, so its echo is not re-applied (conflicts on such tables are logged by the
@@ -1096,13 +1109,13 @@ impl Applier {
         Ok(())
     }
 
-    /// A non-transactional group's rows (MyISAM, Aria): MariaDB logs each statement on such a
-    /// table at once as a group of its own, inside a transaction or not, and the first takes
-    /// the session's GTID. The origin's group is one statement; so is its apply here: one
-    /// upsert of every after-image (a `REPLACE` when the table has secondary unique keys), or
-    /// one delete of every key (force to image, without conflict checks: such tables cannot be
-    /// rolled back to record one). The commit then adds
-    /// nothing when the statement took the GTID.
+    /// A non-transactional chunk (MyISAM, Aria) on a snap, whose group is applied unlogged
+    /// ([`unlogged_group`]), or with rows left alone: one upsert of every after-image (a
+    /// `REPLACE` when the table has secondary unique keys: a unique value one of this node's
+    /// rows holds is displaced, as the master displaced it), or one delete of every key (force
+    /// to image, without conflict checks: such tables cannot be rolled back to record one).
+    /// Rows moved to other keys take the generic path. The hub writes whole groups
+    /// ([`nontx`]).
     async fn rows_as_one_statement(
         &mut self,
         chunk: &RowsChunk,
@@ -1114,42 +1127,20 @@ impl Applier {
             return Ok(());
         }
         if moves_a_key(plan, &rows) {
-            // Old and new keys need two statements: the generic path (its extra GTID, if any,
-            // is reported at the commit).
             return self.rows_forced(chunk, plan, &rows).await;
         }
-        let mut tuples = String::new();
-        for (b, a) in &rows {
-            if !tuples.is_empty() {
-                tuples.push_str(", ");
-            }
-            let marks = Some(plan.marks.as_slice());
-            match chunk.kind {
-                RowKind::Delete => small::tuple_marked(b.unwrap(), &plan.key, marks, &mut tuples),
-                _ => small::tuple_marked(a.unwrap(), &plan.cols, marks, &mut tuples),
-            }
-        }
-        let displacing = chunk.kind != RowKind::Delete && !plan.unique.is_empty();
         let sql = match chunk.kind {
-            RowKind::Delete => format!(
-                "DELETE FROM {} WHERE {} IN ({tuples})",
-                plan.name, plan.key_cols
-            ),
-            // A secondary unique value another row holds here: the upsert would change that
-            // row instead, or fail (ERROR 1062) for good. REPLACE deletes every row holding a
-            // key of the image, as the transactional path displaces them, in the one statement
-            // (so under the one GTID); the binlog shows the deletes.
-            _ if displacing => format!(
-                "REPLACE{}{tuples}",
-                plan.insert_head.trim_start_matches("INSERT")
-            ),
-            _ => format!("{}{tuples}{}", plan.insert_head, plan.upsert_tail),
+            RowKind::Delete => nontx::delete(plan, rows.iter().filter_map(|(b, _)| *b)),
+            _ => {
+                let afters: Vec<&[Value]> = rows.iter().filter_map(|(_, a)| *a).collect();
+                nontx::upsert(plan, &afters, false)
+            }
         };
         self.conn
             .query_drop(sql)
             .await
             .map_err(|e| self.wrap(&chunk.table, e))?;
-        if displacing {
+        if chunk.kind != RowKind::Delete && !plan.unique.is_empty() {
             // The echo of an own row it displaced brings that row back: written in full.
             if let Some(es) = &self.echo_skip {
                 es.touched(&chunk.table.full_name());
@@ -1226,6 +1217,7 @@ impl Applier {
 
     /// Commits the open transaction.
     pub async fn commit(&mut self, c: &TxnCommit) -> Result<Committed> {
+        self.flush_non_transactional().await?;
         let Some(open) = self.open.take() else {
             return Err(self.no_txn("commit"));
         };
