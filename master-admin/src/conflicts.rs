@@ -7,7 +7,8 @@
 //! most recent ones, oldest first so the newest is next to the prompt.
 //!
 //! The log lives on the master only (written with the binlog off). It does not exist until the
-//! hub first started; then there is simply nothing recorded.
+//! hub first started; then there is simply nothing recorded. The hub deletes conflicts older
+//! than its `[hub] conflict_log_days` (90 by default).
 
 use std::io::Write;
 

@@ -314,8 +314,15 @@ pub struct HubSection {
     /// its session ends (status: disconnected, with the reason) and its agent reconnects.
     #[serde(default = "default_idle_timeout_ms")]
     pub idle_timeout_ms: u64,
+    /// Days the conflict log (`starsync.conflicts`) keeps a conflict; older ones are deleted at
+    /// the hub's start and every 10 minutes. 0 keeps them all.
+    #[serde(default = "default_conflict_log_days")]
+    pub conflict_log_days: u32,
 }
 
+fn default_conflict_log_days() -> u32 {
+    90
+}
 fn default_hub_listen() -> SocketAddr {
     "0.0.0.0:4500".parse().unwrap()
 }

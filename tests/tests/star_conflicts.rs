@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use mysql_async::prelude::*;
 use starsync_tests::star::{app_conn, app_exec};
-use starsync_tests::Star;
+use starsync_tests::{eventually, Star};
 
 /// kind, origin, master image, incoming before, incoming after.
 type ConflictRow = (
@@ -642,4 +642,51 @@ async fn an_echo_that_re_adds_a_parent_of_a_later_local_child_converges() {
         .await
         .unwrap();
     assert_eq!(p, vec![(1, 1), (9, 1)]);
+}
+
+/// The conflict log keeps a conflict `[hub] conflict_log_days` (90 by default); older ones, and
+/// records of refused rows older than an hour (the fan-out reads those from the binlog), are
+/// deleted at the hub's start and every 10 minutes, unlogged. Recent ones stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_conflicts_and_refused_records_are_deleted() {
+    let mut star = Star::start(1).await.unwrap();
+    star.master()
+        .exec(
+            "SET SESSION sql_log_bin=0; \
+             INSERT INTO starsync.conflicts (detected_at, schema_name, table_name, kind, row_key, \
+               origin_node, origin_gtid) VALUES \
+             (NOW(6) - INTERVAL 100 DAY, 'MOST', 'old', 'update_mismatch', '{}', 'snap1', '2-2-1'), \
+             (NOW(6) - INTERVAL 10 DAY, 'MOST', 'recent', 'update_mismatch', '{}', 'snap1', '2-2-2'); \
+             INSERT INTO starsync.refused (made_at, origin_gtid, master_rows) VALUES \
+             (NOW(6) - INTERVAL 2 HOUR, '2-2-3', x''), (NOW(6), '2-2-4', x'')",
+        )
+        .await
+        .unwrap();
+    let before = star.master().gtid_binlog_pos().await.unwrap();
+    star.hub_proc().terminate(Duration::from_secs(10)).unwrap();
+    star.start_hub().unwrap();
+    let m = star.master();
+    eventually(
+        "the old conflict deleted",
+        Duration::from_secs(30),
+        || async {
+            let t: Vec<String> = m
+                .query("SELECT table_name FROM starsync.conflicts ORDER BY id")
+                .await?;
+            Ok(t == ["recent"])
+        },
+    )
+    .await
+    .unwrap();
+    let refused: Vec<String> = m
+        .query("SELECT origin_gtid FROM starsync.refused")
+        .await
+        .unwrap();
+    assert_eq!(refused, ["2-2-4"]);
+    assert_eq!(
+        m.gtid_binlog_pos().await.unwrap(),
+        before,
+        "deleted unlogged"
+    );
+    assert!(star.hub_log().contains("deleted old records"));
 }

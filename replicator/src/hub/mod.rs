@@ -321,6 +321,48 @@ async fn persist_snaps(
     Ok(())
 }
 
+/// Ticks of [`poll_master`] (20 ms) between two purges of old records: 10 minutes.
+const PURGE_TICKS: u64 = 30_000;
+
+/// Deletes, unlogged and in batches, conflicts older than `keep_days` (none when 0) and records
+/// of refused rows older than an hour: the fan-out reads those from the binlog, where they
+/// stay, so the table only shows the recent ones. Returns how many of each went.
+async fn purge_logs(conn: &mut mysql_async::Conn, keep_days: u32) -> Result<(u64, u64)> {
+    async fn batches(conn: &mut mysql_async::Conn, sql: &str) -> Result<u64> {
+        let mut n = 0;
+        loop {
+            conn.query_drop(sql)
+                .await
+                .map_err(crate::error::Error::db("deleting old records"))?;
+            n += conn.affected_rows();
+            if conn.affected_rows() < 10_000 {
+                return Ok(n);
+            }
+        }
+    }
+    conn.query_drop("SET SESSION sql_log_bin=0")
+        .await
+        .map_err(crate::error::Error::db("setting sql_log_bin"))?;
+    let conflicts = if keep_days > 0 {
+        batches(
+            conn,
+            &format!(
+                "DELETE FROM starsync.conflicts \
+                 WHERE detected_at < NOW(6) - INTERVAL {keep_days} DAY LIMIT 10000"
+            ),
+        )
+        .await?
+    } else {
+        0
+    };
+    let refused = batches(
+        conn,
+        "DELETE FROM starsync.refused WHERE made_at < NOW(6) - INTERVAL 1 HOUR LIMIT 10000",
+    )
+    .await?;
+    Ok((conflicts, refused))
+}
+
 /// Polls the master: position every 20 ms (the lag heartbeats' time base), conflict counts
 /// and the snaps' positions (`starsync.snaps`) every 2 s, rates every second.
 async fn poll_master(
@@ -386,6 +428,19 @@ async fn poll_master(
                     persist_failed = true;
                 }
                 Err(_) => {}
+            }
+        }
+        if n % PURGE_TICKS == 250 {
+            match purge_logs(&mut conn, ctx.cfg.hub.conflict_log_days).await {
+                Ok((0, 0)) => {}
+                Ok((conflicts, refused)) => info!(
+                    conflicts,
+                    refused,
+                    keep_days = ctx.cfg.hub.conflict_log_days,
+                    "deleted old records of the conflict log (starsync.conflicts) and of refused \
+                     rows (starsync.refused)"
+                ),
+                Err(e) => warn!(error = %e, "cannot delete old records of the conflict log"),
             }
         }
         if n % 100 == 1 {
