@@ -219,22 +219,14 @@ impl Applier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apply::sql::{TargetColumn, UniqueKey};
+    use crate::apply::sql::{plain_columns, UniqueKey};
     use crate::model::{int_table, TableMeta};
 
     /// `MOST.t (id PRIMARY KEY, v, u)`, with `UNIQUE (u)` when `unique`.
     fn plan(table: &str, unique: bool) -> (Arc<TableMeta>, Arc<TablePlan>) {
         let mut meta = int_table(&["id", "v", "u"]);
         meta.table = table.into();
-        let target: Vec<TargetColumn> = ["id", "v", "u"]
-            .iter()
-            .map(|n| TargetColumn {
-                name: n.to_string(),
-                generated: false,
-                charset: None,
-            })
-            .collect();
-        let mut p = TablePlan::new(&meta, &target);
+        let mut p = TablePlan::new(&meta, &plain_columns(&["id", "v", "u"]));
         if unique {
             p.unique.push(UniqueKey {
                 cols: vec![2],

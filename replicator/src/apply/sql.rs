@@ -29,6 +29,19 @@ pub struct TargetColumn {
     pub charset: Option<String>,
 }
 
+/// Plain target columns named `names` (tests).
+#[cfg(test)]
+pub(crate) fn plain_columns(names: &[&str]) -> Vec<TargetColumn> {
+    names
+        .iter()
+        .map(|n| TargetColumn {
+            name: n.to_string(),
+            generated: false,
+            charset: None,
+        })
+        .collect()
+}
+
 /// For a system-versioned table (`SHOW CREATE TABLE` says `WITH SYSTEM VERSIONING` or has a
 /// `PERIOD FOR SYSTEM_TIME`), the origin's column holding each row's end of validity: the
 /// one declared `GENERATED ALWAYS AS ROW END`, or the implicit `row_end`.
@@ -674,14 +687,7 @@ mod tests {
             columns: vec![col("a"), col("b")],
             primary_key: vec![],
         };
-        let target: Vec<TargetColumn> = ["a", "b"]
-            .iter()
-            .map(|n| TargetColumn {
-                name: n.to_string(),
-                generated: false,
-                charset: None,
-            })
-            .collect();
+        let target = plain_columns(&["a", "b"]);
         let p = TablePlan::new(&meta, &target);
         assert!(!p.has_pk);
         assert_eq!(p.key, vec![0, 1]);
