@@ -500,3 +500,43 @@ async fn a_snap_statement_logged_in_several_parts_takes_one_gtid_or_waits_for_in
         );
     }
 }
+
+/// A snap's statement on a MyISAM table too large for one statement on the master (its
+/// `max_allowed_packet`, 1 MiB here): refused before anything of it is written, with the way
+/// on; the table made InnoDB on the master, its rows go through in chunks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snap_statement_too_large_for_one_statement_waits_for_innodb() {
+    let star = Star::start_with(2, |s| s.arg("--max-allowed-packet=1M"))
+        .await
+        .unwrap();
+    let m = star.master();
+    m.exec("CREATE DATABASE MOST; CREATE TABLE MOST.my (id INT PRIMARY KEY, v INT) ENGINE=MyISAM")
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    app_exec(
+        star.snap(0),
+        "INSERT INTO MOST.my SELECT seq, seq FROM MOST.seq_1_to_100000",
+    )
+    .await
+    .unwrap();
+    eventually(
+        "the hub refuses the statement",
+        Duration::from_secs(30),
+        || async {
+            Ok(star
+                .hub_log()
+                .contains("max_allowed_packet (1048576 bytes) holds"))
+        },
+    )
+    .await
+    .unwrap();
+    let n: Vec<i64> = m.query("SELECT COUNT(*) FROM MOST.my").await.unwrap();
+    assert_eq!(n, [0], "nothing of it on the master");
+    m.exec("ALTER TABLE MOST.my ENGINE=InnoDB").await.unwrap();
+    star.wait_converged(Duration::from_secs(60)).await.unwrap();
+    for node in [m, star.snap(0), star.snap(1)] {
+        let n: Vec<i64> = node.query("SELECT COUNT(*) FROM MOST.my").await.unwrap();
+        assert_eq!(n, [100_000], "on {}", node.name());
+    }
+}

@@ -971,10 +971,7 @@ impl Applier {
             if open.unlogged_rows || skip_row.is_some() {
                 return self.rows_as_one_statement(chunk, &plan, skip_row).await;
             }
-            if let Some(o) = self.open.as_mut() {
-                o.nontx_rows.push((chunk.clone(), plan));
-            }
-            return Ok(());
+            return self.hold_non_transactional(chunk, plan);
         }
         self.flush_non_transactional().await?;
         if echo && !plan.has_pk {

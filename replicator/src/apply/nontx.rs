@@ -21,7 +21,7 @@ use super::small::tuple_marked;
 use super::sql::{ident, TablePlan};
 use super::Applier;
 use crate::error::Result;
-use crate::model::{RowKind, RowsChunk, Value};
+use crate::model::{RowKind, RowsChunk, TableMeta, Value};
 
 /// How a group's rows are written.
 #[derive(Debug, PartialEq, Eq)]
@@ -154,6 +154,30 @@ fn names(pending: &[(RowsChunk, Arc<TablePlan>)]) -> String {
 }
 
 impl Applier {
+    /// Holds a chunk of a non-transactional group until its end (the hub); refuses the group
+    /// as soon as its rows could not fit one statement (the master's `max_allowed_packet`).
+    pub(crate) fn hold_non_transactional(
+        &mut self,
+        chunk: &RowsChunk,
+        plan: Arc<TablePlan>,
+    ) -> Result<()> {
+        let max = self.max_packet;
+        let Some(open) = self.open.as_mut() else {
+            return Ok(());
+        };
+        open.nontx_rows.push((chunk.clone(), plan));
+        let bytes: usize = open.nontx_rows.iter().map(|(c, _)| c.approx_bytes()).sum();
+        if bytes + 1024 > max {
+            open.nontx_rows.clear();
+            return Err(self.refuse_non_transactional(
+                &chunk.table,
+                too_long(&chunk.table, max),
+                None,
+            ));
+        }
+        Ok(())
+    }
+
     /// Writes the held rows of a non-transactional group (see the module note).
     pub(crate) async fn flush_non_transactional(&mut self) -> Result<()> {
         let Some(open) = self.open.as_mut() else {
@@ -165,39 +189,28 @@ impl Applier {
         let pending = std::mem::take(&mut open.nontx_rows);
         let meta = pending[0].0.table.clone();
         let n: u64 = pending.iter().map(|(c, _)| c.rows().count() as u64).sum();
-        let refuse = |this: &Self, why: String, code: Option<u16>| {
-            this.server_refused(
-                &meta,
-                "-",
-                format!(
-                    "{why}. Written in several statements, each logged with a GTID of its own, it \
-                     would give the master GTIDs its origin never made, and the origin's next \
-                     transactions would be taken for applied. Make the table transactional on \
-                     the master (ALTER TABLE {} ENGINE=InnoDB): the change then goes through",
-                    meta.full_name()
-                ),
-                code,
-            )
-        };
-        let stmt = one_statement(&pending).map_err(|why| refuse(self, why, None))?;
+        let stmt = one_statement(&pending)
+            .map_err(|why| self.refuse_non_transactional(&meta, why, None))?;
         match stmt {
-            OneStatement::Sql(sql) => self
-                .conn
-                .query_drop(sql)
-                .await
-                .map_err(|e| self.wrap(&meta, e))?,
+            OneStatement::Sql(sql) => {
+                if sql.len() + 1024 > self.max_packet {
+                    let why = too_long(&meta, self.max_packet);
+                    return Err(self.refuse_non_transactional(&meta, why, None));
+                }
+                self.conn
+                    .query_drop(sql)
+                    .await
+                    .map_err(|e| self.wrap(&meta, e))?
+            }
             OneStatement::MoveKey { update, upsert } => {
                 match self.conn.query_drop(update).await {
                     Err(mysql_async::Error::Server(e)) if e.code == 1062 => {
-                        return Err(refuse(
-                            self,
-                            format!(
-                                "the origin's statement moved a row to a key another row holds \
-                                 here ({}): only a delete and a write resolve it",
-                                e.message
-                            ),
-                            Some(e.code),
-                        ));
+                        let why = format!(
+                            "the origin's statement moved a row to a key another row holds \
+                             here ({}): only a delete and a write resolve it",
+                            e.message
+                        );
+                        return Err(self.refuse_non_transactional(&meta, why, Some(e.code)));
                     }
                     r => r.map_err(|e| self.wrap(&meta, e))?,
                 }
@@ -214,13 +227,42 @@ impl Applier {
         }
         Ok(())
     }
+
+    /// The error refusing a non-transactional group `why`, with the way on.
+    fn refuse_non_transactional(
+        &self,
+        meta: &TableMeta,
+        why: String,
+        code: Option<u16>,
+    ) -> crate::error::Error {
+        self.server_refused(
+            meta,
+            "-",
+            format!(
+                "{why}. Written in several statements, each logged with a GTID of its own, it \
+                 would give the master GTIDs its origin never made, and the origin's next \
+                 transactions would be taken for applied. Make the table transactional on the \
+                 master (ALTER TABLE {} ENGINE=InnoDB): the change then goes through",
+                meta.full_name()
+            ),
+            code,
+        )
+    }
+}
+
+fn too_long(meta: &TableMeta, max: usize) -> String {
+    format!(
+        "the origin's statement changed more rows of {} than one statement within the master's \
+         max_allowed_packet ({max} bytes) holds",
+        meta.full_name()
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::apply::sql::{plain_columns, UniqueKey};
-    use crate::model::{int_table, TableMeta};
+    use crate::model::int_table;
 
     /// `MOST.t (id PRIMARY KEY, v, u)`, with `UNIQUE (u)` when `unique`.
     fn plan(table: &str, unique: bool) -> (Arc<TableMeta>, Arc<TablePlan>) {
