@@ -962,16 +962,13 @@ impl Applier {
         }
         let detect = open.mode.detect_conflicts;
         let echo = open.mode.echo;
-        if open.begin.non_transactional
-            && !plan.transactional
-            && open.mode.preserve_gtid
-            && plan.has_pk
-            && !echo
-        {
-            if open.unlogged_rows || skip_row.is_some() {
+        if open.begin.non_transactional && !plan.transactional && open.mode.preserve_gtid && !echo {
+            if !open.unlogged_rows && skip_row.is_none() {
+                return self.hold_non_transactional(chunk, plan);
+            }
+            if plan.has_pk {
                 return self.rows_as_one_statement(chunk, &plan, skip_row).await;
             }
-            return self.hold_non_transactional(chunk, plan);
         }
         self.flush_non_transactional().await?;
         if echo && !plan.has_pk {

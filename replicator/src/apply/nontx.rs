@@ -48,6 +48,51 @@ pub(crate) fn one_statement(
             names(pending)
         ));
     }
+    if !plan.has_pk {
+        // Rows matched by their whole image, one statement each: only inserts go as one.
+        if pending.iter().all(|(c, _)| c.kind == RowKind::Insert) {
+            let afters: Vec<&[Value]> = pending
+                .iter()
+                .flat_map(|(c, _)| c.rows())
+                .filter_map(|(_, a)| a)
+                .collect();
+            return Ok(OneStatement::Sql(upsert(plan, &afters, false)));
+        }
+        // One row: matched by its whole image, as the row-by-row path matches it.
+        if let [(Some(b), a)] = pending
+            .iter()
+            .flat_map(|(c, _)| c.rows())
+            .collect::<Vec<_>>()[..]
+        {
+            let marks = Some(plan.marks.as_slice());
+            let cols = |img: &[Value], sep: &str, op: &str| {
+                let mut out = String::new();
+                for &c in &plan.cols {
+                    if !out.is_empty() {
+                        out.push_str(sep);
+                    }
+                    out.push_str(&ident(&first.table.columns[c].name));
+                    out.push_str(op);
+                    tuple_marked(img, &[c], marks, &mut out);
+                }
+                out
+            };
+            let matched = cols(b, " AND ", " <=> ");
+            return Ok(OneStatement::Sql(match a {
+                None => format!("DELETE FROM {} WHERE {matched} LIMIT 1", plan.name),
+                Some(a) => format!(
+                    "UPDATE {} SET {} WHERE {matched} LIMIT 1",
+                    plan.name,
+                    cols(a, ", ", " = ")
+                ),
+            }));
+        }
+        return Err(format!(
+            "{} has no primary key: a statement that updated or deleted several of its rows is \
+             redone one row at a time",
+            plan.name
+        ));
+    }
     let marks = Some(plan.marks.as_slice());
     let rows: Vec<super::RowPair<'_>> = pending.iter().flat_map(|(c, _)| c.rows()).collect();
     let moves = |b: &[Value], a: &[Value]| plan.key.iter().any(|&k| b[k] != a[k]);
@@ -373,6 +418,38 @@ mod tests {
             sql(&pending),
             "DELETE FROM `MOST`.`t` WHERE (`id`) IN ((1), (2), (5))"
         );
+    }
+
+    #[test]
+    fn a_table_without_a_key_takes_inserts_or_one_row_in_one_statement() {
+        let mut meta = int_table(&["a", "b"]);
+        meta.primary_key.clear();
+        let plan = Arc::new(TablePlan::new(&meta, &plain_columns(&["a", "b"])));
+        let t = (Arc::new(meta), plan);
+        let two = |x| vec![Value::Int(x), Value::Int(x)];
+        let inserts = [chunk(&t, RowKind::Insert, &[two(1), two(2), two(2)])];
+        assert_eq!(
+            sql(&inserts),
+            "INSERT INTO `MOST`.`t` (`a`, `b`) VALUES (1, 1), (2, 2), (2, 2)"
+        );
+        let update = [chunk(&t, RowKind::Update, &[two(1), two(3)])];
+        assert_eq!(
+            sql(&update),
+            "UPDATE `MOST`.`t` SET `a` = (3), `b` = (3) WHERE `a` <=> (1) AND `b` <=> (1) LIMIT 1"
+        );
+        let delete = [chunk(&t, RowKind::Delete, &[two(2)])];
+        assert_eq!(
+            sql(&delete),
+            "DELETE FROM `MOST`.`t` WHERE `a` <=> (2) AND `b` <=> (2) LIMIT 1"
+        );
+        let updates = [chunk(
+            &t,
+            RowKind::Update,
+            &[two(1), two(3), two(2), two(4)],
+        )];
+        assert!(one_statement(&updates)
+            .unwrap_err()
+            .contains("has no primary key"));
     }
 
     #[test]
