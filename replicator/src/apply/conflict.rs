@@ -353,14 +353,11 @@ impl Applier {
                 .exec_drop(plan.insert.as_str(), params(a, &plan.cols))
                 .await
                 .map(|_| true),
-            (Some(b), Some(a)) => {
-                let mut p = params(a, &plan.cols);
-                p.extend(params(b, &plan.key));
-                self.conn
-                    .exec_drop(plan.update_by_row.as_str(), p)
-                    .await
-                    .map(|_| self.conn.affected_rows() == 1)
-            }
+            (Some(b), Some(a)) => self
+                .conn
+                .exec_drop(plan.update_by_row.as_str(), plan.update_by_row_params(b, a))
+                .await
+                .map(|_| self.conn.affected_rows() == 1),
             (Some(b), None) => self
                 .conn
                 .exec_drop(plan.delete.as_str(), params(b, &plan.key))

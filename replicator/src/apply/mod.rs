@@ -1541,11 +1541,7 @@ impl Applier {
             RowKind::Update if !plan.has_pk => {
                 let batch: Vec<Vec<mysql_async::Value>> = rows
                     .iter()
-                    .map(|(b, a)| {
-                        let mut p = params(a.unwrap(), &plan.cols);
-                        p.extend(params(b.unwrap(), &plan.key));
-                        p
-                    })
+                    .map(|(b, a)| plan.update_by_row_params(b.unwrap(), a.unwrap()))
                     .collect();
                 self.conn
                     .exec_batch(plan.update_by_row.as_str(), batch)

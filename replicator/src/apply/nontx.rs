@@ -16,21 +16,27 @@
 use std::sync::Arc;
 
 use mysql_async::prelude::*;
+use mysql_async::Value as P;
 
 use super::small::tuple_marked;
-use super::sql::{ident, TablePlan};
+use super::sql::TablePlan;
+use super::values::params;
 use super::Applier;
 use crate::error::Result;
 use crate::model::{RowKind, RowsChunk, TableMeta, Value};
 
 /// How a group's rows are written.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub(crate) enum OneStatement {
     Sql(String),
-    /// One row moved to another key: the `UPDATE`; when the master has no row at the old key
-    /// (it changes nothing, and logs nothing), the upsert of the image instead.
+    /// One row, with the plan's statement that finds it by its key (its whole image, without
+    /// one) and its parameters, as the row-by-row path writes it.
+    Row(String, Vec<P>),
+    /// One row moved to another key: the plan's `UPDATE` ([`TablePlan::update_by_row`]); when
+    /// the master has no row at the old key (it changes nothing, and logs nothing), the upsert
+    /// of the image instead.
     MoveKey {
-        update: String,
+        update: Vec<P>,
         upsert: String,
     },
 }
@@ -39,7 +45,7 @@ pub(crate) enum OneStatement {
 pub(crate) fn one_statement(
     pending: &[(RowsChunk, Arc<TablePlan>)],
 ) -> std::result::Result<OneStatement, String> {
-    let Some((first, plan)) = pending.first() else {
+    let Some((_, plan)) = pending.first() else {
         return Err("no rows".into());
     };
     if pending.iter().any(|(_, p)| p.name != plan.name) {
@@ -64,28 +70,12 @@ pub(crate) fn one_statement(
             .flat_map(|(c, _)| c.rows())
             .collect::<Vec<_>>()[..]
         {
-            let marks = Some(plan.marks.as_slice());
-            let cols = |img: &[Value], sep: &str, op: &str| {
-                let mut out = String::new();
-                for &c in &plan.cols {
-                    if !out.is_empty() {
-                        out.push_str(sep);
-                    }
-                    out.push_str(&ident(&first.table.columns[c].name));
-                    out.push_str(op);
-                    tuple_marked(img, &[c], marks, &mut out);
+            return Ok(match a {
+                None => OneStatement::Row(plan.delete.clone(), params(b, &plan.key)),
+                Some(a) => {
+                    OneStatement::Row(plan.update_by_row.clone(), plan.update_by_row_params(b, a))
                 }
-                out
-            };
-            let matched = cols(b, " AND ", " <=> ");
-            return Ok(OneStatement::Sql(match a {
-                None => format!("DELETE FROM {} WHERE {matched} LIMIT 1", plan.name),
-                Some(a) => format!(
-                    "UPDATE {} SET {} WHERE {matched} LIMIT 1",
-                    plan.name,
-                    cols(a, ", ", " = ")
-                ),
-            }));
+            });
         }
         return Err(format!(
             "{} has no primary key: a statement that updated or deleted several of its rows is \
@@ -93,7 +83,6 @@ pub(crate) fn one_statement(
             plan.name
         ));
     }
-    let marks = Some(plan.marks.as_slice());
     let rows: Vec<super::RowPair<'_>> = pending.iter().flat_map(|(c, _)| c.rows()).collect();
     let moves = |b: &[Value], a: &[Value]| plan.key.iter().any(|&k| b[k] != a[k]);
     if pending.iter().all(|(c, _)| c.kind == RowKind::Delete) {
@@ -127,22 +116,8 @@ pub(crate) fn one_statement(
     };
     // One row moved to a key where nothing written displaces it: an `UPDATE`.
     if let [(Some(before), Some(after))] = rows[..] {
-        let mut set = String::new();
-        for &c in &plan.cols {
-            if !set.is_empty() {
-                set.push_str(", ");
-            }
-            set.push_str(&ident(&first.table.columns[c].name));
-            set.push_str(" = ");
-            tuple_marked(after, &[c], marks, &mut set);
-        }
-        let mut key = String::new();
-        tuple_marked(before, &plan.key, marks, &mut key);
         return Ok(OneStatement::MoveKey {
-            update: format!(
-                "UPDATE {} SET {set} WHERE {} = {key}",
-                plan.name, plan.key_cols
-            ),
+            update: plan.update_by_row_params(before, after),
             upsert: upsert(plan, &afters, true),
         });
     }
@@ -247,8 +222,17 @@ impl Applier {
                     .await
                     .map_err(|e| self.wrap(&meta, e))?
             }
+            OneStatement::Row(sql, p) => self
+                .conn
+                .exec_drop(sql, p)
+                .await
+                .map_err(|e| self.wrap(&meta, e))?,
             OneStatement::MoveKey { update, upsert } => {
-                match self.conn.query_drop(update).await {
+                match self
+                    .conn
+                    .exec_drop(pending[0].1.update_by_row.as_str(), update)
+                    .await
+                {
                     Err(mysql_async::Error::Server(e)) if e.code == 1062 => {
                         let why = format!(
                             "the origin's statement moved a row to a key another row holds \
@@ -399,11 +383,13 @@ mod tests {
         assert_eq!(
             one_statement(&pending).unwrap(),
             OneStatement::MoveKey {
-                update: "UPDATE `MOST`.`t` SET `id` = (10), `v` = (5), `u` = (NULL) \
-                         WHERE (`id`) = (1)"
-                    .into(),
+                update: vec![P::Int(10), P::Int(5), P::NULL, P::Int(1)],
                 upsert: "REPLACE INTO `MOST`.`t` (`id`, `v`, `u`) VALUES (10, 5, NULL)".into(),
             }
+        );
+        assert_eq!(
+            t.1.update_by_row,
+            "UPDATE `MOST`.`t` SET `id` = ?, `v` = ?, `u` = ? WHERE `id` = ?"
         );
     }
 
@@ -434,13 +420,20 @@ mod tests {
         );
         let update = [chunk(&t, RowKind::Update, &[two(1), two(3)])];
         assert_eq!(
-            sql(&update),
-            "UPDATE `MOST`.`t` SET `a` = (3), `b` = (3) WHERE `a` <=> (1) AND `b` <=> (1) LIMIT 1"
+            one_statement(&update).unwrap(),
+            OneStatement::Row(
+                "UPDATE `MOST`.`t` SET `a` = ?, `b` = ? WHERE `a` <=> ? AND `b` <=> ? LIMIT 1"
+                    .into(),
+                vec![P::Int(3), P::Int(3), P::Int(1), P::Int(1)]
+            )
         );
         let delete = [chunk(&t, RowKind::Delete, &[two(2)])];
         assert_eq!(
-            sql(&delete),
-            "DELETE FROM `MOST`.`t` WHERE `a` <=> (2) AND `b` <=> (2) LIMIT 1"
+            one_statement(&delete).unwrap(),
+            OneStatement::Row(
+                "DELETE FROM `MOST`.`t` WHERE `a` <=> ? AND `b` <=> ? LIMIT 1".into(),
+                vec![P::Int(2), P::Int(2)]
+            )
         );
         let updates = [chunk(
             &t,

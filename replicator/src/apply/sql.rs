@@ -249,7 +249,8 @@ pub struct TablePlan {
     pub insert: String,
     /// `DELETE … WHERE key` (`LIMIT 1` for full-row match).
     pub delete: String,
-    /// `UPDATE … SET cols WHERE key[…] LIMIT 1` for tables without a key (params: after, before).
+    /// `UPDATE … SET cols WHERE key` (`LIMIT 1` for full-row match): one row forced to its
+    /// after-image, found by its before-image's key ([`TablePlan::update_by_row_params`]).
     pub update_by_row: String,
     /// `UPDATE … SET cols WHERE key AND every column <=> before` (params: after, key, before).
     pub check_update: String,
@@ -284,6 +285,18 @@ pub struct TablePlan {
 }
 
 impl TablePlan {
+    /// The parameters of [`TablePlan::update_by_row`]: the after-image's columns, then the
+    /// before-image's key.
+    pub fn update_by_row_params(
+        &self,
+        before: &[Value],
+        after: &[Value],
+    ) -> Vec<mysql_async::Value> {
+        let mut p = super::values::params(after, &self.cols);
+        p.extend(super::values::params(before, &self.key));
+        p
+    }
+
     /// Builds the plan of `meta` against the target's columns.
     pub fn new(meta: &TableMeta, target: &[TargetColumn]) -> TablePlan {
         Self::converting(meta, target, |_| None)
