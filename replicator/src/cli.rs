@@ -330,6 +330,19 @@ async fn run_check(path: PathBuf) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    // The TLS files are read as the service reads them at its start.
+    let tls = match &config {
+        AnyConfig::Hub(c) => crate::wire::tls::acceptor(&c.hub).map(|t| t.is_some()),
+        AnyConfig::Agent(c) => crate::wire::tls::connector(&c.agent).map(|t| t.is_some()),
+    };
+    match tls {
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        Ok(true) => println!("TLS: the certificate files load"),
+        Ok(false) => {}
+    }
     let db = config.mariadb();
     let mut conn = match mysql_async::Conn::new(db.opts()).await {
         Ok(c) => c,

@@ -318,6 +318,13 @@ pub struct HubSection {
     /// the hub's start and every 10 minutes. 0 keeps them all.
     #[serde(default = "default_conflict_log_days")]
     pub conflict_log_days: u32,
+    /// PEM certificate (chain, the hub's first) for TLS on `listen`; with `tls_key`, the hub
+    /// takes TLS connections only (see [`crate::wire::tls`]).
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
 }
 
 fn default_conflict_log_days() -> u32 {
@@ -358,6 +365,13 @@ pub struct AgentSection {
     /// reconnects. Keep it well above the hub's `heartbeat_ms`.
     #[serde(default = "default_idle_timeout_ms")]
     pub idle_timeout_ms: u64,
+    /// PEM certificate(s) of the CA that signed the hub's certificate: the agent then connects
+    /// with TLS and refuses a hub whose certificate does not check out.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
+    /// The name the hub's certificate carries, when it is not the host of `hub`.
+    #[serde(default)]
+    pub tls_server_name: Option<String>,
 }
 
 fn default_agent_status() -> SocketAddr {
@@ -505,6 +519,21 @@ impl HubConfig {
             return Err(invalid("hub.heartbeat_ms", "must be at least 1"));
         }
         validate_idle("hub.idle_timeout_ms", self.hub.idle_timeout_ms)?;
+        match (&self.hub.tls_cert, &self.hub.tls_key) {
+            (Some(_), None) => {
+                return Err(invalid(
+                    "hub.tls_key",
+                    "is missing: hub.tls_cert is set, and TLS needs the certificate's private key",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "hub.tls_cert",
+                    "is missing: hub.tls_key is set, and TLS needs the certificate too",
+                ))
+            }
+            _ => {}
+        }
         Ok(())
     }
 }
@@ -544,6 +573,13 @@ impl AgentConfig {
             return Err(invalid("agent.reconnect_max_ms", "must be at least 100"));
         }
         validate_idle("agent.idle_timeout_ms", self.agent.idle_timeout_ms)?;
+        if self.agent.tls_server_name.is_some() && self.agent.tls_ca.is_none() {
+            return Err(invalid(
+                "agent.tls_server_name",
+                "is set without agent.tls_ca: set tls_ca (the CA that signed the hub's \
+                 certificate) to connect with TLS",
+            ));
+        }
         Ok(())
     }
 }
@@ -660,6 +696,55 @@ secret = "0123456789abcdef"
             .to_string();
         assert!(err.contains("agent.hub"), "{err}");
         agent(AGENT).unwrap();
+    }
+
+    #[test]
+    fn tls_settings_come_in_pairs_and_name_the_hub() {
+        let one = |line: &str| HUB.replace("[hub]\n", &format!("[hub]\n{line}\n"));
+        let err = hub(&one("tls_cert = \"hub.pem\"")).unwrap_err().to_string();
+        assert!(
+            err.contains("hub.tls_key") && err.contains("is missing"),
+            "{err}"
+        );
+        let err = hub(&one("tls_key = \"hub.key\"")).unwrap_err().to_string();
+        assert!(
+            err.contains("hub.tls_cert") && err.contains("is missing"),
+            "{err}"
+        );
+        let both = hub(&one("tls_cert = \"hub.pem\"\ntls_key = \"hub.key\"")).unwrap();
+        assert_eq!(both.hub.tls_cert.as_deref(), Some(Path::new("hub.pem")));
+
+        let with = |lines: &str| AGENT.replace("[agent]\n", &format!("[agent]\n{lines}\n"));
+        let err = agent(&with("tls_server_name = \"hub.example\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("agent.tls_server_name") && err.contains("tls_ca"),
+            "{err}"
+        );
+        // The name checked: the hub's host, or the name given; an IPv6 address without brackets.
+        let name = |lines: &str, hub: &str| {
+            let c = agent(&with(lines).replace("master:4500", hub)).unwrap();
+            crate::wire::tls::server_name(&c.agent).map(|n| n.to_str().into_owned())
+        };
+        assert_eq!(
+            name("tls_ca = \"ca.pem\"", "master:4500").unwrap(),
+            "master"
+        );
+        assert_eq!(
+            name("tls_ca = \"ca.pem\"", "10.0.0.5:4500").unwrap(),
+            "10.0.0.5"
+        );
+        assert_eq!(name("tls_ca = \"ca.pem\"", "[::1]:4500").unwrap(), "::1");
+        let given = "tls_ca = \"ca.pem\"\ntls_server_name = \"hub.example\"";
+        assert_eq!(name(given, "10.0.0.5:4500").unwrap(), "hub.example");
+        let err = name(
+            "tls_ca = \"ca.pem\"\ntls_server_name = \"bad name!\"",
+            "m:1",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("agent.tls_server_name"), "{err}");
     }
 
     #[test]

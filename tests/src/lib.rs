@@ -8,6 +8,7 @@ pub mod load;
 pub mod mariadb;
 pub mod process;
 pub mod star;
+pub mod tls;
 
 pub use mariadb::{Cluster, Node, NodeSpec};
 pub use star::Star;

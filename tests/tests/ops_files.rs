@@ -348,6 +348,19 @@ fn example_configs_load_and_agree_with_each_other() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), ids.len(), "ids repeat: {ids:?}");
+    // The TLS keys the files show commented out are the ones the services read.
+    let dir = tempfile::tempdir().unwrap();
+    let uncommented = |f: &str| {
+        let text = read(f).replace("\n# tls_", "\ntls_");
+        let path = dir.path().join(f.replace('/', "-"));
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let hub_tls = HubConfig::load(&uncommented("config/hub.toml")).expect("hub.toml with TLS");
+    assert!(hub_tls.hub.tls_cert.is_some() && hub_tls.hub.tls_key.is_some());
+    let agent_tls = AgentConfig::load(&uncommented("config/agent-snap1.toml"))
+        .expect("agent-snap1.toml with TLS");
+    assert!(agent_tls.agent.tls_ca.is_some() && agent_tls.agent.tls_server_name.is_some());
     // The secret came from the environment, as documented: the files hold none.
     assert_eq!(hub.hub.secret.expose(), EXAMPLE_SECRET);
     for f in [

@@ -117,6 +117,12 @@ pub struct AgentShared {
     pub load_progress: Mutex<Option<crate::snapshot::load::LoadProgress>>,
     /// The local server's `max_allowed_packet` (reported to the hub).
     pub max_allowed_packet: u64,
+    /// TLS towards the hub, when `[agent] tls_ca` is set: the connector and the name the hub's
+    /// certificate must carry.
+    pub tls: Option<(
+        crate::wire::tls::TlsConnector,
+        tokio_rustls::rustls::pki_types::ServerName<'static>,
+    )>,
 }
 
 impl AgentShared {
@@ -216,6 +222,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<()> {
     let address = cfg.mariadb.address();
+    let tls = crate::wire::tls::connector(&cfg.agent)?;
     let (mut conn, facts, pos) =
         check::connect_checked(&cfg.mariadb, &cfg.node, "local database").await?;
     let writes_held = crate::snapshot::load::writes_held(&mut conn).await?;
@@ -224,7 +231,7 @@ pub async fn run(
               the master's snapshot");
     }
     info!(node = %cfg.node.name, local = %address, version = %facts.version, position = %pos,
-          hub = %cfg.agent.hub, "agent started");
+          hub = %cfg.agent.hub, tls = tls.is_some(), "agent started");
     let (local_tx, local_rx) = watch::channel(LocalView {
         at: Instant::now(),
         pos,
@@ -248,6 +255,7 @@ pub async fn run(
         discard_unshipped: resync == Some(Resync::DiscardUnshipped),
         load_progress: Mutex::new(None),
         max_allowed_packet: facts.max_allowed_packet,
+        tls,
     });
 
     let poller = tokio::spawn(poll_local(cfg.clone(), conn, local_tx, shutdown.clone()));

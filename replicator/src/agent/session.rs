@@ -25,6 +25,7 @@ use crate::gtid::GtidPos;
 use crate::model::TxnItem;
 use crate::wire::messages::{AgentReport, Message};
 use crate::wire::session::{client_handshake, framed, send, Conn, SessionError};
+use crate::wire::tls::WireStream;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait for capture before an echo is applied anyway.
@@ -89,6 +90,31 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
             source: std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer within 10 s"),
         })?
         .map_err(Error::io(format!("connecting to the hub at {hub}")))?;
+    let stream = crate::wire::session::tcp(stream);
+    let stream: WireStream = match &shared.tls {
+        None => stream.into(),
+        Some((connector, name)) => {
+            let s = tokio::select! {
+                _ = token.cancelled() => return Ok(()),
+                s = tokio::time::timeout(TIMEOUT, connector.connect(name.clone(), stream)) => s,
+            };
+            match s {
+                Ok(Ok(s)) => WireStream::Tls(Box::new(s.into())),
+                Ok(Err(e)) => {
+                    return Err(Error::Protocol {
+                        peer: format!("hub {hub}"),
+                        problem: crate::wire::tls::client_failure(&hub, name, &e),
+                    })
+                }
+                Err(_) => {
+                    return Err(Error::Protocol {
+                        peer: format!("hub {hub}"),
+                        problem: format!("no TLS handshake within {TIMEOUT:?}"),
+                    })
+                }
+            }
+        }
+    };
     let mut conn = framed(stream, cfg.limits.max_frame_bytes);
     let welcome = client_handshake(
         &mut conn,

@@ -70,6 +70,8 @@ pub struct HubCtx {
     pub shutdown: CancellationToken,
     /// The master's [`crate::check::SCHEMA_SETTINGS`] (read at start), for every welcome.
     pub schema_settings: Vec<(String, String)>,
+    /// TLS for agents' connections, when `[hub] tls_cert` is set.
+    pub tls: Option<crate::wire::tls::TlsAcceptor>,
 }
 
 /// How long shutdown waits for sessions.
@@ -84,9 +86,11 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<()> {
     let address = cfg.mariadb.address();
+    let tls = crate::wire::tls::acceptor(&cfg.hub)?;
     let (mut conn, facts, pos) =
         check::connect_checked(&cfg.mariadb, &cfg.node, "master database").await?;
     info!(node = %cfg.node.name, master = %address, version = %facts.version, position = %pos,
+          tls = tls.is_some(),
           listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
           http = %http_listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
           "hub started");
@@ -125,6 +129,7 @@ pub async fn run(
         repair_waiters: Mutex::new(HashMap::new()),
         shutdown: shutdown.clone(),
         schema_settings,
+        tls,
     });
     let tracker = TaskTracker::new();
 

@@ -37,7 +37,8 @@ use crate::error::{Error, Result};
 use crate::gtid::GtidPos;
 use crate::model::TxnItem;
 use crate::wire::messages::{Hello, Message, Welcome};
-use crate::wire::session::{framed, recv, server_handshake, SessionError};
+use crate::wire::session::{framed, recv, server_handshake, tcp, SessionError};
+use crate::wire::tls::{WireStream, TLS_HANDSHAKE_BYTE};
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const RETRY_BUFFER_BYTES: usize = 16 << 20;
@@ -48,6 +49,9 @@ const KEEPALIVE: Duration = Duration::from_secs(1);
 pub async fn run(ctx: Arc<HubCtx>, stream: TcpStream, peer: SocketAddr, token: CancellationToken) {
     let span = tracing::info_span!("session", peer = %peer);
     async move {
+        let Some(stream) = open(&ctx, stream).await else {
+            return;
+        };
         let mut conn = framed(stream, ctx.cfg.limits.max_frame_bytes);
         let master_pos = ctx.registry.master_pos();
         let replicate = ctx.cfg.replicate.clone();
@@ -124,6 +128,72 @@ pub async fn run(ctx: Arc<HubCtx>, stream: TcpStream, peer: SocketAddr, token: C
     .await
 }
 
+/// The connection as the hub's TLS setting wants it: TLS when `[hub] tls_cert` is set (a peer
+/// that does not start TLS is refused in plain frames, which a plain agent reads), plain TCP
+/// otherwise (a peer that starts TLS is closed on). `None`: closed, and logged why.
+async fn open(ctx: &HubCtx, stream: TcpStream) -> Option<WireStream> {
+    let stream = tcp(stream);
+    let mut first = [0u8; 1];
+    let problem = match tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await {
+        Ok(Ok(1)) => None,
+        Ok(Ok(_)) => Some("the peer closed the connection".to_string()),
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some(format!("nothing received within {HANDSHAKE_TIMEOUT:?}")),
+    };
+    if let Some(problem) = problem {
+        warn!(error = %problem, "closing connection: handshake failed");
+        return None;
+    }
+    let starts_tls = first[0] == TLS_HANDSHAKE_BYTE;
+    match &ctx.tls {
+        Some(acceptor) if starts_tls => {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(s)) => Some(WireStream::Tls(Box::new(s.into()))),
+                Ok(Err(e)) => {
+                    warn!(error = %e, "closing connection: TLS handshake failed");
+                    None
+                }
+                Err(_) => {
+                    warn!(
+                        timeout = ?HANDSHAKE_TIMEOUT,
+                        "closing connection: TLS handshake not done in time"
+                    );
+                    None
+                }
+            }
+        }
+        Some(_) => {
+            warn!(
+                "closing connection: the peer did not start TLS, and this hub takes TLS only \
+                 ([hub] tls_cert): set [agent] tls_ca on that snap"
+            );
+            let mut conn = framed(stream, ctx.cfg.limits.max_frame_bytes);
+            let _ = conn
+                .send(Message::Refused {
+                    reason: "this hub takes TLS connections only: set [agent] tls_ca to the CA \
+                             that signed the hub's certificate (see the README, TLS)"
+                        .into(),
+                })
+                .await;
+            // Read what the peer sent (its hello) until it closes: closing on unread bytes
+            // would reset the connection, and the refusal could be lost with it.
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                while let Some(Ok(_)) = conn.next().await {}
+            })
+            .await;
+            None
+        }
+        None if starts_tls => {
+            warn!(
+                "closing connection: the peer started TLS, but this hub has no [hub] tls_cert \
+                 and tls_key: set them, or remove [agent] tls_ca on that snap"
+            );
+            None
+        }
+        None => Some(stream.into()),
+    }
+}
+
 async fn session(
     ctx: Arc<HubCtx>,
     mut conn: crate::wire::session::Conn,
@@ -132,6 +202,7 @@ async fn session(
     token: CancellationToken,
 ) -> Result<()> {
     let name = hello.node.clone();
+    let tls = conn.get_ref().is_tls();
     // A reconnecting agent replaces its previous session (which may not have noticed yet).
     let previous = ctx
         .sessions
@@ -153,6 +224,7 @@ async fn session(
             n.connected_since = Some(SystemTime::now());
             n.disconnected_since = None;
             n.address = peer.to_string();
+            n.tls = tls;
             n.last_error = None;
             n.needs_resync = false;
             n.outstanding.clear();
@@ -162,6 +234,7 @@ async fn session(
     info!(
         server_id = hello.server_id,
         domain = hello.domain_id,
+        tls,
         "agent connected"
     );
 

@@ -18,7 +18,7 @@
 //! ## `/status` schema
 //! `{"hub": {node, server_id, domain_id, gtid_binlog_pos, started_at, version},
 //!   "nodes": [{name, role, server_id, domain_id, connected, syncing, connected_since, address,
-//!   gtid_pos,
+//!   tls, gtid_pos,
 //!   txns_behind, lag_ms, capture_lag_ms, txn_per_sec, rows_per_sec, bytes_queued, conflicts,
 //!   ddl_drift, last_ddl_drift, ddl_failed, last_ddl_failed, writes_held, repair, last_error,
 //!   max_allowed_packet, ingested_txns, applied_txns, applied_rows, needs_from, needs_resync}],
@@ -67,6 +67,8 @@ pub struct NodeState {
     pub connected_since: Option<SystemTime>,
     pub disconnected_since: Option<SystemTime>,
     pub address: String,
+    /// The session runs in TLS (the master's own entry: false, it has no session).
+    pub tls: bool,
     pub gtid_pos: GtidPos,
     pub capture_lag_ms: Option<u64>,
     pub last_lag_ms: Option<u64>,
@@ -116,6 +118,7 @@ impl NodeState {
             connected_since: None,
             disconnected_since: None,
             address: String::new(),
+            tls: false,
             gtid_pos: GtidPos::new(),
             capture_lag_ms: None,
             last_lag_ms: None,
@@ -352,6 +355,7 @@ impl Registry {
                     connected_since: n.connected_since.map(rfc3339),
                     disconnected_since: n.disconnected_since.map(rfc3339),
                     address: n.address.clone(),
+                    tls: n.tls,
                     gtid_pos: n.gtid_pos.to_string(),
                     txns_behind: if master {
                         0
@@ -438,6 +442,7 @@ pub struct NodeDoc {
     pub connected_since: Option<String>,
     pub disconnected_since: Option<String>,
     pub address: String,
+    pub tls: bool,
     pub gtid_pos: String,
     pub txns_behind: u64,
     pub lag_ms: Option<u64>,

@@ -12,9 +12,10 @@ use tokio_util::codec::Framed;
 
 use super::codec::{FrameCodec, FrameError};
 use super::messages::{Challenge, Hello, Message, Welcome, PROTOCOL_VERSION};
+use super::tls::WireStream;
 
 /// A connection carrying [`Message`]s.
-pub type Conn = Framed<TcpStream, FrameCodec<Message>>;
+pub type Conn = Framed<WireStream, FrameCodec<Message>>;
 
 /// Why a session could not start or went on.
 #[derive(Debug, thiserror::Error)]
@@ -53,10 +54,15 @@ fn mac(secret: &str, role: &[u8], first: &[u8], second: &[u8], node: &str) -> Hm
     m
 }
 
-/// Wraps a TCP stream.
-pub fn framed(stream: TcpStream, max_frame: usize) -> Conn {
+/// Sets a TCP stream up for frames: small frames (acks, one-row transactions) go out at once.
+pub fn tcp(stream: TcpStream) -> TcpStream {
     stream.set_nodelay(true).ok();
-    Framed::new(stream, FrameCodec::new(max_frame))
+    stream
+}
+
+/// Wraps a stream (plain TCP, or TLS over it).
+pub fn framed(stream: impl Into<WireStream>, max_frame: usize) -> Conn {
+    Framed::new(stream.into(), FrameCodec::new(max_frame))
 }
 
 /// Receives one message within `timeout`.
@@ -266,7 +272,10 @@ mod tests {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         let (a, b) = tokio::join!(TcpStream::connect(addr), l.accept());
-        (framed(a.unwrap(), 1 << 20), framed(b.unwrap().0, 1 << 20))
+        (
+            framed(tcp(a.unwrap()), 1 << 20),
+            framed(tcp(b.unwrap().0), 1 << 20),
+        )
     }
 
     fn welcome(_: &Hello) -> Result<Welcome, String> {

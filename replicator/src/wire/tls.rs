@@ -1,0 +1,251 @@
+//! TLS on the hub's port, optional: row images cross the network between snaps and the master,
+//! and the shared secret only authenticates (it never goes on the wire, but the rows do).
+//!
+//! With `[hub] tls_cert` and `tls_key` the hub takes TLS connections only; an agent with
+//! `[agent] tls_ca` connects with TLS and checks the hub's certificate against that CA for the
+//! hub's name (`[agent] tls_server_name`, else the host of `[agent] hub`; an IP address works
+//! when the certificate names it). The handshake and everything after it are the same frames,
+//! inside TLS. A mismatch (one side with TLS, the other without) is told apart by the first byte
+//! the hub reads (a TLS record starts with 22): each side's log then says which setting is
+//! missing, instead of a frame error.
+
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+pub use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+use crate::config::{AgentSection, ConfigError, HubSection};
+
+/// The first byte of a TLS handshake record (content type `handshake`).
+pub const TLS_HANDSHAKE_BYTE: u8 = 0x16;
+
+/// A connection to or from the hub: plain TCP or TLS over it.
+pub enum WireStream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::TlsStream<TcpStream>>),
+}
+
+impl WireStream {
+    /// Whether the connection is encrypted.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, WireStream::Tls(_))
+    }
+}
+
+impl From<TcpStream> for WireStream {
+    fn from(s: TcpStream) -> Self {
+        WireStream::Plain(s)
+    }
+}
+
+impl AsyncRead for WireStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            WireStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            // A peer gone without TLS's closing message (killed, or its host down) ends the
+            // stream as a plain peer's close does: frames carry their own length, so a cut
+            // frame is still told apart by the codec.
+            WireStream::Tls(s) => match Pin::new(s.as_mut()).poll_read(cx, buf) {
+                Poll::Ready(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    Poll::Ready(Ok(()))
+                }
+                other => other,
+            },
+        }
+    }
+}
+
+impl AsyncWrite for WireStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            WireStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            WireStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            WireStream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            WireStream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            WireStream::Plain(s) => s.is_write_vectored(),
+            WireStream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            WireStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            WireStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            WireStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            WireStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+fn invalid(field: &'static str, problem: String) -> ConfigError {
+    ConfigError::Invalid { field, problem }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The certificates of a PEM file, at least one.
+fn certificates(
+    field: &'static str,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    let shown = path.display();
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            invalid(
+                field,
+                format!("({shown}) cannot be read as PEM certificates: {e}"),
+            )
+        })?;
+    if certs.is_empty() {
+        return Err(invalid(
+            field,
+            format!(
+                "({shown}) holds no certificate: expected PEM blocks `-----BEGIN CERTIFICATE-----`"
+            ),
+        ));
+    }
+    Ok(certs)
+}
+
+/// The hub's TLS side, when `[hub] tls_cert` and `tls_key` are set.
+pub fn acceptor(hub: &HubSection) -> Result<Option<TlsAcceptor>, ConfigError> {
+    let (Some(cert), Some(key)) = (&hub.tls_cert, &hub.tls_key) else {
+        return Ok(None);
+    };
+    server_tls(cert, key).map(Some)
+}
+
+/// TLS for the hub's side from a PEM certificate (chain) and its private key.
+pub fn server_tls(cert: &Path, key: &Path) -> Result<TlsAcceptor, ConfigError> {
+    let certs = certificates("hub.tls_cert", cert)?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        invalid(
+            "hub.tls_key",
+            format!(
+                "({}) holds no usable private key: {e} (expected a PEM `PRIVATE KEY`, `RSA PRIVATE \
+                 KEY` or `EC PRIVATE KEY` block, readable by the hub's user)",
+                key.display()
+            ),
+        )
+    })?;
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid("hub.tls_cert", format!("TLS is not available: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| {
+            invalid(
+                "hub.tls_key",
+                format!("cannot be used with hub.tls_cert (is it that certificate's key?): {e}"),
+            )
+        })?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// An agent's TLS side, when `[agent] tls_ca` is set: the connector and the name the hub's
+/// certificate must carry.
+pub fn connector(
+    agent: &AgentSection,
+) -> Result<Option<(TlsConnector, ServerName<'static>)>, ConfigError> {
+    let Some(ca) = &agent.tls_ca else {
+        return Ok(None);
+    };
+    Ok(Some((client_tls(ca)?, server_name(agent)?)))
+}
+
+/// TLS for an agent's side: hubs whose certificate the CA(s) in the PEM file `ca` signed.
+pub fn client_tls(ca: &Path) -> Result<TlsConnector, ConfigError> {
+    let mut roots = RootCertStore::empty();
+    for c in certificates("agent.tls_ca", ca)? {
+        roots.add(c).map_err(|e| {
+            invalid(
+                "agent.tls_ca",
+                format!(
+                    "({}) holds a certificate that cannot be a CA: {e}",
+                    ca.display()
+                ),
+            )
+        })?;
+    }
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid("agent.tls_ca", format!("TLS is not available: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+/// The name the hub's certificate must carry: `tls_server_name`, else the host of `hub`.
+pub fn server_name(agent: &AgentSection) -> Result<ServerName<'static>, ConfigError> {
+    let (field, name) = match &agent.tls_server_name {
+        Some(n) => ("agent.tls_server_name", n.clone()),
+        None => {
+            let host = agent.hub.rsplit_once(':').map_or("", |(h, _)| h);
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            ("agent.hub", host.to_owned())
+        }
+    };
+    ServerName::try_from(name.clone()).map_err(|e| {
+        invalid(
+            field,
+            format!("gives {name:?}, which is not a DNS name or IP address to check the hub's certificate against: {e}"),
+        )
+    })
+}
+
+/// What a failed TLS connection to the hub most likely means, for the agent's log.
+pub fn client_failure(hub: &str, name: &ServerName<'_>, e: &std::io::Error) -> String {
+    let hint = match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        Some(rustls::Error::InvalidCertificate(c)) => format!(
+            "the hub's certificate was refused ({c:?}): it must be signed by the CA in [agent] \
+             tls_ca and name {} (set [agent] tls_server_name to the name it carries)",
+            name.to_str()
+        ),
+        _ if e.kind() == std::io::ErrorKind::UnexpectedEof
+            || e.kind() == std::io::ErrorKind::ConnectionReset =>
+        {
+            "the hub closed the connection: it has no [hub] tls_cert and tls_key (its log says \
+             so), or it is not a starsync hub"
+                .to_string()
+        }
+        _ => "check [hub] tls_cert on the hub and [agent] tls_ca here".to_string(),
+    };
+    format!("TLS handshake with the hub at {hub} failed: {e}; {hint}")
+}
