@@ -35,7 +35,9 @@ with left:
 with right:
     st.subheader("Hub")
     try:
-        status = hub.fetch_status(settings.hub.status_url, timeout=min(settings.hub.timeout, 2.0))
+        status = hub.fetch_status(
+            settings.hub.status_url, timeout=min(settings.hub.timeout, 2.0), token=settings.hub.token
+        )
     except hub.HubUnavailable as e:
         st.warning(str(e))
     else:

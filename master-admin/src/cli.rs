@@ -26,8 +26,10 @@ use crate::status::StatusOpts;
 
 const AFTER_HELP: &str = "\
 Connection: the master's MariaDB (--host/--port or --socket, --user; password from \
-MASTER_ADMIN_PASSWORD or --password-file) and the hub's HTTP endpoint (--hub). Each flag also \
-has an environment variable (MASTER_ADMIN_HOST, _PORT, _USER, _SOCKET, _HUB, _PASSWORD_FILE) \
+MASTER_ADMIN_PASSWORD or --password-file) and the hub's HTTP endpoint (--hub; its token, when \
+the hub has [hub] http_token, from MASTER_ADMIN_HUB_TOKEN or --hub-token-file). Each flag also \
+has an environment variable (MASTER_ADMIN_HOST, _PORT, _USER, _SOCKET, _HUB, _PASSWORD_FILE, \
+_HUB_TOKEN_FILE) \
 and a key in the config file (--config or MASTER_ADMIN_CONFIG; see config/master-admin.toml); \
 a flag wins over the environment, which wins over the file.
 
@@ -66,6 +68,9 @@ pub struct Cli {
     /// The hub's HTTP endpoint, its `hub.http_listen` [default: 127.0.0.1:4580].
     #[arg(long, global = true, value_name = "HOST:PORT")]
     pub hub: Option<String>,
+    /// File holding the hub's HTTP token, its `hub.http_token` (else MASTER_ADMIN_HUB_TOKEN).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub hub_token_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -260,6 +265,8 @@ impl Cli {
             hub: self.hub.clone(),
             password: None,
             password_file: self.password_file.clone(),
+            hub_token: None,
+            hub_token_file: self.hub_token_file.clone(),
         }
     }
 }
@@ -297,7 +304,7 @@ pub fn run(cli: Cli) -> Result<u8> {
 }
 
 async fn dispatch(command: Command, settings: Settings) -> Result<u8> {
-    let hub = Hub::new(settings.hub.clone());
+    let hub = Hub::new(settings.hub.clone()).with_token(&settings.hub_token);
     let mut stdout = std::io::stdout();
     match command {
         Command::Status {

@@ -22,6 +22,8 @@ use serde::Deserialize;
 pub const CONFIG_ENV: &str = "MASTER_ADMIN_CONFIG";
 /// Environment variable holding the password.
 pub const PASSWORD_ENV: &str = "MASTER_ADMIN_PASSWORD";
+/// Environment variable holding the hub's HTTP token (its `[hub] http_token`).
+pub const HUB_TOKEN_ENV: &str = "MASTER_ADMIN_HUB_TOKEN";
 /// Default MariaDB host.
 pub const DEFAULT_HOST: &str = "127.0.0.1";
 /// Default MariaDB port.
@@ -53,6 +55,11 @@ pub struct Layer {
     pub password: Option<Secret>,
     /// A file holding the password (its first line; a trailing newline is ignored).
     pub password_file: Option<PathBuf>,
+    /// The hub's HTTP token (its `[hub] http_token`), when it has one. Prefer
+    /// `MASTER_ADMIN_HUB_TOKEN` or `hub_token_file`.
+    pub hub_token: Option<Secret>,
+    /// A file holding the hub's HTTP token (its first line).
+    pub hub_token_file: Option<PathBuf>,
 }
 
 impl Layer {
@@ -78,6 +85,8 @@ impl Layer {
             hub: get("MASTER_ADMIN_HUB"),
             password: get(PASSWORD_ENV).map(Secret::new),
             password_file: get("MASTER_ADMIN_PASSWORD_FILE").map(PathBuf::from),
+            hub_token: get(HUB_TOKEN_ENV).map(Secret::new),
+            hub_token_file: get("MASTER_ADMIN_HUB_TOKEN_FILE").map(PathBuf::from),
         })
     }
 }
@@ -91,7 +100,37 @@ pub struct Settings {
     pub socket: Option<PathBuf>,
     pub hub: String,
     pub password: Secret,
+    /// Empty: none given (the hub asks for none, or says so).
+    pub hub_token: Secret,
     origins: Vec<(&'static str, Origin)>,
+}
+
+/// A secret given as a value or as a file in the layers: the first layer that has either
+/// provides it (a layer with both is an error); a file is read here.
+fn secret(
+    layers: &[(Origin, Layer)],
+    setting: &'static str,
+    both: &str,
+    forms: impl Fn(&Layer) -> (&Option<Secret>, &Option<PathBuf>),
+    origins: &mut Vec<(&'static str, Origin)>,
+) -> Result<Secret, ConfigError> {
+    for (origin, l) in layers {
+        let value = match forms(l) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    setting,
+                    origin: origin.to_string(),
+                    problem: format!("is given both as {both}: keep one"),
+                })
+            }
+            (Some(v), None) => v.clone(),
+            (None, Some(path)) => read_password_file(path, *origin)?,
+            (None, None) => continue,
+        };
+        origins.push((setting, *origin));
+        return Ok(value);
+    }
+    Ok(Secret::default())
 }
 
 impl Settings {
@@ -116,23 +155,20 @@ impl Settings {
                 found.map(|(_, v)| v)
             }};
         }
-        let mut password = Secret::default();
-        for (origin, l) in &layers {
-            match (&l.password, &l.password_file) {
-                (Some(_), Some(_)) => {
-                    return Err(ConfigError::Invalid {
-                        setting: "password",
-                        origin: origin.to_string(),
-                        problem: "is given both as `password` and `password_file`: keep one".into(),
-                    })
-                }
-                (Some(p), None) => password = p.clone(),
-                (None, Some(path)) => password = read_password_file(path, *origin)?,
-                (None, None) => continue,
-            }
-            origins.push(("password", *origin));
-            break;
-        }
+        let password = secret(
+            &layers,
+            "password",
+            "`password` and `password_file`",
+            |l| (&l.password, &l.password_file),
+            &mut origins,
+        )?;
+        let hub_token = secret(
+            &layers,
+            "hub_token",
+            "`hub_token` and `hub_token_file`",
+            |l| (&l.hub_token, &l.hub_token_file),
+            &mut origins,
+        )?;
         Ok(Settings {
             host: pick!(host).unwrap_or_else(|| DEFAULT_HOST.into()),
             port: pick!(port).unwrap_or(DEFAULT_PORT),
@@ -140,6 +176,7 @@ impl Settings {
             socket: pick!(socket),
             hub: pick!(hub).unwrap_or_else(|| DEFAULT_HUB.into()),
             password,
+            hub_token,
             origins,
         })
     }
@@ -295,6 +332,29 @@ mod tests {
         let file = Layer::from_toml("password = \"a\"\npassword_file = \"/x\"\n").unwrap();
         let e = Settings::resolve(Layer::default(), Layer::default(), file).unwrap_err();
         assert!(e.to_string().contains("password_file"), "{e}");
+    }
+
+    #[test]
+    fn the_hub_token_comes_from_a_file_or_the_environment_like_the_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "token-from-file-0123\n").unwrap();
+        let flags = Layer {
+            hub_token_file: Some(path),
+            ..Layer::default()
+        };
+        let env = env(&[(HUB_TOKEN_ENV, "token-from-env-0123")]);
+        let s = Settings::resolve(flags, env.clone(), Layer::default()).unwrap();
+        assert_eq!(s.hub_token.expose(), "token-from-file-0123");
+        assert_eq!(s.origin("hub_token"), Origin::Flag);
+        assert!(!format!("{s:?}").contains("token-from"));
+        let s = Settings::resolve(Layer::default(), env, Layer::default()).unwrap();
+        assert_eq!(s.hub_token.expose(), "token-from-env-0123");
+        let none = Settings::resolve(Layer::default(), Layer::default(), Layer::default()).unwrap();
+        assert!(none.hub_token.is_empty());
+        let file = Layer::from_toml("hub_token = \"a\"\nhub_token_file = \"/x\"\n").unwrap();
+        let e = Settings::resolve(Layer::default(), Layer::default(), file).unwrap_err();
+        assert!(e.to_string().contains("hub_token_file"), "{e}");
     }
 
     #[test]

@@ -24,11 +24,22 @@ pub const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct Hub {
     pub addr: String,
+    /// Its `[hub] http_token`, sent as bearer token when not empty.
+    token: crate::config::Secret,
 }
 
 impl Hub {
     pub fn new(addr: impl Into<String>) -> Self {
-        Self { addr: addr.into() }
+        Self {
+            addr: addr.into(),
+            token: Default::default(),
+        }
+    }
+
+    /// Sends `token` with every request (none when empty).
+    pub fn with_token(mut self, token: &crate::config::Secret) -> Self {
+        self.token = token.clone();
+        self
     }
 
     /// `GET path`: the body of a 200 answer, or the error that says what to check.
@@ -51,7 +62,8 @@ impl Hub {
         name: &'static str,
         timeout: Duration,
     ) -> Result<String> {
-        let (status, body) = replicator::http::request(&self.addr, method, path, timeout)
+        let token = Some(self.token.expose()).filter(|t| !t.is_empty());
+        let (status, body) = replicator::http::request(&self.addr, method, path, timeout, token)
             .await
             .map_err(|cause| Error::HubUnreachable {
                 addr: self.addr.clone(),
@@ -187,6 +199,8 @@ pub struct NodeInfo {
     pub connected_since: Option<String>,
     pub disconnected_since: Option<String>,
     pub address: String,
+    /// Its session with the hub runs in TLS.
+    pub tls: bool,
     #[serde(deserialize_with = "gtid_pos")]
     pub gtid_pos: GtidPos,
     pub txns_behind: u64,

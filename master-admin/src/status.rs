@@ -137,7 +137,11 @@ pub fn render(doc: &StatusDoc, hub_addr: &str, max_lag_ms: Option<u64>) -> Strin
             n.name.clone(),
             n.role.clone(),
             connected_cell(doc, n),
-            empty_dash(&n.address),
+            if n.tls {
+                format!("{} (TLS)", n.address)
+            } else {
+                empty_dash(&n.address)
+            },
             empty_dash(&n.gtid_pos.to_string()),
             n.txns_behind.to_string(),
             opt_ms(n.lag_ms),
@@ -318,6 +322,7 @@ mod tests {
                  "lag_ms": 0, "address": "127.0.0.1:3306", "max_allowed_packet": 67108864},
                 {"name": "snap1", "role": "snap", "connected": true, "gtid_pos": "1-1-7",
                  "txns_behind": 2, "lag_ms": 1500, "bytes_queued": 2048,
+                 "address": "10.0.0.7:51000", "tls": true,
                  "max_allowed_packet": 4194304,
                  "repair": "MOST.t: 2000 of the master's rows received",
                  "last_error": "a very long error message that does not fit in the cell at all"},
@@ -396,5 +401,8 @@ mod tests {
         );
         let snap2 = text.lines().find(|l| l.starts_with("snap2")).unwrap();
         assert!(snap2.contains(" NO ("), "{snap2}");
+        let snap1 = text.lines().find(|l| l.starts_with("snap1")).unwrap();
+        assert!(snap1.contains("10.0.0.7:51000 (TLS)"), "{snap1}");
+        assert!(!snap2.contains("(TLS)"), "{snap2}");
     }
 }

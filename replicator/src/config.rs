@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 /// Environment variable that overrides the shared secret of hub and agents.
 pub const SECRET_ENV: &str = "STARSYNC_SECRET";
+/// Environment variable that overrides the hub's HTTP token.
+pub const HTTP_TOKEN_ENV: &str = "STARSYNC_HTTP_TOKEN";
 /// Environment variable that overrides the MariaDB password.
 pub const DB_PASSWORD_ENV: &str = "STARSYNC_DB_PASSWORD";
 /// The replicator's own bookkeeping schema: never replicated.
@@ -318,6 +320,10 @@ pub struct HubSection {
     /// the hub's start and every 10 minutes. 0 keeps them all.
     #[serde(default = "default_conflict_log_days")]
     pub conflict_log_days: u32,
+    /// Token the HTTP endpoint asks for (`Authorization: Bearer …`) on every path but `/health`;
+    /// empty: no login (keep `http_listen` on localhost then). `STARSYNC_HTTP_TOKEN` overrides.
+    #[serde(default)]
+    pub http_token: Secret,
     /// PEM certificate (chain, the hub's first) for TLS on `listen`; with `tls_key`, the hub
     /// takes TLS connections only (see [`crate::wire::tls`]).
     #[serde(default)]
@@ -504,6 +510,7 @@ impl HubConfig {
     fn from_toml(path: &Path, text: &str) -> Result<Self, ConfigError> {
         let mut c: Self = toml::from_str(text).map_err(|e| parse_err(path, e))?;
         env_override(&mut c.hub.secret, SECRET_ENV);
+        env_override(&mut c.hub.http_token, HTTP_TOKEN_ENV);
         env_override(&mut c.mariadb.password, DB_PASSWORD_ENV);
         c.validate()?;
         Ok(c)
@@ -515,6 +522,17 @@ impl HubConfig {
         self.limits.validate()?;
         self.replicate.validate()?;
         validate_secret("hub.secret", &self.hub.secret)?;
+        let token = self.hub.http_token.expose();
+        if !token.is_empty() && (token.chars().count() < 16 || token.contains(char::is_whitespace))
+        {
+            return Err(invalid(
+                "hub.http_token",
+                format!(
+                    "must hold at least 16 characters and no spaces (set it in the file or in \
+                     {HTTP_TOKEN_ENV}; empty: the HTTP endpoint has no login)"
+                ),
+            ));
+        }
         if self.hub.heartbeat_ms == 0 {
             return Err(invalid("hub.heartbeat_ms", "must be at least 1"));
         }
@@ -745,6 +763,21 @@ secret = "0123456789abcdef"
         .unwrap_err()
         .to_string();
         assert!(err.contains("agent.tls_server_name"), "{err}");
+    }
+
+    #[test]
+    fn an_http_token_is_long_enough_or_empty() {
+        assert!(hub(HUB).unwrap().hub.http_token.is_empty());
+        let with = |t: &str| HUB.replace("[hub]\n", &format!("[hub]\nhttp_token = \"{t}\"\n"));
+        let err = hub(&with("short")).unwrap_err().to_string();
+        assert!(
+            err.contains("hub.http_token") && err.contains("16"),
+            "{err}"
+        );
+        let err = hub(&with("has spaces in it 0123")).unwrap_err().to_string();
+        assert!(err.contains("hub.http_token"), "{err}");
+        let c = hub(&with("0123456789abcdef-token")).unwrap();
+        assert_eq!(c.hub.http_token.expose(), "0123456789abcdef-token");
     }
 
     #[test]

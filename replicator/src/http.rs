@@ -37,12 +37,14 @@ impl Response {
     }
 }
 
-/// A request: its method, path and query string (the part after `?`, empty without one).
+/// A request: its method, path and query string (the part after `?`, empty without one), and
+/// the bearer token of its `Authorization` header, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub method: String,
     pub path: String,
     pub query: String,
+    pub bearer: Option<String>,
 }
 
 impl Request {
@@ -53,7 +55,37 @@ impl Request {
             method: method.to_string(),
             path: path.to_string(),
             query: query.to_string(),
+            bearer: None,
         }
+    }
+
+    /// Parses a request head: its request line and the bearer token of its `Authorization`
+    /// header. `None`: no request line.
+    pub fn parse(head: &str) -> Option<Request> {
+        let mut lines = head.lines();
+        let mut parts = lines.next()?.split_whitespace();
+        let (method, target) = (parts.next()?, parts.next()?);
+        let mut req = Request::new(method, target);
+        req.bearer = lines.find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            if !name.trim().eq_ignore_ascii_case("authorization") {
+                return None;
+            }
+            let (scheme, token) = value.trim().split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| token.trim().to_string())
+        });
+        Some(req)
+    }
+
+    /// Whether the request carries `token` (compared in constant time).
+    pub fn has_token(&self, token: &str) -> bool {
+        let Some(given) = &self.bearer else {
+            return false;
+        };
+        let (a, b) = (given.as_bytes(), token.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
     }
 
     /// Whether the method only reads (`GET`, `HEAD`).
@@ -167,19 +199,19 @@ async fn handle(mut stream: TcpStream, handler: Handler) -> std::io::Result<()> 
         Ok(Err(e)) => return Err(e),
         Ok(Ok(())) => {
             let head = String::from_utf8_lossy(&buf);
-            let mut parts = head.lines().next().unwrap_or("").split_whitespace();
-            match (parts.next(), parts.next()) {
-                (Some(m @ ("GET" | "HEAD" | "POST")), Some(target)) => {
-                    handler(Request::new(m, target)).await
+            match Request::parse(&head) {
+                Some(req) if matches!(req.method.as_str(), "GET" | "HEAD" | "POST") => {
+                    handler(req).await
                 }
-                (Some(_), Some(_)) => Response::text(405, "only GET and POST are served\n"),
-                _ => Response::text(400, "bad request\n"),
+                Some(_) => Response::text(405, "only GET and POST are served\n"),
+                None => Response::text(400, "bad request\n"),
             }
         }
     };
     let reason = match resp.status {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
@@ -188,9 +220,14 @@ async fn handle(mut stream: TcpStream, handler: Handler) -> std::io::Result<()> 
         503 => "Service Unavailable",
         _ => "Status",
     };
+    let challenge = if resp.status == 401 {
+        "WWW-Authenticate: Bearer realm=\"starsync hub\"\r\n"
+    } else {
+        ""
+    };
     let head = format!(
         "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\
-         Cache-Control: no-store\r\n\r\n",
+         Cache-Control: no-store\r\n{challenge}\r\n",
         resp.status,
         resp.content_type,
         resp.body.len()
@@ -203,21 +240,26 @@ async fn handle(mut stream: TcpStream, handler: Handler) -> std::io::Result<()> 
 
 /// A tiny client: `GET http://addr/path`, returning (status, body). For tools and tests.
 pub async fn get(addr: &str, path: &str, timeout: Duration) -> std::io::Result<(u16, String)> {
-    request(addr, "GET", path, timeout).await
+    request(addr, "GET", path, timeout, None).await
 }
 
-/// `method http://addr/path` without a body, returning (status, body).
+/// `method http://addr/path` without a body, with `token` as bearer token when given,
+/// returning (status, body).
 pub async fn request(
     addr: &str,
     method: &str,
     path: &str,
     timeout: Duration,
+    token: Option<&str>,
 ) -> std::io::Result<(u16, String)> {
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     tokio::time::timeout(timeout, async {
         let mut s = TcpStream::connect(addr).await?;
         s.write_all(
             format!(
-                "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\
+                "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n{auth}\
                  Connection: close\r\n\r\n"
             )
             .as_bytes(),
@@ -267,5 +309,21 @@ mod tests {
             Some(odd)
         );
         assert!(!r.reads());
+    }
+
+    #[test]
+    fn the_bearer_token_is_read_from_the_head_and_compared_whole() {
+        let head =
+            "GET /status HTTP/1.1\r\nHost: h\r\nauthorization:  Bearer  s3cret-token \r\n\r\n";
+        let r = Request::parse(head).unwrap();
+        assert_eq!((r.method.as_str(), r.path.as_str()), ("GET", "/status"));
+        assert_eq!(r.bearer.as_deref(), Some("s3cret-token"));
+        assert!(r.has_token("s3cret-token"));
+        assert!(!r.has_token("s3cret-toke"));
+        assert!(!r.has_token("s3cret-tokeN"));
+        let basic = Request::parse("GET / HTTP/1.1\r\nAuthorization: Basic eDp5\r\n\r\n").unwrap();
+        assert_eq!(basic.bearer, None);
+        assert!(!basic.has_token(""));
+        assert_eq!(Request::parse(""), None);
     }
 }

@@ -29,7 +29,7 @@ auto = top[1].toggle("Auto-refresh every 5 s", key="replication_auto")
 @st.fragment(run_every=5 if auto else None)
 def hub_panel() -> None:
     try:
-        status = hub.fetch_status(url, timeout=settings.hub.timeout)
+        status = hub.fetch_status(url, timeout=settings.hub.timeout, token=settings.hub.token)
     except hub.HubUnavailable as e:
         st.error(f"No status from the hub: {e}. Is `replicator hub` running on the master?")
         return
@@ -164,7 +164,7 @@ if verify_cols[0].button("Verify", key="replication_verify"):
         what = f"table {hub.display_table(only.strip())}" if only.strip() else "every replicated table"
         with st.spinner(f"Checksumming {what} on every node…"):
             try:
-                st.session_state[VERIFY_KEY] = hub.fetch_verify(url, table=only)
+                st.session_state[VERIFY_KEY] = hub.fetch_verify(url, table=only, token=settings.hub.token)
             except (hub.HubUnavailable, hub.HubRefused) as e:
                 st.session_state[VERIFY_KEY] = f"Verify failed: {e}"
 
@@ -272,7 +272,7 @@ if dry or real is not None:
                 doing = f"Repairing {what} on {node}: the hub sends the master's rows into its stream…"
             with st.spinner(doing):
                 try:
-                    report = hub.request_repair(url, table, node or "", dry_run)
+                    report = hub.request_repair(url, table, node or "", dry_run, token=settings.hub.token)
                 except hub.HubRefused as e:
                     st.session_state[REPAIR_KEY] = {"error": f"The hub refused the repair: {e}"}
                 except hub.HubUnavailable as e:

@@ -66,6 +66,8 @@ class HubSettings:
     status_url: str = "http://127.0.0.1:4580/status"
     #: Seconds to wait for the hub to answer.
     timeout: float = 3.0
+    #: The hub's ``[hub] http_token``, sent as bearer token when not empty.
+    token: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ _ENV = {
     "STARSYNC_GUI_DB_PASSWORD": ("db", "password"),
     "STARSYNC_GUI_DB_SOCKET": ("db", "socket"),
     "STARSYNC_HUB_STATUS_URL": ("hub", "status_url"),
+    "STARSYNC_HUB_TOKEN": ("hub", "token"),
 }
 
 

@@ -145,13 +145,36 @@ def parse_status(body: bytes | str, url: str = "hub") -> HubStatus:
     return HubStatus(hub=hub, nodes=nodes, conflicts_total=total if isinstance(total, int) else None)
 
 
-def fetch_status(url: str, timeout: float = 3.0) -> HubStatus:
+def request_headers(token: str = "") -> dict[str, str]:
+    """Headers of every request to the hub: the bearer token when the hub has one."""
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
+def _refused_token(e: urllib.error.HTTPError, url: str) -> HubUnavailable:
+    """The hub's 401: what to set, in the console's words."""
+    try:
+        text = e.read().decode("utf-8", "replace").strip()
+    except OSError:
+        text = ""
+    said = f". The hub said: {text}" if text else ""
+    return HubUnavailable(
+        f"hub at {url} asks for its HTTP token ([hub] http_token): set STARSYNC_HUB_TOKEN"
+        f" (or token under [hub] in the console's config) to it{said}"
+    )
+
+
+def fetch_status(url: str, timeout: float = 3.0, token: str = "") -> HubStatus:
     """GET ``url`` and parse it; raises :class:`HubUnavailable` with the address on any failure."""
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    request = urllib.request.Request(url, headers=request_headers(token))
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             body = response.read()
     except urllib.error.HTTPError as e:
+        if e.code == 401:
+            raise _refused_token(e, url) from None
         raise HubUnavailable(f"hub at {url} answered HTTP {e.code} {e.reason}") from None
     except urllib.error.URLError as e:
         raise HubUnavailable(f"hub at {url} is unreachable: {e.reason}") from None
@@ -213,16 +236,18 @@ def endpoint_url(status_url: str, path: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
-def _call(url: str, query: str, method: str, timeout: float) -> bytes:
+def _call(url: str, query: str, method: str, timeout: float, token: str = "") -> bytes:
     """``method`` ``url?query``; the body of a 200 answer, else the failure as an exception that
     names ``url``: 404/405 mean a hub older than the endpoint, 400/409 a refused request."""
     full = f"{url}?{query}" if query else url
     data = b"" if method == "POST" else None
-    request = urllib.request.Request(full, data=data, method=method, headers={"Accept": "application/json"})
+    request = urllib.request.Request(full, data=data, method=method, headers=request_headers(token))
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.read()
     except urllib.error.HTTPError as e:
+        if e.code == 401:
+            raise _refused_token(e, url) from None
         try:
             text = e.read().decode("utf-8", "replace").strip()
         except OSError:
@@ -327,13 +352,13 @@ def verify_query(table: str | None) -> str:
 
 
 def fetch_verify(
-    status_url: str, timeout: float = VERIFY_TIMEOUT, table: str | None = None
+    status_url: str, timeout: float = VERIFY_TIMEOUT, table: str | None = None, token: str = ""
 ) -> VerifyResult:
     """GET the hub's ``/verify`` (next to ``status_url``), of every table or of ``table`` only,
     and parse it; :class:`HubUnavailable` on any failure, naming the URL (:class:`HubRefused`
     should the hub refuse the request: a table that does not replicate)."""
     url = endpoint_url(status_url, "/verify")
-    return parse_verify(_call(url, verify_query(table), "GET", timeout), url)
+    return parse_verify(_call(url, verify_query(table), "GET", timeout, token), url)
 
 
 def table_count(v: VerifyResult) -> int:
@@ -546,14 +571,19 @@ def parse_repair(body: bytes | str, url: str = "hub") -> dict[str, Any]:
 
 
 def request_repair(
-    status_url: str, table: str, node: str, dry_run: bool, timeout: float = REPAIR_TIMEOUT
+    status_url: str,
+    table: str,
+    node: str,
+    dry_run: bool,
+    timeout: float = REPAIR_TIMEOUT,
+    token: str = "",
 ) -> dict[str, Any]:
     """``POST /repair`` at the hub next to ``status_url``; the parsed report. Raises
     :class:`ValueError` for bad input before sending anything, :class:`HubRefused` with the
     hub's text for a refused request, :class:`HubUnavailable` for any other failure."""
     query = repair_query(table, node, dry_run)
     url = endpoint_url(status_url, "/repair")
-    return parse_repair(_call(url, query, "POST", timeout), url)
+    return parse_repair(_call(url, query, "POST", timeout, token), url)
 
 
 def _differs(r: dict[str, Any]) -> bool:

@@ -215,6 +215,8 @@ class StandInHub:
         self.requests = 0  # GET /status requests
         self.answers: dict[tuple[str, str], tuple[int, Any]] = {}
         self.seen: list[SeenRequest] = []
+        #: When set, requests without ``Authorization: Bearer <token>`` get the hub's 401.
+        self.token = ""
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -230,7 +232,9 @@ class StandInHub:
                 body = self.rfile.read(length) if length else b""
                 params = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
                 hub.seen.append(SeenRequest(method, path, query, params, body))
-                if (method, path) == ("GET", "/status"):
+                if hub.token and self.headers.get("Authorization") != f"Bearer {hub.token}":
+                    self._send(401, "this hub's HTTP endpoint asks for its token\n", "text/plain")
+                elif (method, path) == ("GET", "/status"):
                     hub.requests += 1
                     self._send(hub.status_code, hub.payload, "application/json")
                 elif (method, path) in hub.answers:

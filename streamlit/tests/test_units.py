@@ -134,6 +134,31 @@ def test_fetch_status_from_a_real_http_server_and_from_nowhere():
     assert str(e.value).startswith(f"hub at {url} is unreachable")
 
 
+def test_a_hub_with_an_http_token_gets_it_and_a_missing_one_is_named():
+    stub = StandInHub()
+    try:
+        stub.token = "hub-http-token-0123"
+        stub.payload = sample_status()
+        stub.answer("GET", "/verify", sample_verify(equal=True))
+        stub.answer("POST", "/repair", sample_repair())
+        with pytest.raises(hub.HubUnavailable) as e:
+            hub.fetch_status(stub.url, timeout=5)
+        assert "asks for its HTTP token" in str(e.value) and "STARSYNC_HUB_TOKEN" in str(e.value)
+        with pytest.raises(hub.HubUnavailable, match="STARSYNC_HUB_TOKEN"):
+            hub.fetch_verify(stub.url, timeout=5, token="wrong-token-0123456")
+        with pytest.raises(hub.HubUnavailable, match="STARSYNC_HUB_TOKEN"):
+            hub.request_repair(stub.url, "MOST.t", "snap1", dry_run=True, timeout=5)
+        assert len(hub.fetch_status(stub.url, timeout=5, token=stub.token).nodes) == 3
+        assert hub.fetch_verify(stub.url, timeout=5, token=stub.token).equal
+        report = hub.request_repair(stub.url, "MOST.t", "snap1", dry_run=True, timeout=5, token=stub.token)
+        assert report["id"] == 3
+    finally:
+        stub.close()
+    settings = config.load_settings({"STARSYNC_HUB_TOKEN": "from-the-environment-01"})
+    assert settings.hub.token == "from-the-environment-01"
+    assert "from-the-environment" not in repr(settings)
+
+
 def test_packet_warnings_name_the_snap_and_both_sizes():
     status = sample_status()
     sizes = {"master": 64 << 20, "snap1": 4 << 20, "snap2": 64 << 20}

@@ -23,6 +23,8 @@ pub struct Star {
     pub http_port: u16,
     pub status_ports: Vec<u16>,
     pub dir: PathBuf,
+    /// The hub's `[hub] http_token`, when a test set one: the harness's requests send it.
+    pub http_token: Option<String>,
     /// Dropped last: servers go after the processes that use them.
     pub cluster: Cluster,
 }
@@ -80,6 +82,16 @@ impl Star {
             http_port: free_port()?,
             status_ports: (0..snaps).map(|_| free_port()).collect::<Result<_>>()?,
             dir,
+            // A test that gives the hub an HTTP token (`http_token = "…"` in `hub_extra`) has
+            // the harness send it.
+            http_token: hub_extra.lines().find_map(|l| {
+                let v = l
+                    .trim()
+                    .strip_prefix("http_token")?
+                    .trim()
+                    .strip_prefix('=')?;
+                Some(v.trim().trim_matches('"').to_string())
+            }),
             cluster,
         };
         star.write_configs(hub_extra, agent_extra)?;
@@ -187,12 +199,14 @@ impl Star {
         self.agents[i].as_mut().expect("agent running")
     }
 
-    /// The hub's `/status`.
+    /// The hub's `/status` (with the hub's HTTP token when the test set one).
     pub async fn status(&self) -> Result<serde_json::Value> {
-        let (code, body) = replicator::http::get(
+        let (code, body) = replicator::http::request(
             &format!("127.0.0.1:{}", self.http_port),
+            "GET",
             "/status",
             Duration::from_secs(5),
+            self.http_token.as_deref(),
         )
         .await?;
         if code != 200 {

@@ -139,6 +139,24 @@ pub async fn run(
         let ctx = hctx.clone();
         Box::pin(async move {
             let reg = &ctx.registry;
+            // With a token set, every path but `/health` (for load balancers) asks for it.
+            let token = ctx.cfg.hub.http_token.expose();
+            if !token.is_empty() && req.path != "/health" && !req.has_token(token) {
+                if req.bearer.is_some() {
+                    warn!(path = %req.path, "HTTP request refused: its token is not the hub's");
+                    return Response::text(
+                        401,
+                        "the token sent does not match this hub's [hub] http_token\n",
+                    );
+                }
+                return Response::text(
+                    401,
+                    "this hub's HTTP endpoint asks for its token ([hub] http_token): send \
+                     `Authorization: Bearer <token>`; master-admin takes it from \
+                     MASTER_ADMIN_HUB_TOKEN or --hub-token-file, the console from \
+                     STARSYNC_HUB_TOKEN\n",
+                );
+            }
             match (req.path.as_str(), req.reads()) {
                 ("/repair", true) => Response::text(
                     405,
