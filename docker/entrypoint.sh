@@ -11,6 +11,7 @@
 #   SNAP_APP_PASSWORD       password of the snap application account snap_user          required
 #   STARSYNC_HUB            agent: the hub's host:port                    (default: master:4500)
 #   STARSYNC_DBA_PASSWORD   hub: creates the account `dba` (all privileges) for the GUI  optional
+#   STARSYNC_HTTP_TOKEN     hub: the token its HTTP endpoint asks for ([hub] http_token)  optional
 #
 # First start on an empty volume: mariadb-install-db, then a private server (no network, no
 # binlog) creates the accounts from grants.sql. Every start: renders starsync.cnf with this
