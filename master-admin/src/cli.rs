@@ -209,23 +209,28 @@ pub enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = crate::verify::DEFAULT_TIMEOUT.as_secs())]
         timeout: u64,
     },
-    /// Make one table of one snap the master's: the master's rows, at a position in the snap's
-    /// stream, replace the snap's (rows with a local change on its way are left to it).
+    /// Make one table of one snap (or of every snap) the master's: the master's rows, at a
+    /// position in the snap's stream, replace the snap's (rows with a local change on its way
+    /// are left to it).
     #[command(
         after_help = "The snap keeps serving; writers of that table on it wait while it is \
                       rewritten, and a DDL of it on the master waits until its rows are read. \
                       A table whose definition differs on the snap is made again from the \
                       master's CREATE TABLE.\n\nExit codes: 0 done (with --dry-run: nothing \
-                      differs); 1 the repair failed, or with --dry-run the table differs; 2 \
-                      usage; 3 the hub does not answer; 5 refused (no such table, snap not \
+                      differs); 1 the repair failed, or with --dry-run the table differs (with \
+                      --all-snaps: on any snap, or a snap was not connected); 2 usage; 3 the hub does not answer; 5 refused (no such table, snap not \
                       connected)."
     )]
     Repair {
         /// The table, as DB.TABLE.
         table: String,
         /// The snap whose table is repaired (its name in `master-admin status`).
-        #[arg(long, value_name = "SNAP")]
-        node: String,
+        #[arg(long, value_name = "SNAP", required_unless_present = "all_snaps")]
+        node: Option<String>,
+        /// Every snap the hub knows, one after the other (one that is not connected is reported
+        /// and skipped; exit 1 then). E.g. after a master DDL whose default differs per node.
+        #[arg(long, conflicts_with = "node")]
+        all_snaps: bool,
         /// Count the rows that differ; change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -334,13 +339,17 @@ async fn dispatch(command: Command, settings: Settings) -> Result<u8> {
         Command::Repair {
             table,
             node,
+            all_snaps: _,
             dry_run,
             json,
             timeout,
         } => {
             let table: TableName = table.parse()?;
             let timeout = Duration::from_secs(timeout.max(1));
-            crate::repair::run(&hub, &table, &node, dry_run, timeout, json).await
+            match node {
+                Some(node) => crate::repair::run(&hub, &table, &node, dry_run, timeout, json).await,
+                None => crate::repair::run_all(&hub, &table, dry_run, timeout, json).await,
+            }
         }
         Command::Init => {
             let mut db = Db::connect(&settings).await?;

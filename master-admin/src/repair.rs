@@ -1,4 +1,5 @@
-//! `master-admin repair DB.TABLE --node SNAP`: one table of one snap made the master's.
+//! `master-admin repair DB.TABLE --node SNAP`: one table of one snap made the master's
+//! (`--all-snaps`: of every snap, one after the other).
 //!
 //! The hub does the work (`POST /repair`): the master's rows of the table, read in a consistent
 //! snapshot, go into the snap's stream at the snapshot's position and replace the snap's rows
@@ -114,6 +115,109 @@ pub async fn run(
     timeout: Duration,
     as_json: bool,
 ) -> Result<u8> {
+    let (report, body) = ask(hub, table, node, dry_run, timeout).await?;
+    if as_json {
+        println!("{}", body.trim());
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(code(&report))
+}
+
+/// The exit code of one report: 1 when it failed or (dry) the table differs.
+fn code(report: &Report) -> u8 {
+    if report.error.is_some() || (report.dry_run && report.differs()) {
+        EXIT_PROBLEM
+    } else {
+        EXIT_OK
+    }
+}
+
+/// `repair --all-snaps`: the table on every snap the hub knows, one after the other (each
+/// repair is one snap's stream). A snap that is not connected, or whose repair the hub refuses,
+/// is reported and the others go on; the exit code is 1 if any failed, was skipped or (dry)
+/// differs. `--json` prints one array of the reports.
+pub async fn run_all(
+    hub: &Hub,
+    table: &TableName,
+    dry_run: bool,
+    timeout: Duration,
+    as_json: bool,
+) -> Result<u8> {
+    let (status, _) = hub.status().await?;
+    let snaps: Vec<_> = status.nodes.iter().filter(|n| n.role == "snap").collect();
+    if snaps.is_empty() {
+        return Err(Error::Refused(
+            "the hub knows no snap (master-admin status lists them): nothing to repair".into(),
+        ));
+    }
+    let mut exit = EXIT_OK;
+    let (mut done, mut problems, mut reports) = (0, Vec::new(), Vec::new());
+    for n in snaps {
+        if !n.connected {
+            problems.push(format!(
+                "{}: not connected, skipped (repair it once it is back: master-admin repair \
+                 {table} --node {})",
+                n.name, n.name
+            ));
+            exit = EXIT_PROBLEM;
+            continue;
+        }
+        match ask(hub, table, &n.name, dry_run, timeout).await {
+            Ok((report, body)) => {
+                exit = exit.max(code(&report));
+                if report.error.is_some() {
+                    problems.push(format!("{}: the repair failed (above)", n.name));
+                } else {
+                    done += 1;
+                }
+                if as_json {
+                    reports.push(serde_json::from_str::<serde_json::Value>(&body).map_err(
+                        |e| Error::HubDecode {
+                            addr: hub.addr.clone(),
+                            path: "/repair",
+                            problem: e.to_string(),
+                        },
+                    )?);
+                } else {
+                    print!("{}", render(&report));
+                }
+            }
+            // This snap only (it went away meanwhile, say): the others go on.
+            Err(Error::Refused(why)) => {
+                problems.push(format!("{}: refused: {why}", n.name));
+                exit = EXIT_PROBLEM;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reports).unwrap_or_default()
+        );
+    }
+    eprintln!(
+        "{} {table} on {done} of {} snap(s){}",
+        if dry_run { "compared" } else { "repaired" },
+        done + problems.len(),
+        if problems.is_empty() { "" } else { "; not on:" }
+    );
+    for p in &problems {
+        eprintln!("  {p}");
+    }
+    Ok(exit)
+}
+
+/// Asks the hub to repair (or compare) `table` on `node`, showing the snap's progress; the
+/// report and its JSON text.
+async fn ask(
+    hub: &Hub,
+    table: &TableName,
+    node: &str,
+    dry_run: bool,
+    timeout: Duration,
+) -> Result<(Report, String)> {
     let mut path = format!(
         "/repair?table={}&node={}",
         replicator::http::encode(&table.quoted()),
@@ -166,16 +270,7 @@ pub async fn run(
         path: "/repair",
         problem: e.to_string(),
     })?;
-    if as_json {
-        println!("{}", body.trim());
-    } else {
-        print!("{}", render(&report));
-    }
-    Ok(if report.error.is_some() || (dry_run && report.differs()) {
-        EXIT_PROBLEM
-    } else {
-        EXIT_OK
-    })
+    Ok((report, body))
 }
 
 #[cfg(test)]

@@ -285,3 +285,109 @@ async fn a_repair_cut_short_leaves_the_snaps_table_as_it_was() {
         ]);
     star.wait_converged(Duration::from_secs(60)).await.unwrap();
 }
+
+/// `repair --all-snaps`: a table whose new column every node filled with its own values (a
+/// per-node default) is made the master's on each snap, one after the other; a snap that is
+/// not connected is named and skipped (exit 1) while the other is still repaired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repair_all_snaps_mends_every_snap_and_names_the_one_it_could_not() {
+    let mut star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; CREATE TABLE MOST.t (id INT PRIMARY KEY, v INT); \
+             USE MOST; INSERT INTO MOST.t SELECT seq, seq FROM seq_1_to_50",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(60)).await.unwrap();
+    star.master()
+        .exec("ALTER TABLE MOST.t ADD COLUMN r DOUBLE DEFAULT (RAND())")
+        .await
+        .unwrap();
+    for snap in star.snaps() {
+        starsync_tests::eventually(
+            "the column on the snap",
+            Duration::from_secs(30),
+            || async {
+                let n: Vec<u64> = snap
+                    .query(
+                        "SELECT COUNT(*) FROM information_schema.COLUMNS \
+                     WHERE TABLE_SCHEMA = 'MOST' AND TABLE_NAME = 't' AND COLUMN_NAME = 'r'",
+                    )
+                    .await?;
+                Ok(n[0] == 1)
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let master = star.master().checksum("`MOST`.`t`").await.unwrap();
+    for snap in star.snaps() {
+        assert_ne!(
+            snap.checksum("`MOST`.`t`").await.unwrap(),
+            master,
+            "{}",
+            snap.name()
+        );
+    }
+
+    admin(&star, &["repair", "MOST.t", "--all-snaps", "--dry-run"])
+        .await
+        .expect(1)
+        .says(&["on snap1 at", "on snap2 at", "50 rows differed", "dry run"]);
+    admin(&star, &["repair", "MOST.t", "--all-snaps"])
+        .await
+        .expect(0)
+        .says(&[
+            "on snap1 at",
+            "on snap2 at",
+            "repaired MOST.t on 2 of 2 snap(s)",
+        ]);
+    star.wait_converged(Duration::from_secs(60)).await.unwrap();
+    let out = admin(
+        &star,
+        &["repair", "MOST.t", "--all-snaps", "--dry-run", "--json"],
+    )
+    .await
+    .expect(0);
+    let reports = out.json();
+    let reports = reports.as_array().unwrap();
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    assert!(reports
+        .iter()
+        .all(|r| r["differed"] == 0 && r["master_rows"] == 50));
+
+    // snap2's agent is gone: snap1 is still repaired, snap2 named.
+    star.snap(0)
+        .exec("SET SESSION sql_log_bin = 0; UPDATE MOST.t SET v = -1 WHERE id = 1")
+        .await
+        .unwrap();
+    star.agent_proc(1).kill9();
+    starsync_tests::eventually(
+        "snap2 shown disconnected",
+        Duration::from_secs(30),
+        || async {
+            let st = star.status().await?;
+            Ok(starsync_tests::star::status_node(&st, "snap2")
+                .is_some_and(|n| n["connected"] == false))
+        },
+    )
+    .await
+    .unwrap();
+    admin(&star, &["repair", "MOST.t", "--all-snaps"])
+        .await
+        .expect(1)
+        .says(&[
+            "1 row differed",
+            "repaired MOST.t on 1 of 2 snap(s); not on:",
+            "snap2: not connected, skipped",
+        ]);
+    let v: Vec<i64> = star
+        .snap(0)
+        .query("SELECT v FROM MOST.t WHERE id = 1")
+        .await
+        .unwrap();
+    assert_eq!(v, [1]);
+    star.start_agent(1).unwrap();
+    star.wait_converged(Duration::from_secs(60)).await.unwrap();
+}

@@ -707,8 +707,8 @@ impl Applier {
                   "the statement adds a column whose default is computed on each node ({f}): \
                    the table's existing rows get other values here than on the master \
                    (`master-admin verify` shows the table differing). To make them equal, \
-                   repair the table on each snap from the master (`master-admin repair DB.TABLE \
-                   --node SNAP`), or set the column on the master with an UPDATE (e.g. `UPDATE \
+                   repair the table on every snap from the master (`master-admin repair DB.TABLE \
+                   --all-snaps`), or set the column on the master with an UPDATE (e.g. `UPDATE \
                    t SET c = {f}`): its rows replicate");
         }
         if crate::ddl::is_dml(q) {
