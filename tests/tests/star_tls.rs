@@ -215,4 +215,20 @@ async fn rows_cross_encrypted_and_each_tls_mismatch_is_named() {
         .await
         .unwrap();
     assert_eq!(n[0], 5);
+
+    // A clean stop in TLS: the hub's last word reaches the agents, both exit 0.
+    let hub = star.hub_proc().terminate(Duration::from_secs(15)).unwrap();
+    assert!(hub.success(), "the hub exited with {hub}");
+    eventually(
+        "the agents read why the session ended",
+        Duration::from_secs(10),
+        || async { Ok((0..2).all(|i| star.agent_log(i).contains("the hub is shutting down"))) },
+    )
+    .await
+    .unwrap();
+    let agent = star
+        .agent_proc(0)
+        .terminate(Duration::from_secs(15))
+        .unwrap();
+    assert!(agent.success(), "agent1 exited with {agent}");
 }
