@@ -4,7 +4,8 @@
 //! `cargo bench -p starsync-tests --bench star_vs_native`. Prints throughput of a bulk 1M-row
 //! insert and lag p50/p99 under a steady small-transaction load for both, and their ratios.
 //! Targets: throughput ≥ 0.5× native, p99 lag ≤ 2× native. Both sides measure lag first, on
-//! quiet servers, then the bulk phases.
+//! quiet servers, then the bulk phases. `STAR_ONLY=1` skips native, `LAG_ONLY=1` the bulk
+//! phases, `STAR_TLS=1` runs starsync's agents and hub in TLS.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -273,8 +274,16 @@ async fn main() -> anyhow::Result<()> {
         native_run(true).await?
     };
 
-    // starsync: snap1 -> master -> snap2.
-    let star = Star::start_with(2, spec).await?;
+    // starsync: snap1 -> master -> snap2 (`STAR_TLS=1`: agents and hub in TLS).
+    let certs_dir = tempfile::tempdir()?;
+    let (hub_tls, agent_tls) = if std::env::var("STAR_TLS").is_ok_and(|v| !v.is_empty()) {
+        let c = starsync_tests::tls::write_certs(certs_dir.path(), "bench", &["127.0.0.1"])?;
+        eprintln!("starsync: agents and hub in TLS");
+        (c.hub_toml(), c.agent_toml())
+    } else {
+        Default::default()
+    };
+    let star = Star::start_full(2, 2, spec, &hub_tls, &agent_tls).await?;
     star.master().exec(SCHEMA).await?;
     star.wait_converged(Duration::from_secs(60)).await?;
     // Lag first, on quiet servers (as for native): after the bulk phases every server flushes

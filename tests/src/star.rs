@@ -62,6 +62,17 @@ impl Star {
         Self::start_inner(snaps, agents, |s| s, hub_extra, agent_extra).await
     }
 
+    /// Like `start_tuned`, with a chance to change each server's spec too.
+    pub async fn start_full(
+        snaps: u32,
+        agents: u32,
+        f: impl Fn(NodeSpec) -> NodeSpec,
+        hub_extra: &str,
+        agent_extra: &str,
+    ) -> Result<Star> {
+        Self::start_inner(snaps, agents, f, hub_extra, agent_extra).await
+    }
+
     async fn start_inner(
         snaps: u32,
         agents: u32,
