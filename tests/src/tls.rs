@@ -33,6 +33,20 @@ impl Certs {
 /// Writes `<prefix>-ca.pem`, `<prefix>-hub.pem` and `<prefix>-hub.key` into `dir`: a CA, and a
 /// hub certificate it signed for `names` (DNS names or IP addresses).
 pub fn write_certs(dir: &Path, prefix: &str, names: &[&str]) -> Result<Certs> {
+    write_certs_valid(dir, prefix, names, None)
+}
+
+/// A day: (year, month, day).
+pub type Day = (i32, u8, u8);
+
+/// Like [`write_certs`], the hub's certificate valid from and until the given days instead of
+/// rcgen's defaults.
+pub fn write_certs_valid(
+    dir: &Path,
+    prefix: &str,
+    names: &[&str],
+    validity: Option<(Day, Day)>,
+) -> Result<Certs> {
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca.distinguished_name
@@ -43,6 +57,10 @@ pub fn write_certs(dir: &Path, prefix: &str, names: &[&str]) -> Result<Certs> {
     let mut hub = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())?;
     hub.distinguished_name
         .push(DnType::CommonName, "starsync hub");
+    if let Some(((y0, m0, d0), (y1, m1, d1))) = validity {
+        hub.not_before = rcgen::date_time_ymd(y0, m0, d0);
+        hub.not_after = rcgen::date_time_ymd(y1, m1, d1);
+    }
     let hub_key = KeyPair::generate()?;
     let hub_cert = hub.signed_by(&hub_key, &ca_cert, &ca_key)?;
     let certs = Certs {

@@ -145,7 +145,7 @@ async fn rows_cross_encrypted_and_each_tls_mismatch_is_named() {
             Ok(star.hub_log().contains("TLS handshake failed")
                 && star
                     .agent_log(1)
-                    .contains("the hub's certificate was refused"))
+                    .contains("the hub's certificate was refused: the CA in"))
         },
     )
     .await

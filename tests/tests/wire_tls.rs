@@ -8,7 +8,7 @@ use replicator::config::ReplicateConfig;
 use replicator::wire::messages::{Hello, Welcome};
 use replicator::wire::session::{client_handshake, framed, server_handshake, tcp};
 use replicator::wire::tls::{client_failure, client_tls, server_tls, WireStream};
-use starsync_tests::tls::write_certs;
+use starsync_tests::tls::{write_certs, write_certs_valid};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::rustls::pki_types::ServerName;
 
@@ -38,6 +38,13 @@ async fn the_handshake_runs_inside_tls_and_bad_certificates_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let good = write_certs(dir.path(), "good", &["127.0.0.1", "hub.example"]).unwrap();
     let other = write_certs(dir.path(), "other", &["127.0.0.1"]).unwrap();
+    let old = write_certs_valid(
+        dir.path(),
+        "old",
+        &["127.0.0.1"],
+        Some(((2020, 1, 1), (2021, 1, 1))),
+    )
+    .unwrap();
     let acceptor = server_tls(&good.cert, &good.key).unwrap();
 
     // The right CA, by IP address and by DNS name: the whole handshake inside TLS.
@@ -58,19 +65,40 @@ async fn the_handshake_runs_inside_tls_and_bad_certificates_are_named() {
         assert_eq!(rh.unwrap().node, "snap1");
     }
 
-    // A CA that did not sign the hub's certificate, and a name it does not carry: refused by the
-    // agent, with what to set.
-    for (ca, name) in [(&other.ca, "127.0.0.1"), (&good.ca, "elsewhere.example")] {
+    // A CA that did not sign the hub's certificate, a name it does not carry, a certificate
+    // that expired: refused by the agent, with what to set.
+    let expired = server_tls(&old.cert, &old.key).unwrap();
+    let cases = [
+        (
+            &other.ca,
+            "127.0.0.1",
+            &acceptor,
+            "the CA in [agent] tls_ca did not sign it",
+        ),
+        (
+            &good.ca,
+            "elsewhere.example",
+            &acceptor,
+            "set [agent] tls_server_name",
+        ),
+        (
+            &old.ca,
+            "127.0.0.1",
+            &expired,
+            "it has expired: renew the hub's [hub] tls_cert",
+        ),
+    ];
+    for (ca, name, hub_side, hint) in cases {
         let (a, h) = pair().await;
         let connector = client_tls(ca).unwrap();
         let sn = ServerName::try_from(name.to_string()).unwrap();
-        let (ca, ch) = tokio::join!(connector.connect(sn.clone(), a), acceptor.accept(h));
+        let (ca, ch) = tokio::join!(connector.connect(sn.clone(), a), hub_side.accept(h));
         let Err(e) = ca else {
-            panic!("the agent took a certificate it should refuse");
+            panic!("the agent took a certificate it should refuse ({name})");
         };
         let msg = client_failure("127.0.0.1:4500", &sn, &e);
         assert!(msg.contains("the hub's certificate was refused"), "{msg}");
-        assert!(msg.contains("[agent] tls_ca"), "{msg}");
+        assert!(msg.contains(hint), "{msg}");
         assert!(ch.is_err(), "the hub's side fails too");
     }
 

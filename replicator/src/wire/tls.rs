@@ -232,12 +232,35 @@ pub fn server_name(agent: &AgentSection) -> Result<ServerName<'static>, ConfigEr
 
 /// What a failed TLS connection to the hub most likely means, for the agent's log.
 pub fn client_failure(hub: &str, name: &ServerName<'_>, e: &std::io::Error) -> String {
+    use rustls::CertificateError as C;
     let hint = match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-        Some(rustls::Error::InvalidCertificate(c)) => format!(
-            "the hub's certificate was refused ({c:?}): it must be signed by the CA in [agent] \
-             tls_ca and name {} (set [agent] tls_server_name to the name it carries)",
-            name.to_str()
-        ),
+        Some(rustls::Error::InvalidCertificate(c)) => {
+            let why = match c {
+                C::Expired | C::ExpiredContext { .. } => {
+                    "it has expired: renew the hub's [hub] tls_cert (the same CA can sign the \
+                     new one) and restart the hub"
+                        .to_string()
+                }
+                C::NotValidYet | C::NotValidYetContext { .. } => {
+                    "it is not valid yet: check the clocks of this snap and of the machine that \
+                     made it"
+                        .to_string()
+                }
+                C::NotValidForName | C::NotValidForNameContext { .. } => format!(
+                    "it does not name {}: dial the hub by a name it carries ([agent] hub), or \
+                     set [agent] tls_server_name to one",
+                    name.to_str()
+                ),
+                C::UnknownIssuer => "the CA in [agent] tls_ca did not sign it: point tls_ca at \
+                                     the CA that signed the hub's certificate"
+                    .to_string(),
+                _ => format!(
+                    "it must be signed by the CA in [agent] tls_ca and name {}",
+                    name.to_str()
+                ),
+            };
+            format!("the hub's certificate was refused: {why}")
+        }
         _ if e.kind() == std::io::ErrorKind::UnexpectedEof
             || e.kind() == std::io::ErrorKind::ConnectionReset =>
         {
