@@ -169,6 +169,8 @@ pub struct HubInfo {
     pub version: String,
     /// Whether the master's database answers the hub.
     pub master_ok: bool,
+    /// When the hub's TLS certificate expires (RFC 3339); `None` without TLS.
+    pub tls_expires_at: Option<String>,
 }
 
 impl Default for HubInfo {
@@ -181,6 +183,7 @@ impl Default for HubInfo {
             started_at: String::new(),
             version: String::new(),
             master_ok: true,
+            tls_expires_at: None,
         }
     }
 }

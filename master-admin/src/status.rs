@@ -40,6 +40,9 @@ pub fn problems(doc: &StatusDoc, max_lag_ms: Option<u64>) -> Vec<String> {
     if doc.nodes.is_empty() {
         out.push("the hub lists no nodes".into());
     }
+    if let Some((true, w)) = tls_expiry(doc) {
+        out.push(w);
+    }
     for n in &doc.nodes {
         if !n.connected {
             let since = n
@@ -64,6 +67,13 @@ pub fn problems(doc: &StatusDoc, max_lag_ms: Option<u64>) -> Vec<String> {
         }
     }
     out
+}
+
+/// The hub's word on its TLS certificate when it expires within 30 days: (expired, text).
+fn tls_expiry(doc: &StatusDoc) -> Option<(bool, String)> {
+    let at = render::parse_rfc3339(doc.hub.tls_expires_at.as_deref()?)?;
+    let now = std::time::SystemTime::now();
+    replicator::wire::tls::expiry_warning(at, now).map(|w| (at <= now, w))
 }
 
 fn master_name(doc: &StatusDoc) -> &str {
@@ -216,6 +226,10 @@ pub fn render(doc: &StatusDoc, hub_addr: &str, max_lag_ms: Option<u64>) -> Strin
             }
         }
     }
+    // A certificate near its end (once expired it is a problem, below).
+    if let Some(w) = tls_expiry(doc).filter(|(expired, _)| !expired) {
+        out.push_str(&format!("{}\n", w.1));
+    }
     if doc.conflicts_total > 0 {
         out.push_str(&format!(
             "{} conflict(s) logged: `master-admin conflicts` shows them\n",
@@ -360,6 +374,28 @@ mod tests {
             p[0].contains("snap1 gets no changes") && p[0].contains("--resync"),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn a_tls_certificate_near_its_end_is_shown_and_an_expired_one_is_a_problem() {
+        let mut d = doc();
+        d.nodes.retain(|n| n.connected);
+        let text = |d: &StatusDoc| render(d, "127.0.0.1:4580", None);
+        assert!(!text(&d).contains("TLS certificate"));
+        let in_days = |days: u64| {
+            let t = std::time::SystemTime::now() + Duration::from_secs(days * 86_400 + 3600);
+            Some(replicator::hub::status::rfc3339(t))
+        };
+        d.hub.tls_expires_at = in_days(400);
+        assert!(!text(&d).contains("TLS certificate"), "{}", text(&d));
+        d.hub.tls_expires_at = in_days(10);
+        assert!(text(&d).contains("expires on"), "{}", text(&d));
+        assert!(text(&d).contains("in 10 day(s)"), "{}", text(&d));
+        assert!(problems(&d, None).is_empty());
+        d.hub.tls_expires_at = Some("2021-01-01T00:00:00.000Z".into());
+        let p = problems(&d, None);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].contains("expired on 2021-01-01"), "{p:?}");
     }
 
     #[test]

@@ -343,6 +343,22 @@ async fn run_check(path: PathBuf) -> ExitCode {
         Ok(true) => println!("TLS: the certificate files load"),
         Ok(false) => {}
     }
+    if let AnyConfig::Hub(c) = &config {
+        if let Some(at) = c
+            .hub
+            .tls_cert
+            .as_deref()
+            .and_then(crate::wire::tls::first_not_after)
+        {
+            match crate::wire::tls::expiry_warning(at, std::time::SystemTime::now()) {
+                Some(w) => println!("TLS: {w}"),
+                None => println!(
+                    "TLS: the hub's certificate is valid until {}",
+                    &crate::hub::status::rfc3339(at)[..10]
+                ),
+            }
+        }
+    }
     let db = config.mariadb();
     let mut conn = match mysql_async::Conn::new(db.opts()).await {
         Ok(c) => c,

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use starsync_tests::star::{app_exec, status_node};
-use starsync_tests::tls::write_certs;
+use starsync_tests::tls::{write_certs, write_certs_valid};
 use starsync_tests::{eventually, Star};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -61,7 +61,21 @@ fn set_line(path: &std::path::Path, key: &str, line: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_cross_encrypted_and_each_tls_mismatch_is_named() {
     let certs_dir = tempfile::tempdir().unwrap();
-    let good = write_certs(certs_dir.path(), "good", &["127.0.0.1", "localhost"]).unwrap();
+    // The hub's certificate ends in 10 days: the hub says so.
+    let end = replicator::hub::status::rfc3339(
+        std::time::SystemTime::now() + Duration::from_secs(10 * 86_400),
+    );
+    let day = |r: std::ops::Range<usize>| end[r].parse::<u16>().unwrap();
+    let good = write_certs_valid(
+        certs_dir.path(),
+        "good",
+        &["127.0.0.1", "localhost"],
+        Some((
+            (2020, 1, 1),
+            (day(0..4) as i32, day(5..7) as u8, day(8..10) as u8),
+        )),
+    )
+    .unwrap();
     let other = write_certs(certs_dir.path(), "other", &["127.0.0.1"]).unwrap();
     let mut star = Star::start_tuned(2, 2, &good.hub_toml(), &good.agent_toml())
         .await
@@ -82,6 +96,20 @@ async fn rows_cross_encrypted_and_each_tls_mismatch_is_named() {
     star.start_agent(1).unwrap();
     star.wait_agents(2, Duration::from_secs(30)).await.unwrap();
     let st = star.status().await.unwrap();
+    let expires = st["hub"]["tls_expires_at"].as_str().unwrap_or_default();
+    assert!(expires.starts_with(&end[..10]), "{st}");
+    eventually(
+        "the hub warns of its certificate's end",
+        Duration::from_secs(20),
+        || async {
+            Ok(star.hub_log().contains(&format!(
+                "the hub's TLS certificate ([hub] tls_cert) expires on {}",
+                &end[..10]
+            )))
+        },
+    )
+    .await
+    .unwrap();
     for snap in ["snap1", "snap2"] {
         assert_eq!(status_node(&st, snap).unwrap()["tls"], true, "{snap}: {st}");
     }

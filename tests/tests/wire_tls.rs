@@ -102,6 +102,16 @@ async fn the_handshake_runs_inside_tls_and_bad_certificates_are_named() {
         assert!(ch.is_err(), "the hub's side fails too");
     }
 
+    // The certificate's end, read from its DER: as made, and rcgen's default (year 4096).
+    let end = replicator::wire::tls::first_not_after(&old.cert).unwrap();
+    assert_eq!(
+        replicator::hub::status::rfc3339(end),
+        "2021-01-01T00:00:00.000Z"
+    );
+    let far = replicator::wire::tls::first_not_after(&good.cert).unwrap();
+    assert!(replicator::hub::status::rfc3339(far).starts_with("4096-01-01"));
+    assert_eq!(replicator::wire::tls::first_not_after(&good.key), None);
+
     // Files that cannot serve.
     let junk = dir.path().join("junk.pem");
     std::fs::write(&junk, "not a certificate\n").unwrap();

@@ -113,6 +113,18 @@ pub async fn run(
     registry.update(&cfg.node.name, |n| {
         n.max_allowed_packet = Some(facts.max_allowed_packet)
     });
+    let tls_expires = cfg
+        .hub
+        .tls_cert
+        .as_deref()
+        .and_then(crate::wire::tls::first_not_after);
+    registry.set_tls_expiry(tls_expires);
+    if let Some(at) = tls_expires {
+        match crate::wire::tls::expiry_warning(at, std::time::SystemTime::now()) {
+            Some(w) => warn!("{w}"),
+            None => info!(expires_at = %status::rfc3339(at), "TLS certificate loaded"),
+        }
+    }
     let schema_settings = check::schema_settings(&mut conn).await?;
     let (master_tx, master_rx) = watch::channel(MasterView {
         at: Instant::now(),
@@ -451,6 +463,16 @@ async fn poll_master(
                     persist_failed = true;
                 }
                 Err(_) => {}
+            }
+        }
+        // The certificate's expiry, WARNed daily once it is near (and at the start).
+        if n % (PURGE_TICKS * 144) == 0 {
+            if let Some(w) = ctx
+                .registry
+                .tls_expiry()
+                .and_then(|at| crate::wire::tls::expiry_warning(at, std::time::SystemTime::now()))
+            {
+                warn!("{w}");
             }
         }
         if n % PURGE_TICKS == 250 {

@@ -16,7 +16,8 @@
 //! `master-admin purge-binlogs`.
 //!
 //! ## `/status` schema
-//! `{"hub": {node, server_id, domain_id, gtid_binlog_pos, started_at, version},
+//! `{"hub": {node, server_id, domain_id, gtid_binlog_pos, started_at, version, master_ok,
+//!   tls_expires_at},
 //!   "nodes": [{name, role, server_id, domain_id, connected, syncing, connected_since, address,
 //!   tls, gtid_pos,
 //!   txns_behind, lag_ms, capture_lag_ms, txn_per_sec, rows_per_sec, bytes_queued, conflicts,
@@ -42,6 +43,23 @@ pub fn rfc3339(t: SystemTime) -> String {
         "{y:04}-{m:02}-{day:02}T{h:02}:{mi:02}:{s:02}.{:03}Z",
         d.subsec_millis()
     )
+}
+
+/// The instant of a UTC civil time (Howard Hinnant's days-from-civil); `None` before 1970 or
+/// out of range.
+pub fn epoch_from_utc(y: i64, m: i64, d: i64, h: i64, mi: i64, s: i64) -> Option<SystemTime> {
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = u64::try_from(days * 86_400 + h * 3600 + mi * 60 + s).ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
 }
 
 /// Counters a session bumps without taking the registry lock.
@@ -187,6 +205,8 @@ struct RegistryInner {
     master_pos: GtidPos,
     master_ok: bool,
     conflicts_total: u64,
+    /// When the hub's TLS certificate expires (`[hub] tls_cert`).
+    tls_expires_at: Option<SystemTime>,
 }
 
 impl Registry {
@@ -234,6 +254,15 @@ impl Registry {
                     && (s.domain_id == domain || s.server_id == server_id)
             })
             .map(|(n, _)| n.clone())
+    }
+
+    /// When the hub's TLS certificate expires, for `/status`.
+    pub fn set_tls_expiry(&self, at: Option<SystemTime>) {
+        self.inner.lock().unwrap().tls_expires_at = at;
+    }
+
+    pub fn tls_expiry(&self) -> Option<SystemTime> {
+        self.inner.lock().unwrap().tls_expires_at
     }
 
     pub fn set_master(&self, pos: GtidPos, ok: bool) {
@@ -393,6 +422,7 @@ impl Registry {
                 started_at: rfc3339(self.started_at),
                 version: env!("CARGO_PKG_VERSION"),
                 master_ok: g.master_ok,
+                tls_expires_at: g.tls_expires_at.map(rfc3339),
             },
             nodes,
             conflicts_total: g.conflicts_total,
@@ -429,6 +459,8 @@ pub struct HubDoc {
     pub started_at: String,
     pub version: &'static str,
     pub master_ok: bool,
+    /// When the hub's TLS certificate expires; `null` without TLS.
+    pub tls_expires_at: Option<String>,
 }
 
 #[derive(Debug, Serialize)]

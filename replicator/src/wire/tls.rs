@@ -13,6 +13,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::SystemTime;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -271,4 +272,88 @@ pub fn client_failure(hub: &str, name: &ServerName<'_>, e: &std::io::Error) -> S
         _ => "check [hub] tls_cert on the hub and [agent] tls_ca here".to_string(),
     };
     format!("TLS handshake with the hub at {hub} failed: {e}; {hint}")
+}
+
+/// A DER element: its tag, its content and what follows it.
+fn der(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, b) = b.split_first()?;
+    let (&first, b) = b.split_first()?;
+    let (len, b) = if first < 0x80 {
+        (usize::from(first), b)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || b.len() < n {
+            return None;
+        }
+        let len = b[..n].iter().fold(0usize, |a, &x| a << 8 | usize::from(x));
+        (len, &b[n..])
+    };
+    Some((tag, b.get(..len)?, b.get(len..)?))
+}
+
+/// When an X.509 certificate (DER) stops being valid: its `notAfter`.
+pub fn not_after(cert: &[u8]) -> Option<SystemTime> {
+    let (0x30, cert, _) = der(cert)? else {
+        return None;
+    };
+    let (0x30, tbs, _) = der(cert)? else {
+        return None;
+    };
+    // version [0] (optional), serialNumber, signature, issuer, validity.
+    let (tag, _, mut rest) = der(tbs)?;
+    if tag == 0xa0 {
+        rest = der(rest)?.2;
+    }
+    let rest = der(der(rest)?.2)?.2;
+    let (0x30, validity, _) = der(rest)? else {
+        return None;
+    };
+    let (tag, time, _) = der(der(validity)?.2)?;
+    let time = std::str::from_utf8(time).ok()?;
+    let (year, rest) = match tag {
+        // UTCTime: YYMMDDHHMMSSZ, years 1950–2049.
+        0x17 => {
+            let yy: i64 = time.get(0..2)?.parse().ok()?;
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, time.get(2..)?)
+        }
+        // GeneralizedTime: YYYYMMDDHHMMSSZ.
+        0x18 => (time.get(0..4)?.parse().ok()?, time.get(4..)?),
+        _ => return None,
+    };
+    let num = |r: std::ops::Range<usize>| rest.get(r)?.parse::<i64>().ok();
+    crate::hub::status::epoch_from_utc(
+        year,
+        num(0..2)?,
+        num(2..4)?,
+        num(4..6)?,
+        num(6..8)?,
+        num(8..10)?,
+    )
+}
+
+/// When the first certificate of a PEM file (the hub's own, before its chain) expires.
+pub fn first_not_after(path: &Path) -> Option<SystemTime> {
+    let first = CertificateDer::pem_file_iter(path).ok()?.next()?.ok()?;
+    not_after(first.as_ref())
+}
+
+/// How long before its expiry the hub warns about its certificate.
+pub const EXPIRY_WARNING: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
+
+/// The WARN about the hub's certificate, when it expires within [`EXPIRY_WARNING`] (or did).
+pub fn expiry_warning(at: SystemTime, now: SystemTime) -> Option<String> {
+    let date = &crate::hub::status::rfc3339(at)[..10];
+    match at.duration_since(now) {
+        Err(_) => Some(format!(
+            "the hub's TLS certificate ([hub] tls_cert) expired on {date}: agents refuse it, so \
+             no snap replicates; renew it (the same CA can sign the new one) and restart the hub"
+        )),
+        Ok(left) if left < EXPIRY_WARNING => Some(format!(
+            "the hub's TLS certificate ([hub] tls_cert) expires on {date}, in {} day(s): agents \
+             refuse it from then on; renew it (the same CA can sign the new one) and restart the \
+             hub",
+            left.as_secs() / 86_400
+        )),
+        Ok(_) => None,
+    }
 }
