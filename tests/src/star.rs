@@ -48,7 +48,7 @@ impl Star {
         agents: u32,
         f: impl Fn(NodeSpec) -> NodeSpec,
     ) -> Result<Star> {
-        Self::start_inner(snaps, agents, f, "", "").await
+        Self::start_full(snaps, agents, f, "", "").await
     }
 
     /// Like `start_partial`, with extra settings for the hub's `[hub]` section and every
@@ -59,21 +59,11 @@ impl Star {
         hub_extra: &str,
         agent_extra: &str,
     ) -> Result<Star> {
-        Self::start_inner(snaps, agents, |s| s, hub_extra, agent_extra).await
+        Self::start_full(snaps, agents, |s| s, hub_extra, agent_extra).await
     }
 
     /// Like `start_tuned`, with a chance to change each server's spec too.
     pub async fn start_full(
-        snaps: u32,
-        agents: u32,
-        f: impl Fn(NodeSpec) -> NodeSpec,
-        hub_extra: &str,
-        agent_extra: &str,
-    ) -> Result<Star> {
-        Self::start_inner(snaps, agents, f, hub_extra, agent_extra).await
-    }
-
-    async fn start_inner(
         snaps: u32,
         agents: u32,
         f: impl Fn(NodeSpec) -> NodeSpec,
