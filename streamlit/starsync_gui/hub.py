@@ -37,6 +37,7 @@ NODE_FIELDS = [
     "role",
     "connected",
     "address",
+    "tls",
     "server_id",
     "domain_id",
     "gtid_pos",
