@@ -70,39 +70,68 @@ impl Star {
         hub_extra: &str,
         agent_extra: &str,
     ) -> Result<Star> {
+        Self::servers(snaps, f)
+            .await?
+            .launch(agents, hub_extra, agent_extra)
+            .await
+    }
+
+    /// Like `start`, with TLS between the agents and the hub: a CA and a hub certificate made
+    /// for this cluster, in its folder ([`Star::tls_ca`]).
+    pub async fn start_tls(snaps: u32) -> Result<Star> {
+        let star = Self::servers(snaps, |s| s).await?;
+        let dir = star.dir.join("tls");
+        std::fs::create_dir_all(&dir)?;
+        let certs = crate::tls::write_certs(&dir, "cluster", &["127.0.0.1", "localhost"])?;
+        star.launch(snaps, &certs.hub_toml(), &certs.agent_toml())
+            .await
+    }
+
+    /// The CA of a cluster started with [`Star::start_tls`].
+    pub fn tls_ca(&self) -> Option<PathBuf> {
+        Some(self.dir.join("tls/cluster-ca.pem")).filter(|p| p.exists())
+    }
+
+    /// The servers, and the star around them without its processes.
+    async fn servers(snaps: u32, f: impl Fn(NodeSpec) -> NodeSpec) -> Result<Star> {
         let mut specs = vec![f(NodeSpec::new("master", 1))];
         for i in 1..=snaps {
             specs.push(f(NodeSpec::new(&format!("snap{i}"), i + 1)));
         }
         let cluster = Cluster::start_specs(specs).await?;
         let dir = cluster.root.path().to_owned();
-        let mut star = Star {
+        Ok(Star {
             hub: None,
             agents: (0..snaps).map(|_| None).collect(),
             hub_port: free_port()?,
             http_port: free_port()?,
             status_ports: (0..snaps).map(|_| free_port()).collect::<Result<_>>()?,
             dir,
-            // A test that gives the hub an HTTP token (`http_token = "…"` in `hub_extra`) has
-            // the harness send it.
-            http_token: hub_extra.lines().find_map(|l| {
-                let v = l
-                    .trim()
-                    .strip_prefix("http_token")?
-                    .trim()
-                    .strip_prefix('=')?;
-                Some(v.trim().trim_matches('"').to_string())
-            }),
+            http_token: None,
             cluster,
-        };
-        star.write_configs(hub_extra, agent_extra)?;
-        star.start_hub()?;
+        })
+    }
+
+    /// Writes the configs, starts the hub and the first `agents` agents, waits for them.
+    async fn launch(mut self, agents: u32, hub_extra: &str, agent_extra: &str) -> Result<Star> {
+        // A test that gives the hub an HTTP token (`http_token = "…"` in `hub_extra`) has the
+        // harness send it.
+        self.http_token = hub_extra.lines().find_map(|l| {
+            let v = l
+                .trim()
+                .strip_prefix("http_token")?
+                .trim()
+                .strip_prefix('=')?;
+            Some(v.trim().trim_matches('"').to_string())
+        });
+        self.write_configs(hub_extra, agent_extra)?;
+        self.start_hub()?;
         for i in 0..agents as usize {
-            star.start_agent(i)?;
+            self.start_agent(i)?;
         }
-        star.wait_agents(agents as usize, Duration::from_secs(60))
+        self.wait_agents(agents as usize, Duration::from_secs(60))
             .await?;
-        Ok(star)
+        Ok(self)
     }
 
     pub fn master(&self) -> &Node {

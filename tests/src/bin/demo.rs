@@ -85,7 +85,7 @@ async fn run() -> Result<()> {
 
     let started = Instant::now();
     let star = tokio::select! {
-        r = Star::start(2) => r.context("starting the cluster")?,
+        r = Star::start_tls(2) => r.context("starting the cluster")?,
         s = signals.recv() => {
             // Dropping the half-started cluster kills what was started and removes its folder.
             say(&format!("{s} during startup: stopped"));
@@ -464,7 +464,7 @@ impl Demo {
         line(String::new());
         line("  node    MariaDB           server/domain id  replicator".into());
         line(format!(
-            "  master  127.0.0.1:{:<5}   {}/{}               hub: agents connect to 127.0.0.1:{}, \
+            "  master  127.0.0.1:{:<5}   {}/{}               hub: agents connect to 127.0.0.1:{} (TLS), \
              status http://127.0.0.1:{}/status",
             star.master().port,
             star.master().spec.server_id,
@@ -524,6 +524,13 @@ impl Demo {
             "Logs and datadirs: {}/  (hub.log, agent1.log, agent2.log, gui.log, <node>/error.log)",
             star.dir.display()
         ));
+        if let Some(ca) = star.tls_ca() {
+            line(format!(
+                "Agents and hub talk TLS, with a CA made for this demo: {} (the README's TLS \
+                 section makes your own)",
+                ca.display()
+            ));
+        }
         let mut pids = vec![
             format!("master={}", pid(star.master().pid())),
             format!("snap1={}", pid(star.snap(0).pid())),
