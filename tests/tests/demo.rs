@@ -259,6 +259,16 @@ async fn demo_runs_and_ctrl_c_leaves_nothing_behind() {
         .filter_map(|n| n["name"].as_str())
         .collect();
     assert_eq!(connected.len(), 3, "connected nodes: {status:#}");
+    // The agents talk TLS to the hub, as the demo says.
+    assert!(ready.text.contains("(TLS)"), "{}", ready.text);
+    let tls: Vec<&str> = status["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter(|n| n["tls"] == true)
+        .filter_map(|n| n["name"].as_str())
+        .collect();
+    assert_eq!(tls, ["snap1", "snap2"], "{status:#}");
     for n in ["master", "snap1", "snap2"] {
         assert!(connected.contains(&n), "{n} not connected: {status:#}");
     }
