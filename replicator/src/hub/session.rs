@@ -220,8 +220,9 @@ async fn session(
             n.role = "snap";
             n.server_id = hello.server_id;
             n.domain_id = hello.domain_id;
-            n.connected = true;
-            n.connected_since = Some(SystemTime::now());
+            // Connected once it subscribes: until then it may still ask for a snapshot (and
+            // refuse local writes while it loads one).
+            n.connected = false;
             n.disconnected_since = None;
             n.address = peer.to_string();
             n.tls = tls;
@@ -241,10 +242,7 @@ async fn session(
     let mut first = recv(&mut conn, HANDSHAKE_TIMEOUT).await;
     if let Ok(Message::SnapshotRequest) = first {
         info!("sending a snapshot");
-        ctx.registry.update(&name, |n| {
-            n.connected = false;
-            n.syncing = true;
-        });
+        ctx.registry.update(&name, |n| n.syncing = true);
         let sent = crate::snapshot::source::stream(
             &ctx.cfg.mariadb.opts(),
             &ctx.cfg.replicate,
@@ -267,10 +265,6 @@ async fn session(
         }
         // The agent loads it, then subscribes from its position.
         first = recv(&mut conn, Duration::from_secs(24 * 3600)).await;
-        ctx.registry.update(&name, |n| {
-            n.connected = true;
-            n.connected_since = Some(SystemTime::now());
-        });
     }
     let (pos, echo) = match first {
         Ok(Message::Subscribe { pos, echo }) => (pos, echo),
@@ -282,7 +276,11 @@ async fn session(
         }
         Err(e) => return Err(protocol(&name, e.to_string())),
     };
-    ctx.registry.update(&name, |n| n.gtid_pos = pos.clone());
+    ctx.registry.update(&name, |n| {
+        n.gtid_pos = pos.clone();
+        n.connected = true;
+        n.connected_since = Some(SystemTime::now());
+    });
 
     let (sink, stream) = conn.split();
     // Frames are decoded by their own task, so that decoding the next chunk overlaps with the
