@@ -130,6 +130,49 @@ impl Node {
         Ok(s[0].parse()?)
     }
 
+    /// This node's transactions, read from its binlog as the replicator reads them, and its
+    /// position after them.
+    pub async fn transactions(
+        &self,
+    ) -> Result<(
+        Vec<Vec<replicator::model::TxnItem>>,
+        replicator::gtid::GtidPos,
+    )> {
+        use replicator::binlog::{AssembleOptions, BinlogReader, Read, ReaderOptions};
+        use replicator::model::TxnItem;
+        let target = self.gtid_binlog_pos().await?;
+        let mut reader = BinlogReader::new(
+            ReaderOptions {
+                opts: self.opts_as(REPL_USER, REPL_PASSWORD),
+                replica_id: 1001,
+                heartbeat: Duration::from_millis(300),
+                reconnect_max: Duration::from_millis(500),
+                label: self.name().to_string(),
+                assemble: AssembleOptions::default(),
+            },
+            replicator::gtid::GtidPos::new(),
+        );
+        let mut txns: Vec<Vec<TxnItem>> = Vec::new();
+        let mut open = Vec::new();
+        loop {
+            let read = tokio::time::timeout(Duration::from_secs(30), reader.next())
+                .await
+                .context("the binlog reader stalled")??;
+            match read {
+                Read::Item(item) => {
+                    let end = matches!(item, TxnItem::Commit(_));
+                    open.push(item);
+                    if end {
+                        txns.push(std::mem::take(&mut open));
+                    }
+                }
+                Read::Idle if reader.position().covers(&target) => break,
+                Read::Idle => {}
+            }
+        }
+        Ok((txns, target))
+    }
+
     /// `CHECKSUM TABLE` of one table (`None` when the table does not exist).
     pub async fn checksum(&self, table: &str) -> Result<Option<i64>> {
         let rows: Vec<(String, Option<i64>)> = self

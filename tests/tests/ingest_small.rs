@@ -9,8 +9,6 @@ use std::time::Duration;
 use mysql_async::prelude::*;
 use replicator::apply::retry::{self, TxnBuffer};
 use replicator::apply::{Applier, TxnMode};
-use replicator::binlog::{AssembleOptions, BinlogReader, Read, ReaderOptions};
-use replicator::gtid::GtidPos;
 use replicator::model::TxnItem;
 use starsync_tests::{mariadb, Cluster};
 
@@ -35,7 +33,7 @@ async fn small_transactions_commit_in_one_query_and_conflicts_fall_back() {
     )
     .await
     .unwrap();
-    let (txns, target) = transactions(a).await;
+    let (txns, target) = a.transactions().await.unwrap();
     assert_eq!(txns.len(), 8, "eight transactions on A");
 
     let mut master = Applier::connect(&m.opts_as(mariadb::REPL_USER, mariadb::REPL_PASSWORD), "M")
@@ -120,42 +118,6 @@ async fn two_nodes() -> Cluster {
     cluster
 }
 
-/// A's transactions, read from its binlog, and A's position after them.
-async fn transactions(a: &starsync_tests::Node) -> (Vec<Vec<TxnItem>>, GtidPos) {
-    let target = a.gtid_binlog_pos().await.unwrap();
-    let mut reader = BinlogReader::new(
-        ReaderOptions {
-            opts: a.opts_as(mariadb::REPL_USER, mariadb::REPL_PASSWORD),
-            replica_id: 1001,
-            heartbeat: Duration::from_millis(300),
-            reconnect_max: Duration::from_millis(500),
-            label: "A".into(),
-            assemble: AssembleOptions::default(),
-        },
-        GtidPos::new(),
-    );
-    let mut txns: Vec<Vec<TxnItem>> = Vec::new();
-    let mut open = Vec::new();
-    loop {
-        match tokio::time::timeout(Duration::from_secs(30), reader.next())
-            .await
-            .expect("reader stalled")
-            .unwrap()
-        {
-            Read::Item(item) => {
-                let end = matches!(item, TxnItem::Commit(_));
-                open.push(item);
-                if end {
-                    txns.push(std::mem::take(&mut open));
-                }
-            }
-            Read::Idle if reader.position().covers(&target) => break,
-            Read::Idle => {}
-        }
-    }
-    (txns, target)
-}
-
 /// The agent's variant (`Applier::apply_small`, forcing images): inserts go as plain `INSERT`s
 /// without the bookkeeping row; a key the target already holds fails that try and the
 /// transaction is forced as always. Every GTID lands either way.
@@ -171,7 +133,7 @@ async fn small_inserts_skip_bookkeeping_and_force_over_existing_keys() {
     )
     .await
     .unwrap();
-    let (txns, target) = transactions(a).await;
+    let (txns, target) = a.transactions().await.unwrap();
     assert_eq!(txns.len(), 3);
     let mut snap = Applier::connect(&s.opts_as(mariadb::REPL_USER, mariadb::REPL_PASSWORD), "S")
         .await
@@ -241,7 +203,7 @@ async fn a_lock_conflict_during_the_replay_of_a_transaction_replays_it_again() {
     )
     .await
     .unwrap();
-    let (txns, target) = transactions(a).await;
+    let (txns, target) = a.transactions().await.unwrap();
     assert_eq!(txns.len(), 1);
     let items = &txns[0];
     let rows: Vec<&str> = items

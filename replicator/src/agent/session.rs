@@ -741,9 +741,8 @@ async fn apply_loop(
                     if mode.echo && !left_alone.is_empty() {
                         drop_carried(item, &mut left_alone);
                         if matches!(item, TxnItem::Commit(_)) {
-                            // The rows the echo left out, before its commit; a foreign key
-                            // refusing one means the master's row went with its parent (a
-                            // cascade, not logged), as it did here.
+                            // The rows the echo left out, before its commit (what a foreign
+                            // key refusing one means: `Applier::force_unless_refused`).
                             debug!(
                                 rows = left_alone.len(),
                                 "writing images left alone that the echo does not carry"

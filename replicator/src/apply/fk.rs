@@ -86,6 +86,24 @@ pub fn is_referencing(e: &Error) -> bool {
     refused(e).is_some_and(|(c, _)| c == NO_REFERENCED_ROW)
 }
 
+/// Whether the foreign key that refused a row with `e` changes rows with their parent (`ON
+/// DELETE` or `ON UPDATE`, `CASCADE` or `SET NULL`, as the server's message names it): a
+/// parent's delete then takes or changes its children on every node, and the binlog does not
+/// show it. With `RESTRICT` (or `NO ACTION`, the default) rows only ever change by themselves.
+pub fn follows_parent(e: &Error) -> bool {
+    refused(e).is_some_and(|(_, m)| {
+        let rule = m.rsplit_once(" REFERENCES ").map_or("", |(_, r)| r);
+        [
+            "ON DELETE CASCADE",
+            "ON DELETE SET NULL",
+            "ON UPDATE CASCADE",
+            "ON UPDATE SET NULL",
+        ]
+        .iter()
+        .any(|a| rule.contains(a))
+    })
+}
+
 impl Applier {
     /// Applies the transaction `gtid` (when replayed) without foreign key checks: its row's
     /// parent is missing here, deleted by a change this node made that the master has refused
