@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 echo "== cargo build (all binaries: the end-to-end tests run them)"
 cargo build --workspace --bins --quiet
 
+echo "== model check (tests/model/converge_fk.py: foreign keys)"
+python3 tests/model/converge_fk.py --check
+
 echo "== cargo test"
 cargo test --workspace --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"
 

@@ -11,26 +11,38 @@ replicator has them:
   out, and the master's row at that key is recorded where the row was (starsync.refused): it
   goes back with the echo, to the origin only. The master logs no row a change leaves as it
   was, so an echo does not always carry every row of its transaction.
-- A snap applies a foreign transaction with the key checked. A row the key refuses: a child
-  whose parent it lacks (1452; the parent went with an own change the master will refuse) makes
-  the whole transaction apply without checks (nor cascades); a parent delete that rows made
-  here refuse (1451) deletes those rows first (apply/fk.rs).
+- A snap applies a foreign transaction with the key checked. A child whose parent it lacks
+  (1452; the parent went with an own change the master will refuse) makes the whole
+  transaction apply without checks (nor cascades); a parent delete that rows made here refuse
+  (1451) deletes those rows first (apply/fk.rs).
 - An echo is forced; if the key refuses a row of it, the whole echo goes without checks.
+  Before it, capture has read every own transaction committed so far (the echo guard). A row
+  of it is not written again when no foreign transaction touched its table after the own
+  one's local commit and its result is the own one's final image (echo_skip.rs).
 - Rows at keys with an own change in flight are left alone (foreign rows and older echoes);
   the last image left alone per key is written with the echo that releases the key, when that
   echo does not carry the row itself (agent/inflight.rs), with the key checked.
 
-What happens to a row the key refuses on a snap is the question, in three variants:
-- 'drop':    (the replicator before this model) an image left alone is dropped, read as "the
-             master's row went with its parent (a cascade)"; a refused foreign or echo row
-             makes its whole transaction go without checks.
-- 'nocheck': the control: images left alone are written without checks too.
-- 'bykey':   by the key's delete rule. ON DELETE CASCADE: a child refused for its missing
-             parent (1452), wherever it comes from (foreign, echo, left alone), is deleted
-             here instead (an update) or left out (an insert): the master's child went with
-             that parent or will (the snap's own delete, in flight, cascades there too). The
-             transaction goes on with checks (and cascades). Otherwise (RESTRICT, NO ACTION): as 'nocheck'.
-Usage: converge_fk.py [runs] | converge_fk.py SEED VARIANT FK (one run, traced)
+Variants (VARIANTS): what a snap does with an image left alone that the key refuses; with a
+foreign or echo row that a cascading key refuses for its missing parent; and whether the rows
+deleted for a master's parent delete count, for the echo skip, as a foreign change to their
+table (they do when they are binlogged with the master's transaction; 'cascades': a foreign
+change to the parent table also counts as one to the child table).
+- 'before': the replicator before stop 23: images dropped ("the row went with its parent"),
+  the deleted rows unlogged.
+- 'left':   images written without checks unless the key cascades (1452 under CASCADE).
+- 'now':    'left', and the deleted rows binlogged with the master's transaction. RESTRICT
+  converges; 'before' and 'left' do not (see --check).
+- 'nocheck': the control: every refused image written without checks.
+- 'cascade-rows', 'cascade-rows+marks': not built; what more CASCADE would need. A refused
+  child (1452 under CASCADE) is deleted here instead. They do not make CASCADE converge:
+  cascades are not in the binlog, so in-flight keys, images left alone (a parent delete left
+  alone, then superseded by its echo, loses the cascade it would have made) and echo skips
+  do not see them. CASCADE keys written on several nodes at once diverge in every variant.
+
+Usage: converge_fk.py [RUNS]              every variant, both keys
+       converge_fk.py --check [RUNS]      RESTRICT: 'now' converges, 'before' and 'left' do not
+       converge_fk.py SEED VARIANT FK     one run, traced
 """
 import random, sys
 
@@ -38,6 +50,17 @@ PARENTS, CHILDREN = 3, 4
 
 def keys():
     return [('p', i) for i in range(PARENTS)] + [('c', i) for i in range(CHILDREN)]
+
+# name: (image left alone that the key refuses, foreign or echo row a cascading key refuses
+# for its missing parent, the rows deleted for a master's parent delete count as foreign)
+VARIANTS = {
+    'before': ('drop', 'whole', False),
+    'left': ('bykey', 'whole', False),
+    'now': ('bykey', 'whole', True),
+    'nocheck': ('nocheck', 'whole', True),
+    'cascade-rows': ('bykey', 'cascade', True),
+    'cascade-rows+marks': ('bykey', 'cascade', 'cascades'),
+}
 
 def run(seed, variant, fk, snaps=2, steps=300, trace=False):
     rnd = random.Random(seed)
@@ -79,7 +102,7 @@ def run(seed, variant, fk, snaps=2, steps=300, trace=False):
     for i in range(PARENTS):
         M[('p', i)] = 0
     log = []  # (origin, tid, [(k, v, refused)]): where a row was refused, the master's image
-    S = [dict(db=dict(M), binlog=[], cap=0, ship=[], inflight=[], left={}, cur=0)
+    S = [dict(db=dict(M), binlog=[], cap=0, ship=[], inflight=[], left={}, cur=0, events=[])
          for _ in range(snaps)]
     nxt = [0]
 
@@ -103,10 +126,11 @@ def run(seed, variant, fk, snaps=2, steps=300, trace=False):
     def in_flight(st, k):
         return any(k in t[1] for t in st['inflight'])
 
+    left_rule, rows_rule, marks = VARIANTS[variant]
+
     def dropped(r):
-        """Whether a row the key refused with r is left out, as the master's row went with its
-        parent: 'bykey' reads that from the key (ON DELETE CASCADE), 'drop' never asks."""
-        return variant == 'bykey' and cascade and r == 1452
+        """Whether a foreign or echo row the key refused with r goes as its parent went."""
+        return rows_rule == 'cascade' and cascade and r == 1452
 
     def forced(db, rows):
         """A transaction applied with checks, where a refused row is left out (`dropped`), or
@@ -127,6 +151,10 @@ def run(seed, variant, fk, snaps=2, steps=300, trace=False):
                 st['left'][k] = v
             else:
                 todo.append((k, v))
+        tables = {k[0] for k, _ in rows}
+        if marks == 'cascades' and cascade and 'p' in tables:
+            tables.add('c')                     # a parent's change may cascade to children
+        st['events'].append(('foreign', tables))
         db = dict(st['db'])
         for k, v in todo:
             r = write(db, k, v, True)
@@ -134,6 +162,8 @@ def run(seed, variant, fk, snaps=2, steps=300, trace=False):
                 for i in range(CHILDREN):
                     if db[('c', i)] == k[1]:
                         db[('c', i)] = None
+                if marks:                       # for the echo skip, as a foreign change
+                    st['events'].append(('foreign', {'c'}))
                 write(db, k, v, True)
             elif r and not dropped(r):          # the whole transaction without checks
                 db = txn(st['db'], todo, False)[0]
@@ -143,17 +173,27 @@ def run(seed, variant, fk, snaps=2, steps=300, trace=False):
         st['db'] = db
 
     def apply_echo(st, tid, rows):
+        # The echo guard: capture has read every own transaction committed before the echo.
+        while st['cap'] < len(st['binlog']):
+            t = st['binlog'][st['cap']]; st['cap'] += 1
+            st['inflight'].append(t); st['ship'].append(t)
         st['inflight'] = [t for t in st['inflight'] if t[0] != tid]
         released = {k: v for k, v in st['left'].items() if not in_flight(st, k)}
         for k in released:
             del st['left'][k]
         carried = {k for k, _, _ in rows}
-        todo = []
+        # The echo skip (echo_skip.rs): a row is not written again when no foreign transaction
+        # touched its table after the own one's local commit, its result is the own one's
+        # final image at that key, and no earlier row of this echo was written at that key.
+        at = st['events'].index(('own', tid))
+        touched = set().union(*[e[1] for e in st['events'][at + 1:] if e[0] == 'foreign'])
+        final = dict(st['binlog'][tid][2])
+        todo, written = [], set()
         for k, v, _ in rows:
             if in_flight(st, k):
                 st['left'][k] = v
-            else:
-                todo.append((k, v))
+            elif k[0] in touched or k not in final or final[k] != v or k in written:
+                todo.append((k, v)); written.add(k)
         db, checks = forced(st['db'], todo)
         for k, v in released.items():
             if k in carried:
@@ -161,9 +201,10 @@ def run(seed, variant, fk, snaps=2, steps=300, trace=False):
             r = write(db, k, v, checks)
             if r is None:
                 continue
-            if variant == 'nocheck' or (variant == 'bykey' and not dropped(r)):
+            follows = cascade and r == 1452
+            if left_rule == 'nocheck' or (left_rule == 'bykey' and not follows):
                 write(db, k, v, False)
-            elif dropped(r):
+            elif follows and rows_rule == 'cascade':
                 db[k] = None
         st['db'] = db
 
@@ -175,6 +216,7 @@ def run(seed, variant, fk, snaps=2, steps=300, trace=False):
             if t:
                 st['db'] = t[0]
                 st['binlog'].append((len(st['binlog']), {k for k, _ in t[1]}, t[1]))
+                st['events'].append(('own', len(st['binlog']) - 1))
                 say(f"snap{S.index(st)} commits {len(st['binlog']) - 1} {t[1]}: {st['db']}")
             return True
         if writes and c < 0.32:                                  # DBA write on the master
@@ -229,11 +271,19 @@ def run(seed, variant, fk, snaps=2, steps=300, trace=False):
     return all(st['db'] == M for st in S)
 
 if __name__ == '__main__':
-    if len(sys.argv) > 3:                      # converge_fk.py SEED VARIANT FK: one run traced
+    if len(sys.argv) > 1 and sys.argv[1] == '--check':
+        n = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
+        bad = {v: sum(not run(sd, v, 'restrict', steps=st) for sd in range(n) for st in (5, 300))
+               for v in ('now', 'before', 'left')}
+        print(f"RESTRICT, {2 * n} runs each: " + ", ".join(f"{v} diverged in {b}"
+                                                          for v, b in bad.items()))
+        ok = bad['now'] == 0 and bad['before'] > 0 and bad['left'] > 0
+        sys.exit(0 if ok else 1)
+    if len(sys.argv) > 3:
         sys.exit(0 if run(int(sys.argv[1]), sys.argv[2], sys.argv[3], trace=True) else 1)
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
     for fk in ('restrict', 'cascade'):
-        for variant in ('drop', 'nocheck', 'bykey'):
+        for variant in VARIANTS:
             bad = [sd for sd in range(n) if not run(sd, variant, fk)]
-            print(f"{fk:8s} {variant:9s}: diverged in {len(bad)} of {n} runs"
+            print(f"{fk:8s} {variant:18s}: diverged in {len(bad)} of {n} runs"
                   + (f" (first seeds {bad[:5]})" if bad else ""))

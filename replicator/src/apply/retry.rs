@@ -87,10 +87,11 @@ pub async fn apply_item(
                 };
                 attempt += 1;
                 applier.abort().await?;
+                replay_earlier(applier, buf, mode, skip).await?;
                 if applier.delete_referring(&e, chunk).await? == 0 {
+                    applier.abort().await.ok();
                     return Err(e);
                 }
-                replay_earlier(applier, buf, mode, skip).await?;
             }
             Err(e) if !buf.overflow && attempt < RETRIES && without_checks(&e, mode).is_some() => {
                 let Some(TxnItem::Begin(b)) = buf.items.first() else {
