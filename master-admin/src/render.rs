@@ -122,7 +122,7 @@ pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
         }
         _ => return None,
     };
-    let t = replicator::hub::status::epoch_from_utc(y, m, d, h, mi, sec)?;
+    let t = replicator::apply::values::epoch_from_utc(y, m, d, h, mi, sec)?;
     Some(t + Duration::from_millis(millis))
 }
 

@@ -330,34 +330,30 @@ async fn run_check(path: PathBuf) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    // The TLS files are read as the service reads them at its start.
+    // The TLS files are read as the service reads them at its start: whether they load, and
+    // when the hub's certificate ends (an agent's side: None).
     let tls = match &config {
-        AnyConfig::Hub(c) => crate::wire::tls::acceptor(&c.hub).map(|t| t.is_some()),
-        AnyConfig::Agent(c) => crate::wire::tls::connector(&c.agent).map(|t| t.is_some()),
+        AnyConfig::Hub(c) => crate::wire::tls::acceptor(&c.hub).map(|t| t.map(|t| t.expires_at)),
+        AnyConfig::Agent(c) => crate::wire::tls::connector(&c.agent).map(|t| t.map(|_| None)),
     };
     match tls {
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(EXIT_CONFIG);
         }
-        Ok(true) => println!("TLS: the certificate files load"),
-        Ok(false) => {}
-    }
-    if let AnyConfig::Hub(c) = &config {
-        if let Some(at) = c
-            .hub
-            .tls_cert
-            .as_deref()
-            .and_then(crate::wire::tls::first_not_after)
-        {
-            match crate::wire::tls::expiry_warning(at, std::time::SystemTime::now()) {
-                Some(w) => println!("TLS: {w}"),
-                None => println!(
-                    "TLS: the hub's certificate is valid until {}",
-                    &crate::hub::status::rfc3339(at)[..10]
-                ),
+        Ok(Some(expires)) => {
+            println!("TLS: the certificate files load");
+            if let Some(at) = expires {
+                match crate::wire::tls::expiry_warning(at, std::time::SystemTime::now()) {
+                    Some(w) => println!("TLS: {w}"),
+                    None => println!(
+                        "TLS: the hub's certificate is valid until {}",
+                        &crate::hub::status::rfc3339(at)[..10]
+                    ),
+                }
             }
         }
+        Ok(None) => {}
     }
     let db = config.mariadb();
     let mut conn = match mysql_async::Conn::new(db.opts()).await {

@@ -136,6 +136,30 @@ pub fn utc_from_epoch(secs: i64) -> (u16, u8, u8, u8, u8, u8) {
     )
 }
 
+/// The instant of a UTC civil time (Howard Hinnant's days-from-civil); `None` before 1970 or
+/// out of range.
+pub fn epoch_from_utc(
+    y: i64,
+    m: i64,
+    d: i64,
+    h: i64,
+    mi: i64,
+    s: i64,
+) -> Option<std::time::SystemTime> {
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = u64::try_from(days * 86_400 + h * 3600 + mi * 60 + s).ok()?;
+    Some(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+}
+
 /// A value as JSON for the conflict log and status output: numbers stay numbers where exact,
 /// text stays text, binary becomes `"0x…"`.
 pub fn to_json(v: &Value) -> serde_json::Value {
@@ -219,6 +243,25 @@ mod tests {
         assert_eq!(utc_from_epoch(1_577_836_800), (2020, 1, 1, 0, 0, 0));
         assert_eq!(utc_from_epoch(2_147_483_647), (2038, 1, 19, 3, 14, 7));
         assert_eq!(utc_from_epoch(951_782_400), (2000, 2, 29, 0, 0, 0));
+    }
+
+    #[test]
+    fn epoch_from_utc_is_the_inverse() {
+        for secs in [
+            0i64,
+            951_782_400,
+            1_577_836_800,
+            2_147_483_647,
+            4_102_444_799,
+        ] {
+            let (y, m, d, h, mi, s) = utc_from_epoch(secs);
+            let t = epoch_from_utc(y.into(), m.into(), d.into(), h.into(), mi.into(), s.into())
+                .unwrap();
+            let back = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+            assert_eq!(back, secs as u64, "{secs}");
+        }
+        assert_eq!(epoch_from_utc(1969, 12, 31, 0, 0, 0), None);
+        assert_eq!(epoch_from_utc(2020, 13, 1, 0, 0, 0), None);
     }
 
     #[test]

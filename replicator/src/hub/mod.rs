@@ -113,17 +113,11 @@ pub async fn run(
     registry.update(&cfg.node.name, |n| {
         n.max_allowed_packet = Some(facts.max_allowed_packet)
     });
-    let tls_expires = cfg
-        .hub
-        .tls_cert
-        .as_deref()
-        .and_then(crate::wire::tls::first_not_after);
+    let tls_expires = tls.as_ref().and_then(|t| t.expires_at);
     registry.set_tls_expiry(tls_expires);
     if let Some(at) = tls_expires {
-        match crate::wire::tls::expiry_warning(at, std::time::SystemTime::now()) {
-            Some(w) => warn!("{w}"),
-            None => info!(expires_at = %status::rfc3339(at), "TLS certificate loaded"),
-        }
+        // Near its end, the master's poll WARNs too (at its first tick, then daily).
+        info!(expires_at = %status::rfc3339(at), "TLS certificate loaded");
     }
     let schema_settings = check::schema_settings(&mut conn).await?;
     let (master_tx, master_rx) = watch::channel(MasterView {
@@ -141,7 +135,7 @@ pub async fn run(
         repair_waiters: Mutex::new(HashMap::new()),
         shutdown: shutdown.clone(),
         schema_settings,
-        tls,
+        tls: tls.map(|t| t.acceptor),
     });
     let tracker = TaskTracker::new();
 
@@ -465,8 +459,8 @@ async fn poll_master(
                 Err(_) => {}
             }
         }
-        // The certificate's expiry, WARNed daily once it is near (and at the start).
-        if n % (PURGE_TICKS * 144) == 0 {
+        // The certificate's expiry, WARNed at the start and daily once it is near.
+        if n % (PURGE_TICKS * 144) == 1 {
             if let Some(w) = ctx
                 .registry
                 .tls_expiry()

@@ -145,8 +145,17 @@ fn certificates(
     Ok(certs)
 }
 
+/// The hub's TLS side: what accepts agents, and when its certificate stops being valid (the
+/// certificate file is read once for both).
+#[derive(Clone)]
+pub struct HubTls {
+    pub acceptor: TlsAcceptor,
+    /// The `notAfter` of the hub's own certificate (the file's first), when it can be read.
+    pub expires_at: Option<SystemTime>,
+}
+
 /// The hub's TLS side, when `[hub] tls_cert` and `tls_key` are set.
-pub fn acceptor(hub: &HubSection) -> Result<Option<TlsAcceptor>, ConfigError> {
+pub fn acceptor(hub: &HubSection) -> Result<Option<HubTls>, ConfigError> {
     let (Some(cert), Some(key)) = (&hub.tls_cert, &hub.tls_key) else {
         return Ok(None);
     };
@@ -154,8 +163,9 @@ pub fn acceptor(hub: &HubSection) -> Result<Option<TlsAcceptor>, ConfigError> {
 }
 
 /// TLS for the hub's side from a PEM certificate (chain) and its private key.
-pub fn server_tls(cert: &Path, key: &Path) -> Result<TlsAcceptor, ConfigError> {
+pub fn server_tls(cert: &Path, key: &Path) -> Result<HubTls, ConfigError> {
     let certs = certificates("hub.tls_cert", cert)?;
+    let expires_at = certs.first().and_then(|c| not_after(c.as_ref()));
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
         invalid(
             "hub.tls_key",
@@ -177,7 +187,10 @@ pub fn server_tls(cert: &Path, key: &Path) -> Result<TlsAcceptor, ConfigError> {
                 format!("cannot be used with hub.tls_cert (is it that certificate's key?): {e}"),
             )
         })?;
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    Ok(HubTls {
+        acceptor: TlsAcceptor::from(Arc::new(config)),
+        expires_at,
+    })
 }
 
 /// An agent's TLS side, when `[agent] tls_ca` is set: the connector and the name the hub's
@@ -321,7 +334,7 @@ pub fn not_after(cert: &[u8]) -> Option<SystemTime> {
         _ => return None,
     };
     let num = |r: std::ops::Range<usize>| rest.get(r)?.parse::<i64>().ok();
-    crate::hub::status::epoch_from_utc(
+    crate::apply::values::epoch_from_utc(
         year,
         num(0..2)?,
         num(2..4)?,
@@ -329,12 +342,6 @@ pub fn not_after(cert: &[u8]) -> Option<SystemTime> {
         num(6..8)?,
         num(8..10)?,
     )
-}
-
-/// When the first certificate of a PEM file (the hub's own, before its chain) expires.
-pub fn first_not_after(path: &Path) -> Option<SystemTime> {
-    let first = CertificateDer::pem_file_iter(path).ok()?.next()?.ok()?;
-    not_after(first.as_ref())
 }
 
 /// How long before its expiry the hub warns about its certificate.
