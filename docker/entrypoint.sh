@@ -12,6 +12,7 @@
 #   STARSYNC_HUB            agent: the hub's host:port                    (default: master:4500)
 #   STARSYNC_DBA_PASSWORD   hub: creates the account `dba` (all privileges) for the GUI  optional
 #   STARSYNC_HTTP_TOKEN     hub: the token its HTTP endpoint asks for ([hub] http_token)  optional
+#   STARSYNC_VERIFY_EVERY_SECS hub: its own verifications ([hub] verify_every_secs)   (default: 3600)
 #
 # First start on an empty volume: mariadb-install-db, then a private server (no network, no
 # binlog) creates the accounts from grants.sql. Every start: renders starsync.cnf with this
@@ -90,7 +91,8 @@ fi
 install -d -m 0750 -g starsync /etc/starsync
 if [ "$STARSYNC_ROLE" = hub ]; then
   # HTTP status on every interface of the container: the GUI reads it over the compose network.
-  network=$(printf '[hub]\nlisten = "0.0.0.0:4500"\nhttp_listen = "0.0.0.0:4580"')
+  network=$(printf '[hub]\nlisten = "0.0.0.0:4500"\nhttp_listen = "0.0.0.0:4580"\nverify_every_secs = %s' \
+    "${STARSYNC_VERIFY_EVERY_SECS:-3600}")
 else
   network=$(printf '[agent]\nhub = "%s"\nstatus_listen = "127.0.0.1:4581"' "$STARSYNC_HUB")
 fi

@@ -171,6 +171,27 @@ pub struct HubInfo {
     pub master_ok: bool,
     /// When the hub's TLS certificate expires (RFC 3339); `None` without TLS.
     pub tls_expires_at: Option<String>,
+    /// The last of the hub's own verifications that compared the nodes (`[hub]
+    /// verify_every_secs`); `None` before the first, or when they are off.
+    pub last_verify: Option<LastVerify>,
+}
+
+/// What the hub's last own verification found.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct LastVerify {
+    pub at: String,
+    pub position: String,
+    pub differences: Vec<DifferingTable>,
+    pub missing: Vec<String>,
+}
+
+/// A table that differs from the master's on one node.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct DifferingTable {
+    pub table: String,
+    pub node: String,
 }
 
 impl Default for HubInfo {
@@ -184,6 +205,7 @@ impl Default for HubInfo {
             version: String::new(),
             master_ok: true,
             tls_expires_at: None,
+            last_verify: None,
         }
     }
 }

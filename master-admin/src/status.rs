@@ -13,6 +13,7 @@ use std::time::Duration;
 use crate::error::{Result, EXIT_OK, EXIT_PROBLEM};
 use crate::hub::{Hub, NodeInfo, StatusDoc};
 use crate::render::{self, Align, Table};
+use replicator::verify::DEFINITION_SUFFIX;
 
 /// Options of `status`.
 #[derive(Debug, Clone, Default)]
@@ -42,6 +43,20 @@ pub fn problems(doc: &StatusDoc, max_lag_ms: Option<u64>) -> Vec<String> {
     }
     if let Some((true, w)) = tls_expiry(doc) {
         out.push(w);
+    }
+    if let Some(v) = &doc.hub.last_verify {
+        for d in &v.differences {
+            let table = d.table.strip_suffix(DEFINITION_SUFFIX).unwrap_or(&d.table);
+            out.push(format!(
+                "{} differs on {} from the master's (the hub's verification at {}): \
+                 `master-admin repair {} --node {}` makes it the master's",
+                d.table,
+                d.node,
+                v.at,
+                replicator::repair::shell_table(table),
+                d.node
+            ));
+        }
     }
     for n in &doc.nodes {
         if !n.connected {
@@ -226,6 +241,23 @@ pub fn render(doc: &StatusDoc, hub_addr: &str, max_lag_ms: Option<u64>) -> Strin
             }
         }
     }
+    if let Some(v) = doc
+        .hub
+        .last_verify
+        .iter()
+        .find(|v| v.differences.is_empty())
+    {
+        out.push_str(&format!(
+            "verified equal at {} (the hub's last verification, at position {}{})\n",
+            v.at,
+            v.position,
+            if v.missing.is_empty() {
+                String::new()
+            } else {
+                format!("; not verified: {}", v.missing.join(", "))
+            }
+        ));
+    }
     // A certificate near its end (once expired it is a problem, below).
     if let Some(w) = tls_expiry(doc).filter(|(expired, _)| !expired) {
         out.push_str(&format!("{}\n", w.1));
@@ -396,6 +428,39 @@ mod tests {
         let p = problems(&d, None);
         assert_eq!(p.len(), 1, "{p:?}");
         assert!(p[0].contains("expired on 2021-01-01"), "{p:?}");
+    }
+
+    #[test]
+    fn the_hubs_last_verification_is_shown_and_a_difference_is_a_problem() {
+        use crate::hub::{DifferingTable, LastVerify};
+        let mut d = doc();
+        d.nodes.retain(|n| n.connected);
+        let text = |d: &StatusDoc| render(d, "127.0.0.1:4580", None);
+        assert!(!text(&d).contains("verif"), "{}", text(&d));
+        d.hub.last_verify = Some(LastVerify {
+            at: "2026-11-28T09:00:00.000Z".into(),
+            position: "1-1-5".into(),
+            differences: vec![],
+            missing: vec!["snap2".into()],
+        });
+        assert!(
+            text(&d).contains("verified equal at 2026-11-28T09:00:00.000Z (the hub's last verification, at position 1-1-5; not verified: snap2)"),
+            "{}",
+            text(&d)
+        );
+        assert!(problems(&d, None).is_empty());
+        d.hub.last_verify.as_mut().unwrap().differences = vec![DifferingTable {
+            table: "`MOST`.`cc`".into(),
+            node: "snap1".into(),
+        }];
+        let p = problems(&d, None);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].contains("`MOST`.`cc` differs on snap1")
+                && p[0].contains("`master-admin repair MOST.cc --node snap1`"),
+            "{p:?}"
+        );
+        assert!(!text(&d).contains("verified equal"), "{}", text(&d));
     }
 
     #[test]

@@ -104,27 +104,11 @@ pub fn render(doc: &VerifyDoc) -> String {
         out.push_str(&format!(
             "make a snap's table the master's with `master-admin repair {} --node {}` \
              (--dry-run counts first)\n",
-            shell_table(table),
+            replicator::repair::shell_table(table),
             d.node
         ));
     }
     out
-}
-
-/// A quoted table name as a shell argument for `repair`: `DB.TABLE` when plain, else the
-/// backquoted form in single quotes.
-fn shell_table(quoted: &str) -> String {
-    match replicator::repair::parse_table(quoted) {
-        Some((db, t))
-            if [&db, &t].iter().all(|p| {
-                p.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
-            }) =>
-        {
-            format!("{db}.{t}")
-        }
-        _ => format!("'{}'", quoted.replace('\'', "'\\''")),
-    }
 }
 
 /// Runs `verify` (of every replicated table, or of `table` only); exit code 0 when equal, 1
@@ -207,6 +191,9 @@ mod tests {
         ] {
             assert!(text.contains(want), "{want:?} not in\n{text}");
         }
-        assert_eq!(shell_table("`my.db`.`it's`"), "'`my.db`.`it'\\''s`'");
+        assert_eq!(
+            replicator::repair::shell_table("`my.db`.`it's`"),
+            "'`my.db`.`it'\\''s`'"
+        );
     }
 }

@@ -331,6 +331,12 @@ pub struct HubSection {
     /// PEM private key of `tls_cert`.
     #[serde(default)]
     pub tls_key: Option<PathBuf>,
+    /// Seconds between the hub's own verifications (`/verify` of every replicated table on
+    /// every connected node, as `master-admin verify` runs it); a table that differs is WARNed,
+    /// shown in `/status` (`hub.last_verify`) and by `master-admin status`. 0: never. Each one
+    /// reads every table on every node (`CHECKSUM TABLE`): on big databases, keep it daily.
+    #[serde(default)]
+    pub verify_every_secs: u64,
 }
 
 fn default_conflict_log_days() -> u32 {

@@ -63,8 +63,11 @@ def hub_panel() -> None:
             st.warning(f"{node.get('name')}: {node['last_error']}")
         elif node.get("connected") is False:
             st.warning(f"{node.get('name')} is not connected to the hub.")
-    for line in hub.packet_warnings(status) + hub.node_warnings(status):
+    verify_warnings, verified = hub.verify_lines(status)
+    for line in hub.packet_warnings(status) + hub.node_warnings(status) + verify_warnings:
         st.warning(line)
+    if verified:
+        st.caption(verified)
 
     st.subheader("Lag over time")
     frame = pd.DataFrame(samples)

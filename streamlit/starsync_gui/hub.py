@@ -111,6 +111,33 @@ def node_warnings(status: "HubStatus") -> list[str]:
     return out
 
 
+def verify_lines(status: "HubStatus") -> tuple[list[str], str | None]:
+    """What the hub's last own verification (``hub.last_verify``, ``[hub] verify_every_secs``)
+    found: one warning per table that differs on a snap, with the command that mends it, or
+    (no difference) one line saying when every table was equal. Hubs that do not verify on
+    their own (or not yet) say nothing."""
+    v = status.hub.get("last_verify")
+    if not isinstance(v, dict):
+        return [], None
+    at, pos = v.get("at") or "?", v.get("position") or "?"
+    diffs = [d for d in v.get("differences") or [] if isinstance(d, dict)]
+    warnings = []
+    for d in diffs:
+        table, node = str(d.get("table")), str(d.get("node"))
+        plain = table.removesuffix(" (definition)").replace("`", "")
+        warnings.append(
+            f"{table} differs on {node} from the master's (the hub's verification at {at}): "
+            f"`master-admin repair {plain} --node {node}` makes it the master's."
+        )
+    if warnings:
+        return warnings, None
+    missing = [str(m) for m in v.get("missing") or []]
+    equal = f"Verified equal at {at} (the hub's last verification, at position {pos}" + (
+        f"; not verified: {', '.join(missing)})" if missing else ")"
+    )
+    return [], equal
+
+
 class HubUnavailable(RuntimeError):
     """The status could not be fetched or understood; the message names the URL."""
 

@@ -149,6 +149,33 @@ def test_a_snap_with_a_smaller_packet_size_is_warned(open_page, hub_stub, monkey
     assert at.dataframe[0].value["max_allowed_packet"].tolist() == [64 << 20, 64 << 20, 4 << 20]
 
 
+def test_the_hubs_own_verification_is_shown(open_page, hub_stub, monkeypatch, no_conflict_table):
+    status = sample_status()
+    status["hub"]["last_verify"] = {
+        "at": "2026-11-28T09:00:00.000Z",
+        "position": "1-1-10,2-2-5",
+        "differences": [{"table": "`MOST`.`cc`", "node": "snap1"}],
+        "missing": [],
+    }
+    hub_stub.payload = status
+    monkeypatch.setenv("STARSYNC_HUB_STATUS_URL", hub_stub.url)
+    at = open_page(REPLICATION)
+    assert not at.exception, at.exception
+    warnings = [w.value for w in at.warning]
+    assert any(
+        w.startswith("`MOST`.`cc` differs on snap1 from the master's")
+        and "`master-admin repair MOST.cc --node snap1`" in w
+        for w in warnings
+    ), warnings
+
+    status["hub"]["last_verify"]["differences"] = []
+    hub_stub.payload = status
+    at.button(key="replication_refresh").click().run()
+    assert not at.exception, at.exception
+    assert not any("differs on" in w.value for w in at.warning)
+    assert any(c.value.startswith("Verified equal at 2026-11-28T09:00:00.000Z") for c in at.caption)
+
+
 # --- verify and repair ------------------------------------------------------------------------------
 
 CONFIRM = "replication_repair_confirm"

@@ -196,6 +196,32 @@ def test_node_warnings_name_failed_ddl_and_held_writes():
     ]
 
 
+def test_verify_lines_name_a_differing_table_or_when_all_was_equal():
+    status = sample_status()
+    parse = lambda: hub.parse_status(__import__("json").dumps(status))  # noqa: E731
+    assert hub.verify_lines(parse()) == ([], None)
+    status["hub"]["last_verify"] = {
+        "at": "2026-11-28T09:00:00.000Z",
+        "position": "1-1-5",
+        "differences": [],
+        "missing": ["snap2"],
+    }
+    assert hub.verify_lines(parse()) == (
+        [],
+        "Verified equal at 2026-11-28T09:00:00.000Z (the hub's last verification, at position "
+        "1-1-5; not verified: snap2)",
+    )
+    status["hub"]["last_verify"]["differences"] = [{"table": "`MOST`.`cc`", "node": "snap1"}]
+    assert hub.verify_lines(parse()) == (
+        [
+            "`MOST`.`cc` differs on snap1 from the master's (the hub's verification at "
+            "2026-11-28T09:00:00.000Z): `master-admin repair MOST.cc --node snap1` makes it the "
+            "master's."
+        ],
+        None,
+    )
+
+
 def test_lag_samples_are_capped_per_node(monkeypatch):
     monkeypatch.setattr(hub, "MAX_SAMPLES_PER_NODE", 3)
     samples: list[dict] = []

@@ -51,3 +51,78 @@ async fn verify_reports_equal_then_names_the_changed_table_and_node() {
     assert_eq!(diffs[0]["node"], "snap1");
     assert_eq!(diffs[0]["table"], "`MOST`.`customers`");
 }
+
+/// The hub's own verifications (`[hub] verify_every_secs`): a row changed on a snap behind
+/// replication's back is found without anyone asking: the hub WARNs with the repair command,
+/// `/status` carries it, and `master-admin status` counts it as a problem (exit 1); once the
+/// DBA repairs the table, the next verification finds every table equal again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_verifies_on_its_own_and_status_names_a_differing_table() {
+    let star = Star::start_tuned(2, 2, "verify_every_secs = 1\n", "")
+        .await
+        .unwrap();
+    admin(&star, &["init"]).await.expect(0);
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    let last_verify = || async {
+        let st = star.status().await?;
+        anyhow::Ok(st["hub"]["last_verify"].clone())
+    };
+    starsync_tests::eventually(
+        "a verification finds every table equal",
+        Duration::from_secs(30),
+        || async {
+            Ok(last_verify().await?["differences"]
+                .as_array()
+                .is_some_and(|d| d.is_empty()))
+        },
+    )
+    .await
+    .unwrap();
+    admin(&star, &["status"]).await.expect(0).says(&[
+        "verified equal at ",
+        "(the hub's last verification, at position ",
+    ]);
+
+    star.snap(1)
+        .exec("SET sql_log_bin = 0; INSERT INTO MOST.products (sku, name, price) VALUES ('Z', 'z', 9)")
+        .await
+        .unwrap();
+    starsync_tests::eventually(
+        "a verification names the table and the node",
+        Duration::from_secs(30),
+        || async {
+            let v = last_verify().await?;
+            Ok(v["differences"]
+                == serde_json::json!([{"table": "`MOST`.`products`", "node": "snap2"}]))
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        star.hub_log().lines().any(|l| l.contains("WARN")
+            && l.contains("a table differs from the master's (scheduled verification)")
+            && l.contains("master-admin repair MOST.products --node snap2")),
+        "{}",
+        star.hub_log()
+    );
+    admin(&star, &["status"]).await.expect(1).says(&[
+        "PROBLEM: `MOST`.`products` differs on snap2 from the master's (the hub's verification at ",
+        "`master-admin repair MOST.products --node snap2` makes it the master's",
+    ]);
+
+    admin(&star, &["repair", "MOST.products", "--node", "snap2"])
+        .await
+        .expect(0);
+    starsync_tests::eventually(
+        "after the repair, a verification finds every table equal",
+        Duration::from_secs(30),
+        || async {
+            Ok(last_verify().await?["differences"]
+                .as_array()
+                .is_some_and(|d| d.is_empty()))
+        },
+    )
+    .await
+    .unwrap();
+    admin(&star, &["status"]).await.expect(0);
+}

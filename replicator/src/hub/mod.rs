@@ -140,6 +140,10 @@ pub async fn run(
     let tracker = TaskTracker::new();
 
     tracker.spawn(poll_master(ctx.clone(), conn, master_tx, shutdown.clone()));
+    if ctx.cfg.hub.verify_every_secs > 0 {
+        let every = Duration::from_secs(ctx.cfg.hub.verify_every_secs);
+        tracker.spawn(verify::scheduled(ctx.clone(), every, shutdown.clone()));
+    }
     let hctx = ctx.clone();
     let handler: http::Handler = Arc::new(move |req: http::Request| {
         let ctx = hctx.clone();

@@ -17,7 +17,7 @@
 //!
 //! ## `/status` schema
 //! `{"hub": {node, server_id, domain_id, gtid_binlog_pos, started_at, version, master_ok,
-//!   tls_expires_at},
+//!   tls_expires_at, last_verify: {at, position, differences: [{table, node}], missing}},
 //!   "nodes": [{name, role, server_id, domain_id, connected, syncing, connected_since, address,
 //!   tls, gtid_pos,
 //!   txns_behind, lag_ms, capture_lag_ms, txn_per_sec, rows_per_sec, bytes_queued, conflicts,
@@ -190,6 +190,8 @@ struct RegistryInner {
     conflicts_total: u64,
     /// When the hub's TLS certificate expires (`[hub] tls_cert`).
     tls_expires_at: Option<SystemTime>,
+    /// The last of the hub's own verifications that compared the nodes.
+    last_verify: Option<LastVerify>,
 }
 
 impl Registry {
@@ -246,6 +248,11 @@ impl Registry {
 
     pub fn tls_expiry(&self) -> Option<SystemTime> {
         self.inner.lock().unwrap().tls_expires_at
+    }
+
+    /// The result of one of the hub's own verifications that compared the nodes.
+    pub fn set_last_verify(&self, v: LastVerify) {
+        self.inner.lock().unwrap().last_verify = Some(v);
     }
 
     pub fn set_master(&self, pos: GtidPos, ok: bool) {
@@ -406,6 +413,7 @@ impl Registry {
                 version: env!("CARGO_PKG_VERSION"),
                 master_ok: g.master_ok,
                 tls_expires_at: g.tls_expires_at.map(rfc3339),
+                last_verify: g.last_verify.clone(),
             },
             nodes,
             conflicts_total: g.conflicts_total,
@@ -444,6 +452,30 @@ pub struct HubDoc {
     pub master_ok: bool,
     /// When the hub's TLS certificate expires; `null` without TLS.
     pub tls_expires_at: Option<String>,
+    /// The last of the hub's own verifications (`[hub] verify_every_secs`) that compared the
+    /// nodes at one position; `null` before the first (or when they are off).
+    pub last_verify: Option<LastVerify>,
+}
+
+/// What one of the hub's own verifications found (see [`super::verify::scheduled`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct LastVerify {
+    /// When it compared the nodes (RFC 3339).
+    pub at: String,
+    /// The master's position the nodes were compared at.
+    pub position: String,
+    /// Tables that differ from the master's: `{table, node}`, `table` as `/verify` names it
+    /// (`` `db`.`t` ``, or its definition).
+    pub differences: Vec<DifferingTable>,
+    /// Known snaps that did not answer (not connected): not compared.
+    pub missing: Vec<String>,
+}
+
+/// One table that differs on one node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DifferingTable {
+    pub table: String,
+    pub node: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -595,6 +627,15 @@ pub fn metrics(doc: &StatusDoc) -> String {
     );
     let _ = writeln!(out, "# TYPE starsync_master_up gauge");
     let _ = writeln!(out, "starsync_master_up {}", u8::from(doc.hub.master_ok));
+    if let Some(v) = &doc.hub.last_verify {
+        let _ = writeln!(
+            out,
+            "# HELP starsync_verify_differences Tables that differed from the master's, per \
+             node, at the hub's last verification."
+        );
+        let _ = writeln!(out, "# TYPE starsync_verify_differences gauge");
+        let _ = writeln!(out, "starsync_verify_differences {}", v.differences.len());
+    }
     out
 }
 

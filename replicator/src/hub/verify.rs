@@ -11,12 +11,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
-use tracing::info;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
 
+use super::status::{DifferingTable, LastVerify};
 use super::HubCtx;
 use crate::error::{Error, Result};
 use crate::gtid::GtidPos;
-use crate::verify::{compare, replicated_tables, snapshot_checksums, NodeSums, VerifyDoc};
+use crate::verify::{
+    compare, replicated_tables, snapshot_checksums, NodeSums, VerifyDoc, DEFINITION_SUFFIX,
+};
 use crate::wire::messages::Message;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -144,6 +148,66 @@ pub async fn verify(ctx: &Arc<HubCtx>, only: Option<&str>) -> Result<VerifyDoc> 
             nodes,
             differences,
             missing,
+        });
+    }
+}
+
+/// The hub's own verifications, every `every` (`[hub] verify_every_secs`) until `shutdown`:
+/// what `master-admin verify` runs, so that a table that drifted is found without a DBA asking.
+/// One that compared the nodes at one position goes to `/status` (`hub.last_verify`, which
+/// `master-admin status` reads), and each table that differs is WARNed with the command that
+/// makes it the master's. While writes keep the positions apart nothing is concluded; the next
+/// one tries again.
+pub async fn scheduled(ctx: Arc<HubCtx>, every: Duration, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let next_secs = every.as_secs();
+        let doc = match verify(&ctx, None).await {
+            Ok(doc) => doc,
+            Err(e) => {
+                warn!(error = %e, next_secs, "the scheduled verification failed");
+                continue;
+            }
+        };
+        if !doc.position_equal {
+            info!(
+                attempts = doc.attempts,
+                next_secs,
+                "scheduled verification: writes kept the nodes' positions apart, nothing \
+                   concluded; the next one tries again"
+            );
+            continue;
+        }
+        let differences: Vec<DifferingTable> = doc
+            .differences
+            .iter()
+            .map(|d| DifferingTable {
+                table: d.table.clone(),
+                node: d.node.clone(),
+            })
+            .collect();
+        for d in &differences {
+            let table = d.table.strip_suffix(DEFINITION_SUFFIX).unwrap_or(&d.table);
+            warn!(table = %d.table, node = %d.node, position = %doc.master_pos,
+                  "a table differs from the master's (scheduled verification): `master-admin \
+                   repair {} --node {}` makes it the master's (--dry-run counts first)",
+                  crate::repair::shell_table(table), d.node);
+        }
+        if differences.is_empty() {
+            info!(position = %doc.master_pos, tables = doc.nodes.first().map_or(0, |n| n.tables.len()),
+                  missing = ?doc.missing,
+                  "scheduled verification: every table is equal on every connected node");
+        }
+        ctx.registry.set_last_verify(LastVerify {
+            at: super::status::rfc3339(std::time::SystemTime::now()),
+            position: doc.master_pos.clone(),
+            differences,
+            missing: doc.missing.clone(),
         });
     }
 }

@@ -127,6 +127,22 @@ impl RepairReport {
     }
 }
 
+/// A quoted table name as a shell argument for `repair`: `DB.TABLE` when plain, else the
+/// backquoted form in single quotes.
+pub fn shell_table(quoted: &str) -> String {
+    match parse_table(quoted) {
+        Some((db, t))
+            if [&db, &t].iter().all(|p| {
+                p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+            }) =>
+        {
+            format!("{db}.{t}")
+        }
+        _ => format!("'{}'", quoted.replace('\'', "'\\''")),
+    }
+}
+
 /// Splits `schema.table` (each part optionally in backticks) into its parts.
 pub fn parse_table(s: &str) -> Option<(String, String)> {
     let s = s.trim();
