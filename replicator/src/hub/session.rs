@@ -26,7 +26,7 @@ use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn, Instrument};
+use tracing::{debug, error, info, warn, Instrument};
 
 use super::status::{Counters, NodeState};
 use super::HubCtx;
@@ -108,6 +108,15 @@ pub async fn run(ctx: Arc<HubCtx>, stream: TcpStream, peer: SocketAddr, token: C
         let name = hello.node.clone();
         let span = tracing::info_span!("node", node = %name);
         async {
+            if !ctx.registry.master_ok() {
+                // Its outage is logged once (the master's poll); a session now would only fail
+                // on it, logging an ERROR per snap at every reconnect.
+                debug!("refusing the session: the master database does not answer");
+                ctx.registry
+                    .update(&name, |n| n.last_error = Some(MASTER_DOWN.into()));
+                last_word(&mut conn, MASTER_DOWN.into()).await;
+                return;
+            }
             if let Err(e) = session(ctx.clone(), conn, &hello, peer, token).await {
                 error!(error = %e, "session ended with an error");
                 ctx.registry
@@ -361,6 +370,11 @@ async fn session(
 
 /// Tells the agent why its session ends (its last message). Bounded: a hung agent may not be
 /// reading.
+/// Why a snap's session is refused while the master's database does not answer.
+const MASTER_DOWN: &str = "the master database does not answer the hub (the hub's log says \
+                           why): this snap keeps taking local writes, and they flow once the \
+                           master is back";
+
 async fn last_word<S>(sink: &mut S, message: String)
 where
     S: futures::Sink<Message> + Unpin,
