@@ -260,3 +260,103 @@ async fn rows_cross_encrypted_and_each_tls_mismatch_is_named() {
         .unwrap();
     assert!(agent.success(), "agent1 exited with {agent}");
 }
+
+/// A renewed certificate is taken on SIGHUP (`systemctl reload starsync-hub`), without a
+/// restart: files that do not load are named at ERROR and the hub keeps its certificate (an
+/// agent still connects with it); files that do are served to new connections (an agent that
+/// trusts only the new CA connects), `/status` shows the new end, and the session open
+/// meanwhile stays up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_certificate_is_taken_on_sighup() {
+    let certs_dir = tempfile::tempdir().unwrap();
+    let old = write_certs_valid(
+        certs_dir.path(),
+        "old",
+        &["127.0.0.1"],
+        Some(((2020, 1, 1), (2090, 1, 1))),
+    )
+    .unwrap();
+    let new = write_certs(certs_dir.path(), "new", &["127.0.0.1"]).unwrap();
+    let mut star = Star::start_tuned(2, 2, &old.hub_toml(), &old.agent_toml())
+        .await
+        .unwrap();
+    assert!(expires(&star).await.starts_with("2090-01-01"));
+    let hup = |pid: u32| {
+        let ok = std::process::Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -HUP {pid}");
+    };
+    let hub_pid = star.hub_proc().pid().unwrap();
+    let snap2_since =
+        |st: &serde_json::Value| status_node(st, "snap2").unwrap()["connected_since"].clone();
+    let before = snap2_since(&star.status().await.unwrap());
+
+    // Junk in the certificate file: the hub keeps the one it has.
+    std::fs::write(&old.cert, "not a certificate").unwrap();
+    hup(hub_pid);
+    eventually(
+        "the hub names the file that did not load",
+        Duration::from_secs(10),
+        || async {
+            Ok(star.hub_log().lines().any(|l| {
+                l.contains("ERROR")
+                    && l.contains("the TLS certificate could not be reloaded")
+                    && l.contains("hub.tls_cert")
+            }))
+        },
+    )
+    .await
+    .unwrap();
+    star.agent_proc(0).kill9();
+    star.start_agent(0).unwrap();
+    star.wait_agents(2, Duration::from_secs(30)).await.unwrap();
+    assert!(expires(&star).await.starts_with("2090-01-01"));
+
+    // The renewed files (another CA, rcgen's end in 4096): served after the reload.
+    std::fs::copy(&new.cert, &old.cert).unwrap();
+    std::fs::copy(&new.key, &old.key).unwrap();
+    hup(hub_pid);
+    eventually(
+        "/status shows the renewed certificate's end",
+        Duration::from_secs(10),
+        || async { Ok(expires(&star).await.starts_with("4096-01-01")) },
+    )
+    .await
+    .unwrap();
+    assert!(star.hub_log().contains("TLS certificate reloaded"));
+    // snap2's agent (old CA) kept its session; snap1's, given the new CA, connects anew.
+    star.agent_proc(0).kill9();
+    std::fs::copy(&new.ca, &old.ca).unwrap();
+    star.start_agent(0).unwrap();
+    star.wait_agents(2, Duration::from_secs(30)).await.unwrap();
+    star.master()
+        .exec("CREATE DATABASE IF NOT EXISTS MOST; CREATE TABLE MOST.r (id INT PRIMARY KEY); INSERT INTO MOST.r VALUES (1)")
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    assert_eq!(
+        star.hub_log().matches("hub started").count(),
+        1,
+        "the hub was not restarted"
+    );
+    let st = star.status().await.unwrap();
+    for name in ["snap1", "snap2"] {
+        assert_eq!(status_node(&st, name).unwrap()["tls"], true, "{name}");
+    }
+    assert_eq!(
+        snap2_since(&st),
+        before,
+        "snap2's session stayed up through both reloads"
+    );
+}
+
+async fn expires(star: &Star) -> String {
+    let st = star.status().await.unwrap();
+    st["hub"]["tls_expires_at"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}

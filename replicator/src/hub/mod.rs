@@ -70,8 +70,50 @@ pub struct HubCtx {
     pub shutdown: CancellationToken,
     /// The master's [`crate::check::SCHEMA_SETTINGS`] (read at start), for every welcome.
     pub schema_settings: Vec<(String, String)>,
-    /// TLS for agents' connections, when `[hub] tls_cert` is set.
-    pub tls: Option<crate::wire::tls::TlsAcceptor>,
+    /// TLS for agents' connections, when `[hub] tls_cert` is set; replaced when the hub
+    /// reloads its certificate (SIGHUP, [`reload_tls_on_sighup`]).
+    pub tls: Option<Mutex<crate::wire::tls::TlsAcceptor>>,
+}
+
+/// Reads `[hub] tls_cert` and `tls_key` again at each SIGHUP (`systemctl reload`): new agent
+/// connections get the renewed certificate, sessions already open keep theirs. Files that do
+/// not load leave the certificate the hub has in place (logged at ERROR, with what is wrong).
+async fn reload_tls_on_sighup(ctx: Arc<HubCtx>, shutdown: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(h) => h,
+        Err(e) => {
+            warn!(error = %e, "no SIGHUP handler: a renewed TLS certificate needs a restart");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = hup.recv() => if r.is_none() { return },
+        }
+        let Some(current) = &ctx.tls else {
+            info!("SIGHUP received: this hub has no [hub] tls_cert, nothing to reload");
+            continue;
+        };
+        match crate::wire::tls::acceptor(&ctx.cfg.hub) {
+            Ok(Some(t)) => {
+                *current.lock().unwrap() = t.acceptor;
+                ctx.registry.set_tls_expiry(t.expires_at);
+                let at = t.expires_at.map(status::rfc3339).unwrap_or_default();
+                info!(expires_at = %at, "SIGHUP received: TLS certificate reloaded; new agent \
+                      connections get it");
+                if let Some(w) = t.expires_at.and_then(|at| {
+                    crate::wire::tls::expiry_warning(at, std::time::SystemTime::now())
+                }) {
+                    warn!("{w}");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => error!(error = %e, "SIGHUP received, but the TLS certificate could not be \
+                                         reloaded: the hub keeps the one it has"),
+        }
+    }
 }
 
 /// How long shutdown waits for sessions.
@@ -135,11 +177,12 @@ pub async fn run(
         repair_waiters: Mutex::new(HashMap::new()),
         shutdown: shutdown.clone(),
         schema_settings,
-        tls: tls.map(|t| t.acceptor),
+        tls: tls.map(|t| Mutex::new(t.acceptor)),
     });
     let tracker = TaskTracker::new();
 
     tracker.spawn(poll_master(ctx.clone(), conn, master_tx, shutdown.clone()));
+    tracker.spawn(reload_tls_on_sighup(ctx.clone(), shutdown.clone()));
     if ctx.cfg.hub.verify_every_secs > 0 {
         let every = Duration::from_secs(ctx.cfg.hub.verify_every_secs);
         tracker.spawn(verify::scheduled(ctx.clone(), every, shutdown.clone()));

@@ -154,7 +154,8 @@ async fn open(ctx: &HubCtx, stream: TcpStream) -> Option<WireStream> {
         return None;
     }
     let starts_tls = first[0] == TLS_HANDSHAKE_BYTE;
-    match &ctx.tls {
+    let acceptor = ctx.tls.as_ref().map(|t| t.lock().unwrap().clone());
+    match &acceptor {
         Some(acceptor) if starts_tls => {
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                 Ok(Ok(s)) => Some(WireStream::Tls(Box::new(s.into()))),

@@ -252,7 +252,7 @@ pub fn client_failure(hub: &str, name: &ServerName<'_>, e: &std::io::Error) -> S
             let why = match c {
                 C::Expired | C::ExpiredContext { .. } => {
                     "it has expired: renew the hub's [hub] tls_cert (the same CA can sign the \
-                     new one) and restart the hub"
+                     new one) and reload the hub (SIGHUP)"
                         .to_string()
                 }
                 C::NotValidYet | C::NotValidYetContext { .. } => {
@@ -353,12 +353,13 @@ pub fn expiry_warning(at: SystemTime, now: SystemTime) -> Option<String> {
     match at.duration_since(now) {
         Err(_) => Some(format!(
             "the hub's TLS certificate ([hub] tls_cert) expired on {date}: agents refuse it, so \
-             no snap replicates; renew it (the same CA can sign the new one) and restart the hub"
+             no snap replicates; renew it (the same CA can sign the new one) and reload the \
+             hub (SIGHUP: `systemctl reload starsync-hub`)"
         )),
         Ok(left) if left < EXPIRY_WARNING => Some(format!(
             "the hub's TLS certificate ([hub] tls_cert) expires on {date}, in {} day(s): agents \
-             refuse it from then on; renew it (the same CA can sign the new one) and restart the \
-             hub",
+             refuse it from then on; renew it (the same CA can sign the new one) and reload the \
+             hub (SIGHUP: `systemctl reload starsync-hub`)",
             left.as_secs() / 86_400
         )),
         Ok(_) => None,
