@@ -13,7 +13,6 @@ use std::time::Duration;
 use crate::error::{Result, EXIT_OK, EXIT_PROBLEM};
 use crate::hub::{Hub, NodeInfo, StatusDoc};
 use crate::render::{self, Align, Table};
-use replicator::verify::DEFINITION_SUFFIX;
 
 /// Options of `status`.
 #[derive(Debug, Clone, Default)]
@@ -46,15 +45,13 @@ pub fn problems(doc: &StatusDoc, max_lag_ms: Option<u64>) -> Vec<String> {
     }
     if let Some(v) = &doc.hub.last_verify {
         for d in &v.differences {
-            let table = d.table.strip_suffix(DEFINITION_SUFFIX).unwrap_or(&d.table);
             out.push(format!(
-                "{} differs on {} from the master's (the hub's verification at {}): \
-                 `master-admin repair {} --node {}` makes it the master's",
+                "{} differs on {} from the master's (the hub's verification at {}): `{}` \
+                 makes it the master's",
                 d.table,
                 d.node,
                 v.at,
-                replicator::repair::shell_table(table),
-                d.node
+                replicator::repair::repair_command(&d.table, &d.node)
             ));
         }
     }

@@ -100,12 +100,9 @@ pub fn render(doc: &VerifyDoc) -> String {
         doc.missing.len()
     ));
     if let Some(d) = doc.differences.first() {
-        let table = d.table.strip_suffix(DEFINITION_SUFFIX).unwrap_or(&d.table);
         out.push_str(&format!(
-            "make a snap's table the master's with `master-admin repair {} --node {}` \
-             (--dry-run counts first)\n",
-            replicator::repair::shell_table(table),
-            d.node
+            "make a snap's table the master's with `{}` (--dry-run counts first)\n",
+            replicator::repair::repair_command(&d.table, &d.node)
         ));
     }
     out

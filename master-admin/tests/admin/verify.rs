@@ -67,17 +67,16 @@ async fn the_hub_verifies_on_its_own_and_status_names_a_differing_table() {
         let st = star.status().await?;
         anyhow::Ok(st["hub"]["last_verify"].clone())
     };
-    starsync_tests::eventually(
-        "a verification finds every table equal",
-        Duration::from_secs(30),
-        || async {
+    let all_equal = |what: &'static str| {
+        starsync_tests::eventually(what, Duration::from_secs(30), move || async move {
             Ok(last_verify().await?["differences"]
                 .as_array()
                 .is_some_and(|d| d.is_empty()))
-        },
-    )
-    .await
-    .unwrap();
+        })
+    };
+    all_equal("a verification finds every table equal")
+        .await
+        .unwrap();
     admin(&star, &["status"]).await.expect(0).says(&[
         "verified equal at ",
         "(the hub's last verification, at position ",
@@ -113,16 +112,8 @@ async fn the_hub_verifies_on_its_own_and_status_names_a_differing_table() {
     admin(&star, &["repair", "MOST.products", "--node", "snap2"])
         .await
         .expect(0);
-    starsync_tests::eventually(
-        "after the repair, a verification finds every table equal",
-        Duration::from_secs(30),
-        || async {
-            Ok(last_verify().await?["differences"]
-                .as_array()
-                .is_some_and(|d| d.is_empty()))
-        },
-    )
-    .await
-    .unwrap();
+    all_equal("after the repair, a verification finds every table equal")
+        .await
+        .unwrap();
     admin(&star, &["status"]).await.expect(0);
 }

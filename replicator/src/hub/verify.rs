@@ -18,9 +18,7 @@ use super::status::{DifferingTable, LastVerify};
 use super::HubCtx;
 use crate::error::{Error, Result};
 use crate::gtid::GtidPos;
-use crate::verify::{
-    compare, replicated_tables, snapshot_checksums, NodeSums, VerifyDoc, DEFINITION_SUFFIX,
-};
+use crate::verify::{compare, replicated_tables, snapshot_checksums, NodeSums, VerifyDoc};
 use crate::wire::messages::Message;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -192,11 +190,10 @@ pub async fn scheduled(ctx: Arc<HubCtx>, every: Duration, shutdown: Cancellation
             })
             .collect();
         for d in &differences {
-            let table = d.table.strip_suffix(DEFINITION_SUFFIX).unwrap_or(&d.table);
             warn!(table = %d.table, node = %d.node, position = %doc.master_pos,
-                  "a table differs from the master's (scheduled verification): `master-admin \
-                   repair {} --node {}` makes it the master's (--dry-run counts first)",
-                  crate::repair::shell_table(table), d.node);
+                  "a table differs from the master's (scheduled verification): `{}` makes it \
+                   the master's (--dry-run counts first)",
+                  crate::repair::repair_command(&d.table, &d.node));
         }
         if differences.is_empty() {
             info!(position = %doc.master_pos, tables = doc.nodes.first().map_or(0, |n| n.tables.len()),

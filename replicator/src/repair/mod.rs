@@ -127,6 +127,15 @@ impl RepairReport {
     }
 }
 
+/// The command that makes `table` (as `/verify` names a difference: quoted, or its
+/// definition) on `node` the master's: `master-admin repair DB.TABLE --node NODE`.
+pub fn repair_command(table: &str, node: &str) -> String {
+    let table = table
+        .strip_suffix(crate::verify::DEFINITION_SUFFIX)
+        .unwrap_or(table);
+    format!("master-admin repair {} --node {node}", shell_table(table))
+}
+
 /// A quoted table name as a shell argument for `repair`: `DB.TABLE` when plain, else the
 /// backquoted form in single quotes.
 pub fn shell_table(quoted: &str) -> String {
