@@ -751,3 +751,117 @@ async fn old_conflicts_and_refused_records_are_deleted() {
     );
     assert!(star.hub_log().contains("deleted old records"));
 }
+
+/// An image left alone survives a `kill -9` of the snap's agent (`starsync.left_alone`).
+/// While snap1's change of row 1 is on its way (a DBA's lock holds the hub's apply of it), the
+/// master moves row 2 to key 1, which snap1 applies (the row leaves a key not in flight), and
+/// then sets row 1 to what snap1 wrote, which snap1 leaves alone. The master then takes snap1's
+/// change as no change and logs no row for it, so its echo does not carry the row: snap1 gets
+/// the master's image only from what it left alone. Its agent is killed and restarted in
+/// between. Before, those images lived in the agent's memory: snap1 kept the moved row for
+/// good (`tests/model/converge_fk.py --restarts` found the same with foreign keys).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_left_alone_survives_a_kill_of_the_agent() {
+    let mut star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; CREATE TABLE MOST.t (id INT PRIMARY KEY, v INT); \
+             CREATE TABLE MOST.u (id INT PRIMARY KEY, v INT); \
+             INSERT INTO MOST.t VALUES (1, 0), (2, 9); INSERT INTO MOST.u VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    // A DBA's lock holds the hub's apply of snap1's change at its first row.
+    let mut dba = star.master().conn().await.unwrap();
+    dba.query_drop("BEGIN").await.unwrap();
+    dba.query_drop("SELECT * FROM MOST.u WHERE id = 1 FOR UPDATE")
+        .await
+        .unwrap();
+    app_exec(
+        star.snap(0),
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.t SET v = 5 WHERE id = 1; \
+         COMMIT",
+    )
+    .await
+    .unwrap();
+    eventually(
+        "the hub's apply of snap1's change waits for the DBA's lock",
+        Duration::from_secs(30),
+        || async {
+            let waiting: Vec<u64> = star
+                .master()
+                .query(
+                    "SELECT COUNT(*) FROM information_schema.INNODB_TRX \
+                     WHERE trx_state = 'LOCK WAIT'",
+                )
+                .await?;
+            Ok(waiting[0] == 1)
+        },
+    )
+    .await
+    .unwrap();
+    star.master()
+        .exec(
+            "DELETE FROM MOST.t WHERE id = 1; UPDATE MOST.t SET id = 1 WHERE id = 2; \
+             UPDATE MOST.t SET v = 5 WHERE id = 1",
+        )
+        .await
+        .unwrap();
+    let master_pos = star.master().gtid_binlog_pos().await.unwrap();
+    eventually(
+        "snap1 has the master's changes",
+        Duration::from_secs(30),
+        || async {
+            let p = star.snap(0).gtid_binlog_pos().await?;
+            Ok(master_pos.iter().all(|g| p.contains(g)))
+        },
+    )
+    .await
+    .unwrap();
+    let t: Vec<(i32, i32)> = star.snap(0).query("SELECT * FROM MOST.t").await.unwrap();
+    assert_eq!(
+        t,
+        [(1, 9)],
+        "snap1 took the move, left the last change alone"
+    );
+    let kept: Vec<String> = star
+        .snap(0)
+        .query("SELECT table_name FROM starsync.left_alone")
+        .await
+        .unwrap();
+    assert_eq!(
+        kept,
+        ["MOST.t"],
+        "the image left alone is kept in snap1's database"
+    );
+
+    star.agent_proc(0).kill9();
+    star.start_agent(0).unwrap();
+    star.wait_agents(2, Duration::from_secs(30)).await.unwrap();
+    dba.query_drop("ROLLBACK").await.unwrap();
+    if let Err(e) = star.wait_converged(Duration::from_secs(30)).await {
+        let mut all = Vec::new();
+        for node in &star.cluster.nodes {
+            let t: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.t").await.unwrap();
+            all.push((node.name().to_string(), t));
+        }
+        panic!("{e}: {all:?}");
+    }
+    for node in &star.cluster.nodes {
+        let t: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.t").await.unwrap();
+        let u: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.u").await.unwrap();
+        assert_eq!((t, u), (vec![(1, 5)], vec![(1, 1)]), "{}", node.name());
+    }
+    let kept: Vec<u64> = star
+        .snap(0)
+        .query("SELECT COUNT(*) FROM starsync.left_alone")
+        .await
+        .unwrap();
+    assert_eq!(kept, [0], "the echo that wrote the image deleted it");
+    let log = star.agent_log(0);
+    assert!(
+        log.contains("images left alone for own changes on their way loaded"),
+        "the restarted agent loaded it: {log}"
+    );
+}

@@ -101,6 +101,8 @@ pub async fn run(
             // The binlog since the echo position is gone: resume from the master's position
             // (in-flight keys of the older transactions are not rebuilt; echoes still converge).
             warn!("the local binlog since the echo position is purged; capturing from the master's position");
+            // Their keys are not put back in flight: nothing would release their images.
+            shared.inflight.lock().unwrap().forget_left();
             let mut start = start;
             match master_own {
                 Some(m) => start.set(m),

@@ -13,9 +13,18 @@
 //! meanwhile, and the master logs no row an update leaves as it was): the master's image then
 //! is the last one left alone here. So the last image left alone is kept per key, and written
 //! with the echo that releases the key when that echo does not carry the row itself.
+//!
+//! Those images are kept in the snap's database too (`starsync.left_alone`): each is written
+//! with the transaction that left it alone and deleted with the echo that releases its key
+//! ([`crate::apply::CommitRows`]), and loaded when a session starts, as capture puts the keys
+//! back in flight. Kept only in memory, a restarted agent lost them and the snap could keep an
+//! image the master no longer had (`tests/model/converge_fk.py --restarts`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::model::{RowKind, RowsChunk, TableMeta, Value};
 
@@ -52,6 +61,23 @@ impl LeftAlone {
     }
 }
 
+/// An image left alone as `starsync.left_alone.stored` holds it (MessagePack).
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    table: TableMeta,
+    image: Option<Vec<Value>>,
+    key_image: Vec<Value>,
+}
+
+/// `starsync.left_alone.row_hash`: SHA-256 of the table's name and the encoded key.
+fn row_hash(key: &RowKey) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(key.0.as_bytes());
+    h.update([0]);
+    h.update(&key.1);
+    h.finalize().into()
+}
+
 /// In-flight keys with the last own sequence number that touched them.
 #[derive(Debug)]
 pub struct InFlight {
@@ -59,6 +85,9 @@ pub struct InFlight {
     by_seq: VecDeque<(u64, Vec<RowKey>)>,
     /// Per in-flight key, the last image left alone.
     left: HashMap<RowKey, LeftAlone>,
+    /// Changes to `left` that `starsync.left_alone` does not hold yet: an image to keep, or
+    /// `None` to delete it. They go with the next transaction the agent commits.
+    unsaved: HashMap<RowKey, Option<LeftAlone>>,
     limit: usize,
     /// Rows not tracked because the limit was reached.
     pub untracked: u64,
@@ -70,9 +99,109 @@ impl InFlight {
             keys: HashMap::new(),
             by_seq: VecDeque::new(),
             left: HashMap::new(),
+            unsaved: HashMap::new(),
             limit,
             untracked: 0,
         }
+    }
+
+    /// Keeps `l` as the last image left alone at its key.
+    fn keep(&mut self, l: LeftAlone) {
+        self.unsaved.insert(l.key.clone(), Some(l.clone()));
+        self.left.insert(l.key.clone(), l);
+    }
+
+    /// The images left alone, as `starsync.left_alone` holds them (`stored` of each row):
+    /// they replace those in memory. Returns how many could not be read (a row written by
+    /// another version); they are deleted with the next commit.
+    pub fn load(&mut self, rows: Vec<(Vec<u8>, Vec<u8>)>) -> usize {
+        self.left.clear();
+        self.unsaved.clear();
+        let mut unreadable = 0;
+        for (hash, stored) in rows {
+            match rmp_serde::from_slice::<Stored>(&stored) {
+                Ok(s) => {
+                    let key = row_key(&s.table, &s.key_image);
+                    let l = LeftAlone {
+                        key: key.clone(),
+                        table: Arc::new(s.table),
+                        image: s.image,
+                        key_image: s.key_image,
+                    };
+                    self.left.insert(key, l);
+                }
+                Err(_) => {
+                    unreadable += 1;
+                    self.unsaved.insert((String::new(), hash), None);
+                }
+            }
+        }
+        unreadable
+    }
+
+    /// Forgets every image left alone (their keys are no longer put back in flight).
+    pub fn forget_left(&mut self) {
+        for (k, _) in self.left.drain() {
+            self.unsaved.insert(k, None);
+        }
+    }
+
+    /// The statements that bring `starsync.left_alone` up to date (empty: nothing to do).
+    pub fn unsaved_sql(&self) -> Vec<String> {
+        let (mut keep, mut delete) = (Vec::new(), Vec::new());
+        for (key, l) in &self.unsaved {
+            // A row that could not be read is known by its hash only (`load`).
+            let hash = if key.0.is_empty() {
+                key.1.clone()
+            } else {
+                row_hash(key).to_vec()
+            };
+            match l {
+                Some(l) => {
+                    let stored = Stored {
+                        table: (*l.table).clone(),
+                        image: l.image.clone(),
+                        key_image: l.key_image.clone(),
+                    };
+                    let bytes = rmp_serde::to_vec(&stored).unwrap_or_default();
+                    keep.push(format!(
+                        "(X'{}', X'{}', X'{}')",
+                        hex::encode(hash),
+                        hex::encode(key.0.as_bytes()),
+                        hex::encode(bytes)
+                    ));
+                }
+                None => delete.push(format!("X'{}'", hex::encode(hash))),
+            }
+        }
+        let mut sql = Vec::new();
+        if !delete.is_empty() {
+            sql.push(format!(
+                "DELETE FROM starsync.left_alone WHERE row_hash IN ({})",
+                delete.join(", ")
+            ));
+        }
+        // Statements of up to about 1 MiB (the server's `max_allowed_packet` is larger).
+        let mut rows = keep.into_iter().peekable();
+        while rows.peek().is_some() {
+            let mut q = String::from(
+                "REPLACE INTO starsync.left_alone (row_hash, table_name, stored) VALUES ",
+            );
+            let start = q.len();
+            while let Some(r) = rows.next_if(|r| q.len() == start || q.len() + r.len() < 1 << 20) {
+                if q.len() > start {
+                    q.push_str(", ");
+                }
+                q.push_str(&r);
+            }
+            sql.push(q);
+        }
+        sql
+    }
+
+    /// The statements of the last [`InFlight::unsaved_sql`] were committed.
+    pub fn saved(&mut self) {
+        self.unsaved.clear();
     }
 
     /// Records the keys of own transaction `seq`.
@@ -99,7 +228,10 @@ impl InFlight {
             for k in keys {
                 if self.keys.get(&k).is_some_and(|&s| s <= seq) {
                     self.keys.remove(&k);
-                    out.extend(self.left.remove(&k));
+                    if let Some(l) = self.left.remove(&k) {
+                        self.unsaved.insert(k, None);
+                        out.push(l);
+                    }
                 }
             }
         }
@@ -135,27 +267,21 @@ impl InFlight {
             // Deleted, or moved to another key (an after image with the same key is in flight
             // too, so it is `ka`).
             if ka.as_ref() != Some(&k) {
-                self.left.insert(
-                    k.clone(),
-                    LeftAlone {
-                        key: k,
-                        table: table.clone(),
-                        image: None,
-                        key_image: b.to_vec(),
-                    },
-                );
+                self.keep(LeftAlone {
+                    key: k,
+                    table: table.clone(),
+                    image: None,
+                    key_image: b.to_vec(),
+                });
             }
         }
         if let (Some(k), Some(a)) = (ka, after) {
-            self.left.insert(
-                k.clone(),
-                LeftAlone {
-                    key: k,
-                    table,
-                    image: Some(a.to_vec()),
-                    key_image: a.to_vec(),
-                },
-            );
+            self.keep(LeftAlone {
+                key: k,
+                table,
+                image: Some(a.to_vec()),
+                key_image: a.to_vec(),
+            });
         }
         !moved_out_of_flight
     }
@@ -177,10 +303,12 @@ impl InFlight {
         self.keys.is_empty()
     }
 
+    /// Forgets the keys in flight (capture puts them back as it reads the own transactions
+    /// not echoed yet). The images left alone stay: they are the database's
+    /// (`starsync.left_alone`, [`InFlight::load`]).
     pub fn clear(&mut self) {
         self.keys.clear();
         self.by_seq.clear();
-        self.left.clear();
     }
 }
 
@@ -256,6 +384,65 @@ mod tests {
         assert_eq!(back, vec![Some(row(23, 2))]);
         let back: Vec<_> = f.release(6).into_iter().map(|l| l.image).collect();
         assert_eq!(back, vec![None], "row 30 moved away");
+    }
+
+    #[test]
+    fn images_left_alone_are_saved_with_the_commit_and_loaded_back() {
+        let m = meta();
+        let mut f = InFlight::new(100);
+        let row = |id, v| vec![Value::Int(id), Value::Int(v)];
+        assert!(f.unsaved_sql().is_empty());
+        f.add(5, vec![row_key(&m, &row(1, 0)), row_key(&m, &row(2, 0))]);
+        assert!(f.leave_alone(&m, None, Some(&row(1, 20))));
+        assert!(f.leave_alone(&m, Some(&row(2, 3)), None));
+        let sql = f.unsaved_sql();
+        assert_eq!(sql.len(), 1, "{sql:?}");
+        assert!(sql[0].starts_with("REPLACE INTO starsync.left_alone"));
+        assert_eq!(sql[0].matches("(X'").count(), 2, "{sql:?}");
+        // Not committed: asked for again, the same.
+        assert_eq!(f.unsaved_sql(), sql);
+        f.saved();
+        assert!(f.unsaved_sql().is_empty());
+
+        // What the table now holds, read back by a restarted agent.
+        let stored = |l: &LeftAlone| {
+            rmp_serde::to_vec(&Stored {
+                table: (*l.table).clone(),
+                image: l.image.clone(),
+                key_image: l.key_image.clone(),
+            })
+            .unwrap()
+        };
+        let rows: Vec<_> = f
+            .left
+            .values()
+            .map(|l| (row_hash(&l.key).to_vec(), stored(l)))
+            .chain([(vec![7; 32], b"junk".to_vec())])
+            .collect();
+        let mut g = InFlight::new(100);
+        assert_eq!(g.load(rows), 1, "the junk row is not read");
+        assert_eq!(
+            g.unsaved_sql(),
+            vec![format!(
+                "DELETE FROM starsync.left_alone WHERE row_hash IN (X'{}')",
+                "07".repeat(32)
+            )],
+            "the row it could not read is deleted"
+        );
+        g.saved();
+        // Capture puts the key back in flight; its echo releases both images and deletes them.
+        g.add(5, vec![row_key(&m, &row(1, 0)), row_key(&m, &row(2, 0))]);
+        let mut back: Vec<_> = g.release(5).into_iter().map(|l| l.image).collect();
+        back.sort_by_key(|i| i.is_none());
+        assert_eq!(back, vec![Some(row(1, 20)), None]);
+        let sql = g.unsaved_sql();
+        assert_eq!(sql.len(), 1);
+        assert!(sql[0].starts_with("DELETE FROM starsync.left_alone WHERE row_hash IN (X'"));
+        assert_eq!(sql[0].matches("X'").count(), 2, "{sql:?}");
+        assert!(
+            sql[0].contains(&hex::encode(row_hash(&row_key(&m, &row(1, 0))))),
+            "{sql:?}"
+        );
     }
 
     #[test]

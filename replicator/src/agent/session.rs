@@ -258,6 +258,7 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
     if let Some(f) = file_no.filter(|&f| seen_no != Some(f)) {
         crate::binlog::files::record_seen(&mut local, f, None).await?;
     }
+    load_left_alone(&shared, &mut local).await?;
     local.disconnect().await.ok();
     if let Some(m) = master_own {
         if pos.get(own).is_none_or(|l| l.seq < m.seq) {
@@ -646,6 +647,45 @@ fn drop_carried(item: &TxnItem, left: &mut Vec<super::inflight::LeftAlone>) {
     }
 }
 
+/// Loads the images left alone that `starsync.left_alone` keeps ([`super::inflight`]): the
+/// keys they are for are put back in flight by capture, which reads the own transactions not
+/// echoed yet again.
+async fn load_left_alone(shared: &AgentShared, local: &mut mysql_async::Conn) -> Result<()> {
+    use mysql_async::prelude::Queryable;
+    let rows: Vec<(Vec<u8>, Vec<u8>)> = local
+        .query("SELECT row_hash, stored FROM starsync.left_alone")
+        .await
+        .map_err(Error::db("reading starsync.left_alone"))?;
+    let n = rows.len();
+    let unreadable = shared.inflight.lock().unwrap().load(rows);
+    if unreadable > 0 {
+        warn!(
+            unreadable,
+            "rows of starsync.left_alone this version cannot read are dropped"
+        );
+    }
+    if n > 0 {
+        info!(
+            rows = n - unreadable,
+            "images left alone for own changes on their way loaded"
+        );
+    }
+    Ok(())
+}
+
+/// Writes the changes to the images left alone with the transaction being committed.
+struct SaveLeftAlone(Arc<AgentShared>);
+
+impl crate::apply::CommitRows for SaveLeftAlone {
+    fn sql(&self) -> Vec<String> {
+        self.0.inflight.lock().unwrap().unsaved_sql()
+    }
+
+    fn committed(&self) {
+        self.0.inflight.lock().unwrap().saved();
+    }
+}
+
 /// How long a session must last before the agent's last error is cleared.
 const ERROR_CLEARS_AFTER: Duration = Duration::from_secs(5);
 
@@ -678,6 +718,7 @@ async fn apply_loop(
         })
     }));
     applier.set_echo_skip(Arc::new(AgentEchoSkip(shared.clone())));
+    applier.set_commit_rows(Arc::new(SaveLeftAlone(shared.clone())));
     let mut buf = TxnBuffer::new(16 << 20);
     let mut mode = TxnMode::default();
     // A foreign transaction being collected.
@@ -706,6 +747,13 @@ async fn apply_loop(
                     debug!(gtid = %b.gtid, "received");
                     mode = if b.gtid.domain == own {
                         // The echo supersedes our in-flight change of the same transaction.
+                        // Capture must have read that transaction first (after a restart it
+                        // reads it again): the keys it puts in flight are released here.
+                        let seq = b.gtid.seq;
+                        echo_waits_for_capture(&shared, |read| {
+                            read.get(own).is_some_and(|g| g.seq >= seq)
+                        })
+                        .await;
                         let back = shared.inflight.lock().unwrap().release(b.gtid.seq);
                         left_alone.extend(back);
                         TxnMode {

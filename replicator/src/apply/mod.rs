@@ -109,6 +109,16 @@ pub const STATE_DDL: &[&str] = &[
         KEY (detected_at)
     ) ENGINE=InnoDB",
     refused::DDL,
+    // On a snap: the master's images of rows that had an own change on its way to the master,
+    // left alone until that change's echo comes back ([`crate::agent::inflight`]). Each row is
+    // written with the transaction that left the image alone and deleted with the echo that
+    // writes it; a restarted agent loads them.
+    "CREATE TABLE IF NOT EXISTS starsync.left_alone (
+        row_hash BINARY(32) NOT NULL PRIMARY KEY,
+        table_name VARCHAR(200) NOT NULL,
+        stored LONGBLOB NOT NULL,
+        left_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+    ) ENGINE=InnoDB",
 ];
 
 /// The apply session's `sql_mode`, for [`APPLY_SQL_MODE`] and [`STRICT`] (one list). Values
@@ -324,6 +334,16 @@ pub trait EchoSkip: Send + Sync {
     fn touched(&self, table: &str);
 }
 
+/// Rows of starsync's own tables that go with the next transaction the applier commits, in it
+/// (the agent's images left alone, [`crate::agent::inflight`]): they are committed with the
+/// change that made them or not at all.
+pub trait CommitRows: Send + Sync {
+    /// The statements to run before `COMMIT` (none: nothing to write).
+    fn sql(&self) -> Vec<String>;
+    /// The transaction that ran the last [`CommitRows::sql`] committed.
+    fn committed(&self);
+}
+
 /// One row's (before, after) images.
 pub(crate) type RowPair<'a> = (Option<&'a [Value]>, Option<&'a [Value]>);
 
@@ -423,6 +443,7 @@ pub struct Applier {
     warned: std::collections::HashSet<String>,
     echo_guard: Option<EchoGuard>,
     echo_skip: Option<Arc<dyn EchoSkip>>,
+    commit_rows: Option<Arc<dyn CommitRows>>,
     /// A transaction applied without foreign key checks: the master's change adds a row whose
     /// parent this node deleted, in a change of its own the master refuses ([`fk`]).
     without_fk_checks: Option<Gtid>,
@@ -470,6 +491,7 @@ impl Applier {
             warned: Default::default(),
             echo_guard: None,
             echo_skip: None,
+            commit_rows: None,
             without_fk_checks: None,
         })
     }
@@ -482,6 +504,26 @@ impl Applier {
     /// Installs what tells echo rows that would change nothing.
     pub fn set_echo_skip(&mut self, skip: Arc<dyn EchoSkip>) {
         self.echo_skip = Some(skip);
+    }
+
+    /// Installs what gives rows to write with each commit.
+    pub fn set_commit_rows(&mut self, rows: Arc<dyn CommitRows>) {
+        self.commit_rows = Some(rows);
+    }
+
+    /// The statements of [`CommitRows`] for the transaction being committed.
+    pub(crate) fn commit_rows_sql(&self) -> Vec<String> {
+        self.commit_rows
+            .as_ref()
+            .map(|c| c.sql())
+            .unwrap_or_default()
+    }
+
+    /// The transaction that ran `commit_rows_sql()`'s statements committed.
+    pub(crate) fn commit_rows_done(&self, sql: &[String]) {
+        if let (Some(c), false) = (&self.commit_rows, sql.is_empty()) {
+            c.committed();
+        }
     }
 
     /// What the target holds.
@@ -1312,11 +1354,19 @@ impl Applier {
                     g.domain, g.server, g.seq
                 ));
             }
+            let extra = self.commit_rows_sql();
+            for q in &extra {
+                self.conn
+                    .query_drop(q)
+                    .await
+                    .map_err(Error::db(format!("keeping the images {g} left alone")))?;
+            }
             sql.push_str("COMMIT");
             self.conn
                 .query_drop(sql)
                 .await
                 .map_err(Error::db(format!("committing {g}")))?;
+            self.commit_rows_done(&extra);
         }
         if !setvals.is_empty() && !in_txn {
             // Sequence changes beside other rows: after the commit, unlogged.

@@ -239,7 +239,7 @@ impl Applier {
             let Some(q) = self.small_sql(b, &chunks, &plans, skip, checked, plain) else {
                 return Ok(None);
             };
-            let (sql, applied) = (q.sql, q.rows);
+            let (sql, applied, extra) = (q.sql, q.rows, q.extra);
             // Too long for the target (its `max_allowed_packet`, less room for the header):
             // item by item, where every part is a statement of its own.
             if sql.len() + 1024 > self.max_packet {
@@ -278,6 +278,7 @@ impl Applier {
                 });
             }
             self.pos.advance(g);
+            self.commit_rows_done(&extra);
             debug!(target_node = %self.label, gtid = %g, rows = applied, query_us = t0.elapsed().as_micros() as u64, "applied");
             return Ok(Some(Committed {
                 gtid: g,
@@ -423,28 +424,35 @@ impl Applier {
                 }
             }
         }
-        let query = |sql| {
-            Some(SmallQuery {
-                sql,
-                rows: applied,
-                plain_insert,
-            })
-        };
-        if single {
-            return query(sql);
+        // Asked for after the rows: leaving rows alone adds to them.
+        let extra = self.commit_rows_sql();
+        if extra.iter().map(String::len).sum::<usize>() > SMALL_BYTES {
+            return None;
         }
-        sql.insert_str(head, "; BEGIN");
-        if !lands {
-            sql.push_str(&format!(
-                "; INSERT INTO starsync.applied (domain_id, server_id, seq_no, origin_ts, \
-                 applied_at) VALUES ({}, {}, {}, {}, NOW(6)) ON DUPLICATE KEY UPDATE \
-                 server_id=VALUES(server_id), seq_no=VALUES(seq_no), origin_ts=VALUES(origin_ts), \
-                 applied_at=VALUES(applied_at)",
-                g.domain, g.server, g.seq, b.timestamp
-            ));
+        // Only one plain `INSERT` and nothing else to write: it commits itself.
+        if !single || !extra.is_empty() {
+            sql.insert_str(head, "; BEGIN");
+            if !lands {
+                sql.push_str(&format!(
+                    "; INSERT INTO starsync.applied (domain_id, server_id, seq_no, origin_ts, \
+                     applied_at) VALUES ({}, {}, {}, {}, NOW(6)) ON DUPLICATE KEY UPDATE \
+                     server_id=VALUES(server_id), seq_no=VALUES(seq_no), \
+                     origin_ts=VALUES(origin_ts), applied_at=VALUES(applied_at)",
+                    g.domain, g.server, g.seq, b.timestamp
+                ));
+            }
+            for q in &extra {
+                sql.push_str("; ");
+                sql.push_str(q);
+            }
+            sql.push_str("; COMMIT");
         }
-        sql.push_str("; COMMIT");
-        query(sql)
+        Some(SmallQuery {
+            sql,
+            rows: applied,
+            plain_insert,
+            extra,
+        })
     }
 }
 
@@ -455,6 +463,8 @@ struct SmallQuery {
     rows: u64,
     /// Whether it has a forced insert sent as a plain `INSERT` (an existing key fails it).
     plain_insert: bool,
+    /// The [`super::CommitRows`] statements it runs before its `COMMIT`.
+    extra: Vec<String>,
 }
 
 #[cfg(test)]

@@ -362,6 +362,10 @@ pub async fn load(
     ddl.query_drop("SET SESSION sql_log_bin = 0")
         .await
         .map_err(Error::db("disabling binlog"))?;
+    // Images left alone for own changes the master's data now settles.
+    ddl.query_drop("DELETE FROM starsync.left_alone")
+        .await
+        .map_err(Error::db("clearing starsync.left_alone"))?;
     if let Some(own) = state.get(own_domain) {
         ddl.exec_drop(
             "INSERT INTO starsync.echo_pos VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE \
