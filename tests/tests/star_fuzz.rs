@@ -7,7 +7,9 @@
 //! once through `kill -9` of an agent and of the hub.
 //!
 //! `STARSYNC_FUZZ_SEED` replays a run (the seed is printed); `STARSYNC_FUZZ_SECS` runs longer;
-//! `STARSYNC_FUZZ_FOCUS=fk` writes only the tables of the foreign key.
+//! `STARSYNC_FUZZ_FOCUS=fk` writes only the tables of the foreign key;
+//! `STARSYNC_FUZZ_RESTARTS=N` also kills and restarts an agent (in turn) N times in each third
+//! of the run.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -139,7 +141,8 @@ enum Meanwhile {
     /// Schema changes on the master: a column added at the end and one in the middle, an
     /// index; rows written in the old shape meet the new one.
     SchemaChanges,
-    /// `kill -9` of snap1's agent, then of the hub, each restarted a second later.
+    /// `kill -9` of snap1's agent, then of the hub and snap2's agent, each restarted a second
+    /// later.
     Kills,
 }
 
@@ -169,17 +172,22 @@ async fn step(star: &mut Star, meanwhile: Meanwhile, step: u32) {
             )
             .await
             .unwrap(),
-        (Meanwhile::Kills, 1) => {
-            star.agent_proc(0).kill9();
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            star.start_agent(0).unwrap();
-        }
+        (Meanwhile::Kills, 1) => restart_agent(star, 0).await,
         (Meanwhile::Kills, _) => {
             star.hub_proc().kill9();
+            star.agent_proc(1).kill9();
             tokio::time::sleep(Duration::from_secs(1)).await;
             star.start_hub().unwrap();
+            star.start_agent(1).unwrap();
         }
     }
+}
+
+/// `kill -9` of snap `i + 1`'s agent, restarted a second later.
+async fn restart_agent(star: &mut Star, i: usize) {
+    star.agent_proc(i).kill9();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    star.start_agent(i).unwrap();
 }
 
 async fn run(meanwhile: Meanwhile) {
@@ -217,12 +225,22 @@ async fn run(meanwhile: Meanwhile) {
             )));
         }
     }
-    let third = Duration::from_secs(secs) / 3;
-    for n in 1..=2 {
-        tokio::time::sleep(third).await;
-        step(&mut star, meanwhile, n).await;
+    let restarts: u32 = std::env::var("STARSYNC_FUZZ_RESTARTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let slice = Duration::from_secs(secs) / 3 / (restarts + 1);
+    for n in 1..=3 {
+        for r in 0..=restarts {
+            tokio::time::sleep(slice).await;
+            if r < restarts {
+                restart_agent(&mut star, (n + r) as usize % 2).await;
+            }
+        }
+        if n < 3 {
+            step(&mut star, meanwhile, n).await;
+        }
     }
-    tokio::time::sleep(third).await;
     stop.store(true, Ordering::Relaxed);
     for w in writers {
         w.await.unwrap().unwrap();
