@@ -11,6 +11,7 @@ use mysql_async::prelude::*;
 use mysql_async::Params;
 use tracing::{debug, warn};
 
+use super::cascade::CascadeError;
 use super::sql::TablePlan;
 use super::values::{self, params};
 use super::{Applier, RowPair};
@@ -29,7 +30,14 @@ impl Applier {
         rows: &[RowPair<'_>],
     ) -> Result<()> {
         let meta = &chunk.table;
-        if plan.has_pk && !super::moves_a_key(plan, rows) {
+        // Deletes of a table that cascading keys refer to go row by row, each after the rows
+        // referring to it ([`super::cascade`]).
+        let cascades = chunk.kind == RowKind::Delete
+            && !self
+                .cascading_refs(&meta.schema, &meta.table)
+                .await?
+                .is_empty();
+        if plan.has_pk && !super::moves_a_key(plan, rows) && !cascades {
             // Fast path: statements that only succeed for every row when nothing conflicts. A
             // single row needs no savepoint: a statement that fails or matches nothing changed
             // nothing.
@@ -165,7 +173,18 @@ impl Applier {
             if let Some(a) = after {
                 self.displace_unique(chunk, plan, before, a).await?;
             }
-            let (res, converted) = self.force_checked(plan, chunk.kind, before, after).await;
+            // A delete of a row the master holds: what refers to it through cascading keys
+            // goes first, binlogged ([`super::cascade`]).
+            let (res, converted) = match (chunk.kind, before, &current) {
+                (RowKind::Delete, Some(b), Some(_)) => {
+                    match self.cascade_explicitly(meta, plan, b).await {
+                        Ok(()) => self.force_checked(plan, chunk.kind, before, after).await,
+                        Err(CascadeError::Server(e)) => (Err(e), false),
+                        Err(CascadeError::Other(e)) => return Err(e),
+                    }
+                }
+                _ => self.force_checked(plan, chunk.kind, before, after).await,
+            };
             match res {
                 Err(mysql_async::Error::Server(ref s))
                     if s.code == 1062 && attempt < UNIQUE_RACE_RETRIES =>

@@ -20,6 +20,7 @@
 //! Bulk rows go through prepared statements with MariaDB's bulk execute (`exec_batch`): no
 //! escaping, one round trip per chunk.
 
+mod cascade;
 mod conflict;
 pub mod fk;
 mod nontx;
@@ -444,6 +445,8 @@ pub struct Applier {
     echo_guard: Option<EchoGuard>,
     echo_skip: Option<Arc<dyn EchoSkip>>,
     commit_rows: Option<Arc<dyn CommitRows>>,
+    /// Cascading foreign keys per table (hub ingest, [`cascade`]).
+    cascades: cascade::CascadeCache,
     /// A transaction applied without foreign key checks: the master's change adds a row whose
     /// parent this node deleted, in a change of its own the master refuses ([`fk`]).
     without_fk_checks: Option<Gtid>,
@@ -492,6 +495,7 @@ impl Applier {
             echo_guard: None,
             echo_skip: None,
             commit_rows: None,
+            cascades: Default::default(),
             without_fk_checks: None,
         })
     }
@@ -554,6 +558,7 @@ impl Applier {
     /// Forgets cached table plans (after DDL).
     pub fn invalidate_plans(&mut self) {
         self.plans.clear();
+        self.cascades.clear();
     }
 
     async fn set_log_bin(&mut self, on: bool) -> Result<()> {

@@ -218,6 +218,17 @@ impl Applier {
             // not at the commit: they take the item-by-item path ([`Applier::rows`]). A group
             // its origin logged as non-transactional with only transactional tables is a
             // transaction that also changed a MyISAM table (logged on its own, before it).
+            // The hub's deletes of a table that cascading keys refer to go row by row, each
+            // after the rows referring to it ([`super::cascade`]).
+            if checked
+                && chunk.kind == RowKind::Delete
+                && !self
+                    .cascading_refs(&chunk.table.schema, &chunk.table.table)
+                    .await?
+                    .is_empty()
+            {
+                return Ok(None);
+            }
             if !plan.has_pk
                 || plan.sequence
                 || plan.versioned_end.is_some()
