@@ -983,6 +983,15 @@ impl Applier {
         if o.skip {
             return Ok(());
         }
+        if self.plan_if_exists(&chunk.table).await?.is_none() {
+            // The master dropped the table since (its DROP came first): so did this node.
+            debug!(target_node = %self.label, table = %chunk.table.full_name(),
+                   "an image left alone is left out: its table is gone");
+            return Ok(());
+        }
+        let Some(o) = self.open.as_mut() else {
+            return Err(self.no_txn("rows"));
+        };
         o.savepoints += 1;
         let sp = format!("starsync_f{}", o.savepoints);
         self.conn
