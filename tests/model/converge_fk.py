@@ -35,10 +35,14 @@ change to the parent table also counts as one to the child table).
   converges; 'before' and 'left' do not (see --check).
 - 'nocheck': the control: every refused image written without checks.
 - 'hub-cascades': 'now', and the hub deletes a parent's cascading children itself, as rows of
-  the snap's transaction before the parent's delete, so that they are in the binlog (the
-  replicator since stop 24: apply/cascade.rs). CASCADE: 61 of 1,000 runs diverge against 452
-  for 'now'; without the master's own writes (--no-dba: those still cascade unlogged) 2
-  against 467. Checked by --check.
+  the snap's transaction before the parent's delete, so that they are in the binlog
+  (apply/cascade.rs). CASCADE: 61 of 1,000 runs diverge against 452 for 'now'; without the
+  master's own writes (--no-dba: those still cascade unlogged) 2 against 467.
+- 'hub-cascades+marks': the replicator since stop 24: 'hub-cascades', and an echo's parent
+  delete counts, for the echo skip, as a change to the children's table (its cascade may
+  delete a newer own child, whose echo must then be written). 61 of 1,000; without the
+  master's own writes 0 of 1,000 (1 of 3,000; 2 of 1,500 with 3 snaps: seeds 1293, and 282
+  and 1486, not explained yet). Checked by --check.
 - 'hub-cascades+off': not built: also, a snap applies what came through the hub from other
   snaps (and echoes) without cascades, their cascades being in the binlog. Without the
   master's own writes: 0 of 1,000; with them 90 (worse than 'hub-cascades').
@@ -79,12 +83,13 @@ VARIANTS = {
     'cascade-rows+marks': ('bykey', 'cascade', 'cascades'),
     'hub-cascades': ('bykey', 'whole', True),
     'hub-cascades+off': ('bykey', 'whole', True),
+    'hub-cascades+marks': ('bykey', 'whole', True),
 }
 # Variants where the hub deletes a parent's cascading children itself, as rows of the snap's
 # transaction, before the parent (so that they are in the binlog and reach every snap); with
 # '+off' a snap applies the transactions that came through the hub (other snaps' and echoes)
 # without cascades: the master's binlog carries theirs.
-HUB_CASCADES = {'hub-cascades', 'hub-cascades+off'}
+HUB_CASCADES = {'hub-cascades', 'hub-cascades+off', 'hub-cascades+marks'}
 
 def run(seed, variant, fk, snaps=2, steps=300, trace=False, restarts=False, dba=True):
     rnd = random.Random(seed)
@@ -222,6 +227,9 @@ def run(seed, variant, fk, snaps=2, steps=300, trace=False, restarts=False, dba=
             elif k[0] in touched or k not in final or final[k] != v or k in written:
                 todo.append((k, v)); written.add(k)
         db, checks = forced(st['db'], todo)
+        if variant == 'hub-cascades+marks' and cascade and any(
+                k[0] == 'p' and v is None for k, v in todo):
+            st['events'].append(('foreign', {'c'}))  # its cascade, for the echo skip
         for k, v in released.items():
             if k in carried:
                 continue
@@ -332,15 +340,15 @@ if __name__ == '__main__':
               + ", ".join(f"{r} diverged in {b}" for r, b in rbad.items()))
         # CASCADE: the hub's explicit cascades take most divergence away.
         k = n // 4
+        hc = 'hub-cascades+marks'
         cbad = {(v, d): sum(not run(sd, v, 'cascade', dba=d) for sd in range(k))
-                for v, d in (('now', True), ('hub-cascades', True), ('hub-cascades', False))}
-        print(f"CASCADE, {k} runs each: now diverged in {cbad[('now', True)]}, hub-cascades in "
-              f"{cbad[('hub-cascades', True)]} ({cbad[('hub-cascades', False)]} without the "
-              "master's own writes)")
+                for v, d in (('now', True), (hc, True), (hc, False))}
+        print(f"CASCADE, {k} runs each: now diverged in {cbad[('now', True)]}, {hc} in "
+              f"{cbad[(hc, True)]} ({cbad[(hc, False)]} without the master's own writes)")
         ok = (bad['now'] == 0 and bad['before'] > 0 and bad['left'] > 0
               and rbad['keep'] == 0 and rbad['lose'] > 0
-              and cbad[('hub-cascades', True)] * 4 < cbad[('now', True)]
-              and cbad[('hub-cascades', False)] * 20 < cbad[('now', True)])
+              and cbad[(hc, True)] * 4 < cbad[('now', True)]
+              and cbad[(hc, False)] == 0)
         sys.exit(0 if ok else 1)
     if len(sys.argv) > 3:
         sys.exit(0 if run(int(sys.argv[1]), sys.argv[2], sys.argv[3], trace=True) else 1)

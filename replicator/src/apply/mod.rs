@@ -1053,6 +1053,24 @@ impl Applier {
             return self.sequence_rows(chunk).await;
         }
         let mut rows = kept_rows(chunk, skip_row);
+        if let Some(es) = self.echo_skip.clone() {
+            // A row deleted here (or moved off its key) may cascade to rows of other tables,
+            // which no binlog shows: no echo row of those tables may be left out as held (a
+            // snap's re-applied delete of a parent can cascade to its own newer child, whose
+            // echo must then write it again; `tests/model/converge_fk.py`, hub-cascades+marks).
+            let deletes = chunk.kind == RowKind::Delete
+                || (chunk.kind == RowKind::Update && moves_a_key(&plan, &rows));
+            if deletes && !rows.is_empty() {
+                let table = &chunk.table;
+                for r in self
+                    .cascading_refs(&table.schema, &table.table)
+                    .await?
+                    .iter()
+                {
+                    es.touched(&format!("{}.{}", r.schema, r.table));
+                }
+            }
+        }
         if echo {
             if let Some(es) = self.echo_skip.clone() {
                 self.leave_out_unchanged(es.as_ref(), chunk, &mut rows)
