@@ -7,7 +7,9 @@
 //! once through `kill -9` of an agent and of the hub.
 //!
 //! `STARSYNC_FUZZ_SEED` replays a run (the seed is printed); `STARSYNC_FUZZ_SECS` runs longer;
-//! `STARSYNC_FUZZ_FOCUS=fk` writes only the tables of the foreign key;
+//! `STARSYNC_FUZZ_FOCUS=fk` writes only the tables of the foreign key; `STARSYNC_FUZZ_FOCUS=cascade`
+//! has the snaps write only tables under `ON DELETE CASCADE` / `SET NULL` keys (the master's
+//! writers keep to the other tables: its own deletes cascade unlogged, see `apply/cascade.rs`);
 //! `STARSYNC_FUZZ_RESTARTS=N` also kills and restarts an agent (in turn) N times in each third
 //! of the run.
 
@@ -29,6 +31,11 @@ const SCHEMA: &str = "CREATE DATABASE MOST; USE MOST; \
     CREATE TABLE m (id INT PRIMARY KEY, v INT, u INT UNIQUE) ENGINE=MyISAM; \
     CREATE TABLE pp (id INT PRIMARY KEY, v INT); \
     CREATE TABLE cc (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES pp (id)); \
+    CREATE TABLE pq (id INT PRIMARY KEY, v INT); \
+    CREATE TABLE cq (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES pq (id) ON DELETE CASCADE); \
+    CREATE TABLE gq (id INT PRIMARY KEY, cid INT, FOREIGN KEY (cid) REFERENCES cq (id) ON DELETE CASCADE); \
+    CREATE TABLE nq (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES pq (id) ON DELETE SET NULL); \
+    INSERT INTO pq SELECT seq, 0 FROM seq_1_to_10; \
     INSERT INTO pp SELECT seq, 0 FROM seq_1_to_10; \
     INSERT INTO f SELECT seq, 0, 'init', NULL FROM seq_1_to_20; \
     INSERT INTO g SELECT seq % 5, seq, 0, NULL FROM seq_1_to_20";
@@ -38,12 +45,36 @@ fn statement(rng: &mut StdRng, who: &str) -> String {
     let k = |rng: &mut StdRng| rng.gen_range(1..=KEYS);
     let p = |rng: &mut StdRng| rng.gen_range(1..=12);
     // STARSYNC_FUZZ_FOCUS=fk: only the parent and child tables (for chasing a divergence there).
-    let pick = if std::env::var("STARSYNC_FUZZ_FOCUS").is_ok_and(|f| f == "fk") {
-        rng.gen_range(14..18)
-    } else {
-        rng.gen_range(0..20)
+    let focus = std::env::var("STARSYNC_FUZZ_FOCUS").unwrap_or_default();
+    let pick = match focus.as_str() {
+        "fk" => rng.gen_range(14..18),
+        "cascade" if who != "master" => rng.gen_range(20..27),
+        "cascade" => rng.gen_range(0..14),
+        _ => rng.gen_range(0..20),
     };
     match pick {
+        20 => format!(
+            "INSERT INTO pq (id, v) VALUES ({}, 1) ON DUPLICATE KEY UPDATE v = v + 1",
+            p(rng)
+        ),
+        21 => format!("DELETE FROM pq WHERE id = {}", p(rng)),
+        22 => format!(
+            "INSERT INTO cq (id, pid) VALUES ({}, {}) ON DUPLICATE KEY UPDATE pid = VALUES(pid)",
+            k(rng),
+            p(rng)
+        ),
+        23 => format!("DELETE FROM cq WHERE id = {}", k(rng)),
+        24 => format!(
+            "INSERT INTO gq (id, cid) VALUES ({}, {}) ON DUPLICATE KEY UPDATE cid = VALUES(cid)",
+            k(rng),
+            k(rng)
+        ),
+        25 => format!(
+            "INSERT INTO nq (id, pid) VALUES ({}, {}) ON DUPLICATE KEY UPDATE pid = VALUES(pid)",
+            k(rng),
+            p(rng)
+        ),
+        26 => format!("DELETE FROM pq WHERE id = {}; INSERT INTO pq VALUES ({0}, 9)", p(rng)),
         14 => format!(
             "INSERT INTO pp (id, v) VALUES ({}, 1) ON DUPLICATE KEY UPDATE v = v + 1",
             p(rng)
@@ -254,12 +285,12 @@ async fn run(meanwhile: Meanwhile) {
         .wait_converged(Duration::from_secs(120 + 4 * secs))
         .await;
     if let Err(e) = &converged {
-        for t in ["f", "g", "m", "pp", "cc"] {
+        for t in ["f", "g", "m", "pp", "cc", "pq", "cq", "gq", "nq"] {
             for node in &star.cluster.nodes {
                 let rows: Vec<String> = node
                     .query(&format!(
                         "SELECT GROUP_CONCAT(CONCAT_WS(':', {}) ORDER BY 1 SEPARATOR ' ') FROM MOST.{t}",
-                        match t { "g" => "a, b, x, LENGTH(t)", "f" => "id, v, s, u", "cc" => "id, pid", _ => "id, v" }
+                        match t { "g" => "a, b, x, LENGTH(t)", "f" => "id, v, s, u", "cc" | "cq" | "nq" => "id, pid", "gq" => "id, cid", _ => "id, v" }
                     ))
                     .await
                     .unwrap_or_default();
