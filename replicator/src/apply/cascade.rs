@@ -202,10 +202,10 @@ impl Applier {
     pub(super) async fn cascade_explicitly(
         &mut self,
         meta: &TableMeta,
-        plan_: &TablePlan,
+        table_plan: &TablePlan,
         before: &[Value],
     ) -> std::result::Result<(), CascadeError> {
-        let filter = plan_
+        let filter = table_plan
             .key
             .iter()
             .map(|&k| format!("{} <=> ?", ident(&meta.columns[k].name)))
@@ -215,7 +215,7 @@ impl Applier {
         plan(self, &meta.schema, &meta.table, &filter, 0, &mut statements)
             .await
             .map_err(CascadeError::Other)?;
-        let p = params(before, &plan_.key);
+        let p = params(before, &table_plan.key);
         let mut affected = 0;
         for q in &statements {
             self.conn
