@@ -285,9 +285,10 @@ async fn run(meanwhile: Meanwhile) {
         .wait_converged(Duration::from_secs(120 + 4 * secs))
         .await;
     if let Err(e) = &converged {
+        println!("seed {seed}: {e:#}");
         for t in ["f", "g", "m", "pp", "cc", "pq", "cq", "gq", "nq"] {
             for node in &star.cluster.nodes {
-                let rows: Vec<String> = node
+                let rows: Vec<Option<String>> = node
                     .query(&format!(
                         "SELECT GROUP_CONCAT(CONCAT_WS(':', {}) ORDER BY 1 SEPARATOR ' ') FROM MOST.{t}",
                         match t { "g" => "a, b, x, LENGTH(t)", "f" => "id, v, s, u", "cc" | "cq" | "nq" => "id, pid", "gq" => "id, cid", _ => "id, v" }
