@@ -233,30 +233,15 @@ async fn a_child_deleted_for_the_masters_parent_delete_comes_back_with_its_echo(
         .await
         .unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
-    let mut dba = star.master().conn().await.unwrap();
-    dba.query_drop("BEGIN").await.unwrap();
-    dba.query_drop("SELECT * FROM MOST.p WHERE id = 1 FOR UPDATE")
-        .await
-        .unwrap();
+    let mut dba = dba_holds(&star, "MOST.p").await;
     app_exec(star.snap(0), "INSERT INTO MOST.c VALUES (10, 1)")
         .await
         .unwrap();
-    eventually(
+    master_waits_for_a_lock(
+        &star,
         "the hub's apply of the child waits for the DBA's lock on its parent",
-        Duration::from_secs(30),
-        || async {
-            let waiting: Vec<u64> = star
-                .master()
-                .query(
-                    "SELECT COUNT(*) FROM information_schema.INNODB_TRX \
-                     WHERE trx_state = 'LOCK WAIT'",
-                )
-                .await?;
-            Ok(waiting[0] == 1)
-        },
     )
-    .await
-    .unwrap();
+    .await;
     dba.query_drop("DELETE FROM MOST.p WHERE id = 1; INSERT INTO MOST.p VALUES (1); COMMIT")
         .await
         .unwrap();
@@ -773,11 +758,7 @@ async fn an_image_left_alone_survives_a_kill_of_the_agent() {
         .unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
     // A DBA's lock holds the hub's apply of snap1's change at its first row.
-    let mut dba = star.master().conn().await.unwrap();
-    dba.query_drop("BEGIN").await.unwrap();
-    dba.query_drop("SELECT * FROM MOST.u WHERE id = 1 FOR UPDATE")
-        .await
-        .unwrap();
+    let mut dba = dba_holds(&star, "MOST.u").await;
     app_exec(
         star.snap(0),
         "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.t SET v = 5 WHERE id = 1; \
@@ -785,22 +766,11 @@ async fn an_image_left_alone_survives_a_kill_of_the_agent() {
     )
     .await
     .unwrap();
-    eventually(
+    master_waits_for_a_lock(
+        &star,
         "the hub's apply of snap1's change waits for the DBA's lock",
-        Duration::from_secs(30),
-        || async {
-            let waiting: Vec<u64> = star
-                .master()
-                .query(
-                    "SELECT COUNT(*) FROM information_schema.INNODB_TRX \
-                     WHERE trx_state = 'LOCK WAIT'",
-                )
-                .await?;
-            Ok(waiting[0] == 1)
-        },
     )
-    .await
-    .unwrap();
+    .await;
     star.master()
         .exec(
             "DELETE FROM MOST.t WHERE id = 1; UPDATE MOST.t SET id = 1 WHERE id = 2; \
@@ -808,17 +778,7 @@ async fn an_image_left_alone_survives_a_kill_of_the_agent() {
         )
         .await
         .unwrap();
-    let master_pos = star.master().gtid_binlog_pos().await.unwrap();
-    eventually(
-        "snap1 has the master's changes",
-        Duration::from_secs(30),
-        || async {
-            let p = star.snap(0).gtid_binlog_pos().await?;
-            Ok(master_pos.iter().all(|g| p.contains(g)))
-        },
-    )
-    .await
-    .unwrap();
+    snap_has_the_masters_changes(&star, 0).await;
     let t: Vec<(i32, i32)> = star.snap(0).query("SELECT * FROM MOST.t").await.unwrap();
     assert_eq!(
         t,
@@ -840,14 +800,7 @@ async fn an_image_left_alone_survives_a_kill_of_the_agent() {
     star.start_agent(0).unwrap();
     star.wait_agents(2, Duration::from_secs(30)).await.unwrap();
     dba.query_drop("ROLLBACK").await.unwrap();
-    if let Err(e) = star.wait_converged(Duration::from_secs(30)).await {
-        let mut all = Vec::new();
-        for node in &star.cluster.nodes {
-            let t: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.t").await.unwrap();
-            all.push((node.name().to_string(), t));
-        }
-        panic!("{e}: {all:?}");
-    }
+    converged_or_show(&star, &["MOST.t"]).await;
     for node in &star.cluster.nodes {
         let t: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.t").await.unwrap();
         let u: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.u").await.unwrap();
@@ -892,33 +845,18 @@ async fn a_parent_delete_whose_keys_cascade_reaches_every_node_with_its_cascade(
         .await
         .unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
-    let mut dba = star.master().conn().await.unwrap();
-    dba.query_drop("BEGIN").await.unwrap();
-    dba.query_drop("SELECT * FROM MOST.u WHERE id = 1 FOR UPDATE")
-        .await
-        .unwrap();
+    let mut dba = dba_holds(&star, "MOST.u").await;
     app_exec(
         star.snap(0),
         "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; DELETE FROM MOST.p WHERE id = 1; COMMIT",
     )
     .await
     .unwrap();
-    eventually(
+    master_waits_for_a_lock(
+        &star,
         "the hub's apply of snap1's delete waits for the DBA's lock",
-        Duration::from_secs(30),
-        || async {
-            let waiting: Vec<u64> = star
-                .master()
-                .query(
-                    "SELECT COUNT(*) FROM information_schema.INNODB_TRX \
-                     WHERE trx_state = 'LOCK WAIT'",
-                )
-                .await?;
-            Ok(waiting[0] == 1)
-        },
     )
-    .await
-    .unwrap();
+    .await;
     app_exec(
         star.snap(1),
         "BEGIN; INSERT INTO MOST.c VALUES (3, 1); INSERT INTO MOST.g VALUES (30, 3); \
@@ -940,16 +878,7 @@ async fn a_parent_delete_whose_keys_cascade_reaches_every_node_with_its_cascade(
     .await
     .unwrap();
     dba.query_drop("ROLLBACK").await.unwrap();
-    if let Err(e) = star.wait_converged(Duration::from_secs(30)).await {
-        let mut all = Vec::new();
-        for node in &star.cluster.nodes {
-            let c: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.c").await.unwrap();
-            let g: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.g").await.unwrap();
-            let n: Vec<(i32, Option<i32>)> = node.query("SELECT * FROM MOST.n").await.unwrap();
-            all.push((node.name().to_string(), c, g, n));
-        }
-        panic!("{e}: {all:?}");
-    }
+    converged_or_show(&star, &["MOST.c", "MOST.g", "MOST.n"]).await;
     for node in &star.cluster.nodes {
         let p: Vec<i32> = node.query("SELECT id FROM MOST.p").await.unwrap();
         let c: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.c").await.unwrap();
@@ -984,11 +913,7 @@ async fn an_echo_whose_parent_delete_cascades_does_not_lose_a_newer_own_child() 
         .await
         .unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
-    let mut dba = star.master().conn().await.unwrap();
-    dba.query_drop("BEGIN").await.unwrap();
-    dba.query_drop("SELECT * FROM MOST.u WHERE id = 1 FOR UPDATE")
-        .await
-        .unwrap();
+    let mut dba = dba_holds(&star, "MOST.u").await;
     app_exec(
         star.snap(0),
         "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; DELETE FROM MOST.p WHERE id = 2; \
@@ -999,46 +924,18 @@ async fn an_echo_whose_parent_delete_cascades_does_not_lose_a_newer_own_child() 
     app_exec(star.snap(0), "INSERT INTO MOST.c VALUES (1, 2)")
         .await
         .unwrap();
-    eventually(
+    master_waits_for_a_lock(
+        &star,
         "the hub's apply of snap1's first transaction waits for the DBA's lock",
-        Duration::from_secs(30),
-        || async {
-            let waiting: Vec<u64> = star
-                .master()
-                .query(
-                    "SELECT COUNT(*) FROM information_schema.INNODB_TRX \
-                     WHERE trx_state = 'LOCK WAIT'",
-                )
-                .await?;
-            Ok(waiting[0] == 1)
-        },
     )
-    .await
-    .unwrap();
+    .await;
     star.master()
         .exec("UPDATE MOST.p SET v = 7 WHERE id = 1")
         .await
         .unwrap();
-    let master_pos = star.master().gtid_binlog_pos().await.unwrap();
-    eventually(
-        "snap1 has the master's change",
-        Duration::from_secs(30),
-        || async {
-            let p = star.snap(0).gtid_binlog_pos().await?;
-            Ok(master_pos.iter().all(|g| p.contains(g)))
-        },
-    )
-    .await
-    .unwrap();
+    snap_has_the_masters_changes(&star, 0).await;
     dba.query_drop("ROLLBACK").await.unwrap();
-    if let Err(e) = star.wait_converged(Duration::from_secs(30)).await {
-        let mut all = Vec::new();
-        for node in &star.cluster.nodes {
-            let c: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.c").await.unwrap();
-            all.push((node.name().to_string(), c));
-        }
-        panic!("{e}: {all:?}");
-    }
+    converged_or_show(&star, &["MOST.c"]).await;
     for node in &star.cluster.nodes {
         let c: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.c").await.unwrap();
         let p: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.p").await.unwrap();
@@ -1048,5 +945,64 @@ async fn an_echo_whose_parent_delete_cascades_does_not_lose_a_newer_own_child() 
             "{}",
             node.name()
         );
+    }
+}
+
+/// A DBA's open transaction on the master holding row 1 of `table` (`SELECT … FOR UPDATE`):
+/// the hub's apply of a snap's change that touches the row waits for it.
+async fn dba_holds(star: &Star, table: &str) -> mysql_async::Conn {
+    let mut dba = star.master().conn().await.unwrap();
+    dba.query_drop("BEGIN").await.unwrap();
+    dba.query_drop(format!("SELECT * FROM {table} WHERE id = 1 FOR UPDATE"))
+        .await
+        .unwrap();
+    dba
+}
+
+/// Waits until a transaction on the master waits for a lock (`what`: the hub's apply that
+/// [`dba_holds`] holds).
+async fn master_waits_for_a_lock(star: &Star, what: &str) {
+    eventually(what, Duration::from_secs(30), || async {
+        let waiting: Vec<u64> = star
+            .master()
+            .query(
+                "SELECT COUNT(*) FROM information_schema.INNODB_TRX \
+                 WHERE trx_state = 'LOCK WAIT'",
+            )
+            .await?;
+        Ok(waiting[0] == 1)
+    })
+    .await
+    .unwrap();
+}
+
+/// Waits until snap `i` holds every change the master holds now.
+async fn snap_has_the_masters_changes(star: &Star, i: usize) {
+    let master_pos = star.master().gtid_binlog_pos().await.unwrap();
+    eventually(
+        &format!("snap{} has the master's changes", i + 1),
+        Duration::from_secs(30),
+        || async {
+            let p = star.snap(i).gtid_binlog_pos().await?;
+            Ok(master_pos.iter().all(|g| p.contains(g)))
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// Waits until every node converged; if they do not, fails with the rows of `tables` on each.
+async fn converged_or_show(star: &Star, tables: &[&str]) {
+    if let Err(e) = star.wait_converged(Duration::from_secs(30)).await {
+        let mut all = Vec::new();
+        for node in &star.cluster.nodes {
+            for t in tables {
+                let rows: Vec<mysql_async::Row> =
+                    node.query(&format!("SELECT * FROM {t}")).await.unwrap();
+                let rows: Vec<_> = rows.into_iter().map(|r| r.unwrap()).collect();
+                all.push(format!("{t} on {}: {rows:?}", node.name()));
+            }
+        }
+        panic!("{e}: {all:#?}");
     }
 }
