@@ -59,6 +59,16 @@ impl LeftAlone {
             None => RowsChunk::new(self.table.clone(), RowKind::Delete, self.key_image.clone()),
         }
     }
+
+    /// The image as `starsync.left_alone.stored` holds it.
+    fn stored(&self) -> Vec<u8> {
+        rmp_serde::to_vec(&Stored {
+            table: (*self.table).clone(),
+            image: self.image.clone(),
+            key_image: self.key_image.clone(),
+        })
+        .unwrap_or_default()
+    }
 }
 
 /// An image left alone as `starsync.left_alone.stored` holds it (MessagePack).
@@ -85,9 +95,10 @@ pub struct InFlight {
     by_seq: VecDeque<(u64, Vec<RowKey>)>,
     /// Per in-flight key, the last image left alone.
     left: HashMap<RowKey, LeftAlone>,
-    /// Changes to `left` that `starsync.left_alone` does not hold yet: an image to keep, or
-    /// `None` to delete it. They go with the next transaction the agent commits.
-    unsaved: HashMap<RowKey, Option<LeftAlone>>,
+    /// Changes to `left` that `starsync.left_alone` does not hold yet, by the row's
+    /// [`row_hash`]: an image to keep, or `None` to delete it. They go with the next
+    /// transaction the agent commits.
+    unsaved: HashMap<[u8; 32], Option<LeftAlone>>,
     limit: usize,
     /// Rows not tracked because the limit was reached.
     pub untracked: u64,
@@ -107,7 +118,7 @@ impl InFlight {
 
     /// Keeps `l` as the last image left alone at its key.
     fn keep(&mut self, l: LeftAlone) {
-        self.unsaved.insert(l.key.clone(), Some(l.clone()));
+        self.unsaved.insert(row_hash(&l.key), Some(l.clone()));
         self.left.insert(l.key.clone(), l);
     }
 
@@ -132,7 +143,9 @@ impl InFlight {
                 }
                 Err(_) => {
                     unreadable += 1;
-                    self.unsaved.insert((String::new(), hash), None);
+                    if let Ok(hash) = hash.try_into() {
+                        self.unsaved.insert(hash, None);
+                    }
                 }
             }
         }
@@ -142,33 +155,21 @@ impl InFlight {
     /// Forgets every image left alone (their keys are no longer put back in flight).
     pub fn forget_left(&mut self) {
         for (k, _) in self.left.drain() {
-            self.unsaved.insert(k, None);
+            self.unsaved.insert(row_hash(&k), None);
         }
     }
 
     /// The statements that bring `starsync.left_alone` up to date (empty: nothing to do).
     pub fn unsaved_sql(&self) -> Vec<String> {
         let (mut keep, mut delete) = (Vec::new(), Vec::new());
-        for (key, l) in &self.unsaved {
-            // A row that could not be read is known by its hash only (`load`).
-            let hash = if key.0.is_empty() {
-                key.1.clone()
-            } else {
-                row_hash(key).to_vec()
-            };
+        for (hash, l) in &self.unsaved {
             match l {
                 Some(l) => {
-                    let stored = Stored {
-                        table: (*l.table).clone(),
-                        image: l.image.clone(),
-                        key_image: l.key_image.clone(),
-                    };
-                    let bytes = rmp_serde::to_vec(&stored).unwrap_or_default();
                     keep.push(format!(
                         "(X'{}', X'{}', X'{}')",
                         hex::encode(hash),
-                        hex::encode(key.0.as_bytes()),
-                        hex::encode(bytes)
+                        hex::encode(l.key.0.as_bytes()),
+                        hex::encode(l.stored())
                     ));
                 }
                 None => delete.push(format!("X'{}'", hex::encode(hash))),
@@ -229,7 +230,7 @@ impl InFlight {
                 if self.keys.get(&k).is_some_and(|&s| s <= seq) {
                     self.keys.remove(&k);
                     if let Some(l) = self.left.remove(&k) {
-                        self.unsaved.insert(k, None);
+                        self.unsaved.insert(row_hash(&k), None);
                         out.push(l);
                     }
                 }
@@ -405,18 +406,10 @@ mod tests {
         assert!(f.unsaved_sql().is_empty());
 
         // What the table now holds, read back by a restarted agent.
-        let stored = |l: &LeftAlone| {
-            rmp_serde::to_vec(&Stored {
-                table: (*l.table).clone(),
-                image: l.image.clone(),
-                key_image: l.key_image.clone(),
-            })
-            .unwrap()
-        };
         let rows: Vec<_> = f
             .left
             .values()
-            .map(|l| (row_hash(&l.key).to_vec(), stored(l)))
+            .map(|l| (row_hash(&l.key).to_vec(), l.stored()))
             .chain([(vec![7; 32], b"junk".to_vec())])
             .collect();
         let mut g = InFlight::new(100);

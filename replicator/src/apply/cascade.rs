@@ -11,7 +11,8 @@
 //! transaction: the binlog then carries them as rows, under that transaction's GTID, to every
 //! snap (the one that made the change gets them with its echo), and the cascade finds nothing
 //! left to do. In the model this takes the divergence from 452 to 61 of 1,000 runs with the
-//! master's own writes, and to 2 without them (variant `hub-cascades`).
+//! master's own writes, and to 0 without them once a delete under a cascading key also counts
+//! for the echo skip (variant `hub-cascades+marks`; [`Applier::cascading_refs`] serves both).
 //!
 //! Unlike a cascade, these statements fire the referring tables' `DELETE`/`UPDATE` triggers on
 //! the master (what they write is binlogged and replicates like any row).
@@ -33,7 +34,7 @@ use super::Applier;
 use crate::error::{Error, Result};
 use crate::model::{TableMeta, Value};
 
-/// How long the foreign keys read for a table are used before being read again (a key added or
+/// How long the cascading foreign keys read are used before being read again (a key added or
 /// dropped on the master meanwhile takes effect after this).
 const CACHE_FOR: Duration = Duration::from_secs(10);
 
@@ -167,7 +168,8 @@ impl Applier {
             for (ps, pt, s, t, name, rule, col, referenced) in rows {
                 let refs = by_table.entry((text(&ps), text(&pt))).or_default();
                 let id = (s.clone(), t.clone(), name);
-                if last.as_ref() != Some(&id) || refs.is_empty() {
+                // A key's columns are consecutive rows, all referring to one table.
+                if last.as_ref() != Some(&id) {
                     refs.push(CascadeRef {
                         schema: text(&s),
                         table: text(&t),
