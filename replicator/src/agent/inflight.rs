@@ -287,6 +287,16 @@ impl InFlight {
         !moved_out_of_flight
     }
 
+    /// Whether the row of `table` (`schema.table`) with primary key `key` (in the key's order)
+    /// is in flight.
+    pub fn holds(&self, table: &str, key: &[Value]) -> bool {
+        let key: Vec<&Value> = key.iter().collect();
+        self.keys.contains_key(&(
+            table.to_string(),
+            rmp_serde::to_vec(&key).unwrap_or_default(),
+        ))
+    }
+
     /// The encoded keys in flight of `table` (`schema.table`).
     pub fn keys_of(&self, table: &str) -> Vec<Vec<u8>> {
         self.keys

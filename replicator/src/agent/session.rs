@@ -795,8 +795,13 @@ async fn apply_loop(
                                 rows = left_alone.len(),
                                 "writing images left alone that the echo does not carry"
                             );
+                            let in_flight = |t: &str, k: &[crate::model::Value]| {
+                                shared.inflight.lock().unwrap().holds(t, k)
+                            };
                             for l in left_alone.drain(..) {
-                                if let Err(e) = applier.force_unless_refused(&l.chunk()).await {
+                                if let Err(e) =
+                                    applier.force_unless_refused(&l.chunk(), &in_flight).await
+                                {
                                     failed = Some(e);
                                     break;
                                 }

@@ -17,6 +17,12 @@
 //! Unlike a cascade, these statements fire the referring tables' `DELETE`/`UPDATE` triggers on
 //! the master (what they write is binlogged and replicates like any row).
 //!
+//! When the master refuses such a delete (a `RESTRICT` key further down, or beside: a child
+//! the master holds that the snap did not), the explicit statements are rolled back with the
+//! row, and the rows they would have changed are recorded with the refusal
+//! ([`Applier::record_refused_cascade`]): the snap's own delete took or changed them there,
+//! and the echo that brings the parent back brings them back too.
+//!
 //! Not made explicit: the master's own deletes (a DBA's client, not the hub: those cascade as
 //! before), `ON UPDATE` rules, and keys that refer to their own table (InnoDB cascades those as
 //! before). Chains deeper than [`MAX_DEPTH`] cascade below that depth as before.
@@ -83,16 +89,54 @@ type KeyColumn = (
     Vec<u8>,
 );
 
-/// The statements that delete (or set to NULL) what refers, through cascading keys, to the rows
-/// of `schema.table` that `filter` selects, deepest first. `filter` is a `WHERE` condition on
-/// that table.
+/// Rows that a delete of rows of a table changes through cascading keys: the rows of
+/// `schema.table` that `filter` (a `WHERE` condition on that table) selects, deleted or (with
+/// `set_null`) their `columns` set to NULL.
+struct Target {
+    schema: String,
+    table: String,
+    filter: String,
+    columns: Vec<String>,
+    set_null: bool,
+}
+
+impl Target {
+    /// The statement that makes the change.
+    fn statement(&self) -> String {
+        let child = qualified(&self.schema, &self.table);
+        if self.set_null {
+            let set = self
+                .columns
+                .iter()
+                .map(|c| format!("{} = NULL", ident(c)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("UPDATE {child} SET {set} WHERE {}", self.filter)
+        } else {
+            format!("DELETE FROM {child} WHERE {}", self.filter)
+        }
+    }
+}
+
+/// The condition that selects a row of `meta`'s table by its key (parameters: the key).
+fn key_filter(meta: &TableMeta, table_plan: &TablePlan) -> String {
+    table_plan
+        .key
+        .iter()
+        .map(|&k| format!("{} <=> ?", ident(&meta.columns[k].name)))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// What refers, through cascading keys, to the rows of `schema.table` that `filter` selects
+/// (a `WHERE` condition on that table), deepest first.
 async fn plan(
     applier: &mut Applier,
     schema: &str,
     table: &str,
     filter: &str,
     depth: u32,
-    out: &mut Vec<String>,
+    out: &mut Vec<Target>,
 ) -> Result<()> {
     if depth >= MAX_DEPTH {
         return Ok(());
@@ -103,22 +147,13 @@ async fn plan(
             continue; // a key on its own table: InnoDB cascades it
         }
         let list = |cols: &[String]| cols.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
-        let child = qualified(&r.schema, &r.table);
         let child_filter = format!(
             "({}) IN (SELECT {} FROM {} WHERE {filter})",
             list(&r.columns),
             list(&r.referenced),
             qualified(schema, table)
         );
-        if r.set_null {
-            let set = r
-                .columns
-                .iter()
-                .map(|c| format!("{} = NULL", ident(c)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            out.push(format!("UPDATE {child} SET {set} WHERE {child_filter}"));
-        } else {
+        if !r.set_null {
             Box::pin(plan(
                 applier,
                 &r.schema,
@@ -128,8 +163,14 @@ async fn plan(
                 out,
             ))
             .await?;
-            out.push(format!("DELETE FROM {child} WHERE {child_filter}"));
         }
+        out.push(Target {
+            schema: r.schema.clone(),
+            table: r.table.clone(),
+            filter: child_filter,
+            columns: r.columns.clone(),
+            set_null: r.set_null,
+        });
     }
     Ok(())
 }
@@ -197,6 +238,88 @@ impl Applier {
             .unwrap_or_default())
     }
 
+    /// The parents `image` (a row of `meta`'s table) lacks here through its cascading keys,
+    /// each as its table (`schema.table`) and primary key (in the key's order); `None` when
+    /// that cannot be told (a key referring to columns other than its parent's primary key).
+    pub(super) async fn missing_cascading_parents(
+        &mut self,
+        meta: &TableMeta,
+        image: &[Value],
+    ) -> Result<Option<Vec<(String, Vec<Value>)>>> {
+        self.cascading_refs(&meta.schema, &meta.table).await?;
+        let keys: Vec<((String, String), CascadeRef)> = self
+            .cascades
+            .by_table
+            .iter()
+            .flat_map(|(parent, refs)| {
+                refs.iter()
+                    .filter(|r| r.schema == meta.schema && r.table == meta.table)
+                    .map(move |r| (parent.clone(), r.clone()))
+            })
+            .collect();
+        let mut missing = Vec::new();
+        for ((schema, table), r) in keys {
+            let Some(idx) = r
+                .columns
+                .iter()
+                .map(|c| {
+                    meta.columns
+                        .iter()
+                        .position(|m| m.name.eq_ignore_ascii_case(c))
+                })
+                .collect::<Option<Vec<usize>>>()
+            else {
+                return Ok(None);
+            };
+            if idx
+                .iter()
+                .any(|&i| matches!(image.get(i), None | Some(Value::Null)))
+            {
+                continue; // a NULL refers to nothing
+            }
+            let parent = qualified(&schema, &table);
+            let filter = r
+                .referenced
+                .iter()
+                .map(|c| format!("{} = ?", ident(c)))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            let found: Option<u8> = self
+                .conn
+                .exec_first(
+                    format!("SELECT 1 FROM {parent} WHERE {filter} LIMIT 1"),
+                    params(image, &idx),
+                )
+                .await
+                .map_err(Error::db("looking for a row's parent"))?;
+            if found.is_some() {
+                continue;
+            }
+            let pk: Vec<String> = self
+                .conn
+                .exec(
+                    "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE \
+                     WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' \
+                     ORDER BY ORDINAL_POSITION",
+                    (&schema, &table),
+                )
+                .await
+                .map_err(Error::db("reading a parent table's primary key"))?;
+            if pk.is_empty() || pk.len() != r.referenced.len() {
+                return Ok(None);
+            }
+            let mut key = Vec::with_capacity(pk.len());
+            for c in &pk {
+                match r.referenced.iter().position(|x| x.eq_ignore_ascii_case(c)) {
+                    Some(j) => key.push(image[idx[j]].clone()),
+                    None => return Ok(None),
+                }
+            }
+            missing.push((format!("{schema}.{table}"), key));
+        }
+        Ok(Some(missing))
+    }
+
     /// Before the hub deletes the row `before` of `meta`'s table: deletes (or sets to NULL)
     /// the rows that refer to it through cascading keys, each as a statement of its own, so
     /// that they are binlogged (see the module's note). A key that refuses one of them
@@ -207,21 +330,16 @@ impl Applier {
         table_plan: &TablePlan,
         before: &[Value],
     ) -> std::result::Result<(), CascadeError> {
-        let filter = table_plan
-            .key
-            .iter()
-            .map(|&k| format!("{} <=> ?", ident(&meta.columns[k].name)))
-            .collect::<Vec<_>>()
-            .join(" AND ");
-        let mut statements = Vec::new();
-        plan(self, &meta.schema, &meta.table, &filter, 0, &mut statements)
+        let filter = key_filter(meta, table_plan);
+        let mut targets = Vec::new();
+        plan(self, &meta.schema, &meta.table, &filter, 0, &mut targets)
             .await
             .map_err(CascadeError::Other)?;
         let p = params(before, &table_plan.key);
         let mut affected = 0;
-        for q in &statements {
+        for t in &targets {
             self.conn
-                .exec_drop(q.as_str(), p.clone())
+                .exec_drop(t.statement(), p.clone())
                 .await
                 .map_err(CascadeError::Server)?;
             affected += self.conn.affected_rows();
@@ -229,6 +347,43 @@ impl Applier {
         if affected > 0 {
             debug!(table = %meta.full_name(), rows = affected,
                    "rows referring to a deleted row through cascading keys, changed first");
+        }
+        Ok(())
+    }
+
+    /// After the master refused a snap's delete of the row `before` of `meta`'s table (rolled
+    /// back): records the master's rows that refer to it through cascading keys with the
+    /// refusal ([`super::refused`]). The snap's own delete took or changed them there, below
+    /// its binlog; the echo brings them back with the parent, as the master kept them.
+    pub(super) async fn record_refused_cascade(
+        &mut self,
+        meta: &TableMeta,
+        table_plan: &TablePlan,
+        before: &[Value],
+    ) -> Result<()> {
+        let filter = key_filter(meta, table_plan);
+        let mut targets = Vec::new();
+        plan(self, &meta.schema, &meta.table, &filter, 0, &mut targets).await?;
+        let p = params(before, &table_plan.key);
+        // Parents before their children (the snap forces them without checks all the same).
+        for t in targets.iter().rev() {
+            let child = qualified(&t.schema, &t.table);
+            let list = self.every_column(&child).await?;
+            let rows: Vec<mysql_async::Row> = self
+                .conn
+                .exec(
+                    format!("SELECT {list} FROM {child} WHERE {}", t.filter),
+                    p.clone(),
+                )
+                .await
+                .map_err(Error::db(format!(
+                    "reading the rows of {}.{} that refer to a refused delete's row",
+                    t.schema, t.table
+                )))?;
+            for row in rows {
+                let chunk = super::refused::master_row(&t.schema, &t.table, row, None);
+                self.insert_refused(&chunk, &meta.full_name()).await?;
+            }
         }
         Ok(())
     }

@@ -216,6 +216,9 @@ impl Applier {
                         .map_err(|e| self.wrap(meta, e))?;
                     // The snap that made the change gets the master's row back with its echo.
                     self.record_refused(chunk, plan, before, after).await?;
+                    if let (RowKind::Delete, Some(b)) = (chunk.kind, before) {
+                        self.record_refused_cascade(meta, plan, b).await?;
+                    }
                     Some(refusal)
                 }
                 None => return Err(self.wrap(meta, e)),

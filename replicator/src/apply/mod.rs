@@ -969,6 +969,13 @@ impl Applier {
     /// transaction (an echo's). When a foreign key refuses it here:
     /// - a key that changes rows with their parent (`CASCADE`, `SET NULL`): the row is left
     ///   out, as the master's went with its parent (a cascade, not logged), as it did here;
+    ///   unless each parent it lacks through such keys has an own change in flight
+    ///   (`parent_in_flight`, given the parent's `schema.table` and primary key): the parent
+    ///   went here with that change, not with the master's, and that change's echo settles the
+    ///   row (the hub makes its cascades explicit, `apply/cascade.rs`). It is then written
+    ///   without checks. Left out, it was lost for good when the master kept the parent and the
+    ///   row (it refused the own delete, or took the row after it: `tests/model/converge_fk.py`,
+    ///   variant `hub-cascades+marks` against `+parent`);
     /// - otherwise (`RESTRICT`): the master took the row with its key checked, so the parent
     ///   it needs is missing here, or the children that refuse its delete are here, only
     ///   through own changes still on their way, which the master refuses or settles; their
@@ -976,7 +983,11 @@ impl Applier {
     ///   lost it for good when the master refused the own change (a snap's delete of a parent
     ///   the master held children of: the echo brought the parent back, not the children;
     ///   `tests/model/converge_fk.py`, variant `drop`).
-    pub async fn force_unless_refused(&mut self, chunk: &RowsChunk) -> Result<()> {
+    pub async fn force_unless_refused(
+        &mut self,
+        chunk: &RowsChunk,
+        parent_in_flight: &(dyn Fn(&str, &[Value]) -> bool + Send + Sync),
+    ) -> Result<()> {
         let Some(o) = self.open.as_mut() else {
             return Err(self.no_txn("rows"));
         };
@@ -1006,7 +1017,7 @@ impl Applier {
             .query_drop(format!("ROLLBACK TO SAVEPOINT {sp}"))
             .await
             .map_err(|e| self.wrap(&chunk.table, e))?;
-        if fk::follows_parent(&e) {
+        if fk::follows_parent(&e) && !self.parents_in_flight(chunk, parent_in_flight).await? {
             debug!(target_node = %self.label, table = %chunk.table.full_name(), error = %e,
                    "an image left alone is left out: its row went with its parent");
             return Ok(());
@@ -1017,6 +1028,26 @@ impl Applier {
         let mut unchecked = chunk.clone();
         unchecked.no_fk_checks = true;
         self.rows(&unchecked, None).await
+    }
+
+    /// Whether every parent the row of `chunk` (one image, inserted) lacks here through
+    /// cascading keys has an own change in flight (see [`Applier::force_unless_refused`]).
+    async fn parents_in_flight(
+        &mut self,
+        chunk: &RowsChunk,
+        parent_in_flight: &(dyn Fn(&str, &[Value]) -> bool + Send + Sync),
+    ) -> Result<bool> {
+        let Some((None, Some(image))) = chunk.rows().next() else {
+            return Ok(false);
+        };
+        Ok(
+            match self.missing_cascading_parents(&chunk.table, image).await? {
+                Some(parents) => {
+                    !parents.is_empty() && parents.iter().all(|(t, k)| parent_in_flight(t, k))
+                }
+                None => false,
+            },
+        )
     }
 
     /// [`Applier::rows`] once the table's plan is known.

@@ -13,8 +13,10 @@
 //! order; the fan-out turns it into rows of the echo, for the snap that made the change only (no
 //! other snap had it), and the snap forces them like any echo row (without foreign key checks:
 //! a refused child goes before its own refused children). `starsync` does not replicate
-//! otherwise.
+//! otherwise. A refused delete of a row that cascading keys refer to also records the master's
+//! referring rows (`Applier::record_refused_cascade`): on the snap, its cascade took them.
 
+use mysql_async::consts::ColumnFlags;
 use mysql_async::prelude::*;
 use tracing::warn;
 
@@ -61,6 +63,43 @@ pub fn chunks(c: &RowsChunk) -> Vec<RowsChunk> {
         .collect()
 }
 
+/// The master's row `row` of `schema.table` (read over the binary protocol, every column) as
+/// a one-row insert, its primary key the columns `key` names (else the columns the server flags
+/// as such), forced without foreign key checks on the snap.
+pub(super) fn master_row(
+    schema: &str,
+    table: &str,
+    row: mysql_async::Row,
+    key: Option<&[&str]>,
+) -> RowsChunk {
+    let mut m = crate::snapshot::source::protocol_meta(schema, table, row.columns_ref());
+    m.primary_key = match key {
+        Some(key) => key
+            .iter()
+            .filter_map(|k| {
+                m.columns
+                    .iter()
+                    .position(|c| c.name.eq_ignore_ascii_case(k))
+            })
+            .collect(),
+        None => row
+            .columns_ref()
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.flags().contains(ColumnFlags::PRI_KEY_FLAG))
+            .map(|(i, _)| i)
+            .collect(),
+    };
+    let values = row
+        .unwrap()
+        .into_iter()
+        .map(crate::snapshot::source::from_protocol)
+        .collect();
+    let mut chunk = RowsChunk::new(std::sync::Arc::new(m), RowKind::Insert, values);
+    chunk.no_fk_checks = true;
+    chunk
+}
+
 impl Applier {
     /// Records the master's rows at the keys of a refused incoming row (`before` and `after`;
     /// the caller rolled the row back), in the open transaction.
@@ -81,20 +120,7 @@ impl Applier {
                 keys.push(img);
             }
         }
-        let create: Option<(String, String)> = self
-            .conn
-            .query_first(format!("SHOW CREATE TABLE {}", plan.name))
-            .await
-            .map_err(Error::db(format!(
-                "reading the definition of {}",
-                plan.name
-            )))?;
-        let columns = super::sql::columns_of_create_table(&create.unwrap_or_default().1);
-        let list = columns
-            .iter()
-            .map(|c| ident(&c.name))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = self.every_column(&plan.name).await?;
         let key_eq = plan
             .key
             .iter()
@@ -102,11 +128,6 @@ impl Applier {
             .collect::<Vec<_>>()
             .join(" AND ");
         let select = format!("SELECT {list} FROM {} WHERE {key_eq}", plan.name);
-        let gtid = self
-            .open
-            .as_ref()
-            .map(|o| o.begin.gtid.to_string())
-            .unwrap_or_default();
         for img in keys {
             let row: Option<mysql_async::Row> = self
                 .conn
@@ -115,45 +136,58 @@ impl Applier {
                 .map_err(|e| self.wrap(meta, e))?;
             let mut out = match row {
                 Some(row) => {
-                    let mut m = crate::snapshot::source::protocol_meta(
-                        &meta.schema,
-                        &meta.table,
-                        row.columns_ref(),
-                    );
-                    m.primary_key = plan
+                    let key: Vec<&str> = plan
                         .key
                         .iter()
-                        .filter_map(|&i| {
-                            m.columns
-                                .iter()
-                                .position(|c| c.name.eq_ignore_ascii_case(&meta.columns[i].name))
-                        })
+                        .map(|&i| meta.columns[i].name.as_str())
                         .collect();
-                    let values = row
-                        .unwrap()
-                        .into_iter()
-                        .map(crate::snapshot::source::from_protocol)
-                        .collect();
-                    RowsChunk::new(std::sync::Arc::new(m), RowKind::Insert, values)
+                    master_row(&meta.schema, &meta.table, row, Some(&key))
                 }
                 None => RowsChunk::new(meta.clone(), RowKind::Delete, img.to_vec()),
             };
             out.no_fk_checks = true;
-            let blob = rmp_serde::to_vec(&out).map_err(|e| Error::Apply {
-                gtid: gtid.clone(),
-                table: meta.full_name(),
-                key: "-".into(),
-                problem: format!("recording the master's row for a refused change: {e}"),
-                code: None,
-            })?;
-            self.conn
-                .exec_drop(
-                    "INSERT INTO starsync.refused (origin_gtid, master_rows) VALUES (?, ?)",
-                    (gtid.as_str(), blob),
-                )
-                .await
-                .map_err(Error::db("recording the master's row for a refused change"))?;
+            self.insert_refused(&out, &meta.full_name()).await?;
         }
+        Ok(())
+    }
+
+    /// Every column of the table `quoted` (`` `db`.`t` ``), invisible ones too, as a select list.
+    pub(super) async fn every_column(&mut self, quoted: &str) -> Result<String> {
+        let create: Option<(String, String)> = self
+            .conn
+            .query_first(format!("SHOW CREATE TABLE {quoted}"))
+            .await
+            .map_err(Error::db(format!("reading the definition of {quoted}")))?;
+        let columns = super::sql::columns_of_create_table(&create.unwrap_or_default().1);
+        Ok(columns
+            .iter()
+            .map(|c| ident(&c.name))
+            .collect::<Vec<_>>()
+            .join(", "))
+    }
+
+    /// Records `chunk` (the master's rows) in `starsync.refused`, in the open transaction, for
+    /// a refused row of `table`.
+    pub(super) async fn insert_refused(&mut self, chunk: &RowsChunk, table: &str) -> Result<()> {
+        let gtid = self
+            .open
+            .as_ref()
+            .map(|o| o.begin.gtid.to_string())
+            .unwrap_or_default();
+        let blob = rmp_serde::to_vec(chunk).map_err(|e| Error::Apply {
+            gtid: gtid.clone(),
+            table: table.to_string(),
+            key: "-".into(),
+            problem: format!("recording the master's row for a refused change: {e}"),
+            code: None,
+        })?;
+        self.conn
+            .exec_drop(
+                "INSERT INTO starsync.refused (origin_gtid, master_rows) VALUES (?, ?)",
+                (gtid.as_str(), blob),
+            )
+            .await
+            .map_err(Error::db("recording the master's row for a refused change"))?;
         Ok(())
     }
 }
