@@ -1097,6 +1097,75 @@ async fn a_foreign_parent_delete_that_cascades_to_an_own_child_does_not_lose_it(
     }
 }
 
+/// A DBA deletes a customer on the master (its orders go with it: `ON DELETE CASCADE`, not in
+/// the binlog) while a snap's change to that customer is on its way. The snap leaves the
+/// master's delete alone (the key is in flight), so its cascade did not happen there; the
+/// snap's change then reaches the master after the delete and, later in hub order, brings the
+/// customer back there, without orders. The snap kept the orders for good. A master's delete
+/// left alone now makes its cascade on the snap explicitly: the referring rows whose keys are
+/// not in flight are deleted (or set to NULL), and deletes are kept as images left alone for
+/// the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_masters_parent_delete_left_alone_still_cascades() {
+    let star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; CREATE TABLE p (id INT PRIMARY KEY, v INT); \
+             CREATE TABLE c (id INT PRIMARY KEY, pid INT, \
+             FOREIGN KEY (pid) REFERENCES p (id) ON DELETE CASCADE); \
+             CREATE TABLE n (id INT PRIMARY KEY, pid INT, \
+             FOREIGN KEY (pid) REFERENCES p (id) ON DELETE SET NULL); \
+             CREATE TABLE u (id INT PRIMARY KEY, v INT); \
+             INSERT INTO p VALUES (1, 0), (2, 0); INSERT INTO c VALUES (1, 1), (2, 1), (3, 2); \
+             INSERT INTO n VALUES (1, 1); INSERT INTO u VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    let mut dba = dba_holds(&star, "MOST.u").await;
+    app_exec(
+        star.snap(0),
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.p SET v = 1 WHERE id = 1; \
+         UPDATE MOST.c SET id = 4 WHERE id = 2; COMMIT",
+    )
+    .await
+    .unwrap();
+    master_waits_for_a_lock(
+        &star,
+        "the hub's apply of snap1's change waits for the DBA's lock",
+    )
+    .await;
+    star.master()
+        .exec("DELETE FROM MOST.p WHERE id = 1")
+        .await
+        .unwrap();
+    snap_has_the_masters_changes(&star, 0).await;
+    dba.query_drop("ROLLBACK").await.unwrap();
+    converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.n"]).await;
+    for node in &star.cluster.nodes {
+        let p: Vec<(i32, i32)> = node
+            .query("SELECT * FROM MOST.p ORDER BY id")
+            .await
+            .unwrap();
+        let c: Vec<(i32, i32)> = node
+            .query("SELECT * FROM MOST.c ORDER BY id")
+            .await
+            .unwrap();
+        let n: Vec<(i32, Option<i32>)> = node.query("SELECT * FROM MOST.n").await.unwrap();
+        assert_eq!(
+            (p, c, n),
+            (vec![(1, 1), (2, 0)], vec![(3, 2), (4, 1)], vec![(1, None)]),
+            "{}",
+            node.name()
+        );
+    }
+    let log = star.agent_log(0);
+    assert!(
+        log.contains("referring=`MOST`.`c` changed=1 left_alone=1"),
+        "snap1 deleted order 1 and left order 4 (its own key move on its way) alone: {log}"
+    );
+}
+
 /// A DBA's open transaction on the master holding row 1 of `table` (`SELECT … FOR UPDATE`):
 /// the hub's apply of a snap's change that touches the row waits for it.
 async fn dba_holds(star: &Star, table: &str) -> mysql_async::Conn {

@@ -20,7 +20,7 @@
 //! back in flight. Kept only in memory, a restarted agent lost them and the snap could keep an
 //! image the master no longer had (`tests/model/converge_fk.py --restarts`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -287,6 +287,58 @@ impl InFlight {
         !moved_out_of_flight
     }
 
+    /// The master's own delete of a row that rows of `table` (`schema.table`) refer to through
+    /// a cascading key (their `columns` hold `values`), left alone here
+    /// (`Applier::cascade_left_alone`): the images left alone for such rows become their
+    /// deletes (with `set_null`, those columns NULL), as the master's cascade made them.
+    /// Returns the encoded keys of every row of `table` that has an image left alone: for
+    /// those, the image is the master's row, not the row here.
+    pub fn cascade(
+        &mut self,
+        table: &str,
+        columns: &[String],
+        values: &[Value],
+        set_null: bool,
+    ) -> HashSet<Vec<u8>> {
+        let mut keys = HashSet::new();
+        let mut changed = Vec::new();
+        for (k, l) in self.left.iter().filter(|(k, _)| k.0 == table) {
+            keys.insert(k.1.clone());
+            let Some(img) = &l.image else { continue };
+            let Some(idx) = columns
+                .iter()
+                .map(|c| {
+                    l.table
+                        .columns
+                        .iter()
+                        .position(|m| m.name.eq_ignore_ascii_case(c))
+                })
+                .collect::<Option<Vec<usize>>>()
+            else {
+                continue;
+            };
+            if !idx.iter().zip(values).all(|(&i, v)| img.get(i) == Some(v)) {
+                continue;
+            }
+            let mut l = l.clone();
+            if set_null {
+                let mut a = img.clone();
+                for &i in &idx {
+                    a[i] = Value::Null;
+                }
+                l.image = Some(a);
+            } else {
+                l.key_image = img.clone();
+                l.image = None;
+            }
+            changed.push(l);
+        }
+        for l in changed {
+            self.keep(l);
+        }
+        keys
+    }
+
     /// Whether the row of `table` (`schema.table`) with primary key `key` (in the key's order)
     /// is in flight.
     pub fn holds(&self, table: &str, key: &[Value]) -> bool {
@@ -349,6 +401,55 @@ mod tests {
         );
         f.release(7);
         assert!(f.is_empty());
+    }
+
+    #[test]
+    fn a_cascade_makes_the_images_of_referring_rows_deletes() {
+        // Children (id, pid): images left alone for 1 (under parent 7), 2 (under 8) and 3
+        // (deleted); key 4 in flight without an image.
+        let m = crate::model::int_table(&["id", "pid"]);
+        let mut f = InFlight::new(100);
+        let row = |id, pid| vec![Value::Int(id), Value::Int(pid)];
+        f.add(5, (1..=4).map(|i| row_key(&m, &row(i, 0))).collect());
+        assert!(f.leave_alone(&m, None, Some(&row(1, 7))));
+        assert!(f.leave_alone(&m, None, Some(&row(2, 8))));
+        assert!(f.leave_alone(&m, Some(&row(3, 7)), None));
+        let table = m.full_name();
+        let keys = f.cascade(&table, &["pid".into()], &[Value::Int(7)], false);
+        let key = |id| row_key(&m, &row(id, 0)).1;
+        assert_eq!(keys, [key(1), key(2), key(3)].into_iter().collect());
+        assert!(
+            f.unsaved_sql()[0].starts_with("REPLACE INTO starsync.left_alone"),
+            "the changed images are saved with the next commit"
+        );
+        f.saved();
+        let nulls = f.cascade(&table, &["pid".into()], &[Value::Int(8)], true);
+        assert_eq!(nulls.len(), 3);
+        assert_eq!(f.unsaved_sql().len(), 1, "2's image saved again");
+        f.saved();
+        f.cascade(&table, &["pid".into()], &[Value::Int(8)], false);
+        assert!(f.unsaved_sql().is_empty(), "no image refers to 8 any more");
+        assert!(f
+            .cascade("MOST.other", &["pid".into()], &[Value::Int(8)], false)
+            .is_empty());
+        let mut back = f.release(5);
+        back.sort_by_key(|l| match l.key_image[0] {
+            Value::Int(i) => i,
+            _ => i64::MAX,
+        });
+        let got: Vec<_> = back
+            .iter()
+            .map(|l| (l.image.clone(), l.key_image.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (None, row(1, 7)),
+                (Some(vec![Value::Int(2), Value::Null]), row(2, 8)),
+                (None, row(3, 7)),
+            ],
+            "1 deleted with its parent 7, 2 set to NULL with 8, 3 already a delete"
+        );
     }
 
     #[test]

@@ -305,7 +305,13 @@ pub async fn run(shared: Arc<AgentShared>, token: CancellationToken) -> Result<(
     let (wtx, wrx) = mpsc::channel::<Message>(64);
     let writer = tokio::spawn(write_loop(sink, wrx, token.clone()));
     let (atx, arx) = mpsc::channel::<Message>(64);
-    let applier = tokio::spawn(apply_loop(shared.clone(), arx, wtx.clone(), token.clone()));
+    let applier = tokio::spawn(apply_loop(
+        shared.clone(),
+        arx,
+        wtx.clone(),
+        token.clone(),
+        welcome.master_domain_id,
+    ));
     let mut capture = tokio::spawn(super::capture::run(
         shared.clone(),
         echo,
@@ -556,6 +562,25 @@ impl crate::apply::EchoSkip for AgentEchoSkip {
     }
 }
 
+/// The images left alone, for the applier ([`crate::apply::LeftImages`]).
+struct AgentLeftImages(Arc<AgentShared>);
+
+impl crate::apply::LeftImages for AgentLeftImages {
+    fn cascade(
+        &self,
+        table: &str,
+        columns: &[String],
+        values: &[crate::model::Value],
+        set_null: bool,
+    ) -> std::collections::HashSet<Vec<u8>> {
+        self.0
+            .inflight
+            .lock()
+            .unwrap()
+            .cascade(table, columns, values, set_null)
+    }
+}
+
 /// Waits (at most `limit`) until capture has read this snap's own transactions as far as
 /// `local` (a position of its binlog) holds them; false when it has not.
 async fn capture_reaches(shared: &AgentShared, local: &GtidPos, limit: Duration) -> bool {
@@ -695,6 +720,7 @@ async fn apply_loop(
     mut rx: mpsc::Receiver<Message>,
     wtx: mpsc::Sender<Message>,
     token: CancellationToken,
+    master_domain: u32,
 ) -> Result<()> {
     let own = shared.cfg.node.domain_id;
     let label = format!("local ({})", shared.cfg.node.name);
@@ -718,6 +744,7 @@ async fn apply_loop(
         })
     }));
     applier.set_echo_skip(Arc::new(AgentEchoSkip(shared.clone())));
+    applier.set_left_images(Arc::new(AgentLeftImages(shared.clone())));
     applier.set_commit_rows(Arc::new(SaveLeftAlone(shared.clone())));
     let mut buf = TxnBuffer::new(16 << 20);
     let mut mode = TxnMode::default();
@@ -763,6 +790,8 @@ async fn apply_loop(
                     } else {
                         TxnMode {
                             preserve_gtid: true,
+                            // The master's own writes cascade unlogged ([`crate::apply::cascade`]).
+                            cascade_left_alone: b.gtid.domain == master_domain,
                             ..Default::default()
                         }
                     };

@@ -305,6 +305,10 @@ pub struct TxnMode {
     pub echo: bool,
     /// Origin node name, for the conflict log.
     pub origin: String,
+    /// A snap applying the master's own writes (a DBA's client): a delete of a row that
+    /// cascading keys refer to, left alone by `skip_row`, still makes its cascade here
+    /// ([`Applier::cascade_left_alone`]).
+    pub cascade_left_alone: bool,
 }
 
 /// Rows for which this returns true are not applied (the agent's in-flight rule); it gets a
@@ -333,6 +337,21 @@ pub trait EchoSkip: Send + Sync {
     /// The applier changed rows of `table` that the change it applies does not carry (rows
     /// holding a unique value it takes): no echo row of the table may be left out as held.
     fn touched(&self, table: &str);
+}
+
+/// The agent's images left alone ([`crate::agent::inflight`]), as [`Applier::cascade_left_alone`]
+/// needs them.
+pub trait LeftImages: Send + Sync {
+    /// Makes the images left alone for rows of `table` whose `columns` hold `values` deletes
+    /// (with `set_null`, those columns NULL); returns the encoded keys of every row of `table`
+    /// that has an image left alone.
+    fn cascade(
+        &self,
+        table: &str,
+        columns: &[String],
+        values: &[Value],
+        set_null: bool,
+    ) -> std::collections::HashSet<Vec<u8>>;
 }
 
 /// Rows of starsync's own tables that go with the next transaction the applier commits, in it
@@ -444,6 +463,7 @@ pub struct Applier {
     warned: std::collections::HashSet<String>,
     echo_guard: Option<EchoGuard>,
     echo_skip: Option<Arc<dyn EchoSkip>>,
+    left_images: Option<Arc<dyn LeftImages>>,
     commit_rows: Option<Arc<dyn CommitRows>>,
     /// Cascading foreign keys per table (hub ingest, [`cascade`]).
     cascades: cascade::CascadeCache,
@@ -494,6 +514,7 @@ impl Applier {
             warned: Default::default(),
             echo_guard: None,
             echo_skip: None,
+            left_images: None,
             commit_rows: None,
             cascades: Default::default(),
             without_fk_checks: None,
@@ -506,6 +527,10 @@ impl Applier {
     }
 
     /// Installs what tells echo rows that would change nothing.
+    pub fn set_left_images(&mut self, images: Arc<dyn LeftImages>) {
+        self.left_images = Some(images);
+    }
+
     pub fn set_echo_skip(&mut self, skip: Arc<dyn EchoSkip>) {
         self.echo_skip = Some(skip);
     }
@@ -1065,6 +1090,7 @@ impl Applier {
         }
         let detect = open.mode.detect_conflicts;
         let echo = open.mode.echo;
+        let cascade_left_alone = open.mode.cascade_left_alone;
         if open.begin.non_transactional && !plan.transactional && open.mode.preserve_gtid && !echo {
             if !open.unlogged_rows && skip_row.is_none() {
                 return self.hold_non_transactional(chunk, plan);
@@ -1083,7 +1109,20 @@ impl Applier {
         if plan.sequence {
             return self.sequence_rows(chunk).await;
         }
-        let mut rows = kept_rows(chunk, skip_row);
+        let mut rows = Vec::with_capacity(chunk.len());
+        let mut left_alone = Vec::new();
+        for r in chunk.rows() {
+            if skipped(&r, &chunk.table, skip_row) {
+                left_alone.push(r.0);
+            } else {
+                rows.push(r);
+            }
+        }
+        if let (true, RowKind::Delete, Some(skip)) = (cascade_left_alone, chunk.kind, skip_row) {
+            for before in left_alone.into_iter().flatten() {
+                self.cascade_left_alone(&chunk.table, before, skip).await?;
+            }
+        }
         if let Some(es) = self.echo_skip.clone() {
             // A row deleted here (or moved off its key) may cascade to rows of other tables,
             // which no binlog shows: no echo row of those tables may be left out as held (a

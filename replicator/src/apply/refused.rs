@@ -63,10 +63,10 @@ pub fn chunks(c: &RowsChunk) -> Vec<RowsChunk> {
         .collect()
 }
 
-/// The master's row `row` of `schema.table` (read over the binary protocol, every column) as
-/// a one-row insert, its primary key the columns `key` names (else the columns the server flags
-/// as such), forced without foreign key checks on the snap.
-pub(super) fn master_row(
+/// The row `row` of `schema.table` (read over the binary protocol, every column) as a one-row
+/// insert, its primary key the columns `key` names (else the columns the server flags as
+/// such), forced without foreign key checks (the master's rows sent back to a snap).
+pub(super) fn protocol_row(
     schema: &str,
     table: &str,
     row: mysql_async::Row,
@@ -141,7 +141,7 @@ impl Applier {
                         .iter()
                         .map(|&i| meta.columns[i].name.as_str())
                         .collect();
-                    master_row(&meta.schema, &meta.table, row, Some(&key))
+                    protocol_row(&meta.schema, &meta.table, row, Some(&key))
                 }
                 None => RowsChunk::new(meta.clone(), RowKind::Delete, img.to_vec()),
             };

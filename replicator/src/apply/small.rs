@@ -220,8 +220,11 @@ impl Applier {
             // transaction that also changed a MyISAM table (logged on its own, before it).
             // The hub's deletes of a table that cascading keys refer to go row by row, each
             // after the rows referring to it ([`super::cascade`]).
-            if checked
-                && chunk.kind == RowKind::Delete
+            // So do a snap's deletes of such a table that leave a row alone (its cascade may
+            // still be made here, [`Applier::cascade_left_alone`]).
+            if chunk.kind == RowKind::Delete
+                && (checked
+                    || skip.is_some_and(|f| chunk.rows().any(|(b, a)| f(&chunk.table, b, a))))
                 && !self
                     .cascading_refs(&chunk.table.schema, &chunk.table.table)
                     .await?

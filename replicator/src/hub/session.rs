@@ -710,6 +710,7 @@ impl Ingest {
             detect_conflicts: true,
             echo: false,
             origin: self.node.clone(),
+            cascade_left_alone: false,
         }
     }
 
