@@ -9,7 +9,8 @@
 //! `STARSYNC_FUZZ_SEED` replays a run (the seed is printed); `STARSYNC_FUZZ_SECS` runs longer;
 //! `STARSYNC_FUZZ_FOCUS=fk` writes only the tables of the foreign key; `STARSYNC_FUZZ_FOCUS=cascade`
 //! has the snaps write only tables under `ON DELETE CASCADE` / `SET NULL` keys (the master's
-//! writers keep to the other tables: its own deletes cascade unlogged, see `apply/cascade.rs`);
+//! writers keep to the other tables: its own deletes cascade unlogged, see `apply/cascade.rs`;
+//! `cascade-all` has the master's writers write them too);
 //! `STARSYNC_FUZZ_RESTARTS=N` also kills and restarts an agent (in turn) N times in each third
 //! of the run.
 
@@ -49,6 +50,7 @@ fn statement(rng: &mut StdRng, who: &str) -> String {
     let pick = match focus.as_str() {
         "fk" => rng.gen_range(14..18),
         "cascade" if who != "master" => rng.gen_range(20..27),
+        "cascade-all" => rng.gen_range(20..27),
         "cascade" => rng.gen_range(0..14),
         _ => rng.gen_range(0..20),
     };

@@ -307,7 +307,7 @@ pub struct TxnMode {
     pub origin: String,
     /// A snap applying the master's own writes (a DBA's client): a delete of a row that
     /// cascading keys refer to, left alone by `skip_row`, still makes its cascade here
-    /// ([`Applier::cascade_left_alone`]).
+    /// (`Applier::cascade_left_alone`, apply/cascade.rs).
     pub cascade_left_alone: bool,
 }
 
@@ -339,7 +339,7 @@ pub trait EchoSkip: Send + Sync {
     fn touched(&self, table: &str);
 }
 
-/// The agent's images left alone ([`crate::agent::inflight`]), as [`Applier::cascade_left_alone`]
+/// The agent's images left alone ([`crate::agent::inflight`]), as `Applier::cascade_left_alone`
 /// needs them.
 pub trait LeftImages: Send + Sync {
     /// Makes the images left alone for rows of `table` whose `columns` hold `values` deletes
@@ -526,11 +526,12 @@ impl Applier {
         self.echo_guard = Some(guard);
     }
 
-    /// Installs what tells echo rows that would change nothing.
+    /// Installs the agent's images left alone (`Applier::cascade_left_alone`, apply/cascade.rs).
     pub fn set_left_images(&mut self, images: Arc<dyn LeftImages>) {
         self.left_images = Some(images);
     }
 
+    /// Installs what tells echo rows that would change nothing.
     pub fn set_echo_skip(&mut self, skip: Arc<dyn EchoSkip>) {
         self.echo_skip = Some(skip);
     }

@@ -7,7 +7,7 @@
 //! DUPLICATE KEY UPDATE …; DELETE … WHERE (key) IN (…); <bookkeeping>; COMMIT`. The semantics are
 //! those of the item-by-item path (force to image, rows in flight skipped); transactions it does
 //! not cover (DDL, statements, tables without a primary key, big ones) go item by item. The
-//! bookkeeping row is left out when a statement certainly writes a row ([`Applier::small_sql`]).
+//! bookkeeping row is left out when a statement certainly writes a row (`Applier::small_sql`).
 
 use std::sync::Arc;
 
@@ -223,12 +223,13 @@ impl Applier {
             // So do a snap's deletes of such a table that leave a row alone (its cascade may
             // still be made here, [`Applier::cascade_left_alone`]).
             if chunk.kind == RowKind::Delete
-                && (checked
-                    || skip.is_some_and(|f| chunk.rows().any(|(b, a)| f(&chunk.table, b, a))))
+                && (checked || skip.is_some())
                 && !self
                     .cascading_refs(&chunk.table.schema, &chunk.table.table)
                     .await?
                     .is_empty()
+                && (checked
+                    || skip.is_some_and(|f| chunk.rows().any(|(b, a)| f(&chunk.table, b, a))))
             {
                 return Ok(None);
             }

@@ -71,7 +71,7 @@ pub struct HubCtx {
     /// The master's [`crate::check::SCHEMA_SETTINGS`] (read at start), for every welcome.
     pub schema_settings: Vec<(String, String)>,
     /// TLS for agents' connections, when `[hub] tls_cert` is set; replaced when the hub
-    /// reloads its certificate (SIGHUP, [`reload_tls_on_sighup`]).
+    /// reloads its certificate (SIGHUP, `reload_tls_on_sighup`).
     pub tls: Option<Mutex<crate::wire::tls::TlsAcceptor>>,
 }
 
