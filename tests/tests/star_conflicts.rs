@@ -1166,6 +1166,52 @@ async fn a_masters_parent_delete_left_alone_still_cascades() {
     );
 }
 
+/// A snap moves a parent to another key while the master adds a child of it (`ON DELETE
+/// CASCADE`). The hub applies the move on the master as a delete and an insert, and the
+/// delete's cascade took the master's child, unlogged; the snap had taken the child without
+/// checks (its parent had moved there) and kept it for good. The hub now makes the cascade of a
+/// key move's delete explicit too, and every node converges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_key_move_whose_keys_cascade_converges() {
+    let star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; CREATE TABLE p (id INT PRIMARY KEY, v INT); \
+             CREATE TABLE c (id INT PRIMARY KEY, pid INT, \
+             FOREIGN KEY (pid) REFERENCES p (id) ON DELETE CASCADE); \
+             CREATE TABLE u (id INT PRIMARY KEY, v INT); \
+             INSERT INTO p VALUES (1, 0); INSERT INTO u VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    let mut dba = dba_holds(&star, "MOST.u").await;
+    app_exec(
+        star.snap(0),
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.p SET id = 2 WHERE id = 1; \
+         COMMIT",
+    )
+    .await
+    .unwrap();
+    master_waits_for_a_lock(
+        &star,
+        "the hub's apply of snap1's key move waits for the DBA's lock",
+    )
+    .await;
+    star.master()
+        .exec("INSERT INTO MOST.c VALUES (10, 1)")
+        .await
+        .unwrap();
+    snap_has_the_masters_changes(&star, 0).await;
+    dba.query_drop("ROLLBACK").await.unwrap();
+    converged_or_show(&star, &["MOST.p", "MOST.c"]).await;
+    for node in &star.cluster.nodes {
+        let p: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.p").await.unwrap();
+        let c: Vec<u64> = node.query("SELECT COUNT(*) FROM MOST.c").await.unwrap();
+        assert_eq!((p, c), (vec![(2, 0)], vec![0]), "{}", node.name());
+    }
+}
+
 /// A DBA's open transaction on the master holding row 1 of `table` (`SELECT … FOR UPDATE`):
 /// the hub's apply of a snap's change that touches the row waits for it.
 async fn dba_holds(star: &Star, table: &str) -> mysql_async::Conn {

@@ -1,4 +1,5 @@
-//! Cascading foreign keys made explicit where the hub applies a snap's deletes.
+//! Cascading foreign keys made explicit where the hub applies a snap's deletes (and key moves),
+//! and where a snap leaves the master's own delete alone.
 //!
 //! A cascade (`ON DELETE CASCADE`, `ON DELETE SET NULL`) is not in the binlog: InnoDB makes it
 //! below the server's logging. When a snap's parent delete reached the master, the children the
@@ -14,6 +15,11 @@
 //! master's own writes, and to 0 without them once a delete under a cascading key also counts
 //! for the echo skip (variant `hub-cascades+marks`; [`Applier::cascading_refs`] serves both).
 //!
+//! A snap's update that moves a row to another key is written on the master as a delete and
+//! an insert (hub order: the new key's holder is displaced), so the delete's cascade applies
+//! there too; it is made explicit the same way (before, a child the master had just added went
+//! with it there, unlogged, while the snap, which had taken the child without checks, kept it).
+//!
 //! Unlike a cascade, these statements fire the referring tables' `DELETE`/`UPDATE` triggers on
 //! the master (what they write is binlogged and replicates like any row).
 //!
@@ -23,9 +29,14 @@
 //! ([`Applier::record_refused_cascade`]): the snap's own delete took or changed them there,
 //! and the echo that brings the parent back brings them back too.
 //!
-//! Not made explicit: the master's own deletes (a DBA's client, not the hub: those cascade as
-//! before), `ON UPDATE` rules, and keys that refer to their own table (InnoDB cascades those as
-//! before). Chains deeper than [`MAX_DEPTH`] cascade below that depth as before.
+//! On a snap, the master's own deletes (a DBA's client, not the hub: those cascade on the
+//! master unlogged) are applied with their cascade; one left alone here (an own change of the
+//! row in flight) makes its cascade explicitly ([`Applier::cascade_left_alone`]).
+//!
+//! Not made explicit: `ON UPDATE` rules (an update that moves a key in one statement, as the
+//! hub's one-round-trip path writes one when nothing conflicts), and keys that refer to their
+//! own table (InnoDB cascades those as before). Chains deeper than [`MAX_DEPTH`] cascade below
+//! that depth as before.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -173,10 +173,18 @@ impl Applier {
             if let Some(a) = after {
                 self.displace_unique(chunk, plan, before, a).await?;
             }
-            // A delete of a row the master holds: what refers to it through cascading keys
-            // goes first, binlogged ([`super::cascade`]).
+            // A delete of a row the master holds, or a move of it to another key (written as
+            // a delete and an insert): what refers to it through cascading keys goes first,
+            // binlogged ([`super::cascade`]).
             let (res, converted) = match (chunk.kind, before, &current) {
                 (RowKind::Delete, Some(b), Some(_)) => {
+                    match self.cascade_explicitly(meta, plan, b).await {
+                        Ok(()) => self.force_checked(plan, chunk.kind, before, after).await,
+                        Err(CascadeError::Server(e)) => (Err(e), false),
+                        Err(CascadeError::Other(e)) => return Err(e),
+                    }
+                }
+                (RowKind::Update, Some(b), Some(_)) if moves_key(plan, b, after) => {
                     match self.cascade_explicitly(meta, plan, b).await {
                         Ok(()) => self.force_checked(plan, chunk.kind, before, after).await,
                         Err(CascadeError::Server(e)) => (Err(e), false),
@@ -216,8 +224,14 @@ impl Applier {
                         .map_err(|e| self.wrap(meta, e))?;
                     // The snap that made the change gets the master's row back with its echo.
                     self.record_refused(chunk, plan, before, after).await?;
-                    if let (RowKind::Delete, Some(b)) = (chunk.kind, before) {
-                        self.record_refused_cascade(meta, plan, b).await?;
+                    match (chunk.kind, before) {
+                        (RowKind::Delete, Some(b)) => {
+                            self.record_refused_cascade(meta, plan, b).await?
+                        }
+                        (RowKind::Update, Some(b)) if moves_key(plan, b, after) => {
+                            self.record_refused_cascade(meta, plan, b).await?
+                        }
+                        _ => {}
                     }
                     Some(refusal)
                 }
@@ -530,4 +544,9 @@ fn row_key(meta: &crate::model::TableMeta, img: &[Value]) -> serde_json::Value {
                 .collect(),
         )
     }
+}
+
+/// Whether an update from `before` to `after` moves the row to another key of `plan`.
+fn moves_key(plan: &TablePlan, before: &[Value], after: Option<&[Value]>) -> bool {
+    after.is_some_and(|a| plan.key.iter().any(|&k| a[k] != before[k]))
 }
