@@ -71,7 +71,7 @@ change to the parent table also counts as one to the child table).
   child (1452 under CASCADE) is deleted here instead. They do not make CASCADE converge:
   cascades are not in the binlog, so in-flight keys, images left alone (a parent delete left
   alone, then superseded by its echo, loses the cascade it would have made) and echo skips
-  do not see them. CASCADE keys written on several nodes at once diverge in every variant.
+  do not see them. CASCADE keys written on several nodes at once diverge in both.
 
 Agent restarts (--restarts=lose|keep): images left alone are lost when the agent restarts
 ('lose', the replicator before stop 24: they lived in its memory) or kept in the snap's
