@@ -144,6 +144,19 @@ impl TableMeta {
         format!("{}.{}", self.schema, self.table)
     }
 
+    /// The positions of the columns `names` (case-insensitive, as the server compares them);
+    /// `None` when one is not a column of the table.
+    pub fn positions(&self, names: &[String]) -> Option<Vec<usize>> {
+        names
+            .iter()
+            .map(|n| {
+                self.columns
+                    .iter()
+                    .position(|c| c.name.eq_ignore_ascii_case(n))
+            })
+            .collect()
+    }
+
     /// Values of the primary key of one row image (all columns when there is no key).
     pub fn key_of<'a>(&self, image: &'a [Value]) -> Vec<&'a Value> {
         if self.primary_key.is_empty() {

@@ -44,7 +44,7 @@ async fn small_transactions_commit_in_one_query_and_conflicts_fall_back() {
         detect_conflicts: true,
         echo: false,
         origin: "A".into(),
-        cascade_left_alone: false,
+        cascade_here: false,
     };
     // What M's own users did meanwhile (not binlogged, so A's GTIDs stay contiguous on M):
     // before A's 2nd transaction M already has id 2; before the 4th, M changed id 1; before
@@ -229,7 +229,7 @@ async fn a_lock_conflict_during_the_replay_of_a_transaction_replays_it_again() {
         detect_conflicts: true,
         echo: false,
         origin: "A".into(),
-        cascade_left_alone: false,
+        cascade_here: false,
     };
     let mut buf = TxnBuffer::new(1 << 20);
     // Begin, x, y: the hub holds x and y.

@@ -1212,6 +1212,52 @@ async fn a_parent_key_move_whose_keys_cascade_converges() {
     }
 }
 
+/// A DBA's transaction on the master adds a child of a parent that snap1 deleted (its delete on
+/// its way) and deletes another parent, whose child goes with it there (`ON DELETE CASCADE`,
+/// unlogged). Snap1 applies that transaction without foreign key checks (it lacks the first
+/// child's parent), so the server made no cascade there, and snap1 kept the second child for
+/// good. The cascade is now made there explicitly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_masters_parent_delete_applied_without_checks_still_cascades() {
+    let star = Star::start(1).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; CREATE TABLE p (id INT PRIMARY KEY); \
+             CREATE TABLE c (id INT PRIMARY KEY, pid INT, \
+             FOREIGN KEY (pid) REFERENCES p (id) ON DELETE CASCADE); \
+             CREATE TABLE u (id INT PRIMARY KEY, v INT); \
+             INSERT INTO p VALUES (1), (2); INSERT INTO c VALUES (3, 2); \
+             INSERT INTO u VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    let mut dba = dba_holds(&star, "MOST.u").await;
+    app_exec(
+        star.snap(0),
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; DELETE FROM MOST.p WHERE id = 1; COMMIT",
+    )
+    .await
+    .unwrap();
+    master_waits_for_a_lock(
+        &star,
+        "the hub's apply of snap1's delete waits for the DBA's lock",
+    )
+    .await;
+    star.master()
+        .exec("BEGIN; INSERT INTO MOST.c VALUES (1, 1); DELETE FROM MOST.p WHERE id = 2; COMMIT")
+        .await
+        .unwrap();
+    snap_has_the_masters_changes(&star, 0).await;
+    dba.query_drop("ROLLBACK").await.unwrap();
+    converged_or_show(&star, &["MOST.p", "MOST.c"]).await;
+    for node in &star.cluster.nodes {
+        let p: Vec<i32> = node.query("SELECT id FROM MOST.p").await.unwrap();
+        let c: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.c").await.unwrap();
+        assert_eq!((p, c), (vec![], vec![]), "{}", node.name());
+    }
+}
+
 /// A DBA's open transaction on the master holding row 1 of `table` (`SELECT … FOR UPDATE`):
 /// the hub's apply of a snap's change that touches the row waits for it.
 async fn dba_holds(star: &Star, table: &str) -> mysql_async::Conn {

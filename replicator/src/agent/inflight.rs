@@ -289,7 +289,7 @@ impl InFlight {
 
     /// The master's own delete of a row that rows of `table` (`schema.table`) refer to through
     /// a cascading key (their `columns` hold `values`), left alone here
-    /// (`Applier::cascade_left_alone`): the images left alone for such rows become their
+    /// (`Applier::cascade_here`): the images left alone for such rows become their
     /// deletes (with `set_null`, those columns NULL), as the master's cascade made them.
     /// Returns the encoded keys of every row of `table` that has an image left alone: for
     /// those, the image is the master's row, not the row here.
@@ -305,16 +305,7 @@ impl InFlight {
         for (k, l) in self.left.iter().filter(|(k, _)| k.0 == table) {
             keys.insert(k.1.clone());
             let Some(img) = &l.image else { continue };
-            let Some(idx) = columns
-                .iter()
-                .map(|c| {
-                    l.table
-                        .columns
-                        .iter()
-                        .position(|m| m.name.eq_ignore_ascii_case(c))
-                })
-                .collect::<Option<Vec<usize>>>()
-            else {
+            let Some(idx) = l.table.positions(columns) else {
                 continue;
             };
             if !idx.iter().zip(values).all(|(&i, v)| img.get(i) == Some(v)) {

@@ -791,7 +791,7 @@ async fn apply_loop(
                         TxnMode {
                             preserve_gtid: true,
                             // The master's own writes cascade unlogged ([`crate::apply::cascade`]).
-                            cascade_left_alone: b.gtid.domain == master_domain,
+                            cascade_here: b.gtid.domain == master_domain,
                             ..Default::default()
                         }
                     };

@@ -31,7 +31,8 @@
 //!
 //! On a snap, the master's own deletes (a DBA's client, not the hub: those cascade on the
 //! master unlogged) are applied with their cascade; one left alone here (an own change of the
-//! row in flight) makes its cascade explicitly ([`Applier::cascade_left_alone`]).
+//! row in flight), or applied without foreign key checks, makes its cascade explicitly
+//! ([`Applier::cascade_here`]).
 //!
 //! Not made explicit: `ON UPDATE` rules (an update that moves a key in one statement, as the
 //! hub's one-round-trip path writes one when nothing conflicts), and keys that refer to their
@@ -138,6 +139,13 @@ fn key_filter(meta: &TableMeta, table_plan: &TablePlan) -> String {
         .map(|&k| format!("{} <=> ?", ident(&meta.columns[k].name)))
         .collect::<Vec<_>>()
         .join(" AND ")
+}
+
+/// Whether the values of `image` at `idx` (a foreign key's columns) refer to no row: one is
+/// NULL (or missing from the image).
+fn refers_to_nothing(image: &[Value], idx: &[usize]) -> bool {
+    idx.iter()
+        .any(|&i| matches!(image.get(i), None | Some(Value::Null)))
 }
 
 /// What refers, through cascading keys, to the rows of `schema.table` that `filter` selects
@@ -271,23 +279,11 @@ impl Applier {
             .collect();
         let mut missing = Vec::new();
         for ((schema, table), r) in keys {
-            let Some(idx) = r
-                .columns
-                .iter()
-                .map(|c| {
-                    meta.columns
-                        .iter()
-                        .position(|m| m.name.eq_ignore_ascii_case(c))
-                })
-                .collect::<Option<Vec<usize>>>()
-            else {
+            let Some(idx) = meta.positions(&r.columns) else {
                 return Ok(None);
             };
-            if idx
-                .iter()
-                .any(|&i| matches!(image.get(i), None | Some(Value::Null)))
-            {
-                continue; // a NULL refers to nothing
+            if refers_to_nothing(image, &idx) {
+                continue;
             }
             let parent = qualified(&schema, &table);
             let filter = r
@@ -363,23 +359,28 @@ impl Applier {
         Ok(())
     }
 
-    /// On a snap, the master's own delete (a DBA's) of the row `before` of `meta`'s table, left
-    /// alone here by `skip` (an own change of the row is in flight): its cascade happened on
-    /// the master, not in the binlog, and does not happen here with the delete. Left so, the
-    /// rows referring to it stayed here for good once the own change brought the row back on
-    /// the master (later in hub order) without them. So the master's cascade is made here, on
-    /// the rows that refer to it through cascading keys, as the master holds them here:
+    /// On a snap, the master's own delete (a DBA's) of the row `before` of `meta`'s table,
+    /// whose cascade happened on the master, not in the binlog, and does not happen here with
+    /// the delete:
+    /// - left alone here by `skip` (an own change of the row is in flight). Left so, the rows
+    ///   referring to it stayed here for good once the own change brought the row back on the
+    ///   master (later in hub order) without them;
+    /// - applied without foreign key checks (`Applier::without_fk_checks`: this node lacks a
+    ///   parent another row of the transaction needs), which makes no cascade.
+    ///
+    /// So the master's cascade is made here, on the rows that refer to it through cascading
+    /// keys, as the master holds them here:
     /// - a row with an image left alone (its key in flight): that image is the master's row;
     ///   if it refers to the deleted row, it becomes the row's delete (or its key NULL);
     /// - a row whose key is in flight otherwise (an own change): `skip` keeps the delete (or
     ///   the NULL key) as its image, for the echo that releases it;
     /// - any other row here that refers to it: deleted (or its key set to NULL), one by one.
     ///
-    /// Deeper levels cascade from these deletes, as on the master. In the model
-    /// (`tests/model/converge_fk.py`, variant `hub-cascades+marks+parent+dba+left`) this takes
-    /// heavily contended runs with the master's own writes from 60 in 1,000 diverging to 7 in
-    /// 3,000 (52 without the images left alone).
-    pub(super) async fn cascade_left_alone(
+    /// Deeper levels cascade from these deletes, as on the master (not without checks). In the
+    /// model (`tests/model/converge_fk.py`, variants `hub-cascades+marks+parent+dba+left` and
+    /// `+unchecked`) this takes heavily contended runs with the master's own writes from 60 in
+    /// 1,000 diverging to 7 in 3,000 (52 without the images left alone), and to 4 in 3,000.
+    pub(super) async fn cascade_here(
         &mut self,
         meta: &TableMeta,
         before: &[Value],
@@ -390,22 +391,10 @@ impl Applier {
             if r.schema == meta.schema && r.table == meta.table {
                 continue; // a key on its own table: InnoDB cascades it
             }
-            let Some(idx) = r
-                .referenced
-                .iter()
-                .map(|c| {
-                    meta.columns
-                        .iter()
-                        .position(|m| m.name.eq_ignore_ascii_case(c))
-                })
-                .collect::<Option<Vec<usize>>>()
-            else {
+            let Some(idx) = meta.positions(&r.referenced) else {
                 continue; // the image lacks the column (a minimal row image)
             };
-            if idx
-                .iter()
-                .any(|&i| matches!(before.get(i), None | Some(Value::Null)))
-            {
+            if refers_to_nothing(before, &idx) {
                 continue;
             }
             let child = qualified(&r.schema, &r.table);
@@ -456,14 +445,8 @@ impl Applier {
                 }
                 let after = r.set_null.then(|| {
                     let mut a = img.clone();
-                    for c in &r.columns {
-                        if let Some(i) = m
-                            .columns
-                            .iter()
-                            .position(|x| x.name.eq_ignore_ascii_case(c))
-                        {
-                            a[i] = Value::Null;
-                        }
+                    for i in m.positions(&r.columns).unwrap_or_default() {
+                        a[i] = Value::Null;
                     }
                     a
                 });
@@ -506,7 +489,7 @@ impl Applier {
             if deleted + kept > 0 {
                 debug!(table = %meta.full_name(), referring = %child, changed = deleted,
                        left_alone = kept,
-                       "the master's delete of a row left alone here: its cascade made here");
+                       "the master's delete of a row, not cascaded here by the server: its cascade made here");
             }
         }
         Ok(())

@@ -305,10 +305,12 @@ pub struct TxnMode {
     pub echo: bool,
     /// Origin node name, for the conflict log.
     pub origin: String,
-    /// A snap applying the master's own writes (a DBA's client): a delete of a row that
-    /// cascading keys refer to, left alone by `skip_row`, still makes its cascade here
-    /// (`Applier::cascade_left_alone`, apply/cascade.rs).
-    pub cascade_left_alone: bool,
+    /// A snap applying the master's own writes (a DBA's client), whose cascades are not in
+    /// the binlog: a delete of a row that cascading keys refer to makes its cascade here
+    /// explicitly where the server does not make it (the row left alone by `skip_row`, or
+    /// the transaction applied without foreign key checks): `Applier::cascade_here`,
+    /// apply/cascade.rs.
+    pub cascade_here: bool,
 }
 
 /// Rows for which this returns true are not applied (the agent's in-flight rule); it gets a
@@ -339,7 +341,7 @@ pub trait EchoSkip: Send + Sync {
     fn touched(&self, table: &str);
 }
 
-/// The agent's images left alone ([`crate::agent::inflight`]), as `Applier::cascade_left_alone`
+/// The agent's images left alone ([`crate::agent::inflight`]), as `Applier::cascade_here`
 /// needs them.
 pub trait LeftImages: Send + Sync {
     /// Makes the images left alone for rows of `table` whose `columns` hold `values` deletes
@@ -526,7 +528,7 @@ impl Applier {
         self.echo_guard = Some(guard);
     }
 
-    /// Installs the agent's images left alone (`Applier::cascade_left_alone`, apply/cascade.rs).
+    /// Installs the agent's images left alone (`Applier::cascade_here`, apply/cascade.rs).
     pub fn set_left_images(&mut self, images: Arc<dyn LeftImages>) {
         self.left_images = Some(images);
     }
@@ -1091,7 +1093,7 @@ impl Applier {
         }
         let detect = open.mode.detect_conflicts;
         let echo = open.mode.echo;
-        let cascade_left_alone = open.mode.cascade_left_alone;
+        let cascade_here = open.mode.cascade_here;
         if open.begin.non_transactional && !plan.transactional && open.mode.preserve_gtid && !echo {
             if !open.unlogged_rows && skip_row.is_none() {
                 return self.hold_non_transactional(chunk, plan);
@@ -1119,9 +1121,21 @@ impl Applier {
                 rows.push(r);
             }
         }
-        if let (true, RowKind::Delete, Some(skip)) = (cascade_left_alone, chunk.kind, skip_row) {
-            for before in left_alone.into_iter().flatten() {
-                self.cascade_left_alone(&chunk.table, before, skip).await?;
+        if let (true, RowKind::Delete, Some(skip)) = (cascade_here, chunk.kind, skip_row) {
+            // Rows left alone: their delete, and so its cascade, is not made here. Applied
+            // without foreign key checks (this node lacks a parent a row of the transaction
+            // needs, `without_fk_checks`): the server makes no cascade either.
+            let unchecked = !chunk.no_fk_checks
+                && self
+                    .open
+                    .as_ref()
+                    .is_some_and(|o| Some(o.begin.gtid) == self.without_fk_checks);
+            let mut deleted: Vec<&[Value]> = left_alone.into_iter().flatten().collect();
+            if unchecked {
+                deleted.extend(rows.iter().filter_map(|r| r.0));
+            }
+            for before in deleted {
+                self.cascade_here(&chunk.table, before, skip).await?;
             }
         }
         if let Some(es) = self.echo_skip.clone() {

@@ -221,7 +221,7 @@ impl Applier {
             // The hub's deletes of a table that cascading keys refer to go row by row, each
             // after the rows referring to it ([`super::cascade`]).
             // So do a snap's deletes of such a table that leave a row alone (its cascade may
-            // still be made here, [`Applier::cascade_left_alone`]).
+            // still be made here, [`Applier::cascade_here`]).
             if chunk.kind == RowKind::Delete
                 && (checked || skip.is_some())
                 && !self

@@ -710,7 +710,7 @@ impl Ingest {
             detect_conflicts: true,
             echo: false,
             origin: self.node.clone(),
-            cascade_left_alone: false,
+            cascade_here: false,
         }
     }
 
