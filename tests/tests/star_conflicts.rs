@@ -758,16 +758,10 @@ async fn an_image_left_alone_survives_a_kill_of_the_agent() {
         .unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
     // A DBA's lock holds the hub's apply of snap1's change at its first row.
-    let mut dba = dba_holds(&star, "MOST.u").await;
-    app_exec(
-        star.snap(0),
+    let mut dba = snap1_commits_held(
+        &star,
         "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.t SET v = 5 WHERE id = 1; \
          COMMIT",
-    )
-    .await
-    .unwrap();
-    master_waits_for_a_lock(
-        &star,
         "the hub's apply of snap1's change waits for the DBA's lock",
     )
     .await;
@@ -845,15 +839,9 @@ async fn a_parent_delete_whose_keys_cascade_reaches_every_node_with_its_cascade(
         .await
         .unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
-    let mut dba = dba_holds(&star, "MOST.u").await;
-    app_exec(
-        star.snap(0),
-        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; DELETE FROM MOST.p WHERE id = 1; COMMIT",
-    )
-    .await
-    .unwrap();
-    master_waits_for_a_lock(
+    let mut dba = snap1_commits_held(
         &star,
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; DELETE FROM MOST.p WHERE id = 1; COMMIT",
         "the hub's apply of snap1's delete waits for the DBA's lock",
     )
     .await;
@@ -976,15 +964,9 @@ async fn a_refused_parent_delete_brings_back_what_it_cascaded_to() {
         .await
         .unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
-    let mut dba = dba_holds(&star, "MOST.u").await;
-    app_exec(
-        star.snap(0),
-        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; DELETE FROM MOST.p WHERE id = 1; COMMIT",
-    )
-    .await
-    .unwrap();
-    master_waits_for_a_lock(
+    let mut dba = snap1_commits_held(
         &star,
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; DELETE FROM MOST.p WHERE id = 1; COMMIT",
         "the hub's apply of snap1's delete waits for the DBA's lock",
     )
     .await;
@@ -1052,15 +1034,9 @@ async fn a_foreign_parent_delete_that_cascades_to_an_own_child_does_not_lose_it(
         .await
         .unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
-    let mut dba = dba_holds(&star, "MOST.u").await;
-    app_exec(
-        star.snap(0),
-        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; INSERT INTO MOST.c VALUES (1, 1); COMMIT",
-    )
-    .await
-    .unwrap();
-    master_waits_for_a_lock(
+    let mut dba = snap1_commits_held(
         &star,
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; INSERT INTO MOST.c VALUES (1, 1); COMMIT",
         "the hub's apply of snap1's child waits for the DBA's lock",
     )
     .await;
@@ -1122,16 +1098,10 @@ async fn a_masters_parent_delete_left_alone_still_cascades() {
         .await
         .unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
-    let mut dba = dba_holds(&star, "MOST.u").await;
-    app_exec(
-        star.snap(0),
+    let mut dba = snap1_commits_held(
+        &star,
         "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.p SET v = 1 WHERE id = 1; \
          UPDATE MOST.c SET id = 4 WHERE id = 2; COMMIT",
-    )
-    .await
-    .unwrap();
-    master_waits_for_a_lock(
-        &star,
         "the hub's apply of snap1's change waits for the DBA's lock",
     )
     .await;
@@ -1185,16 +1155,10 @@ async fn a_parent_key_move_whose_keys_cascade_converges() {
         .await
         .unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
-    let mut dba = dba_holds(&star, "MOST.u").await;
-    app_exec(
-        star.snap(0),
+    let mut dba = snap1_commits_held(
+        &star,
         "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.p SET id = 2 WHERE id = 1; \
          COMMIT",
-    )
-    .await
-    .unwrap();
-    master_waits_for_a_lock(
-        &star,
         "the hub's apply of snap1's key move waits for the DBA's lock",
     )
     .await;
@@ -1232,15 +1196,9 @@ async fn a_masters_parent_delete_applied_without_checks_still_cascades() {
         .await
         .unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
-    let mut dba = dba_holds(&star, "MOST.u").await;
-    app_exec(
-        star.snap(0),
-        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; DELETE FROM MOST.p WHERE id = 1; COMMIT",
-    )
-    .await
-    .unwrap();
-    master_waits_for_a_lock(
+    let mut dba = snap1_commits_held(
         &star,
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; DELETE FROM MOST.p WHERE id = 1; COMMIT",
         "the hub's apply of snap1's delete waits for the DBA's lock",
     )
     .await;
@@ -1256,6 +1214,16 @@ async fn a_masters_parent_delete_applied_without_checks_still_cascades() {
         let c: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.c").await.unwrap();
         assert_eq!((p, c), (vec![], vec![]), "{}", node.name());
     }
+}
+
+/// Snap1 commits `sql`, which first updates row 1 of `MOST.u`; a DBA's lock on that row on
+/// the master holds the hub's apply of it ([`dba_holds`]) until the returned connection rolls
+/// back (`what`: the wait, for its message).
+async fn snap1_commits_held(star: &Star, sql: &str, what: &str) -> mysql_async::Conn {
+    let dba = dba_holds(star, "MOST.u").await;
+    app_exec(star.snap(0), sql).await.unwrap();
+    master_waits_for_a_lock(star, what).await;
+    dba
 }
 
 /// A DBA's open transaction on the master holding row 1 of `table` (`SELECT … FOR UPDATE`):
