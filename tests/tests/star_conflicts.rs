@@ -1080,7 +1080,8 @@ async fn a_foreign_parent_delete_that_cascades_to_an_own_child_does_not_lose_it(
 /// customer back there, without orders. The snap kept the orders for good. A master's delete
 /// left alone now makes its cascade on the snap explicitly: the referring rows whose keys are
 /// not in flight are deleted (or set to NULL), and deletes are kept as images left alone for
-/// the others.
+/// the others (`k`: a key whose columns are not in the table's order, as in-flight keys have
+/// them).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_masters_parent_delete_left_alone_still_cascades() {
     let star = Star::start(2).await.unwrap();
@@ -1091,8 +1092,11 @@ async fn a_masters_parent_delete_left_alone_still_cascades() {
              FOREIGN KEY (pid) REFERENCES p (id) ON DELETE CASCADE); \
              CREATE TABLE n (id INT PRIMARY KEY, pid INT, \
              FOREIGN KEY (pid) REFERENCES p (id) ON DELETE SET NULL); \
+             CREATE TABLE k (a INT, b INT, pid INT, PRIMARY KEY (b, a), \
+             FOREIGN KEY (pid) REFERENCES p (id) ON DELETE CASCADE); \
              CREATE TABLE u (id INT PRIMARY KEY, v INT); \
              INSERT INTO p VALUES (1, 0), (2, 0); INSERT INTO c VALUES (1, 1), (2, 1), (3, 2); \
+             INSERT INTO k VALUES (1, 1, 1), (2, 1, 1); \
              INSERT INTO n VALUES (1, 1); INSERT INTO u VALUES (1, 0)",
         )
         .await
@@ -1101,7 +1105,7 @@ async fn a_masters_parent_delete_left_alone_still_cascades() {
     let mut dba = snap1_commits_held(
         &star,
         "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.p SET v = 1 WHERE id = 1; \
-         UPDATE MOST.c SET id = 4 WHERE id = 2; COMMIT",
+         UPDATE MOST.c SET id = 4 WHERE id = 2; UPDATE MOST.k SET a = 3 WHERE a = 2; COMMIT",
         "the hub's apply of snap1's change waits for the DBA's lock",
     )
     .await;
@@ -1111,7 +1115,7 @@ async fn a_masters_parent_delete_left_alone_still_cascades() {
         .unwrap();
     snap_has_the_masters_changes(&star, 0).await;
     dba.query_drop("ROLLBACK").await.unwrap();
-    converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.n"]).await;
+    converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.k", "MOST.n"]).await;
     for node in &star.cluster.nodes {
         let p: Vec<(i32, i32)> = node
             .query("SELECT * FROM MOST.p ORDER BY id")
@@ -1121,10 +1125,16 @@ async fn a_masters_parent_delete_left_alone_still_cascades() {
             .query("SELECT * FROM MOST.c ORDER BY id")
             .await
             .unwrap();
+        let k: Vec<(i32, i32, i32)> = node.query("SELECT * FROM MOST.k").await.unwrap();
         let n: Vec<(i32, Option<i32>)> = node.query("SELECT * FROM MOST.n").await.unwrap();
         assert_eq!(
-            (p, c, n),
-            (vec![(1, 1), (2, 0)], vec![(3, 2), (4, 1)], vec![(1, None)]),
+            (p, c, k, n),
+            (
+                vec![(1, 1), (2, 0)],
+                vec![(3, 2), (4, 1)],
+                vec![(3, 1, 1)],
+                vec![(1, None)]
+            ),
             "{}",
             node.name()
         );
@@ -1133,6 +1143,10 @@ async fn a_masters_parent_delete_left_alone_still_cascades() {
     assert!(
         log.contains("referring=`MOST`.`c` changed=1 left_alone=1"),
         "snap1 deleted order 1 and left order 4 (its own key move on its way) alone: {log}"
+    );
+    assert!(
+        log.contains("referring=`MOST`.`k` changed=1 left_alone=1"),
+        "the same with a key whose columns are not in the table's order: {log}"
     );
 }
 

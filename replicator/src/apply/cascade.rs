@@ -258,6 +258,22 @@ impl Applier {
             .unwrap_or_default())
     }
 
+    /// The columns of `schema.table`'s primary key, in the key's order (as the binlog gives a
+    /// row's key, and so the agent's in-flight keys).
+    async fn primary_key_columns(&mut self, schema: &str, table: &str) -> Result<Vec<String>> {
+        self.conn
+            .exec(
+                "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE \
+                 WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' \
+                 ORDER BY ORDINAL_POSITION",
+                (schema, table),
+            )
+            .await
+            .map_err(Error::db(format!(
+                "reading the primary key of {schema}.{table}"
+            )))
+    }
+
     /// The parents `image` (a row of `meta`'s table) lacks here through its cascading keys,
     /// each as its table (`schema.table`) and primary key (in the key's order); `None` when
     /// that cannot be told (a key referring to columns other than its parent's primary key).
@@ -303,16 +319,7 @@ impl Applier {
             if found.is_some() {
                 continue;
             }
-            let pk: Vec<String> = self
-                .conn
-                .exec(
-                    "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE \
-                     WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' \
-                     ORDER BY ORDINAL_POSITION",
-                    (&schema, &table),
-                )
-                .await
-                .map_err(Error::db("reading a parent table's primary key"))?;
+            let pk = self.primary_key_columns(&schema, &table).await?;
             if pk.is_empty() || pk.len() != r.referenced.len() {
                 return Ok(None);
             }
@@ -428,9 +435,12 @@ impl Applier {
                     )
                 })
                 .unwrap_or_default();
+            // The key in its own order, as in-flight keys are (not the columns' order).
+            let pk = self.primary_key_columns(&r.schema, &r.table).await?;
+            let pk: Vec<&str> = pk.iter().map(String::as_str).collect();
             let (mut deleted, mut kept) = (0, 0);
             for row in rows {
-                let found = super::refused::protocol_row(&r.schema, &r.table, row, None);
+                let found = super::refused::protocol_row(&r.schema, &r.table, row, &pk);
                 let m = found.table.clone();
                 if m.primary_key.is_empty() {
                     continue;
@@ -511,6 +521,8 @@ impl Applier {
         let p = params(before, &table_plan.key);
         // Parents before their children (the snap forces them without checks all the same).
         for t in targets.iter().rev() {
+            let pk = self.primary_key_columns(&t.schema, &t.table).await?;
+            let pk: Vec<&str> = pk.iter().map(String::as_str).collect();
             let child = qualified(&t.schema, &t.table);
             let list = self.every_column(&child).await?;
             let rows: Vec<mysql_async::Row> = self
@@ -525,7 +537,7 @@ impl Applier {
                     t.schema, t.table
                 )))?;
             for row in rows {
-                let chunk = super::refused::protocol_row(&t.schema, &t.table, row, None);
+                let chunk = super::refused::protocol_row(&t.schema, &t.table, row, &pk);
                 self.insert_refused(&chunk, &meta.full_name()).await?;
             }
         }

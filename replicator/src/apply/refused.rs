@@ -16,7 +16,6 @@
 //! otherwise. A refused delete of a row that cascading keys refer to also records the master's
 //! referring rows (`Applier::record_refused_cascade`): on the snap, its cascade took them.
 
-use mysql_async::consts::ColumnFlags;
 use mysql_async::prelude::*;
 use tracing::warn;
 
@@ -64,32 +63,23 @@ pub fn chunks(c: &RowsChunk) -> Vec<RowsChunk> {
 }
 
 /// The row `row` of `schema.table` (read over the binary protocol, every column) as a one-row
-/// insert, its primary key the columns `key` names (else the columns the server flags as
-/// such), forced without foreign key checks (the master's rows sent back to a snap).
+/// insert, its primary key the columns `key` names (in the key's order), forced without
+/// foreign key checks (the master's rows sent back to a snap).
 pub(super) fn protocol_row(
     schema: &str,
     table: &str,
     row: mysql_async::Row,
-    key: Option<&[&str]>,
+    key: &[&str],
 ) -> RowsChunk {
     let mut m = crate::snapshot::source::protocol_meta(schema, table, row.columns_ref());
-    m.primary_key = match key {
-        Some(key) => key
-            .iter()
-            .filter_map(|k| {
-                m.columns
-                    .iter()
-                    .position(|c| c.name.eq_ignore_ascii_case(k))
-            })
-            .collect(),
-        None => row
-            .columns_ref()
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.flags().contains(ColumnFlags::PRI_KEY_FLAG))
-            .map(|(i, _)| i)
-            .collect(),
-    };
+    m.primary_key = key
+        .iter()
+        .filter_map(|k| {
+            m.columns
+                .iter()
+                .position(|c| c.name.eq_ignore_ascii_case(k))
+        })
+        .collect();
     let values = row
         .unwrap()
         .into_iter()
@@ -141,7 +131,7 @@ impl Applier {
                         .iter()
                         .map(|&i| meta.columns[i].name.as_str())
                         .collect();
-                    protocol_row(&meta.schema, &meta.table, row, Some(&key))
+                    protocol_row(&meta.schema, &meta.table, row, &key)
                 }
                 None => RowsChunk::new(meta.clone(), RowKind::Delete, img.to_vec()),
             };
