@@ -118,12 +118,7 @@ impl Target {
     fn statement(&self) -> String {
         let child = qualified(&self.schema, &self.table);
         if self.set_null {
-            let set = self
-                .columns
-                .iter()
-                .map(|c| format!("{} = NULL", ident(c)))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let set = set_null(&self.columns);
             format!("UPDATE {child} SET {set} WHERE {}", self.filter)
         } else {
             format!("DELETE FROM {child} WHERE {}", self.filter)
@@ -131,14 +126,31 @@ impl Target {
     }
 }
 
-/// The condition that selects a row of `meta`'s table by its key (parameters: the key).
-fn key_filter(meta: &TableMeta, table_plan: &TablePlan) -> String {
-    table_plan
-        .key
-        .iter()
+/// The condition that selects a row of `meta`'s table by the columns at `key` (parameters:
+/// their values).
+fn key_filter(meta: &TableMeta, key: &[usize]) -> String {
+    key.iter()
         .map(|&k| format!("{} <=> ?", ident(&meta.columns[k].name)))
         .collect::<Vec<_>>()
         .join(" AND ")
+}
+
+/// The condition that the columns `names` equal the parameters, in that order.
+fn equal_to_params(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|c| format!("{} = ?", ident(c)))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// The assignments that set the columns `names` to NULL.
+fn set_null(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|c| format!("{} = NULL", ident(c)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Whether the values of `image` at `idx` (a foreign key's columns) refer to no row: one is
@@ -302,12 +314,7 @@ impl Applier {
                 continue;
             }
             let parent = qualified(&schema, &table);
-            let filter = r
-                .referenced
-                .iter()
-                .map(|c| format!("{} = ?", ident(c)))
-                .collect::<Vec<_>>()
-                .join(" AND ");
+            let filter = equal_to_params(&r.referenced);
             let found: Option<u8> = self
                 .conn
                 .exec_first(
@@ -345,7 +352,7 @@ impl Applier {
         table_plan: &TablePlan,
         before: &[Value],
     ) -> std::result::Result<(), CascadeError> {
-        let filter = key_filter(meta, table_plan);
+        let filter = key_filter(meta, &table_plan.key);
         let mut targets = Vec::new();
         plan(self, &meta.schema, &meta.table, &filter, 0, &mut targets)
             .await
@@ -406,12 +413,7 @@ impl Applier {
             }
             let child = qualified(&r.schema, &r.table);
             let list = self.every_column(&child).await?;
-            let filter = r
-                .columns
-                .iter()
-                .map(|c| format!("{} = ?", ident(c)))
-                .collect::<Vec<_>>()
-                .join(" AND ");
+            let filter = equal_to_params(&r.columns);
             let rows: Vec<mysql_async::Row> = self
                 .conn
                 .exec(
@@ -464,19 +466,9 @@ impl Applier {
                     kept += 1;
                     continue;
                 }
-                let key = m
-                    .primary_key
-                    .iter()
-                    .map(|&i| format!("{} <=> ?", ident(&m.columns[i].name)))
-                    .collect::<Vec<_>>()
-                    .join(" AND ");
+                let key = key_filter(&m, &m.primary_key);
                 let q = if r.set_null {
-                    let set = r
-                        .columns
-                        .iter()
-                        .map(|c| format!("{} = NULL", ident(c)))
-                        .collect::<Vec<_>>()
-                        .join(", ");
+                    let set = set_null(&r.columns);
                     format!("UPDATE {child} SET {set} WHERE {key}")
                 } else {
                     format!("DELETE FROM {child} WHERE {key}")
@@ -515,7 +507,7 @@ impl Applier {
         table_plan: &TablePlan,
         before: &[Value],
     ) -> Result<()> {
-        let filter = key_filter(meta, table_plan);
+        let filter = key_filter(meta, &table_plan.key);
         let mut targets = Vec::new();
         plan(self, &meta.schema, &meta.table, &filter, 0, &mut targets).await?;
         let p = params(before, &table_plan.key);
