@@ -153,6 +153,16 @@ async fn create_select_rename_truncate_and_sequences_replicate() {
         .await
         .unwrap();
     let s1 = star.snap(0);
+    // The master's statements return before they reach snap1: wait for the table the snap
+    // writes to (the sequence is created before it, in the same order).
+    eventually("items reached snap1", Duration::from_secs(30), || async {
+        let n: Vec<u64> = s1
+            .query("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = 'items'")
+            .await?;
+        Ok(n[0] == 1)
+    })
+    .await
+    .unwrap();
     app_exec(
         s1,
         "INSERT INTO MOST.items VALUES (NEXTVAL(MOST.ids), 'snap1'); \
