@@ -283,9 +283,19 @@ async fn run(meanwhile: Meanwhile) {
         println!("{name}: {n} transactions committed");
         assert!(n > 20, "{name} made progress");
     }
+    let catching_up = std::time::Instant::now();
     let converged = star
         .wait_converged(Duration::from_secs(120 + 4 * secs))
         .await;
+    println!(
+        "{} {:.1} s after the writers stopped",
+        if converged.is_ok() {
+            "converged"
+        } else {
+            "not converged"
+        },
+        catching_up.elapsed().as_secs_f64()
+    );
     if let Err(e) = &converged {
         println!("seed {seed}: {e:#}");
         for t in ["f", "g", "m", "pp", "cc", "pq", "cq", "gq", "nq"] {
