@@ -1230,6 +1230,153 @@ async fn a_masters_parent_delete_applied_without_checks_still_cascades() {
     }
 }
 
+/// Parent keys moved on every node, under keys that follow them (`ON UPDATE CASCADE` to a
+/// child and a grandchild, `ON UPDATE SET NULL` to another child; `ON DELETE` is the default,
+/// `RESTRICT`). The origin's server changes the children with the move, and its binlog shows
+/// the move only: every node must make the move as an update, so that its own server changes
+/// its children the same way. (Made as a delete and an insert, the delete was refused on the
+/// hub, the snap's move with it, and a snap applying the master's move deleted the children.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parent_key_moves_reach_every_node_with_their_on_update_cascade() {
+    let star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; CREATE TABLE p (id INT PRIMARY KEY, v INT); \
+             CREATE TABLE c (id INT PRIMARY KEY, pid INT, \
+             FOREIGN KEY (pid) REFERENCES p (id) ON UPDATE CASCADE); \
+             CREATE TABLE g (id INT PRIMARY KEY, cpid INT, UNIQUE KEY (cpid), \
+             FOREIGN KEY (cpid) REFERENCES c (pid) ON UPDATE CASCADE); \
+             CREATE TABLE n (id INT PRIMARY KEY, pid INT, \
+             FOREIGN KEY (pid) REFERENCES p (id) ON UPDATE SET NULL); \
+             INSERT INTO p VALUES (1, 0), (2, 0), (3, 0), (4, 0); \
+             INSERT INTO c VALUES (10, 1), (11, 2), (12, 3), (13, 4); \
+             INSERT INTO g VALUES (100, 1), (101, 2), (102, 3); \
+             INSERT INTO n VALUES (20, 1), (21, 2), (22, 3), (23, 4)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    // A snap's own move, a DBA's move on the master, and the other snap's move of two parents
+    // in one statement (the second takes the key the first left).
+    app_exec(star.snap(0), "UPDATE MOST.p SET id = 5 WHERE id = 1")
+        .await
+        .unwrap();
+    star.master()
+        .exec("UPDATE MOST.p SET id = 6, v = 1 WHERE id = 2")
+        .await
+        .unwrap();
+    converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.g", "MOST.n"]).await;
+    app_exec(
+        star.snap(1),
+        "UPDATE MOST.p SET id = id - 1 WHERE id IN (3, 4) ORDER BY id",
+    )
+    .await
+    .unwrap();
+    converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.g", "MOST.n"]).await;
+    for node in &star.cluster.nodes {
+        let p: Vec<(i32, i32)> = node
+            .query("SELECT * FROM MOST.p ORDER BY id")
+            .await
+            .unwrap();
+        let c: Vec<(i32, i32)> = node
+            .query("SELECT * FROM MOST.c ORDER BY id")
+            .await
+            .unwrap();
+        let g: Vec<(i32, i32)> = node
+            .query("SELECT * FROM MOST.g ORDER BY id")
+            .await
+            .unwrap();
+        let n: Vec<(i32, Option<i32>)> = node
+            .query("SELECT * FROM MOST.n ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(
+            (p, c, g, n),
+            (
+                vec![(2, 0), (3, 0), (5, 0), (6, 1)],
+                vec![(10, 5), (11, 6), (12, 2), (13, 3)],
+                vec![(100, 5), (101, 6), (102, 2)],
+                vec![(20, None), (21, None), (22, None), (23, None)]
+            ),
+            "{}",
+            node.name()
+        );
+    }
+    let conflicts: Vec<u64> = star
+        .master()
+        .query("SELECT COUNT(*) FROM starsync.conflicts")
+        .await
+        .unwrap();
+    assert_eq!(conflicts, vec![0], "no move was refused or conflicted");
+}
+
+/// Snap1 moves a parent to another key; its server moves the parent's child with it (`ON
+/// UPDATE CASCADE`, unlogged) and sets another one's key to NULL (`ON UPDATE SET NULL`). Meanwhile the master adds another child of the parent under a
+/// key that does not follow (`RESTRICT`), so the master refuses the move. The echo brings the
+/// parent back to its key on snap1, and now the children as the master kept them (before,
+/// snap1's kept the parent's new key, a row that no longer exists there, and NULL, for good).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_parent_key_move_brings_back_the_children_that_followed_it() {
+    let star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; CREATE TABLE p (id INT PRIMARY KEY, v INT); \
+             CREATE TABLE c (id INT PRIMARY KEY, pid INT, \
+             FOREIGN KEY (pid) REFERENCES p (id) ON UPDATE CASCADE); \
+             CREATE TABLE n (id INT PRIMARY KEY, pid INT, \
+             FOREIGN KEY (pid) REFERENCES p (id) ON UPDATE SET NULL); \
+             CREATE TABLE r (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES p (id)); \
+             CREATE TABLE u (id INT PRIMARY KEY, v INT); \
+             INSERT INTO p VALUES (1, 0); INSERT INTO c VALUES (10, 1); \
+             INSERT INTO n VALUES (30, 1); \
+             INSERT INTO u VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    let mut dba = snap1_commits_held(
+        &star,
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.p SET id = 2 WHERE id = 1; \
+         COMMIT",
+        "the hub's apply of snap1's key move waits for the DBA's lock",
+    )
+    .await;
+    star.master()
+        .exec("INSERT INTO MOST.r VALUES (20, 1)")
+        .await
+        .unwrap();
+    snap_has_the_masters_changes(&star, 0).await;
+    dba.query_drop("ROLLBACK").await.unwrap();
+    converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.n", "MOST.r"]).await;
+    for node in &star.cluster.nodes {
+        let p: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.p").await.unwrap();
+        let c: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.c").await.unwrap();
+        let n: Vec<(i32, Option<i32>)> = node.query("SELECT * FROM MOST.n").await.unwrap();
+        let r: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.r").await.unwrap();
+        assert_eq!(
+            (p, c, n, r),
+            (
+                vec![(1, 0)],
+                vec![(10, 1)],
+                vec![(30, Some(1))],
+                vec![(20, 1)]
+            ),
+            "{}",
+            node.name()
+        );
+    }
+    let kinds: Vec<String> = star
+        .master()
+        .query("SELECT kind FROM starsync.conflicts WHERE table_name = 'p'")
+        .await
+        .unwrap();
+    assert_eq!(
+        kinds,
+        vec!["foreign_key".to_string()],
+        "the refusal is logged"
+    );
+}
+
 /// Snap1 commits `sql`, which first updates row 1 of `MOST.u`; a DBA's lock on that row on
 /// the master holds the hub's apply of it ([`dba_holds`]) until the returned connection rolls
 /// back (`what`: the wait, for its message).

@@ -34,10 +34,19 @@
 //! row in flight), or applied without foreign key checks, makes its cascade explicitly
 //! ([`Applier::cascade_here`]).
 //!
-//! Not made explicit: `ON UPDATE` rules (an update that moves a key in one statement, as the
-//! hub's one-round-trip path writes one when nothing conflicts), and keys that refer to their
-//! own table (InnoDB cascades those as before). Chains deeper than [`MAX_DEPTH`] cascade below
-//! that depth as before.
+//! `ON UPDATE` rules (`CASCADE`, `SET NULL`) follow a row that moves to another key. A move
+//! of a row of a table such keys refer to is made on every node as the one `UPDATE` it was at
+//! its origin (`Applier::move_by_update`), so that each node's server changes the referring
+//! rows it holds as the origin's did; written as a delete and an insert, the delete met the
+//! `ON DELETE` rule instead (`RESTRICT` by default: the hub refused the snap's move, and a
+//! snap applying another node's move deleted the children). Only when the row is missing or
+//! its new key is held does the move fall back to a delete and an insert. A refused move
+//! sends back the master's referring rows ([`Applier::record_refused_cascade`]). Not made
+//! explicit: these updates' cascades themselves, so a child a node took without checks
+//! while another node's move of its parent was on its way keeps the old key there.
+//!
+//! Keys that refer to their own table are not made explicit (InnoDB cascades those as
+//! before). Chains deeper than [`MAX_DEPTH`] cascade below that depth as before.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -60,7 +69,8 @@ const CACHE_FOR: Duration = Duration::from_secs(10);
 /// Levels of referring tables made explicit.
 const MAX_DEPTH: u32 = 8;
 
-/// A foreign key with a cascading delete rule that refers to a table.
+/// A foreign key with a cascading delete rule (or, in [`CascadeCache`]'s `on_update`, update
+/// rule) that refers to a table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CascadeRef {
     pub schema: String,
@@ -69,29 +79,49 @@ pub struct CascadeRef {
     pub columns: Vec<String>,
     /// The columns referred to, in the same order.
     pub referenced: Vec<String>,
-    /// `ON DELETE SET NULL` (else `CASCADE`).
+    /// `SET NULL` (else `CASCADE`).
     pub set_null: bool,
 }
 
 /// The cascading references per referred `schema.table`, all read at once (one look at
 /// `information_schema` costs about as much for every table as for one: 20 ms with 1,000
 /// foreign keys), and when.
+/// With them, the shapes of the referring tables read so far (forgotten with the keys).
 #[derive(Default)]
 pub(super) struct CascadeCache {
     read_at: Option<Instant>,
     by_table: HashMap<(String, String), Arc<Vec<CascadeRef>>>,
+    /// The keys with a cascading update rule (`ON UPDATE CASCADE`, `ON UPDATE SET NULL`).
+    on_update: HashMap<(String, String), Arc<Vec<CascadeRef>>>,
+    shapes: HashMap<(String, String), Arc<Shape>>,
 }
 
 impl CascadeCache {
     pub(super) fn clear(&mut self) {
         self.read_at = None;
         self.by_table.clear();
+        self.on_update.clear();
+        self.shapes.clear();
+    }
+}
+
+/// What reading a referring table's rows back needs: its every column (a `SELECT` list) and
+/// its primary key's columns in the key's order.
+pub(super) struct Shape {
+    columns: String,
+    primary_key: Vec<String>,
+}
+
+impl Shape {
+    fn primary_key(&self) -> Vec<&str> {
+        self.primary_key.iter().map(String::as_str).collect()
     }
 }
 
 /// A row of the foreign-key query: the schema and table referred to; schema, table and name of
-/// the key; its delete rule; a referring column and the column it refers to.
+/// the key; its delete and update rules; a referring column and the column it refers to.
 type KeyColumn = (
+    Vec<u8>,
     Vec<u8>,
     Vec<u8>,
     Vec<u8>,
@@ -161,22 +191,37 @@ fn refers_to_nothing(image: &[Value], idx: &[usize]) -> bool {
 }
 
 /// What refers, through cascading keys, to the rows of `schema.table` that `filter` selects
-/// (a `WHERE` condition on that table), deepest first.
+/// (a `WHERE` condition on that table), deepest first: through delete rules (`moved` `None`:
+/// the rows are deleted), or through update rules to the columns `moved` names (the rows move
+/// to another key; empty: any column).
 async fn plan(
     applier: &mut Applier,
     schema: &str,
     table: &str,
     filter: &str,
     depth: u32,
+    moved: Option<&[String]>,
     out: &mut Vec<Target>,
 ) -> Result<()> {
     if depth >= MAX_DEPTH {
         return Ok(());
     }
-    let refs = applier.cascading_refs(schema, table).await?;
+    let refs = match moved {
+        None => applier.cascading_refs(schema, table).await?,
+        Some(_) => applier.update_cascading_refs(schema, table).await?,
+    };
     for r in refs.iter() {
         if r.schema == schema && r.table == table {
             continue; // a key on its own table: InnoDB cascades it
+        }
+        if moved.is_some_and(|m| {
+            !m.is_empty()
+                && !r
+                    .referenced
+                    .iter()
+                    .any(|c| m.iter().any(|x| x.eq_ignore_ascii_case(c)))
+        }) {
+            continue; // the columns it refers to do not change
         }
         let list = |cols: &[String]| cols.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
         let child_filter = format!(
@@ -192,6 +237,7 @@ async fn plan(
                 &r.table,
                 &child_filter,
                 depth + 1,
+                moved.map(|_| r.columns.as_slice()),
                 out,
             ))
             .await?;
@@ -215,6 +261,34 @@ impl Applier {
         schema: &str,
         table: &str,
     ) -> Result<Arc<Vec<CascadeRef>>> {
+        self.read_cascading_keys().await?;
+        Ok(self
+            .cascades
+            .by_table
+            .get(&(schema.to_string(), table.to_string()))
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// The foreign keys with a cascading update rule that refer to `schema.table`: a move of
+    /// its rows to other keys changes the rows referring to them (read with
+    /// [`Applier::cascading_refs`]).
+    pub(super) async fn update_cascading_refs(
+        &mut self,
+        schema: &str,
+        table: &str,
+    ) -> Result<Arc<Vec<CascadeRef>>> {
+        self.read_cascading_keys().await?;
+        Ok(self
+            .cascades
+            .on_update
+            .get(&(schema.to_string(), table.to_string()))
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// Reads every cascading foreign key, when not read within [`CACHE_FOR`].
+    async fn read_cascading_keys(&mut self) -> Result<()> {
         if self
             .cascades
             .read_at
@@ -225,49 +299,70 @@ impl Applier {
                 .query(
                     "SELECT r.UNIQUE_CONSTRAINT_SCHEMA, r.REFERENCED_TABLE_NAME, \
                      k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, r.DELETE_RULE, \
-                     k.COLUMN_NAME, k.REFERENCED_COLUMN_NAME \
+                     r.UPDATE_RULE, k.COLUMN_NAME, k.REFERENCED_COLUMN_NAME \
                      FROM information_schema.REFERENTIAL_CONSTRAINTS r \
                      JOIN information_schema.KEY_COLUMN_USAGE k \
                      ON k.CONSTRAINT_SCHEMA = r.CONSTRAINT_SCHEMA \
                      AND k.CONSTRAINT_NAME = r.CONSTRAINT_NAME AND k.TABLE_NAME = r.TABLE_NAME \
                      WHERE r.DELETE_RULE IN ('CASCADE', 'SET NULL') \
+                     OR r.UPDATE_RULE IN ('CASCADE', 'SET NULL') \
                      ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION",
                 )
                 .await
                 .map_err(Error::db("reading the cascading foreign keys"))?;
             let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-            let mut by_table: HashMap<(String, String), Vec<CascadeRef>> = HashMap::new();
+            let cascading = |rule: &[u8]| rule == b"CASCADE" || rule == b"SET NULL";
+            type ByTable = HashMap<(String, String), Vec<CascadeRef>>;
+            let (mut by_table, mut on_update): (ByTable, ByTable) = Default::default();
             let mut last: Option<(Vec<u8>, Vec<u8>, Vec<u8>)> = None;
-            for (ps, pt, s, t, name, rule, col, referenced) in rows {
-                let refs = by_table.entry((text(&ps), text(&pt))).or_default();
+            for (ps, pt, s, t, name, on_delete, on_upd, col, referenced) in rows {
                 let id = (s.clone(), t.clone(), name);
                 // A key's columns are consecutive rows, all referring to one table.
-                if last.as_ref() != Some(&id) {
-                    refs.push(CascadeRef {
-                        schema: text(&s),
-                        table: text(&t),
-                        columns: Vec::new(),
-                        referenced: Vec::new(),
-                        set_null: rule == b"SET NULL",
-                    });
-                    last = Some(id);
+                let first = last.as_ref() != Some(&id);
+                last = Some(id);
+                for (map, rule) in [(&mut by_table, &on_delete), (&mut on_update, &on_upd)] {
+                    if !cascading(rule) {
+                        continue;
+                    }
+                    let refs = map.entry((text(&ps), text(&pt))).or_default();
+                    if first {
+                        refs.push(CascadeRef {
+                            schema: text(&s),
+                            table: text(&t),
+                            columns: Vec::new(),
+                            referenced: Vec::new(),
+                            set_null: rule.as_slice() == b"SET NULL",
+                        });
+                    }
+                    let r = refs.last_mut().expect("pushed above");
+                    r.columns.push(text(&col));
+                    r.referenced.push(text(&referenced));
                 }
-                let r = refs.last_mut().expect("pushed above");
-                r.columns.push(text(&col));
-                r.referenced.push(text(&referenced));
             }
-            self.cascades.by_table = by_table
-                .into_iter()
-                .map(|(k, v)| (k, Arc::new(v)))
-                .collect();
+            let shared = |m: ByTable| m.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
+            self.cascades.by_table = shared(by_table);
+            self.cascades.on_update = shared(on_update);
+            self.cascades.shapes.clear();
             self.cascades.read_at = Some(Instant::now());
         }
-        Ok(self
-            .cascades
-            .by_table
-            .get(&(schema.to_string(), table.to_string()))
-            .cloned()
-            .unwrap_or_default())
+        Ok(())
+    }
+
+    /// `schema.table`'s every column and primary key, read once per cached read of the keys
+    /// (a parent delete under contention may cascade here many times a second).
+    async fn shape(&mut self, schema: &str, table: &str) -> Result<Arc<Shape>> {
+        let id = (schema.to_string(), table.to_string());
+        if let Some(s) = self.cascades.shapes.get(&id) {
+            return Ok(s.clone());
+        }
+        let columns = self.every_column(&qualified(schema, table)).await?;
+        let primary_key = self.primary_key_columns(schema, table).await?;
+        let s = Arc::new(Shape {
+            columns,
+            primary_key,
+        });
+        self.cascades.shapes.insert(id, s.clone());
+        Ok(s)
     }
 
     /// The columns of `schema.table`'s primary key, in the key's order (as the binlog gives a
@@ -326,7 +421,7 @@ impl Applier {
             if found.is_some() {
                 continue;
             }
-            let pk = self.primary_key_columns(&schema, &table).await?;
+            let pk = self.shape(&schema, &table).await?.primary_key.clone();
             if pk.is_empty() || pk.len() != r.referenced.len() {
                 return Ok(None);
             }
@@ -354,9 +449,17 @@ impl Applier {
     ) -> std::result::Result<(), CascadeError> {
         let filter = key_filter(meta, &table_plan.key);
         let mut targets = Vec::new();
-        plan(self, &meta.schema, &meta.table, &filter, 0, &mut targets)
-            .await
-            .map_err(CascadeError::Other)?;
+        plan(
+            self,
+            &meta.schema,
+            &meta.table,
+            &filter,
+            0,
+            None,
+            &mut targets,
+        )
+        .await
+        .map_err(CascadeError::Other)?;
         let p = params(before, &table_plan.key);
         let mut affected = 0;
         for t in &targets {
@@ -412,12 +515,12 @@ impl Applier {
                 continue;
             }
             let child = qualified(&r.schema, &r.table);
-            let list = self.every_column(&child).await?;
+            let shape = self.shape(&r.schema, &r.table).await?;
             let filter = equal_to_params(&r.columns);
             let rows: Vec<mysql_async::Row> = self
                 .conn
                 .exec(
-                    format!("SELECT {list} FROM {child} WHERE {filter}"),
+                    format!("SELECT {} FROM {child} WHERE {filter}", shape.columns),
                     params(before, &idx),
                 )
                 .await
@@ -438,8 +541,7 @@ impl Applier {
                 })
                 .unwrap_or_default();
             // The key in its own order, as in-flight keys are (not the columns' order).
-            let pk = self.primary_key_columns(&r.schema, &r.table).await?;
-            let pk: Vec<&str> = pk.iter().map(String::as_str).collect();
+            let pk = shape.primary_key();
             let (mut deleted, mut kept) = (0, 0);
             for row in rows {
                 let found = super::refused::protocol_row(&r.schema, &r.table, row, &pk);
@@ -498,29 +600,41 @@ impl Applier {
     }
 
     /// After the master refused a snap's delete of the row `before` of `meta`'s table (rolled
-    /// back): records the master's rows that refer to it through cascading keys with the
-    /// refusal ([`super::refused`]). The snap's own delete took or changed them there, below
-    /// its binlog; the echo brings them back with the parent, as the master kept them.
+    /// back), or its move to another key (`moved`: made by an update, keys with cascading
+    /// update rules followed it): records the master's rows that refer to it through such
+    /// keys with the refusal ([`super::refused`]). The snap's own change took or changed them
+    /// there, below its binlog; the echo brings them back with the parent, as the master kept
+    /// them.
     pub(super) async fn record_refused_cascade(
         &mut self,
         meta: &TableMeta,
         table_plan: &TablePlan,
         before: &[Value],
+        moved: bool,
     ) -> Result<()> {
         let filter = key_filter(meta, &table_plan.key);
         let mut targets = Vec::new();
-        plan(self, &meta.schema, &meta.table, &filter, 0, &mut targets).await?;
+        let moved = moved.then_some(&[][..]);
+        plan(
+            self,
+            &meta.schema,
+            &meta.table,
+            &filter,
+            0,
+            moved,
+            &mut targets,
+        )
+        .await?;
         let p = params(before, &table_plan.key);
         // Parents before their children (the snap forces them without checks all the same).
         for t in targets.iter().rev() {
-            let pk = self.primary_key_columns(&t.schema, &t.table).await?;
-            let pk: Vec<&str> = pk.iter().map(String::as_str).collect();
+            let shape = self.shape(&t.schema, &t.table).await?;
+            let pk = shape.primary_key();
             let child = qualified(&t.schema, &t.table);
-            let list = self.every_column(&child).await?;
             let rows: Vec<mysql_async::Row> = self
                 .conn
                 .exec(
-                    format!("SELECT {list} FROM {child} WHERE {}", t.filter),
+                    format!("SELECT {} FROM {child} WHERE {}", shape.columns, t.filter),
                     p.clone(),
                 )
                 .await

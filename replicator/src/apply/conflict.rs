@@ -152,6 +152,14 @@ impl Applier {
         if !plan.has_pk {
             return self.row_checked_nokey(chunk, plan, before, after).await;
         }
+        // A move to another key under keys that follow it (`ON UPDATE CASCADE` or `SET
+        // NULL`) is made as the update it was ([`Applier::force_checked`]).
+        let moved = before.is_some_and(|b| moves_key(plan, b, after));
+        let follows = moved
+            && !self
+                .update_cascading_refs(&meta.schema, &meta.table)
+                .await?
+                .is_empty();
         // The row's statements (a displaced row's delete, a moved key's delete, the write) are
         // undone together when the master's schema refuses the row.
         let sp = {
@@ -173,25 +181,34 @@ impl Applier {
             if let Some(a) = after {
                 self.displace_unique(chunk, plan, before, a).await?;
             }
-            // A delete of a row the master holds, or a move of it to another key (written as
-            // a delete and an insert): what refers to it through cascading keys goes first,
+            // A delete of a row the master holds, or a move of it to another key written as a
+            // delete and an insert: what refers to it through cascading keys goes first,
             // binlogged ([`super::cascade`]).
             let (res, converted) = match (chunk.kind, before, &current) {
                 (RowKind::Delete, Some(b), Some(_)) => {
                     match self.cascade_explicitly(meta, plan, b).await {
-                        Ok(()) => self.force_checked(plan, chunk.kind, before, after).await,
+                        Ok(()) => {
+                            self.force_checked(plan, chunk.kind, before, after, false)
+                                .await
+                        }
                         Err(CascadeError::Server(e)) => (Err(e), false),
                         Err(CascadeError::Other(e)) => return Err(e),
                     }
                 }
-                (RowKind::Update, Some(b), Some(_)) if moves_key(plan, b, after) => {
+                (RowKind::Update, Some(b), Some(_)) if moved && !follows => {
                     match self.cascade_explicitly(meta, plan, b).await {
-                        Ok(()) => self.force_checked(plan, chunk.kind, before, after).await,
+                        Ok(()) => {
+                            self.force_checked(plan, chunk.kind, before, after, false)
+                                .await
+                        }
                         Err(CascadeError::Server(e)) => (Err(e), false),
                         Err(CascadeError::Other(e)) => return Err(e),
                     }
                 }
-                _ => self.force_checked(plan, chunk.kind, before, after).await,
+                _ => {
+                    self.force_checked(plan, chunk.kind, before, after, follows)
+                        .await
+                }
             };
             match res {
                 Err(mysql_async::Error::Server(ref s))
@@ -226,10 +243,10 @@ impl Applier {
                     self.record_refused(chunk, plan, before, after).await?;
                     match (chunk.kind, before) {
                         (RowKind::Delete, Some(b)) => {
-                            self.record_refused_cascade(meta, plan, b).await?
+                            self.record_refused_cascade(meta, plan, b, false).await?
                         }
-                        (RowKind::Update, Some(b)) if moves_key(plan, b, after) => {
-                            self.record_refused_cascade(meta, plan, b).await?
+                        (RowKind::Update, Some(b)) if moved => {
+                            self.record_refused_cascade(meta, plan, b, follows).await?
                         }
                         _ => {}
                     }
@@ -249,14 +266,25 @@ impl Applier {
     }
 
     /// Forces the after-image (hub order wins): the before-image's row deleted when the row
-    /// goes or its key moves, the after-image upserted. Whether the server converted a value.
+    /// goes or its key moves, the after-image upserted. A move `by_update` is first tried as
+    /// one `UPDATE`, as its origin made it, so that the keys that follow it change the rows
+    /// here that refer to it ([`Applier::move_by_update`]). Whether the server converted a
+    /// value.
     pub(super) async fn force_checked(
         &mut self,
         plan: &TablePlan,
         kind: RowKind,
         before: Option<&[Value]>,
         after: Option<&[Value]>,
+        by_update: bool,
     ) -> (std::result::Result<(), mysql_async::Error>, bool) {
+        if let (true, Some(b), Some(a)) = (by_update, before, after) {
+            match self.move_by_update(plan, b, a).await {
+                Ok(true) => return (Ok(()), self.conn.get_warnings() > 0),
+                Ok(false) => {}
+                Err(e) => return (Err(e), false),
+            }
+        }
         if let Some(b) = before {
             if kind == RowKind::Delete
                 || plan
@@ -543,6 +571,33 @@ fn row_key(meta: &crate::model::TableMeta, img: &[Value]) -> serde_json::Value {
                 })
                 .collect(),
         )
+    }
+}
+
+impl Applier {
+    /// Moves the row `before` to `after` (another key of `plan`) with one `UPDATE`, as its
+    /// origin did: keys that follow it (`ON UPDATE CASCADE`, `ON UPDATE SET NULL`) change the
+    /// rows referring to it here as they did there, unlogged on both. False when it cannot:
+    /// the row is not here, or a row here holds its new key or a unique value of it (the
+    /// caller forces the move as a delete and an insert, hub order).
+    pub(super) async fn move_by_update(
+        &mut self,
+        plan: &TablePlan,
+        before: &[Value],
+        after: &[Value],
+    ) -> std::result::Result<bool, mysql_async::Error> {
+        match self
+            .conn
+            .exec_drop(
+                plan.update_by_row.as_str(),
+                plan.update_by_row_params(before, after),
+            )
+            .await
+        {
+            Ok(()) => Ok(self.conn.affected_rows() > 0),
+            Err(mysql_async::Error::Server(s)) if s.code == 1062 => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }
 

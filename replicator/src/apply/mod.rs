@@ -1143,15 +1143,19 @@ impl Applier {
             // which no binlog shows: no echo row of those tables may be left out as held (a
             // snap's re-applied delete of a parent can cascade to its own newer child, whose
             // echo must then write it again; `tests/model/converge_fk.py`, hub-cascades+marks).
-            let deletes = chunk.kind == RowKind::Delete
-                || (chunk.kind == RowKind::Update && moves_a_key(&plan, &rows));
+            let moves = chunk.kind == RowKind::Update && moves_a_key(&plan, &rows);
+            let deletes = chunk.kind == RowKind::Delete || moves;
             if deletes && !rows.is_empty() {
                 let table = &chunk.table;
-                for r in self
-                    .cascading_refs(&table.schema, &table.table)
-                    .await?
-                    .iter()
-                {
+                let mut refs = self.cascading_refs(&table.schema, &table.table).await?;
+                if moves {
+                    // Made as an update where keys follow it (`Applier::move_by_update`).
+                    let on_update = self
+                        .update_cascading_refs(&table.schema, &table.table)
+                        .await?;
+                    refs = Arc::new(refs.iter().chain(on_update.iter()).cloned().collect());
+                }
+                for r in refs.iter() {
                     es.touched(&format!("{}.{}", r.schema, r.table));
                 }
             }
@@ -1738,17 +1742,38 @@ impl Applier {
                         .collect();
                     self.conn.exec_batch(plan.upsert.as_str(), batch).await
                 } else {
-                    // In the origin's row order: move each row (delete old key, write new).
+                    // In the origin's row order: move each row (delete old key, write new),
+                    // under keys that follow it as the update it was, where it can.
+                    let by_update = !self
+                        .update_cascading_refs(&meta.schema, &meta.table)
+                        .await?
+                        .is_empty();
                     let mut r = Ok(());
                     for (b, a) in rows {
-                        r = self
-                            .conn
-                            .exec_drop(plan.delete.as_str(), params(b.unwrap(), &plan.key))
-                            .await;
+                        let (b, a) = (b.unwrap(), a.unwrap());
+                        let moves = plan.key.iter().any(|&k| b[k] != a[k]);
+                        if moves && by_update {
+                            match self.move_by_update(plan, b, a).await {
+                                Ok(true) => continue,
+                                Ok(false) => {}
+                                Err(e) => {
+                                    r = Err(e);
+                                    break;
+                                }
+                            }
+                        }
+                        // A row of the chunk that keeps its key is only written (deleted, it
+                        // would take the rows referring to it, or be refused by them).
+                        if moves {
+                            r = self
+                                .conn
+                                .exec_drop(plan.delete.as_str(), params(b, &plan.key))
+                                .await;
+                        }
                         if r.is_ok() {
                             r = self
                                 .conn
-                                .exec_drop(plan.upsert.as_str(), params(a.unwrap(), &plan.cols))
+                                .exec_drop(plan.upsert.as_str(), params(a, &plan.cols))
                                 .await;
                         }
                         if r.is_err() {
@@ -1784,6 +1809,11 @@ impl Applier {
         rows: &[RowPair<'_>],
     ) -> Result<()> {
         let meta = &chunk.table;
+        let by_update = chunk.kind == RowKind::Update
+            && !self
+                .update_cascading_refs(&meta.schema, &meta.table)
+                .await?
+                .is_empty();
         let mut displaced = 0;
         for (b, a) in rows {
             if let Some(a) = a {
@@ -1800,7 +1830,9 @@ impl Applier {
                     displaced += self.conn.affected_rows();
                 }
             }
-            let (r, _) = self.force_checked(plan, chunk.kind, *b, *a).await;
+            let (r, _) = self
+                .force_checked(plan, chunk.kind, *b, *a, by_update)
+                .await;
             r.map_err(|e| self.wrap(meta, e))?;
         }
         if displaced > 0 {

@@ -233,6 +233,17 @@ impl Applier {
             {
                 return Ok(None);
             }
+            // A move to another key under keys that follow it is made as an update
+            // (`Applier::move_by_update`), item by item.
+            if chunk.kind == RowKind::Update
+                && crate::apply::moves_a_key(&plan, &chunk.rows().collect::<Vec<_>>())
+                && !self
+                    .update_cascading_refs(&chunk.table.schema, &chunk.table.table)
+                    .await?
+                    .is_empty()
+            {
+                return Ok(None);
+            }
             if !plan.has_pk
                 || plan.sequence
                 || plan.versioned_end.is_some()
@@ -428,10 +439,14 @@ impl Applier {
                         .iter()
                         .any(|(bf, af)| plan.key.iter().any(|&k| bf.unwrap()[k] != af.unwrap()[k]));
                     if moved {
-                        // In the origin's row order: move each row.
+                        // In the origin's row order: move each row (a row that keeps its key
+                        // is only written: deleted, it would take the rows referring to it).
                         for (bf, af) in &kept {
-                            delete(&mut std::iter::once(bf.unwrap()), &mut sql);
-                            upsert(&mut std::iter::once(af.unwrap()), &mut sql);
+                            let (b, a) = (bf.unwrap(), af.unwrap());
+                            if plan.key.iter().any(|&k| b[k] != a[k]) {
+                                delete(&mut std::iter::once(b), &mut sql);
+                            }
+                            upsert(&mut std::iter::once(a), &mut sql);
                         }
                     } else {
                         upsert(&mut kept.iter().map(|(_, a)| a.unwrap()), &mut sql);
