@@ -253,6 +253,18 @@ async fn plan(
     Ok(())
 }
 
+/// The keys of `by_table` that refer to `schema.table` (none when it has none).
+fn refs_to(
+    by_table: &HashMap<(String, String), Arc<Vec<CascadeRef>>>,
+    schema: &str,
+    table: &str,
+) -> Arc<Vec<CascadeRef>> {
+    by_table
+        .get(&(schema.to_string(), table.to_string()))
+        .cloned()
+        .unwrap_or_default()
+}
+
 impl Applier {
     /// The foreign keys with a cascading delete rule that refer to `schema.table` (every
     /// table's are read from `information_schema` at once, again after [`CACHE_FOR`]).
@@ -262,12 +274,7 @@ impl Applier {
         table: &str,
     ) -> Result<Arc<Vec<CascadeRef>>> {
         self.read_cascading_keys().await?;
-        Ok(self
-            .cascades
-            .by_table
-            .get(&(schema.to_string(), table.to_string()))
-            .cloned()
-            .unwrap_or_default())
+        Ok(refs_to(&self.cascades.by_table, schema, table))
     }
 
     /// The foreign keys with a cascading update rule that refer to `schema.table`: a move of
@@ -279,12 +286,7 @@ impl Applier {
         table: &str,
     ) -> Result<Arc<Vec<CascadeRef>>> {
         self.read_cascading_keys().await?;
-        Ok(self
-            .cascades
-            .on_update
-            .get(&(schema.to_string(), table.to_string()))
-            .cloned()
-            .unwrap_or_default())
+        Ok(refs_to(&self.cascades.on_update, schema, table))
     }
 
     /// Reads every cascading foreign key, when not read within [`CACHE_FOR`].
