@@ -373,11 +373,11 @@ impl Applier {
             if u.cols.iter().any(|&c| after[c] == Value::Null) {
                 continue;
             }
-            let mut p = params(after, &u.cols);
-            p.extend(params(after, &plan.key));
+            let (p, moved) = plan.others_params(u, before, after);
+            let (select_others, delete_others) = u.others(moved);
             let others: Vec<Option<String>> = self
                 .conn
-                .exec(u.select_others.as_str(), Params::Positional(p.clone()))
+                .exec(select_others, Params::Positional(p.clone()))
                 .await
                 .map_err(|e| self.wrap(meta, e))?;
             if others.is_empty() {
@@ -389,7 +389,7 @@ impl Applier {
             }
             match self
                 .conn
-                .exec_drop(u.delete_others.as_str(), Params::Positional(p))
+                .exec_drop(delete_others, Params::Positional(p))
                 .await
             {
                 // Rows refer to it: it stays, and forcing the image records that (below).

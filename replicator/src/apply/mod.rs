@@ -1831,10 +1831,9 @@ impl Applier {
                     if u.cols.iter().any(|&c| a[c] == Value::Null) {
                         continue;
                     }
-                    let mut p = params(a, &u.cols);
-                    p.extend(params(a, &plan.key));
+                    let (p, moved) = plan.others_params(u, *b, a);
                     self.conn
-                        .exec_drop(u.delete_others.as_str(), mysql_async::Params::Positional(p))
+                        .exec_drop(u.others(moved).1, mysql_async::Params::Positional(p))
                         .await
                         .map_err(|e| self.wrap(meta, e))?;
                     displaced += self.conn.affected_rows();

@@ -303,6 +303,8 @@ mod tests {
                 cols: vec![2],
                 select_others: String::new(),
                 delete_others: String::new(),
+                select_others_moved: String::new(),
+                delete_others_moved: String::new(),
             });
         }
         (Arc::new(meta), Arc::new(p))

@@ -229,6 +229,23 @@ pub struct UniqueKey {
     pub select_others: String,
     /// `DELETE FROM … WHERE` the same.
     pub delete_others: String,
+    /// The two, also leaving out the row at a second primary key (params: then that key's
+    /// values): a row moving to another key still holds its unique values at its old one,
+    /// and is no other row ([`TablePlan::others_params`]).
+    pub select_others_moved: String,
+    pub delete_others_moved: String,
+}
+
+impl UniqueKey {
+    /// The select and delete of the other rows holding the key's values (`moved`: leaving out
+    /// the moving row's old key too).
+    pub fn others(&self, moved: bool) -> (&str, &str) {
+        if moved {
+            (&self.select_others_moved, &self.delete_others_moved)
+        } else {
+            (&self.select_others, &self.delete_others)
+        }
+    }
 }
 
 /// How one origin table shape is applied to the target.
@@ -422,6 +439,23 @@ impl TablePlan {
         }
     }
 
+    /// The parameters of `u`'s statements ([`UniqueKey::others`]) for the row `after`, and
+    /// whether it moves from `before`'s key (then the moved statements take them).
+    pub fn others_params(
+        &self,
+        u: &UniqueKey,
+        before: Option<&[Value]>,
+        after: &[Value],
+    ) -> (Vec<mysql_async::Value>, bool) {
+        let mut p = super::values::params(after, &u.cols);
+        p.extend(super::values::params(after, &self.key));
+        let from = before.filter(|b| self.key.iter().any(|&k| b[k] != after[k]));
+        if let Some(b) = from {
+            p.extend(super::values::params(b, &self.key));
+        }
+        (p, from.is_some())
+    }
+
     /// Adds the target's secondary unique keys (from its `SHOW CREATE TABLE`).
     pub fn set_unique_keys(&mut self, meta: &TableMeta, ddl: &str) {
         if !self.has_pk {
@@ -452,10 +486,13 @@ impl TablePlan {
                 .collect::<Vec<_>>()
                 .join(" AND ");
             let filter = format!("{} WHERE {key_eq} AND NOT ({pk_eq})", self.name);
+            let moved = format!("{filter} AND NOT ({pk_eq})");
             self.unique.push(UniqueKey {
                 cols,
                 select_others: format!("SELECT {json} FROM {filter} FOR UPDATE"),
                 delete_others: format!("DELETE FROM {filter}"),
+                select_others_moved: format!("SELECT {json} FROM {moved} FOR UPDATE"),
+                delete_others_moved: format!("DELETE FROM {moved}"),
             });
         }
     }
