@@ -85,8 +85,8 @@ pub struct CascadeRef {
 
 /// The cascading references per referred `schema.table`, all read at once (one look at
 /// `information_schema` costs about as much for every table as for one: 20 ms with 1,000
-/// foreign keys), and when.
-/// With them, the shapes of the referring tables read so far (forgotten with the keys).
+/// foreign keys), and when; with them, the shapes of the referring tables read so far
+/// (forgotten with the keys).
 #[derive(Default)]
 pub(super) struct CascadeCache {
     read_at: Option<Instant>,

@@ -603,5 +603,5 @@ impl Applier {
 
 /// Whether an update from `before` to `after` moves the row to another key of `plan`.
 fn moves_key(plan: &TablePlan, before: &[Value], after: Option<&[Value]>) -> bool {
-    after.is_some_and(|a| plan.key.iter().any(|&k| a[k] != before[k]))
+    after.is_some_and(|a| plan.moves(before, a))
 }

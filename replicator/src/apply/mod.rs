@@ -381,7 +381,7 @@ pub(crate) fn kept_rows<'a>(chunk: &'a RowsChunk, skip: Option<SkipRow<'_>>) -> 
 /// old key deleted and the new one written, in the origin's order.
 pub(crate) fn moves_a_key(plan: &TablePlan, rows: &[RowPair<'_>]) -> bool {
     rows.iter().any(|r| match r {
-        (Some(b), Some(a)) => plan.key.iter().any(|&k| b[k] != a[k]),
+        (Some(b), Some(a)) => plan.moves(b, a),
         _ => false,
     })
 }
@@ -1157,15 +1157,15 @@ impl Applier {
             let deletes = chunk.kind == RowKind::Delete || moves;
             if deletes && !rows.is_empty() {
                 let table = &chunk.table;
-                let mut refs = self.cascading_refs(&table.schema, &table.table).await?;
-                if moves {
-                    // Made as an update where keys follow it (`Applier::move_by_update`).
-                    let on_update = self
-                        .update_cascading_refs(&table.schema, &table.table)
-                        .await?;
-                    refs = Arc::new(refs.iter().chain(on_update.iter()).cloned().collect());
-                }
-                for r in refs.iter() {
+                let refs = self.cascading_refs(&table.schema, &table.table).await?;
+                // Made as an update where keys follow it (`Applier::move_by_update`).
+                let on_update = if moves {
+                    self.update_cascading_refs(&table.schema, &table.table)
+                        .await?
+                } else {
+                    Default::default()
+                };
+                for r in refs.iter().chain(on_update.iter()) {
                     es.touched(&format!("{}.{}", r.schema, r.table));
                 }
             }
@@ -1761,7 +1761,7 @@ impl Applier {
                     let mut r = Ok(());
                     for (b, a) in rows {
                         let (b, a) = (b.unwrap(), a.unwrap());
-                        let moves = plan.key.iter().any(|&k| b[k] != a[k]);
+                        let moves = plan.moves(b, a);
                         if moves && by_update {
                             match self.move_by_update(plan, b, a).await {
                                 Ok(true) => continue,

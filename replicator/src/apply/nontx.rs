@@ -84,7 +84,7 @@ pub(crate) fn one_statement(
         ));
     }
     let rows: Vec<super::RowPair<'_>> = pending.iter().flat_map(|(c, _)| c.rows()).collect();
-    let moves = |b: &[Value], a: &[Value]| plan.key.iter().any(|&k| b[k] != a[k]);
+    let moves = |b: &[Value], a: &[Value]| plan.moves(b, a);
     if pending.iter().all(|(c, _)| c.kind == RowKind::Delete) {
         return Ok(OneStatement::Sql(delete(
             plan,

@@ -236,7 +236,9 @@ impl Applier {
             // A move to another key under keys that follow it is made as an update
             // (`Applier::move_by_update`), item by item.
             if chunk.kind == RowKind::Update
-                && crate::apply::moves_a_key(&plan, &chunk.rows().collect::<Vec<_>>())
+                && chunk
+                    .rows()
+                    .any(|(b, a)| b.zip(a).is_some_and(|(b, a)| plan.moves(b, a)))
                 && !self
                     .update_cascading_refs(&chunk.table.schema, &chunk.table.table)
                     .await?
@@ -403,7 +405,7 @@ impl Applier {
                     RowKind::Update | RowKind::Delete => {
                         for (bf, af) in &kept {
                             let b = bf.unwrap();
-                            if af.is_some_and(|a| plan.key.iter().any(|&k| a[k] != b[k])) {
+                            if af.is_some_and(|a| plan.moves(b, a)) {
                                 return None; // a key change: item by item
                             }
                             match af {
@@ -435,15 +437,12 @@ impl Applier {
                 RowKind::Insert => upsert(&mut kept.iter().map(|(_, a)| a.unwrap()), &mut sql),
                 RowKind::Delete => delete(&mut kept.iter().map(|(b, _)| b.unwrap()), &mut sql),
                 RowKind::Update => {
-                    let moved = kept
-                        .iter()
-                        .any(|(bf, af)| plan.key.iter().any(|&k| bf.unwrap()[k] != af.unwrap()[k]));
-                    if moved {
+                    if super::moves_a_key(plan, &kept) {
                         // In the origin's row order: move each row (a row that keeps its key
                         // is only written: deleted, it would take the rows referring to it).
                         for (bf, af) in &kept {
                             let (b, a) = (bf.unwrap(), af.unwrap());
-                            if plan.key.iter().any(|&k| b[k] != a[k]) {
+                            if plan.moves(b, a) {
                                 delete(&mut std::iter::once(b), &mut sql);
                             }
                             upsert(&mut std::iter::once(a), &mut sql);

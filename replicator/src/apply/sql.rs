@@ -302,6 +302,11 @@ pub struct TablePlan {
 }
 
 impl TablePlan {
+    /// Whether an update from `before` to `after` moves the row to another key.
+    pub fn moves(&self, before: &[Value], after: &[Value]) -> bool {
+        self.key.iter().any(|&k| before[k] != after[k])
+    }
+
     /// The parameters of [`TablePlan::update_by_row`]: the after-image's columns, then the
     /// before-image's key.
     pub fn update_by_row_params(
@@ -449,7 +454,7 @@ impl TablePlan {
     ) -> (Vec<mysql_async::Value>, bool) {
         let mut p = super::values::params(after, &u.cols);
         p.extend(super::values::params(after, &self.key));
-        let from = before.filter(|b| self.key.iter().any(|&k| b[k] != after[k]));
+        let from = before.filter(|b| self.moves(b, after));
         if let Some(b) = from {
             p.extend(super::values::params(b, &self.key));
         }
