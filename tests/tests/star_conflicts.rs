@@ -1379,6 +1379,94 @@ async fn a_refused_parent_key_move_brings_back_the_children_that_followed_it() {
     );
 }
 
+/// Snap1 moves a parent to another key (`ON UPDATE CASCADE` to a child and from it to a
+/// grandchild, `ON UPDATE SET NULL` to another child) while snap2, which still has the parent
+/// at its old key, adds a child, a grandchild and a `SET NULL` child of it. The master takes
+/// snap2's rows first; snap1 takes them without checks (its parent moved). The master's
+/// server then moves them with snap1's move, below its binlog. Snap1 kept them at the old key
+/// for good: the hub now makes the move's cascade explicit (the rows that follow it are
+/// written as updates of their own, binlogged), so snap1's echo brings them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_added_elsewhere_while_their_parent_moved_follow_it_on_every_node() {
+    let star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; CREATE TABLE p (id INT PRIMARY KEY, v INT); \
+             CREATE TABLE c (id INT PRIMARY KEY, pid INT, \
+             FOREIGN KEY (pid) REFERENCES p (id) ON UPDATE CASCADE); \
+             CREATE TABLE g (id INT PRIMARY KEY, cpid INT, \
+             FOREIGN KEY (cpid) REFERENCES c (pid) ON UPDATE CASCADE); \
+             CREATE TABLE n (id INT PRIMARY KEY, pid INT, \
+             FOREIGN KEY (pid) REFERENCES p (id) ON UPDATE SET NULL); \
+             CREATE TABLE u (id INT PRIMARY KEY, v INT); \
+             INSERT INTO p VALUES (1, 0); INSERT INTO c VALUES (10, 1); \
+             INSERT INTO g VALUES (100, 1); INSERT INTO n VALUES (30, 1); \
+             INSERT INTO u VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    let mut dba = snap1_commits_held(
+        &star,
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.p SET id = 5 WHERE id = 1; \
+         COMMIT",
+        "the hub's apply of snap1's key move waits for the DBA's lock",
+    )
+    .await;
+    app_exec(
+        star.snap(1),
+        "BEGIN; INSERT INTO MOST.c VALUES (20, 1); INSERT INTO MOST.g VALUES (101, 1); \
+         INSERT INTO MOST.n VALUES (31, 1); COMMIT",
+    )
+    .await
+    .unwrap();
+    eventually(
+        "the master has snap2's rows",
+        Duration::from_secs(30),
+        || async {
+            let n: Vec<u64> = star.master().query("SELECT COUNT(*) FROM MOST.n").await?;
+            Ok(n[0] == 2)
+        },
+    )
+    .await
+    .unwrap();
+    snap_has_the_masters_changes(&star, 0).await;
+    dba.query_drop("ROLLBACK").await.unwrap();
+    converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.g", "MOST.n"]).await;
+    for node in &star.cluster.nodes {
+        let p: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.p").await.unwrap();
+        let c: Vec<(i32, i32)> = node
+            .query("SELECT * FROM MOST.c ORDER BY id")
+            .await
+            .unwrap();
+        let g: Vec<(i32, i32)> = node
+            .query("SELECT * FROM MOST.g ORDER BY id")
+            .await
+            .unwrap();
+        let n: Vec<(i32, Option<i32>)> = node
+            .query("SELECT * FROM MOST.n ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(
+            (p, c, g, n),
+            (
+                vec![(5, 0)],
+                vec![(10, 5), (20, 5)],
+                vec![(100, 5), (101, 5)],
+                vec![(30, None), (31, None)]
+            ),
+            "{}",
+            node.name()
+        );
+    }
+    let conflicts: Vec<u64> = star
+        .master()
+        .query("SELECT COUNT(*) FROM starsync.conflicts")
+        .await
+        .unwrap();
+    assert_eq!(conflicts, vec![0], "nothing was refused or conflicted");
+}
+
 /// Snap1 commits `sql`, which first updates row 1 of `MOST.u`; a DBA's lock on that row on
 /// the master holds the hub's apply of it ([`dba_holds`]) until the returned connection rolls
 /// back (`what`: the wait, for its message).

@@ -41,9 +41,18 @@
 //! `ON DELETE` rule instead (`RESTRICT` by default: the hub refused the snap's move, and a
 //! snap applying another node's move deleted the children). Only when the row is missing or
 //! its new key is held does the move fall back to a delete and an insert. A refused move
-//! sends back the master's referring rows ([`Applier::record_refused_cascade`]). Not made
-//! explicit: these updates' cascades themselves, so a child a node took without checks
-//! while another node's move of its parent was on its way keeps the old key there.
+//! sends back the master's referring rows ([`Applier::record_refused_cascade`]).
+//!
+//! On the hub, the rows that follow a snap's move are changed explicitly too
+//! ([`Applier::move_explicitly`]): the move is made with checks on and undone (the server
+//! refuses it as it would have), then made with checks off, followed by one `UPDATE` per key
+//! and level, shallowest first, from the values the rows referred to before and after. Left
+//! to InnoDB, a child the master took from another node (or from the DBA) while the snap's
+//! move was on its way followed the parent on the master only, unlogged, and the snap, which
+//! had taken that child without checks after its own move, kept the old key for good. Still
+//! left to InnoDB: a move whose follows values cannot tell (a key referring to a column the
+//! master's row holds differently, or to its own table), and the master's own moves (a DBA's
+//! client), which every snap makes as an update, its own server following them.
 //!
 //! Keys that refer to their own table are not made explicit (InnoDB cascades those as
 //! before). Chains deeper than [`MAX_DEPTH`] cascade below that depth as before.
@@ -263,6 +272,119 @@ fn refs_to(
         .get(&(schema.to_string(), table.to_string()))
         .cloned()
         .unwrap_or_default()
+}
+
+/// A change a key move makes through keys with an update rule (`ON UPDATE CASCADE`, `ON UPDATE
+/// SET NULL`): the rows of `schema.table` whose `filter` columns hold those values get the
+/// `set` columns' values.
+struct Follow {
+    schema: String,
+    table: String,
+    filter: Vec<(String, Value)>,
+    set: Vec<(String, Value)>,
+}
+
+impl Follow {
+    /// The statement that makes the change, and its parameters.
+    fn statement(&self) -> (String, Vec<mysql_async::Value>) {
+        let set: Vec<String> = self
+            .set
+            .iter()
+            .map(|(c, _)| format!("{} = ?", ident(c)))
+            .collect();
+        let filter: Vec<String> = self
+            .filter
+            .iter()
+            .map(|(c, _)| format!("{} = ?", ident(c)))
+            .collect();
+        let q = format!(
+            "UPDATE {} SET {} WHERE {}",
+            qualified(&self.schema, &self.table),
+            set.join(", "),
+            filter.join(" AND ")
+        );
+        let p = self
+            .set
+            .iter()
+            .chain(&self.filter)
+            .map(|(_, v)| super::values::param(v))
+            .collect();
+        (q, p)
+    }
+}
+
+/// Columns of a moving row (or of the rows following it) whose values before and after are
+/// known, by lowercase name.
+type Moving = HashMap<String, (Value, Value)>;
+
+/// What a move of rows of `schema.table` (its columns' values `known`; with `rest_unchanged`,
+/// every other column keeps its value) changes through keys with an update rule, shallowest
+/// first, into `out`. False when values cannot tell it: a key refers to a column whose value
+/// is not known (the master's row differs from the origin's), or to its own table (InnoDB
+/// cascades that one, and only with checks on), or the chain is deeper than [`MAX_DEPTH`].
+async fn plan_move(
+    applier: &mut Applier,
+    schema: &str,
+    table: &str,
+    known: &Moving,
+    rest_unchanged: bool,
+    depth: u32,
+    out: &mut Vec<Follow>,
+) -> Result<bool> {
+    let refs = applier.update_cascading_refs(schema, table).await?;
+    for r in refs.iter() {
+        let values: Vec<Option<&(Value, Value)>> = r
+            .referenced
+            .iter()
+            .map(|c| known.get(&c.to_lowercase()))
+            .collect();
+        let changes = values.iter().flatten().any(|(old, new)| old != new);
+        if !changes && rest_unchanged {
+            continue; // the columns it refers to keep their values
+        }
+        if values.iter().any(Option::is_none)
+            || (r.schema == schema && r.table == table)
+            || depth + 1 >= MAX_DEPTH
+        {
+            return Ok(false);
+        }
+        if !changes {
+            continue;
+        }
+        let (mut filter, mut set, mut next) = (Vec::new(), Vec::new(), Moving::new());
+        for (col, v) in r.columns.iter().zip(values.into_iter().flatten()) {
+            let (old, new) = v;
+            let new = if r.set_null { Value::Null } else { new.clone() };
+            filter.push((col.clone(), old.clone()));
+            if new != *old {
+                set.push((col.clone(), new.clone()));
+            }
+            next.insert(col.to_lowercase(), (old.clone(), new));
+        }
+        if filter.iter().any(|(_, v)| *v == Value::Null) {
+            continue; // no row refers to a NULL
+        }
+        out.push(Follow {
+            schema: r.schema.clone(),
+            table: r.table.clone(),
+            filter,
+            set,
+        });
+        if !Box::pin(plan_move(
+            applier,
+            &r.schema,
+            &r.table,
+            &next,
+            true,
+            depth + 1,
+            out,
+        ))
+        .await?
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 impl Applier {
@@ -599,6 +721,104 @@ impl Applier {
             }
         }
         Ok(())
+    }
+
+    /// On the hub, a snap's move of the row `before` of `meta`'s table to `after` (another key)
+    /// under keys with an update rule: made as one `UPDATE` (as [`Applier::move_by_update`]),
+    /// with the rows that follow it changed by statements of their own, so that they are
+    /// binlogged (see the module's note). The move is first made with checks on and undone
+    /// (its savepoint): the server refuses it there as it would have (a `RESTRICT` key, the
+    /// row's own keys), and a refusal is returned as the server's error. Then, with checks off
+    /// (no cascade), the move and the planned updates. `matches`: the master's row is `before`
+    /// (else only its key columns' values are known). `None` when the follows cannot be
+    /// planned, or the row is not here or its new key is held (the caller moves it as before);
+    /// else the move's result and whether the server converted a value.
+    pub(super) async fn move_explicitly(
+        &mut self,
+        meta: &TableMeta,
+        table_plan: &TablePlan,
+        before: &[Value],
+        after: &[Value],
+        matches: bool,
+    ) -> Result<Option<(std::result::Result<(), mysql_async::Error>, bool)>> {
+        let known: Moving = meta
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| matches || table_plan.key.contains(i))
+            .filter_map(|(i, c)| {
+                Some((
+                    c.name.to_lowercase(),
+                    (before.get(i)?.clone(), after.get(i)?.clone()),
+                ))
+            })
+            .collect();
+        let mut follows = Vec::new();
+        if !plan_move(
+            self,
+            &meta.schema,
+            &meta.table,
+            &known,
+            matches,
+            0,
+            &mut follows,
+        )
+        .await?
+            || follows.is_empty()
+        {
+            return Ok(None);
+        }
+        let sp = {
+            let o = self.open.as_mut().expect("a transaction is open");
+            o.savepoints += 1;
+            format!("starsync_m{}", o.savepoints)
+        };
+        let wrap = |what: &'static str| Error::db(format!("{what} ({})", meta.full_name()));
+        self.conn
+            .query_drop(format!("SAVEPOINT {sp}"))
+            .await
+            .map_err(wrap("setting a savepoint before checking a key move"))?;
+        match self.move_by_update(table_plan, before, after).await {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            // Undone with the row's own savepoint (a refusal), or with the transaction.
+            Err(e) => return Ok(Some((Err(e), false))),
+        }
+        self.conn
+            .query_drop(format!("ROLLBACK TO SAVEPOINT {sp}"))
+            .await
+            .map_err(wrap("undoing a checked key move"))?;
+        self.conn
+            .query_drop("SET @starsync_fk_move = @@foreign_key_checks, foreign_key_checks = 0")
+            .await
+            .map_err(wrap("turning foreign key checks off for a key move"))?;
+        let mut changed = 0;
+        let made = async {
+            if !self.move_by_update(table_plan, before, after).await? {
+                return Ok(None);
+            }
+            let converted = self.conn.get_warnings() > 0;
+            for f in &follows {
+                let (q, p) = f.statement();
+                self.conn.exec_drop(q, p).await?;
+                changed += self.conn.affected_rows();
+            }
+            Ok(Some(converted))
+        }
+        .await;
+        self.conn
+            .query_drop("SET foreign_key_checks = @starsync_fk_move")
+            .await
+            .map_err(wrap("turning foreign key checks back on after a key move"))?;
+        if changed > 0 {
+            debug!(table = %meta.full_name(), rows = changed,
+                   "rows following a moved row through keys with an update rule, changed explicitly");
+        }
+        Ok(match made {
+            Ok(Some(converted)) => Some((Ok(()), converted)),
+            Ok(None) => None,
+            Err(e) => Some((Err(e), false)),
+        })
     }
 
     /// After the master refused a snap's delete of the row `before` of `meta`'s table (rolled

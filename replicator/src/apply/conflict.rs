@@ -205,6 +205,23 @@ impl Applier {
                         Err(CascadeError::Other(e)) => return Err(e),
                     }
                 }
+                // Under keys with an update rule, what follows the move goes with it,
+                // binlogged ([`super::cascade`]).
+                (RowKind::Update, Some(b), Some((matches, _)))
+                    if follows && !self.checks_off(chunk) =>
+                {
+                    let matches = *matches == Some(1);
+                    match self
+                        .move_explicitly(meta, plan, b, after.unwrap(), matches)
+                        .await?
+                    {
+                        Some(made) => made,
+                        None => {
+                            self.force_checked(plan, chunk.kind, before, after, true)
+                                .await
+                        }
+                    }
+                }
                 _ => {
                     self.force_checked(plan, chunk.kind, before, after, follows)
                         .await

@@ -938,11 +938,7 @@ impl Applier {
     /// A chunk its origin changed without foreign key checks is applied without them too (as
     /// native replication does: a parent the master deleted that way keeps its children).
     pub async fn rows(&mut self, chunk: &RowsChunk, skip_row: Option<SkipRow<'_>>) -> Result<()> {
-        let checks_off = chunk.no_fk_checks
-            || self
-                .open
-                .as_ref()
-                .is_some_and(|o| Some(o.begin.gtid) == self.without_fk_checks);
+        let checks_off = self.checks_off(chunk);
         if !checks_off || self.open.as_ref().is_none_or(|o| o.skip) {
             return self.apply_chunk(chunk, skip_row).await;
         }
@@ -959,6 +955,16 @@ impl Applier {
             .await
             .map_err(Error::db("turning foreign key checks back on"));
         r.and(restored)
+    }
+
+    /// Whether `chunk` is applied without foreign key checks: its origin made it so, or this
+    /// node lacks a parent another row of its transaction needs (`without_fk_checks`).
+    fn checks_off(&self, chunk: &RowsChunk) -> bool {
+        chunk.no_fk_checks
+            || self
+                .open
+                .as_ref()
+                .is_some_and(|o| Some(o.begin.gtid) == self.without_fk_checks)
     }
 
     async fn apply_chunk(
