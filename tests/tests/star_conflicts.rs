@@ -1385,7 +1385,8 @@ async fn a_refused_parent_key_move_brings_back_the_children_that_followed_it() {
 /// snap2's rows first; snap1 takes them without checks (its parent moved). The master's
 /// server then moves them with snap1's move, below its binlog. Snap1 kept them at the old key
 /// for good: the hub now makes the move's cascade explicit (the rows that follow it are
-/// written as updates of their own, binlogged), so snap1's echo brings them.
+/// written as updates of their own, binlogged), so snap1's echo brings them. The same with a
+/// change of a referred column that is not the key (`k.code`, its referring row `r`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_added_elsewhere_while_their_parent_moved_follow_it_on_every_node() {
     let star = Star::start(2).await.unwrap();
@@ -1398,9 +1399,13 @@ async fn rows_added_elsewhere_while_their_parent_moved_follow_it_on_every_node()
              FOREIGN KEY (cpid) REFERENCES c (pid) ON UPDATE CASCADE); \
              CREATE TABLE n (id INT PRIMARY KEY, pid INT, \
              FOREIGN KEY (pid) REFERENCES p (id) ON UPDATE SET NULL); \
+             CREATE TABLE k (id INT PRIMARY KEY, code INT UNIQUE); \
+             CREATE TABLE r (id INT PRIMARY KEY, code INT, \
+             FOREIGN KEY (code) REFERENCES k (code) ON UPDATE CASCADE); \
              CREATE TABLE u (id INT PRIMARY KEY, v INT); \
              INSERT INTO p VALUES (1, 0); INSERT INTO c VALUES (10, 1); \
              INSERT INTO g VALUES (100, 1); INSERT INTO n VALUES (30, 1); \
+             INSERT INTO k VALUES (1, 100); INSERT INTO r VALUES (10, 100); \
              INSERT INTO u VALUES (1, 0)",
         )
         .await
@@ -1409,14 +1414,14 @@ async fn rows_added_elsewhere_while_their_parent_moved_follow_it_on_every_node()
     let mut dba = snap1_commits_held(
         &star,
         "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.p SET id = 5 WHERE id = 1; \
-         COMMIT",
+         UPDATE MOST.k SET code = 200 WHERE id = 1; COMMIT",
         "the hub's apply of snap1's key move waits for the DBA's lock",
     )
     .await;
     app_exec(
         star.snap(1),
         "BEGIN; INSERT INTO MOST.c VALUES (20, 1); INSERT INTO MOST.g VALUES (101, 1); \
-         INSERT INTO MOST.n VALUES (31, 1); COMMIT",
+         INSERT INTO MOST.n VALUES (31, 1); INSERT INTO MOST.r VALUES (20, 100); COMMIT",
     )
     .await
     .unwrap();
@@ -1432,7 +1437,7 @@ async fn rows_added_elsewhere_while_their_parent_moved_follow_it_on_every_node()
     .unwrap();
     snap_has_the_masters_changes(&star, 0).await;
     dba.query_drop("ROLLBACK").await.unwrap();
-    converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.g", "MOST.n"]).await;
+    converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.g", "MOST.n", "MOST.r"]).await;
     for node in &star.cluster.nodes {
         let p: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.p").await.unwrap();
         let c: Vec<(i32, i32)> = node
@@ -1447,13 +1452,18 @@ async fn rows_added_elsewhere_while_their_parent_moved_follow_it_on_every_node()
             .query("SELECT * FROM MOST.n ORDER BY id")
             .await
             .unwrap();
+        let r: Vec<(i32, i32)> = node
+            .query("SELECT * FROM MOST.r ORDER BY id")
+            .await
+            .unwrap();
         assert_eq!(
-            (p, c, g, n),
+            (p, c, g, n, r),
             (
                 vec![(5, 0)],
                 vec![(10, 5), (20, 5)],
                 vec![(100, 5), (101, 5)],
-                vec![(30, None), (31, None)]
+                vec![(30, None), (31, None)],
+                vec![(10, 200), (20, 200)]
             ),
             "{}",
             node.name()
@@ -1465,6 +1475,58 @@ async fn rows_added_elsewhere_while_their_parent_moved_follow_it_on_every_node()
         .await
         .unwrap();
     assert_eq!(conflicts, vec![0], "nothing was refused or conflicted");
+}
+
+/// A DBA moves a parent to another key on the master (its children follow it there, `ON
+/// UPDATE CASCADE` and `SET NULL`, below the binlog) while snap1's own change of the parent is
+/// on its way. Snap1 makes the move as an update, its server moving the children, and keeps
+/// its own image of the old key for the echo, which brings the parent back at its old key on
+/// every node (hub order: snap1's change came after the move).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_masters_parent_key_move_left_alone_still_moves_the_children() {
+    let star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; CREATE TABLE p (id INT PRIMARY KEY, v INT); \
+             CREATE TABLE c (id INT PRIMARY KEY, pid INT, \
+             FOREIGN KEY (pid) REFERENCES p (id) ON UPDATE CASCADE); \
+             CREATE TABLE n (id INT PRIMARY KEY, pid INT, \
+             FOREIGN KEY (pid) REFERENCES p (id) ON UPDATE SET NULL); \
+             CREATE TABLE u (id INT PRIMARY KEY, v INT); \
+             INSERT INTO p VALUES (1, 0); INSERT INTO c VALUES (10, 1); \
+             INSERT INTO n VALUES (30, 1); INSERT INTO u VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    let mut dba = snap1_commits_held(
+        &star,
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.p SET v = 7 WHERE id = 1; \
+         COMMIT",
+        "the hub's apply of snap1's change waits for the DBA's lock",
+    )
+    .await;
+    star.master()
+        .exec("UPDATE MOST.p SET id = 5 WHERE id = 1")
+        .await
+        .unwrap();
+    snap_has_the_masters_changes(&star, 0).await;
+    dba.query_drop("ROLLBACK").await.unwrap();
+    converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.n"]).await;
+    for node in &star.cluster.nodes {
+        let p: Vec<(i32, i32)> = node
+            .query("SELECT * FROM MOST.p ORDER BY id")
+            .await
+            .unwrap();
+        let c: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.c").await.unwrap();
+        let n: Vec<(i32, Option<i32>)> = node.query("SELECT * FROM MOST.n").await.unwrap();
+        assert_eq!(
+            (p, c, n),
+            (vec![(1, 7), (5, 0)], vec![(10, 5)], vec![(30, None)]),
+            "{}",
+            node.name()
+        );
+    }
 }
 
 /// Snap1 commits `sql`, which first updates row 1 of `MOST.u`; a DBA's lock on that row on

@@ -10,7 +10,9 @@
 //! `STARSYNC_FUZZ_FOCUS=fk` writes only the tables of the foreign key; `STARSYNC_FUZZ_FOCUS=cascade`
 //! has the snaps write only tables under `ON DELETE CASCADE` / `SET NULL` keys (the master's
 //! writers keep to the other tables: its own deletes cascade unlogged, see `apply/cascade.rs`;
-//! `cascade-all` has the master's writers write them too);
+//! `cascade-all` has the master's writers write them too); `STARSYNC_FUZZ_FOCUS=moves` has the
+//! snaps move parents' keys under `ON UPDATE CASCADE` / `SET NULL` keys and write their
+//! children (the master's writers keep to the other tables; `moves-all`: they write them too);
 //! `STARSYNC_FUZZ_RESTARTS=N` also kills and restarts an agent (in turn) N times in each third
 //! of the run.
 
@@ -36,6 +38,11 @@ const SCHEMA: &str = "CREATE DATABASE MOST; USE MOST; \
     CREATE TABLE cq (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES pq (id) ON DELETE CASCADE); \
     CREATE TABLE gq (id INT PRIMARY KEY, cid INT, FOREIGN KEY (cid) REFERENCES cq (id) ON DELETE CASCADE); \
     CREATE TABLE nq (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES pq (id) ON DELETE SET NULL); \
+    CREATE TABLE pu (id INT PRIMARY KEY, v INT); \
+    CREATE TABLE cu (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES pu (id) ON UPDATE CASCADE); \
+    CREATE TABLE gu (id INT PRIMARY KEY, cpid INT, FOREIGN KEY (cpid) REFERENCES cu (pid) ON UPDATE CASCADE); \
+    CREATE TABLE nu (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES pu (id) ON UPDATE SET NULL); \
+    INSERT INTO pu SELECT seq, 0 FROM seq_1_to_10; \
     INSERT INTO pq SELECT seq, 0 FROM seq_1_to_10; \
     INSERT INTO pp SELECT seq, 0 FROM seq_1_to_10; \
     INSERT INTO f SELECT seq, 0, 'init', NULL FROM seq_1_to_20; \
@@ -52,6 +59,9 @@ fn statement(rng: &mut StdRng, who: &str) -> String {
         "cascade" if who != "master" => rng.gen_range(20..27),
         "cascade-all" => rng.gen_range(20..27),
         "cascade" => rng.gen_range(0..14),
+        "moves" if who != "master" => rng.gen_range(27..34),
+        "moves-all" => rng.gen_range(27..34),
+        "moves" => rng.gen_range(0..14),
         _ => rng.gen_range(0..20),
     };
     match pick {
@@ -77,6 +87,28 @@ fn statement(rng: &mut StdRng, who: &str) -> String {
             p(rng)
         ),
         26 => format!("DELETE FROM pq WHERE id = {}; INSERT INTO pq VALUES ({0}, 9)", p(rng)),
+        27 => format!(
+            "INSERT INTO pu (id, v) VALUES ({}, 1) ON DUPLICATE KEY UPDATE v = v + 1",
+            p(rng)
+        ),
+        28 => format!("UPDATE pu SET id = {} WHERE id = {}", p(rng), p(rng)),
+        29 => format!(
+            "INSERT INTO cu (id, pid) VALUES ({}, {}) ON DUPLICATE KEY UPDATE pid = VALUES(pid)",
+            k(rng),
+            p(rng)
+        ),
+        30 => format!("DELETE FROM cu WHERE id = {}", k(rng)),
+        31 => format!(
+            "INSERT INTO nu (id, pid) VALUES ({}, {}) ON DUPLICATE KEY UPDATE pid = VALUES(pid)",
+            k(rng),
+            p(rng)
+        ),
+        32 => format!("DELETE FROM pu WHERE id = {}", p(rng)),
+        33 => format!(
+            "INSERT INTO gu (id, cpid) VALUES ({}, {}) ON DUPLICATE KEY UPDATE cpid = VALUES(cpid)",
+            k(rng),
+            p(rng)
+        ),
         14 => format!(
             "INSERT INTO pp (id, v) VALUES ({}, 1) ON DUPLICATE KEY UPDATE v = v + 1",
             p(rng)
@@ -298,12 +330,14 @@ async fn run(meanwhile: Meanwhile) {
     );
     if let Err(e) = &converged {
         println!("seed {seed}: {e:#}");
-        for t in ["f", "g", "m", "pp", "cc", "pq", "cq", "gq", "nq"] {
+        for t in [
+            "f", "g", "m", "pp", "cc", "pq", "cq", "gq", "nq", "pu", "cu", "gu", "nu",
+        ] {
             for node in &star.cluster.nodes {
                 let rows: Vec<Option<String>> = node
                     .query(&format!(
                         "SELECT GROUP_CONCAT(CONCAT_WS(':', {}) ORDER BY 1 SEPARATOR ' ') FROM MOST.{t}",
-                        match t { "g" => "a, b, x, LENGTH(t)", "f" => "id, v, s, u", "cc" | "cq" | "nq" => "id, pid", "gq" => "id, cid", _ => "id, v" }
+                        match t { "g" => "a, b, x, LENGTH(t)", "f" => "id, v, s, u", "cc" | "cq" | "nq" | "cu" | "nu" => "id, pid", "gq" => "id, cid", "gu" => "id, cpid", _ => "id, v" }
                     ))
                     .await
                     .unwrap_or_default();

@@ -44,7 +44,7 @@
 //! sends back the master's referring rows ([`Applier::record_refused_cascade`]).
 //!
 //! On the hub, the rows that follow a snap's move are changed explicitly too
-//! ([`Applier::move_explicitly`]): the move is made with checks on and undone (the server
+//! ([`Applier::update_with_follows`]): the move is made with checks on and undone (the server
 //! refuses it as it would have), then made with checks off, followed by one `UPDATE` per key
 //! and level, shallowest first, from the values the rows referred to before and after. Left
 //! to InnoDB, a child the master took from another node (or from the DBA) while the snap's
@@ -262,6 +262,23 @@ async fn plan(
     Ok(())
 }
 
+/// Whether an update of a row of `meta`'s table from `before` to `after` changes a column that
+/// one of `refs` (keys with an update rule referring to the table) refers to: rows referring
+/// to it follow (a column the images lack counts as changed).
+pub(super) fn carries_followers(
+    meta: &TableMeta,
+    refs: &[CascadeRef],
+    before: &[Value],
+    after: &[Value],
+) -> bool {
+    refs.iter().flat_map(|r| &r.referenced).any(|c| {
+        meta.columns
+            .iter()
+            .position(|x| x.name.eq_ignore_ascii_case(c))
+            .is_none_or(|i| before.get(i) != after.get(i) || before.get(i).is_none())
+    })
+}
+
 /// The keys of `by_table` that refer to `schema.table` (none when it has none).
 fn refs_to(
     by_table: &HashMap<(String, String), Arc<Vec<CascadeRef>>>,
@@ -316,6 +333,15 @@ impl Follow {
 /// Columns of a moving row (or of the rows following it) whose values before and after are
 /// known, by lowercase name.
 type Moving = HashMap<String, (Value, Value)>;
+
+/// The columns of a row of `meta`'s table updated from `before` to `after`.
+fn moving(meta: &TableMeta, before: &[Value], after: &[Value]) -> Moving {
+    meta.columns
+        .iter()
+        .zip(before.iter().zip(after))
+        .map(|(c, (b, a))| (c.name.to_lowercase(), (b.clone(), a.clone())))
+        .collect()
+}
 
 /// What a move of rows of `schema.table` (its columns' values `known`; with `rest_unchanged`,
 /// every other column keeps its value) changes through keys with an update rule, shallowest
@@ -723,17 +749,18 @@ impl Applier {
         Ok(())
     }
 
-    /// On the hub, a snap's move of the row `before` of `meta`'s table to `after` (another key)
-    /// under keys with an update rule: made as one `UPDATE` (as [`Applier::move_by_update`]),
-    /// with the rows that follow it changed by statements of their own, so that they are
-    /// binlogged (see the module's note). The move is first made with checks on and undone
+    /// On the hub, a snap's update of the row `before` of `meta`'s table to `after` that
+    /// changes values keys with an update rule refer to (a move to another key, or of a
+    /// referred unique or indexed column): made as one `UPDATE` (as
+    /// [`Applier::move_by_update`]), with the rows that follow it changed by statements of
+    /// their own, so that they are binlogged (see the module's note). The move is first made with checks on and undone
     /// (its savepoint): the server refuses it there as it would have (a `RESTRICT` key, the
     /// row's own keys), and a refusal is returned as the server's error. Then, with checks off
     /// (no cascade), the move and the planned updates. `matches`: the master's row is `before`
-    /// (else only its key columns' values are known). `None` when the follows cannot be
+    /// (else it is read: the values its keys refer to are the master's). `None` when the follows cannot be
     /// planned, or the row is not here or its new key is held (the caller moves it as before);
     /// else the move's result and whether the server converted a value.
-    pub(super) async fn move_explicitly(
+    pub(super) async fn update_with_follows(
         &mut self,
         meta: &TableMeta,
         table_plan: &TablePlan,
@@ -741,25 +768,57 @@ impl Applier {
         after: &[Value],
         matches: bool,
     ) -> Result<Option<(std::result::Result<(), mysql_async::Error>, bool)>> {
-        let known: Moving = meta
-            .columns
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| matches || table_plan.key.contains(i))
-            .filter_map(|(i, c)| {
-                Some((
-                    c.name.to_lowercase(),
-                    (before.get(i)?.clone(), after.get(i)?.clone()),
-                ))
-            })
-            .collect();
+        let after_of = |name: &str| {
+            meta.columns
+                .iter()
+                .position(|c| c.name.eq_ignore_ascii_case(name))
+                .and_then(|i| after.get(i))
+        };
+        let known: Moving = if matches {
+            moving(meta, before, after)
+        } else {
+            // The values referred to are the master's, which the origin's before-image does
+            // not show: its row is read (and locked).
+            let shape = self.shape(&meta.schema, &meta.table).await?;
+            let row: Option<mysql_async::Row> = self
+                .conn
+                .exec_first(
+                    format!(
+                        "SELECT {} FROM {} WHERE {} FOR UPDATE",
+                        shape.columns,
+                        qualified(&meta.schema, &meta.table),
+                        key_filter(meta, &table_plan.key)
+                    ),
+                    params(before, &table_plan.key),
+                )
+                .await
+                .map_err(Error::db(format!(
+                    "reading the master's row of {} before an update",
+                    meta.full_name()
+                )))?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let current =
+                super::refused::protocol_row(&meta.schema, &meta.table, row, &shape.primary_key());
+            current
+                .table
+                .columns
+                .iter()
+                .zip(current.values.iter())
+                .map(|(c, v)| {
+                    let new = after_of(&c.name).unwrap_or(v).clone();
+                    (c.name.to_lowercase(), (v.clone(), new))
+                })
+                .collect()
+        };
         let mut follows = Vec::new();
         if !plan_move(
             self,
             &meta.schema,
             &meta.table,
             &known,
-            matches,
+            true,
             0,
             &mut follows,
         )
@@ -819,6 +878,52 @@ impl Applier {
             Ok(None) => None,
             Err(e) => Some((Err(e), false)),
         })
+    }
+
+    /// On a snap, the master's own update (a DBA's) of the row `before` of `meta`'s table to
+    /// `after`, applied without foreign key checks (`Applier::without_fk_checks`): the server
+    /// made no cascade here, where the master's did, unlogged. The rows that follow it here
+    /// through keys with an update rule are changed explicitly, as the hub does for a snap's
+    /// update ([`Applier::update_with_follows`]); as far as values tell them.
+    pub(super) async fn follow_here(
+        &mut self,
+        meta: &TableMeta,
+        before: &[Value],
+        after: &[Value],
+    ) -> Result<()> {
+        let refs = self
+            .update_cascading_refs(&meta.schema, &meta.table)
+            .await?;
+        if !carries_followers(meta, &refs, before, after) {
+            return Ok(());
+        }
+        let known = moving(meta, before, after);
+        let mut follows = Vec::new();
+        // What could be planned is made even when a deeper level could not.
+        plan_move(
+            self,
+            &meta.schema,
+            &meta.table,
+            &known,
+            true,
+            0,
+            &mut follows,
+        )
+        .await?;
+        let mut changed = 0;
+        for f in &follows {
+            let (q, p) = f.statement();
+            self.conn.exec_drop(q, p).await.map_err(Error::db(format!(
+                "changing the rows of {}.{} that follow the master's update",
+                f.schema, f.table
+            )))?;
+            changed += self.conn.affected_rows();
+        }
+        if changed > 0 {
+            debug!(table = %meta.full_name(), rows = changed,
+                   "the master's update, applied without checks: the rows following it changed here");
+        }
+        Ok(())
     }
 
     /// After the master refused a snap's delete of the row `before` of `meta`'s table (rolled

@@ -37,7 +37,18 @@ impl Applier {
                 .cascading_refs(&meta.schema, &meta.table)
                 .await?
                 .is_empty();
-        if plan.has_pk && !super::moves_a_key(plan, rows) && !cascades {
+        // So do updates of values that keys with an update rule refer to
+        // ([`Applier::update_with_follows`]).
+        let follows = chunk.kind == RowKind::Update && {
+            let refs = self
+                .update_cascading_refs(&meta.schema, &meta.table)
+                .await?;
+            rows.iter().any(|r| match r {
+                (Some(b), Some(a)) => super::cascade::carries_followers(meta, &refs, b, a),
+                _ => false,
+            })
+        };
+        if plan.has_pk && !super::moves_a_key(plan, rows) && !cascades && !follows {
             // Fast path: statements that only succeed for every row when nothing conflicts. A
             // single row needs no savepoint: a statement that fails or matches nothing changed
             // nothing.
@@ -155,11 +166,21 @@ impl Applier {
         // A move to another key under keys that follow it (`ON UPDATE CASCADE` or `SET
         // NULL`) is made as the update it was ([`Applier::force_checked`]).
         let moved = before.is_some_and(|b| moves_key(plan, b, after));
-        let follows = moved
-            && !self
-                .update_cascading_refs(&meta.schema, &meta.table)
+        let update_refs = if chunk.kind == RowKind::Update {
+            self.update_cascading_refs(&meta.schema, &meta.table)
                 .await?
-                .is_empty();
+        } else {
+            Default::default()
+        };
+        let follows = moved && !update_refs.is_empty();
+        // It changes values that such keys refer to (its key, or another column; or the
+        // master's row differs from the origin's: its values may change): the rows referring
+        // to them follow it, made explicit ([`Applier::update_with_follows`]).
+        let carries = match (before, after, &current) {
+            (Some(_), Some(_), Some((Some(m), _))) if *m != 1 => !update_refs.is_empty(),
+            (Some(b), Some(a), _) => super::cascade::carries_followers(meta, &update_refs, b, a),
+            _ => false,
+        };
         // The row's statements (a displaced row's delete, a moved key's delete, the write) are
         // undone together when the master's schema refuses the row.
         let sp = {
@@ -205,19 +226,19 @@ impl Applier {
                         Err(CascadeError::Other(e)) => return Err(e),
                     }
                 }
-                // Under keys with an update rule, what follows the move goes with it,
+                // Under keys with an update rule, what follows the update goes with it,
                 // binlogged ([`super::cascade`]).
                 (RowKind::Update, Some(b), Some((matches, _)))
-                    if follows && !self.checks_off(chunk) =>
+                    if carries && !self.checks_off(chunk) =>
                 {
                     let matches = *matches == Some(1);
                     match self
-                        .move_explicitly(meta, plan, b, after.unwrap(), matches)
+                        .update_with_follows(meta, plan, b, after.unwrap(), matches)
                         .await?
                     {
                         Some(made) => made,
                         None => {
-                            self.force_checked(plan, chunk.kind, before, after, true)
+                            self.force_checked(plan, chunk.kind, before, after, follows)
                                 .await
                         }
                     }
@@ -258,14 +279,30 @@ impl Applier {
                         .map_err(|e| self.wrap(meta, e))?;
                     // The snap that made the change gets the master's row back with its echo.
                     self.record_refused(chunk, plan, before, after).await?;
+                    // A delete, or a move made as a delete and an insert: the rows its delete
+                    // cascaded to on the snap.
                     match (chunk.kind, before) {
                         (RowKind::Delete, Some(b)) => {
                             self.record_refused_cascade(meta, plan, b, false).await?
                         }
-                        (RowKind::Update, Some(b)) if moved => {
-                            self.record_refused_cascade(meta, plan, b, follows).await?
+                        (RowKind::Update, Some(b)) if moved && !follows => {
+                            self.record_refused_cascade(meta, plan, b, false).await?
                         }
                         _ => {}
+                    }
+                    // The rows referring to it through keys with an update rule too, whatever
+                    // the refused change: the snap's own change took them along there, or left
+                    // them behind when it kept the master's earlier update of the row away
+                    // (its own change of the row was on its way), so that the master's rows
+                    // followed it there and the snap's did not.
+                    if let (RowKind::Update | RowKind::Delete, Some(b)) = (chunk.kind, before) {
+                        if !self
+                            .update_cascading_refs(&meta.schema, &meta.table)
+                            .await?
+                            .is_empty()
+                        {
+                            self.record_refused_cascade(meta, plan, b, true).await?
+                        }
                     }
                     Some(refusal)
                 }

@@ -967,6 +967,17 @@ impl Applier {
                 .is_some_and(|o| Some(o.begin.gtid) == self.without_fk_checks)
     }
 
+    /// Whether `chunk` is applied without foreign key checks although its origin made it with
+    /// them: this node lacks a parent another row of its transaction needs, so the server
+    /// makes no cascade here where the origin's did.
+    fn unchecked_here(&self, chunk: &RowsChunk) -> bool {
+        !chunk.no_fk_checks
+            && self
+                .open
+                .as_ref()
+                .is_some_and(|o| Some(o.begin.gtid) == self.without_fk_checks)
+    }
+
     async fn apply_chunk(
         &mut self,
         chunk: &RowsChunk,
@@ -1141,11 +1152,7 @@ impl Applier {
             // Rows left alone: their delete, and so its cascade, is not made here. Applied
             // without foreign key checks (this node lacks a parent a row of the transaction
             // needs, `without_fk_checks`): the server makes no cascade either.
-            let unchecked = !chunk.no_fk_checks
-                && self
-                    .open
-                    .as_ref()
-                    .is_some_and(|o| Some(o.begin.gtid) == self.without_fk_checks);
+            let unchecked = self.unchecked_here(chunk);
             let mut deleted: Vec<&[Value]> = left_alone.into_iter().flatten().collect();
             if unchecked {
                 deleted.extend(rows.iter().filter_map(|r| r.0));
@@ -1159,20 +1166,29 @@ impl Applier {
             // which no binlog shows: no echo row of those tables may be left out as held (a
             // snap's re-applied delete of a parent can cascade to its own newer child, whose
             // echo must then write it again; `tests/model/converge_fk.py`, hub-cascades+marks).
+            // So may an update of values that keys with an update rule refer to (a move made
+            // as an update, `Applier::move_by_update`, or of another column they refer to).
+            let table = &chunk.table;
             let moves = chunk.kind == RowKind::Update && moves_a_key(&plan, &rows);
             let deletes = chunk.kind == RowKind::Delete || moves;
             if deletes && !rows.is_empty() {
-                let table = &chunk.table;
                 let refs = self.cascading_refs(&table.schema, &table.table).await?;
-                // Made as an update where keys follow it (`Applier::move_by_update`).
-                let on_update = if moves {
-                    self.update_cascading_refs(&table.schema, &table.table)
-                        .await?
-                } else {
-                    Default::default()
-                };
-                for r in refs.iter().chain(on_update.iter()) {
+                for r in refs.iter() {
                     es.touched(&format!("{}.{}", r.schema, r.table));
+                }
+            }
+            if chunk.kind == RowKind::Update && !rows.is_empty() {
+                let on_update = self
+                    .update_cascading_refs(&table.schema, &table.table)
+                    .await?;
+                let follow = rows.iter().any(|r| match r {
+                    (Some(b), Some(a)) => cascade::carries_followers(table, &on_update, b, a),
+                    _ => false,
+                });
+                if follow {
+                    for r in on_update.iter() {
+                        es.touched(&format!("{}.{}", r.schema, r.table));
+                    }
                 }
             }
         }
@@ -1226,6 +1242,12 @@ impl Applier {
             self.rows_checked(chunk, &plan, &rows).await?;
         } else {
             self.rows_forced(chunk, &plan, &rows).await?;
+            if cascade_here && chunk.kind == RowKind::Update && self.unchecked_here(chunk) {
+                // The master's own update, applied without checks: its rows' followers.
+                for (b, a) in rows.iter().filter_map(|r| r.0.zip(r.1)) {
+                    self.follow_here(&chunk.table, b, a).await?;
+                }
+            }
         }
         if let Some(o) = self.open.as_mut() {
             o.rows += n;

@@ -234,17 +234,23 @@ impl Applier {
                 return Ok(None);
             }
             // A move to another key under keys that follow it is made as an update
-            // (`Applier::move_by_update`), item by item.
-            if chunk.kind == RowKind::Update
-                && chunk
-                    .rows()
-                    .any(|(b, a)| b.zip(a).is_some_and(|(b, a)| plan.moves(b, a)))
-                && !self
+            // (`Applier::move_by_update`), item by item; on the hub, so is any update of
+            // values such keys refer to (`Applier::update_with_follows`).
+            if chunk.kind == RowKind::Update {
+                let refs = self
                     .update_cascading_refs(&chunk.table.schema, &chunk.table.table)
-                    .await?
-                    .is_empty()
-            {
-                return Ok(None);
+                    .await?;
+                if !refs.is_empty()
+                    && chunk.rows().any(|(b, a)| {
+                        b.zip(a).is_some_and(|(b, a)| {
+                            plan.moves(b, a)
+                                || (checked
+                                    && super::cascade::carries_followers(&chunk.table, &refs, b, a))
+                        })
+                    })
+                {
+                    return Ok(None);
+                }
             }
             if !plan.has_pk
                 || plan.sequence
