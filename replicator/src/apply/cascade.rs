@@ -343,17 +343,17 @@ fn moving(meta: &TableMeta, before: &[Value], after: &[Value]) -> Moving {
         .collect()
 }
 
-/// What a move of rows of `schema.table` (its columns' values `known`; with `rest_unchanged`,
-/// every other column keeps its value) changes through keys with an update rule, shallowest
-/// first, into `out`. False when values cannot tell it: a key refers to a column whose value
-/// is not known (the master's row differs from the origin's), or to its own table (InnoDB
-/// cascades that one, and only with checks on), or the chain is deeper than [`MAX_DEPTH`].
+/// What an update of rows of `schema.table` (the values of the columns it changes, and maybe
+/// of others, `known`; every other column keeps its value) changes through keys with an
+/// update rule, shallowest first, into `out`. False when values cannot tell it: a key refers
+/// to changed columns and to columns whose values are not known (a referring row's other
+/// columns), or to its own table (InnoDB cascades that one, and only with checks on), or the
+/// chain is deeper than [`MAX_DEPTH`].
 async fn plan_move(
     applier: &mut Applier,
     schema: &str,
     table: &str,
     known: &Moving,
-    rest_unchanged: bool,
     depth: u32,
     out: &mut Vec<Follow>,
 ) -> Result<bool> {
@@ -365,7 +365,7 @@ async fn plan_move(
             .map(|c| known.get(&c.to_lowercase()))
             .collect();
         let changes = values.iter().flatten().any(|(old, new)| old != new);
-        if !changes && rest_unchanged {
+        if !changes {
             continue; // the columns it refers to keep their values
         }
         if values.iter().any(Option::is_none)
@@ -373,9 +373,6 @@ async fn plan_move(
             || depth + 1 >= MAX_DEPTH
         {
             return Ok(false);
-        }
-        if !changes {
-            continue;
         }
         let (mut filter, mut set, mut next) = (Vec::new(), Vec::new(), Moving::new());
         for (col, v) in r.columns.iter().zip(values.into_iter().flatten()) {
@@ -401,7 +398,6 @@ async fn plan_move(
             &r.schema,
             &r.table,
             &next,
-            true,
             depth + 1,
             out,
         ))
@@ -749,6 +745,32 @@ impl Applier {
         Ok(())
     }
 
+    /// What an update of a row of `meta`'s table (its columns' values `known`) changes through
+    /// keys with an update rule ([`plan_move`]), and whether that is all of it.
+    async fn plan_follows(
+        &mut self,
+        meta: &TableMeta,
+        known: &Moving,
+    ) -> Result<(Vec<Follow>, bool)> {
+        let mut follows = Vec::new();
+        let complete = plan_move(self, &meta.schema, &meta.table, known, 0, &mut follows).await?;
+        Ok((follows, complete))
+    }
+
+    /// Makes `follows`, in order; the rows they changed.
+    async fn make_follows(
+        &mut self,
+        follows: &[Follow],
+    ) -> std::result::Result<u64, mysql_async::Error> {
+        let mut changed = 0;
+        for f in follows {
+            let (q, p) = f.statement();
+            self.conn.exec_drop(q, p).await?;
+            changed += self.conn.affected_rows();
+        }
+        Ok(changed)
+    }
+
     /// On the hub, a snap's update of the row `before` of `meta`'s table to `after` that
     /// changes values keys with an update rule refer to (a move to another key, or of a
     /// referred unique or indexed column): made as one `UPDATE` (as
@@ -812,19 +834,8 @@ impl Applier {
                 })
                 .collect()
         };
-        let mut follows = Vec::new();
-        if !plan_move(
-            self,
-            &meta.schema,
-            &meta.table,
-            &known,
-            true,
-            0,
-            &mut follows,
-        )
-        .await?
-            || follows.is_empty()
-        {
+        let (follows, complete) = self.plan_follows(meta, &known).await?;
+        if !complete || follows.is_empty() {
             return Ok(None);
         }
         let sp = {
@@ -857,11 +868,7 @@ impl Applier {
                 return Ok(None);
             }
             let converted = self.conn.get_warnings() > 0;
-            for f in &follows {
-                let (q, p) = f.statement();
-                self.conn.exec_drop(q, p).await?;
-                changed += self.conn.affected_rows();
-            }
+            changed = self.make_follows(&follows).await?;
             Ok(Some(converted))
         }
         .await;
@@ -897,28 +904,17 @@ impl Applier {
         if !carries_followers(meta, &refs, before, after) {
             return Ok(());
         }
-        let known = moving(meta, before, after);
-        let mut follows = Vec::new();
         // What could be planned is made even when a deeper level could not.
-        plan_move(
-            self,
-            &meta.schema,
-            &meta.table,
-            &known,
-            true,
-            0,
-            &mut follows,
-        )
-        .await?;
-        let mut changed = 0;
-        for f in &follows {
-            let (q, p) = f.statement();
-            self.conn.exec_drop(q, p).await.map_err(Error::db(format!(
-                "changing the rows of {}.{} that follow the master's update",
-                f.schema, f.table
+        let (follows, _) = self
+            .plan_follows(meta, &moving(meta, before, after))
+            .await?;
+        let changed = self
+            .make_follows(&follows)
+            .await
+            .map_err(Error::db(format!(
+                "changing the rows that follow the master's update of {}",
+                meta.full_name()
             )))?;
-            changed += self.conn.affected_rows();
-        }
         if changed > 0 {
             debug!(table = %meta.full_name(), rows = changed,
                    "the master's update, applied without checks: the rows following it changed here");
