@@ -67,7 +67,7 @@ use tracing::debug;
 use super::sql::{ident, qualified, TablePlan};
 use super::values::params;
 use super::Applier;
-use super::SkipRow;
+use super::{RowPair, SkipRow};
 use crate::error::{Error, Result};
 use crate::model::{TableMeta, Value};
 
@@ -276,6 +276,14 @@ pub(super) fn carries_followers(
             .iter()
             .position(|x| x.name.eq_ignore_ascii_case(c))
             .is_none_or(|i| before.get(i) != after.get(i) || before.get(i).is_none())
+    })
+}
+
+/// Whether an update among `rows` carries followers ([`carries_followers`]).
+pub(super) fn carries_any(meta: &TableMeta, refs: &[CascadeRef], rows: &[RowPair<'_>]) -> bool {
+    rows.iter().any(|r| match r {
+        (Some(b), Some(a)) => carries_followers(meta, refs, b, a),
+        _ => false,
     })
 }
 
@@ -775,13 +783,14 @@ impl Applier {
     /// changes values keys with an update rule refer to (a move to another key, or of a
     /// referred unique or indexed column): made as one `UPDATE` (as
     /// [`Applier::move_by_update`]), with the rows that follow it changed by statements of
-    /// their own, so that they are binlogged (see the module's note). The move is first made with checks on and undone
-    /// (its savepoint): the server refuses it there as it would have (a `RESTRICT` key, the
-    /// row's own keys), and a refusal is returned as the server's error. Then, with checks off
-    /// (no cascade), the move and the planned updates. `matches`: the master's row is `before`
-    /// (else it is read: the values its keys refer to are the master's). `None` when the follows cannot be
-    /// planned, or the row is not here or its new key is held (the caller moves it as before);
-    /// else the move's result and whether the server converted a value.
+    /// their own, so that they are binlogged (see the module's note). The move is first made
+    /// with checks on and undone (its savepoint): the server refuses it there as it would have
+    /// (a `RESTRICT` key, the row's own keys), and a refusal is returned as the server's error.
+    /// Then, with checks off (no cascade), the move and the planned updates. `matches`: the
+    /// master's row is `before` (else it is read: the values its keys refer to are the
+    /// master's). `None` when the follows cannot be planned, or the row is not here or its new
+    /// key is held (the caller moves it as before); else the move's result and whether the
+    /// server converted a value.
     pub(super) async fn update_with_follows(
         &mut self,
         meta: &TableMeta,
@@ -887,37 +896,38 @@ impl Applier {
         })
     }
 
-    /// On a snap, the master's own update (a DBA's) of the row `before` of `meta`'s table to
-    /// `after`, applied without foreign key checks (`Applier::without_fk_checks`): the server
-    /// made no cascade here, where the master's did, unlogged. The rows that follow it here
-    /// through keys with an update rule are changed explicitly, as the hub does for a snap's
-    /// update ([`Applier::update_with_follows`]); as far as values tell them.
+    /// On a snap, the master's own update (a DBA's) of `rows` of `meta`'s table, applied
+    /// without foreign key checks (`Applier::without_fk_checks`): the server made no cascade
+    /// here, where the master's did, unlogged. The rows that follow them here through keys
+    /// with an update rule are changed explicitly, row by row in the origin's order, as the hub
+    /// does for a snap's update ([`Applier::update_with_follows`]); as far as values tell them.
     pub(super) async fn follow_here(
         &mut self,
         meta: &TableMeta,
-        before: &[Value],
-        after: &[Value],
+        rows: &[RowPair<'_>],
     ) -> Result<()> {
         let refs = self
             .update_cascading_refs(&meta.schema, &meta.table)
             .await?;
-        if !carries_followers(meta, &refs, before, after) {
-            return Ok(());
-        }
-        // What could be planned is made even when a deeper level could not.
-        let (follows, _) = self
-            .plan_follows(meta, &moving(meta, before, after))
-            .await?;
-        let changed = self
-            .make_follows(&follows)
-            .await
-            .map_err(Error::db(format!(
-                "changing the rows that follow the master's update of {}",
-                meta.full_name()
-            )))?;
-        if changed > 0 {
-            debug!(table = %meta.full_name(), rows = changed,
-                   "the master's update, applied without checks: the rows following it changed here");
+        for (before, after) in rows.iter().filter_map(|r| r.0.zip(r.1)) {
+            if !carries_followers(meta, &refs, before, after) {
+                continue;
+            }
+            // What could be planned is made even when a deeper level could not.
+            let (follows, _) = self
+                .plan_follows(meta, &moving(meta, before, after))
+                .await?;
+            let changed = self
+                .make_follows(&follows)
+                .await
+                .map_err(Error::db(format!(
+                    "changing the rows that follow the master's update of {}",
+                    meta.full_name()
+                )))?;
+            if changed > 0 {
+                debug!(table = %meta.full_name(), rows = changed,
+                       "the master's update, applied without checks: the rows following it changed here");
+            }
         }
         Ok(())
     }

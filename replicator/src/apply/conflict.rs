@@ -43,10 +43,7 @@ impl Applier {
             let refs = self
                 .update_cascading_refs(&meta.schema, &meta.table)
                 .await?;
-            rows.iter().any(|r| match r {
-                (Some(b), Some(a)) => super::cascade::carries_followers(meta, &refs, b, a),
-                _ => false,
-            })
+            super::cascade::carries_any(meta, &refs, rows)
         };
         if plan.has_pk && !super::moves_a_key(plan, rows) && !cascades && !follows {
             // Fast path: statements that only succeed for every row when nothing conflicts. A

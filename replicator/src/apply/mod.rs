@@ -960,22 +960,22 @@ impl Applier {
     /// Whether `chunk` is applied without foreign key checks: its origin made it so, or this
     /// node lacks a parent another row of its transaction needs (`without_fk_checks`).
     fn checks_off(&self, chunk: &RowsChunk) -> bool {
-        chunk.no_fk_checks
-            || self
-                .open
-                .as_ref()
-                .is_some_and(|o| Some(o.begin.gtid) == self.without_fk_checks)
+        chunk.no_fk_checks || self.in_unchecked_txn()
     }
 
     /// Whether `chunk` is applied without foreign key checks although its origin made it with
     /// them: this node lacks a parent another row of its transaction needs, so the server
     /// makes no cascade here where the origin's did.
     fn unchecked_here(&self, chunk: &RowsChunk) -> bool {
-        !chunk.no_fk_checks
-            && self
-                .open
-                .as_ref()
-                .is_some_and(|o| Some(o.begin.gtid) == self.without_fk_checks)
+        !chunk.no_fk_checks && self.in_unchecked_txn()
+    }
+
+    /// Whether the open transaction is the one this node applies without foreign key checks
+    /// because it lacks a parent another of its rows needs (`without_fk_checks`).
+    fn in_unchecked_txn(&self) -> bool {
+        self.open
+            .as_ref()
+            .is_some_and(|o| Some(o.begin.gtid) == self.without_fk_checks)
     }
 
     async fn apply_chunk(
@@ -1181,11 +1181,7 @@ impl Applier {
                 let on_update = self
                     .update_cascading_refs(&table.schema, &table.table)
                     .await?;
-                let follow = rows.iter().any(|r| match r {
-                    (Some(b), Some(a)) => cascade::carries_followers(table, &on_update, b, a),
-                    _ => false,
-                });
-                if follow {
+                if cascade::carries_any(table, &on_update, &rows) {
                     for r in on_update.iter() {
                         es.touched(&format!("{}.{}", r.schema, r.table));
                     }
@@ -1244,9 +1240,7 @@ impl Applier {
             self.rows_forced(chunk, &plan, &rows).await?;
             if cascade_here && chunk.kind == RowKind::Update && self.unchecked_here(chunk) {
                 // The master's own update, applied without checks: its rows' followers.
-                for (b, a) in rows.iter().filter_map(|r| r.0.zip(r.1)) {
-                    self.follow_here(&chunk.table, b, a).await?;
-                }
+                self.follow_here(&chunk.table, &rows).await?;
             }
         }
         if let Some(o) = self.open.as_mut() {
