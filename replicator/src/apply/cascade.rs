@@ -896,11 +896,16 @@ impl Applier {
         })
     }
 
-    /// On a snap, the master's own update (a DBA's) of `rows` of `meta`'s table, applied
-    /// without foreign key checks (`Applier::without_fk_checks`): the server made no cascade
-    /// here, where the master's did, unlogged. The rows that follow them here through keys
-    /// with an update rule are changed explicitly, row by row in the origin's order, as the hub
-    /// does for a snap's update ([`Applier::update_with_follows`]); as far as values tell them.
+    /// On a snap, the master's own update (a DBA's) of `rows` of `meta`'s table, whose
+    /// followers through keys with an update rule changed on the master, unlogged, and not
+    /// here with the update:
+    /// - applied without foreign key checks (`Applier::without_fk_checks`): the server makes
+    ///   no cascade;
+    /// - left alone here (an own change of the row is in flight): the update is not made.
+    ///
+    /// The rows that follow them here are changed explicitly, with checks off, row by row in
+    /// the origin's order, as the hub does for a snap's update
+    /// ([`Applier::update_with_follows`]); as far as values tell them.
     pub(super) async fn follow_here(
         &mut self,
         meta: &TableMeta,
@@ -909,25 +914,44 @@ impl Applier {
         let refs = self
             .update_cascading_refs(&meta.schema, &meta.table)
             .await?;
-        for (before, after) in rows.iter().filter_map(|r| r.0.zip(r.1)) {
-            if !carries_followers(meta, &refs, before, after) {
-                continue;
+        if !carries_any(meta, &refs, rows) {
+            return Ok(());
+        }
+        let wrap = |what: &'static str| Error::db(format!("{what} ({})", meta.full_name()));
+        self.conn
+            .query_drop("SET @starsync_fk_follow = @@foreign_key_checks, foreign_key_checks = 0")
+            .await
+            .map_err(wrap(
+                "turning foreign key checks off for the rows following an update",
+            ))?;
+        let made = async {
+            let mut changed = 0;
+            for (before, after) in rows.iter().filter_map(|r| r.0.zip(r.1)) {
+                if !carries_followers(meta, &refs, before, after) {
+                    continue;
+                }
+                // What could be planned is made even when a deeper level could not.
+                let (follows, _) = self
+                    .plan_follows(meta, &moving(meta, before, after))
+                    .await?;
+                changed += self
+                    .make_follows(&follows)
+                    .await
+                    .map_err(wrap("changing the rows that follow the master's update"))?;
             }
-            // What could be planned is made even when a deeper level could not.
-            let (follows, _) = self
-                .plan_follows(meta, &moving(meta, before, after))
-                .await?;
-            let changed = self
-                .make_follows(&follows)
-                .await
-                .map_err(Error::db(format!(
-                    "changing the rows that follow the master's update of {}",
-                    meta.full_name()
-                )))?;
-            if changed > 0 {
-                debug!(table = %meta.full_name(), rows = changed,
-                       "the master's update, applied without checks: the rows following it changed here");
-            }
+            Ok::<u64, Error>(changed)
+        }
+        .await;
+        self.conn
+            .query_drop("SET foreign_key_checks = @starsync_fk_follow")
+            .await
+            .map_err(wrap(
+                "turning foreign key checks back on after the rows following an update",
+            ))?;
+        let changed = made?;
+        if changed > 0 {
+            debug!(table = %meta.full_name(), rows = changed,
+                   "the master's update, not cascaded here by the server: the rows following it changed here");
         }
         Ok(())
     }

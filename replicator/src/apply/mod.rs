@@ -1140,20 +1140,28 @@ impl Applier {
             return self.sequence_rows(chunk).await;
         }
         let mut rows = Vec::with_capacity(chunk.len());
-        let mut left_alone = Vec::new();
+        let mut left_alone: Vec<RowPair<'_>> = Vec::new();
         for r in chunk.rows() {
             if skipped(&r, &chunk.table, skip_row) {
-                left_alone.push(r.0);
+                left_alone.push(r);
             } else {
                 rows.push(r);
             }
+        }
+        if let (true, RowKind::Update, Some(_)) = (cascade_here, chunk.kind, skip_row) {
+            // Rows left alone: the master's update of them is not made here, nor what followed
+            // it there, below its binlog, through keys with an update rule. Left so, the rows
+            // following it kept their old values here for good when the own change in flight
+            // came out on the master without moving them back (a delete of the row, or a key
+            // move of its parent the master made first).
+            self.follow_here(&chunk.table, &left_alone).await?;
         }
         if let (true, RowKind::Delete, Some(skip)) = (cascade_here, chunk.kind, skip_row) {
             // Rows left alone: their delete, and so its cascade, is not made here. Applied
             // without foreign key checks (this node lacks a parent a row of the transaction
             // needs, `without_fk_checks`): the server makes no cascade either.
             let unchecked = self.unchecked_here(chunk);
-            let mut deleted: Vec<&[Value]> = left_alone.into_iter().flatten().collect();
+            let mut deleted: Vec<&[Value]> = left_alone.iter().filter_map(|r| r.0).collect();
             if unchecked {
                 deleted.extend(rows.iter().filter_map(|r| r.0));
             }
@@ -1177,11 +1185,13 @@ impl Applier {
                     es.touched(&format!("{}.{}", r.schema, r.table));
                 }
             }
-            if chunk.kind == RowKind::Update && !rows.is_empty() {
+            if chunk.kind == RowKind::Update && !(rows.is_empty() && left_alone.is_empty()) {
                 let on_update = self
                     .update_cascading_refs(&table.schema, &table.table)
                     .await?;
-                if cascade::carries_any(table, &on_update, &rows) {
+                if cascade::carries_any(table, &on_update, &rows)
+                    || (cascade_here && cascade::carries_any(table, &on_update, &left_alone))
+                {
                     for r in on_update.iter() {
                         es.touched(&format!("{}.{}", r.schema, r.table));
                     }
