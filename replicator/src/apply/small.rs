@@ -235,16 +235,18 @@ impl Applier {
             }
             // A move to another key under keys that follow it is made as an update
             // (`Applier::move_by_update`), item by item; on the hub, so is any update of
-            // values such keys refer to (`Applier::update_with_follows`).
+            // values such keys refer to (`Applier::update_with_follows`), and on a snap one
+            // it leaves alone (what followed it may still be made here, `Applier::follow_here`).
             if chunk.kind == RowKind::Update {
                 let refs = self
                     .update_cascading_refs(&chunk.table.schema, &chunk.table.table)
                     .await?;
                 if !refs.is_empty()
                     && chunk.rows().any(|(b, a)| {
+                        let left_alone = skip.is_some_and(|f| f(&chunk.table, b, a));
                         b.zip(a).is_some_and(|(b, a)| {
                             plan.moves(b, a)
-                                || (checked
+                                || ((checked || left_alone)
                                     && super::cascade::carries_followers(&chunk.table, &refs, b, a))
                         })
                     })
