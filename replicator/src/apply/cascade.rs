@@ -781,7 +781,8 @@ impl Applier {
 
     /// On the hub, a snap's update of the row `before` of `meta`'s table to `after` that
     /// changes values keys with an update rule refer to (a move to another key, or of a
-    /// referred unique or indexed column): made as one `UPDATE` (as
+    /// referred unique or indexed column; or its insert of a row the master holds otherwise,
+    /// `before` = `after`, which updates it there): made as one `UPDATE` (as
     /// [`Applier::move_by_update`]), with the rows that follow it changed by statements of
     /// their own, so that they are binlogged (see the module's note). The move is first made
     /// with checks on and undone (its savepoint): the server refuses it there as it would have

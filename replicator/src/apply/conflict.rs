@@ -163,7 +163,7 @@ impl Applier {
         // A move to another key under keys that follow it (`ON UPDATE CASCADE` or `SET
         // NULL`) is made as the update it was ([`Applier::force_checked`]).
         let moved = before.is_some_and(|b| moves_key(plan, b, after));
-        let update_refs = if chunk.kind == RowKind::Update {
+        let update_refs = if chunk.kind != RowKind::Delete {
             self.update_cascading_refs(&meta.schema, &meta.table)
                 .await?
         } else {
@@ -171,11 +171,13 @@ impl Applier {
         };
         let follows = moved && !update_refs.is_empty();
         // It changes values that such keys refer to (its key, or another column; or the
-        // master's row differs from the origin's: its values may change): the rows referring
-        // to them follow it, made explicit ([`Applier::update_with_follows`]).
+        // master's row differs from the origin's: its values may change; or it is an insert
+        // of a row the master holds otherwise, which it updates): the rows referring to them
+        // follow it, made explicit ([`Applier::update_with_follows`]).
         let carries = match (before, after, &current) {
             (Some(_), Some(_), Some((Some(m), _))) if *m != 1 => !update_refs.is_empty(),
             (Some(b), Some(a), _) => super::cascade::carries_followers(meta, &update_refs, b, a),
+            (None, Some(_), Some((m, _))) if *m != Some(1) => !update_refs.is_empty(),
             _ => false,
         };
         // The row's statements (a displaced row's delete, a moved key's delete, the write) are
@@ -233,6 +235,17 @@ impl Applier {
                         .update_with_follows(meta, plan, b, after.unwrap(), matches)
                         .await?
                     {
+                        Some(made) => made,
+                        None => {
+                            self.force_checked(plan, chunk.kind, before, after, follows)
+                                .await
+                        }
+                    }
+                }
+                // An insert of a row the master holds otherwise: the update it makes there.
+                (RowKind::Insert, None, Some(_)) if carries && !self.checks_off(chunk) => {
+                    let a = after.unwrap();
+                    match self.update_with_follows(meta, plan, a, a, false).await? {
                         Some(made) => made,
                         None => {
                             self.force_checked(plan, chunk.kind, before, after, follows)
