@@ -330,6 +330,44 @@ impl InFlight {
         keys
     }
 
+    /// The master's update of a row that rows of `table` (`schema.table`) follow through a key
+    /// with an update rule (their `filter` columns hold those values), not made here by the
+    /// server (`Applier::follow_here`): the images left alone for such rows take the `set`
+    /// values, as the master's cascade gave them. An image whose key the follow would change
+    /// stays as it is.
+    pub fn follow(&mut self, table: &str, filter: &[(String, Value)], set: &[(String, Value)]) {
+        let names = |cols: &[(String, Value)]| cols.iter().map(|(c, _)| c.clone()).collect();
+        let (filter_names, set_names): (Vec<String>, Vec<String>) = (names(filter), names(set));
+        let mut changed = Vec::new();
+        for l in self.left.values().filter(|l| l.key.0 == table) {
+            let Some(img) = &l.image else { continue };
+            let (Some(fi), Some(si)) = (
+                l.table.positions(&filter_names),
+                l.table.positions(&set_names),
+            ) else {
+                continue;
+            };
+            if si.iter().any(|i| l.table.primary_key.contains(i))
+                || !fi
+                    .iter()
+                    .zip(filter)
+                    .all(|(&i, (_, v))| img.get(i) == Some(v))
+            {
+                continue;
+            }
+            let mut a = img.clone();
+            for (&i, (_, v)) in si.iter().zip(set) {
+                a[i] = v.clone();
+            }
+            let mut l = l.clone();
+            l.image = Some(a);
+            changed.push(l);
+        }
+        for l in changed {
+            self.keep(l);
+        }
+    }
+
     /// Whether the row of `table` (`schema.table`) with primary key `key` (in the key's order)
     /// is in flight.
     pub fn holds(&self, table: &str, key: &[Value]) -> bool {
@@ -440,6 +478,44 @@ mod tests {
                 (None, row(3, 7)),
             ],
             "1 deleted with its parent 7, 2 set to NULL with 8, 3 already a delete"
+        );
+    }
+
+    #[test]
+    fn a_follow_gives_the_images_of_following_rows_the_new_values() {
+        // Children (id, pid): images left alone for 1 and 2 (under parent 7), 3 (under 8) and
+        // 4 (deleted under 7).
+        let m = crate::model::int_table(&["id", "pid"]);
+        let mut f = InFlight::new(100);
+        let row = |id, pid| vec![Value::Int(id), Value::Int(pid)];
+        f.add(5, (1..=4).map(|i| row_key(&m, &row(i, 0))).collect());
+        assert!(f.leave_alone(&m, None, Some(&row(1, 7))));
+        assert!(f.leave_alone(&m, None, Some(&row(2, 7))));
+        assert!(f.leave_alone(&m, None, Some(&row(3, 8))));
+        assert!(f.leave_alone(&m, Some(&row(4, 7)), None));
+        f.saved();
+        let pid = |v| vec![("pid".to_string(), Value::Int(v))];
+        f.follow(&m.full_name(), &pid(7), &pid(9));
+        assert_eq!(f.unsaved_sql().len(), 1, "1's and 2's images saved again");
+        f.saved();
+        f.follow("MOST.other", &pid(8), &pid(9));
+        // A follow of the key itself would move the image to another key: left as it is.
+        f.follow(
+            &m.full_name(),
+            &[("id".into(), Value::Int(3))],
+            &[("id".into(), Value::Int(30))],
+        );
+        assert!(f.unsaved_sql().is_empty(), "nothing else changed");
+        let mut back = f.release(5);
+        back.sort_by_key(|l| match l.key_image[0] {
+            Value::Int(i) => i,
+            _ => i64::MAX,
+        });
+        let got: Vec<_> = back.iter().map(|l| l.image.clone()).collect();
+        assert_eq!(
+            got,
+            [Some(row(1, 9)), Some(row(2, 9)), Some(row(3, 8)), None],
+            "1 and 2 followed 7 to 9; 3 refers to 8; 4 is a delete"
         );
     }
 

@@ -579,6 +579,15 @@ impl crate::apply::LeftImages for AgentLeftImages {
             .unwrap()
             .cascade(table, columns, values, set_null)
     }
+
+    fn follow(
+        &self,
+        table: &str,
+        filter: &[(String, crate::model::Value)],
+        set: &[(String, crate::model::Value)],
+    ) {
+        self.0.inflight.lock().unwrap().follow(table, filter, set)
+    }
 }
 
 /// Waits (at most `limit`) until capture has read this snap's own transactions as far as

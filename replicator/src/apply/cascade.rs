@@ -935,6 +935,12 @@ impl Applier {
                 let (follows, _) = self
                     .plan_follows(meta, &moving(meta, before, after))
                     .await?;
+                // Images left alone of following rows are the master's rows: they follow too.
+                if let Some(l) = &self.left_images {
+                    for f in &follows {
+                        l.follow(&format!("{}.{}", f.schema, f.table), &f.filter, &f.set);
+                    }
+                }
                 changed += self
                     .make_follows(&follows)
                     .await

@@ -354,6 +354,11 @@ pub trait LeftImages: Send + Sync {
         values: &[Value],
         set_null: bool,
     ) -> std::collections::HashSet<Vec<u8>>;
+
+    /// Gives the images left alone for rows of `table` whose `filter` columns hold those
+    /// values the `set` values (the master's update of a row they follow, made here by
+    /// `Applier::follow_here`).
+    fn follow(&self, table: &str, filter: &[(String, Value)], set: &[(String, Value)]);
 }
 
 /// Rows of starsync's own tables that go with the next transaction the applier commits, in it
