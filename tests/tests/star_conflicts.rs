@@ -1484,49 +1484,11 @@ async fn rows_added_elsewhere_while_their_parent_moved_follow_it_on_every_node()
 /// every node (hub order: snap1's change came after the move).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_masters_parent_key_move_left_alone_still_moves_the_children() {
-    let star = Star::start(2).await.unwrap();
-    star.master()
-        .exec(
-            "CREATE DATABASE MOST; USE MOST; CREATE TABLE p (id INT PRIMARY KEY, v INT); \
-             CREATE TABLE c (id INT PRIMARY KEY, pid INT, \
-             FOREIGN KEY (pid) REFERENCES p (id) ON UPDATE CASCADE); \
-             CREATE TABLE n (id INT PRIMARY KEY, pid INT, \
-             FOREIGN KEY (pid) REFERENCES p (id) ON UPDATE SET NULL); \
-             CREATE TABLE u (id INT PRIMARY KEY, v INT); \
-             INSERT INTO p VALUES (1, 0); INSERT INTO c VALUES (10, 1); \
-             INSERT INTO n VALUES (30, 1); INSERT INTO u VALUES (1, 0)",
-        )
-        .await
-        .unwrap();
-    star.wait_converged(Duration::from_secs(30)).await.unwrap();
-    let mut dba = snap1_commits_held(
-        &star,
+    masters_parent_key_move_while_snap1_changes_it(
         "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.p SET v = 7 WHERE id = 1; \
          COMMIT",
-        "the hub's apply of snap1's change waits for the DBA's lock",
     )
     .await;
-    star.master()
-        .exec("UPDATE MOST.p SET id = 5 WHERE id = 1")
-        .await
-        .unwrap();
-    snap_has_the_masters_changes(&star, 0).await;
-    dba.query_drop("ROLLBACK").await.unwrap();
-    converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.n"]).await;
-    for node in &star.cluster.nodes {
-        let p: Vec<(i32, i32)> = node
-            .query("SELECT * FROM MOST.p ORDER BY id")
-            .await
-            .unwrap();
-        let c: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.c").await.unwrap();
-        let n: Vec<(i32, Option<i32>)> = node.query("SELECT * FROM MOST.n").await.unwrap();
-        assert_eq!(
-            (p, c, n),
-            (vec![(1, 7), (5, 0)], vec![(10, 5)], vec![(30, None)]),
-            "{}",
-            node.name()
-        );
-    }
 }
 
 /// A DBA moves a parent's key from 1 to 5 (its children follow it on the master: `ON UPDATE
@@ -1537,6 +1499,18 @@ async fn a_masters_parent_key_move_left_alone_still_moves_the_children() {
 /// it), so snap1 kept them at the old key for good: it now makes the master's follows itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_masters_parent_key_move_left_alone_between_keys_in_flight_moves_the_children() {
+    masters_parent_key_move_while_snap1_changes_it(
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.p SET v = 7 WHERE id = 1; \
+         INSERT INTO MOST.p VALUES (5, 0); COMMIT",
+    )
+    .await;
+}
+
+/// Parent `p` (1, 0) with a child `c` (`ON UPDATE CASCADE`) and `n` (`ON UPDATE SET NULL`):
+/// snap1 commits `snap1_sql` (which first updates row 1 of `MOST.u` and sets `p` 1's `v` to 7),
+/// held on its way to the master, while a DBA moves `p` 1 to 5 there. Every node ends with
+/// the parent at both keys, the child following the move, and `n` NULL.
+async fn masters_parent_key_move_while_snap1_changes_it(snap1_sql: &str) {
     let star = Star::start(2).await.unwrap();
     star.master()
         .exec(
@@ -1554,8 +1528,7 @@ async fn a_masters_parent_key_move_left_alone_between_keys_in_flight_moves_the_c
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
     let mut dba = snap1_commits_held(
         &star,
-        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.p SET v = 7 WHERE id = 1; \
-         INSERT INTO MOST.p VALUES (5, 0); COMMIT",
+        snap1_sql,
         "the hub's apply of snap1's change waits for the DBA's lock",
     )
     .await;
