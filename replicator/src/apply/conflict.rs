@@ -163,12 +163,9 @@ impl Applier {
         // A move to another key under keys that follow it (`ON UPDATE CASCADE` or `SET
         // NULL`) is made as the update it was ([`Applier::force_checked`]).
         let moved = before.is_some_and(|b| moves_key(plan, b, after));
-        let update_refs = if chunk.kind != RowKind::Delete {
-            self.update_cascading_refs(&meta.schema, &meta.table)
-                .await?
-        } else {
-            Default::default()
-        };
+        let update_refs = self
+            .update_cascading_refs(&meta.schema, &meta.table)
+            .await?;
         let follows = moved && !update_refs.is_empty();
         // It changes values that such keys refer to (its key, or another column; or the
         // master's row differs from the origin's: its values may change; or it is an insert
@@ -227,25 +224,19 @@ impl Applier {
                 }
                 // Under keys with an update rule, what follows the update goes with it,
                 // binlogged ([`super::cascade`]).
-                (RowKind::Update, Some(b), Some((matches, _)))
+                // An insert of a row the master holds otherwise is the update it makes there.
+                (RowKind::Update | RowKind::Insert, _, Some((matches, _)))
                     if carries && !self.checks_off(chunk) =>
                 {
-                    let matches = *matches == Some(1);
+                    let a = after.unwrap();
+                    let (from, matches) = match before {
+                        Some(b) => (b, *matches == Some(1)),
+                        None => (a, false),
+                    };
                     match self
-                        .update_with_follows(meta, plan, b, after.unwrap(), matches)
+                        .update_with_follows(meta, plan, from, a, matches)
                         .await?
                     {
-                        Some(made) => made,
-                        None => {
-                            self.force_checked(plan, chunk.kind, before, after, follows)
-                                .await
-                        }
-                    }
-                }
-                // An insert of a row the master holds otherwise: the update it makes there.
-                (RowKind::Insert, None, Some(_)) if carries && !self.checks_off(chunk) => {
-                    let a = after.unwrap();
-                    match self.update_with_follows(meta, plan, a, a, false).await? {
                         Some(made) => made,
                         None => {
                             self.force_checked(plan, chunk.kind, before, after, follows)
@@ -306,11 +297,7 @@ impl Applier {
                     // (its own change of the row was on its way), so that the master's rows
                     // followed it there and the snap's did not.
                     if let (RowKind::Update | RowKind::Delete, Some(b)) = (chunk.kind, before) {
-                        if !self
-                            .update_cascading_refs(&meta.schema, &meta.table)
-                            .await?
-                            .is_empty()
-                        {
+                        if !update_refs.is_empty() {
                             self.record_refused_cascade(meta, plan, b, true).await?
                         }
                     }

@@ -243,11 +243,10 @@ impl Applier {
                     .await?;
                 if !refs.is_empty()
                     && chunk.rows().any(|(b, a)| {
-                        let left_alone = skip.is_some_and(|f| f(&chunk.table, b, a));
-                        b.zip(a).is_some_and(|(b, a)| {
-                            plan.moves(b, a)
-                                || ((checked || left_alone)
-                                    && super::cascade::carries_followers(&chunk.table, &refs, b, a))
+                        b.zip(a).is_some_and(|(bi, ai)| {
+                            plan.moves(bi, ai)
+                                || (super::cascade::carries_followers(&chunk.table, &refs, bi, ai)
+                                    && (checked || skip.is_some_and(|f| f(&chunk.table, b, a))))
                         })
                     })
                 {
