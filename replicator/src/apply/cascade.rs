@@ -868,8 +868,7 @@ impl Applier {
             .query_drop(format!("ROLLBACK TO SAVEPOINT {sp}"))
             .await
             .map_err(wrap("undoing a checked key move"))?;
-        self.conn
-            .query_drop("SET @starsync_fk_move = @@foreign_key_checks, foreign_key_checks = 0")
+        self.fk_checks_off("starsync_fk_move")
             .await
             .map_err(wrap("turning foreign key checks off for a key move"))?;
         let mut changed = 0;
@@ -882,8 +881,7 @@ impl Applier {
             Ok(Some(converted))
         }
         .await;
-        self.conn
-            .query_drop("SET foreign_key_checks = @starsync_fk_move")
+        self.restore_fk_checks("starsync_fk_move")
             .await
             .map_err(wrap("turning foreign key checks back on after a key move"))?;
         if changed > 0 {
@@ -919,8 +917,7 @@ impl Applier {
             return Ok(());
         }
         let wrap = |what: &'static str| Error::db(format!("{what} ({})", meta.full_name()));
-        self.conn
-            .query_drop("SET @starsync_fk_follow = @@foreign_key_checks, foreign_key_checks = 0")
+        self.fk_checks_off("starsync_fk_follow")
             .await
             .map_err(wrap(
                 "turning foreign key checks off for the rows following an update",
@@ -949,8 +946,7 @@ impl Applier {
             Ok::<u64, Error>(changed)
         }
         .await;
-        self.conn
-            .query_drop("SET foreign_key_checks = @starsync_fk_follow")
+        self.restore_fk_checks("starsync_fk_follow")
             .await
             .map_err(wrap(
                 "turning foreign key checks back on after the rows following an update",

@@ -947,19 +947,35 @@ impl Applier {
         if !checks_off || self.open.as_ref().is_none_or(|o| o.skip) {
             return self.apply_chunk(chunk, skip_row).await;
         }
-        self.conn
-            .query_drop("SET @starsync_fk = @@foreign_key_checks, foreign_key_checks = 0")
-            .await
-            .map_err(Error::db(
-                "turning foreign key checks off as the origin had them",
-            ))?;
+        self.fk_checks_off("starsync_fk").await.map_err(Error::db(
+            "turning foreign key checks off as the origin had them",
+        ))?;
         let r = self.apply_chunk(chunk, skip_row).await;
         let restored = self
-            .conn
-            .query_drop("SET foreign_key_checks = @starsync_fk")
+            .restore_fk_checks("starsync_fk")
             .await
             .map_err(Error::db("turning foreign key checks back on"));
         r.and(restored)
+    }
+
+    /// Turns foreign key checks off, keeping their value in the session variable `@saved`
+    /// for [`Applier::restore_fk_checks`] (one name per caller: they nest).
+    async fn fk_checks_off(&mut self, saved: &str) -> std::result::Result<(), mysql_async::Error> {
+        self.conn
+            .query_drop(format!(
+                "SET @{saved} = @@foreign_key_checks, foreign_key_checks = 0"
+            ))
+            .await
+    }
+
+    /// Turns foreign key checks back to the value [`Applier::fk_checks_off`] kept in `@saved`.
+    async fn restore_fk_checks(
+        &mut self,
+        saved: &str,
+    ) -> std::result::Result<(), mysql_async::Error> {
+        self.conn
+            .query_drop(format!("SET foreign_key_checks = @{saved}"))
+            .await
     }
 
     /// Whether `chunk` is applied without foreign key checks: its origin made it so, or this
