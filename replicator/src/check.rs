@@ -119,8 +119,8 @@ pub const SCHEMA_SETTINGS: [(&str, &str); 3] = [
     ),
     (
         "default_storage_engine",
-        "a table created without ENGINE gets another engine there (and conflicts on \
-         non-transactional tables are not detected)",
+        "a table created without ENGINE gets another engine there (a non-transactional one \
+         cannot roll back a statement that fails half-way, nor lock the rows it compares)",
     ),
 ];
 

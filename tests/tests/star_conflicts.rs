@@ -1667,3 +1667,95 @@ async fn converged_or_show(star: &Star, tables: &[&str]) {
         panic!("{e}: {all:#?}");
     }
 }
+
+/// A non-transactional table's conflicts are logged too. While the hub is stopped, the DBA and
+/// snap1 change the same rows of a MyISAM table; snap1's statements reach the master after the
+/// DBA's and win (hub order). The hub compares each row with the master's before the group's
+/// one statement writes it, as it does for InnoDB rows, and records what differed after the
+/// group's commit, unlogged: the master's binlog gains snap1's GTIDs and nothing else. Before,
+/// such conflicts were resolved without a word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicts_on_a_myisam_table_are_logged() {
+    let mut star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; CREATE TABLE MOST.my (id INT PRIMARY KEY, v INT) \
+             ENGINE=MyISAM; INSERT INTO MOST.my VALUES (1, 0), (2, 0), (3, 0)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    star.hub_proc().terminate(Duration::from_secs(10)).unwrap();
+    let m = star.master();
+    m.exec(
+        "UPDATE MOST.my SET v = 5 WHERE id IN (1, 2); DELETE FROM MOST.my WHERE id = 3; \
+         INSERT INTO MOST.my VALUES (4, 50)",
+    )
+    .await
+    .unwrap();
+    // One statement updating a row the DBA changed and one the DBA deleted; an insert of a key
+    // the DBA took; an update of a row both left as it was.
+    app_exec(
+        star.snap(0),
+        "UPDATE MOST.my SET v = v + 1 WHERE id IN (1, 3); INSERT INTO MOST.my VALUES (4, 40); \
+         INSERT INTO MOST.my VALUES (5, 0); UPDATE MOST.my SET v = 9 WHERE id = 5",
+    )
+    .await
+    .unwrap();
+    let before = m.gtid_binlog_pos().await.unwrap();
+    star.start_hub().unwrap();
+    star.wait_converged(Duration::from_secs(60)).await.unwrap();
+    let m = star.master();
+    for n in [m, star.snap(0), star.snap(1)] {
+        let rows: Vec<(i32, i32)> = n
+            .query("SELECT id, v FROM MOST.my ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![(1, 1), (2, 5), (3, 1), (4, 40), (5, 9)],
+            "my on {}",
+            n.name()
+        );
+    }
+    let conflicts: Vec<(String, String, String, Option<String>)> = m
+        .query(
+            "SELECT kind, row_key, origin_node, master_image FROM starsync.conflicts \
+             WHERE table_name = 'my' ORDER BY id",
+        )
+        .await
+        .unwrap();
+    let kinds: Vec<(&str, &str)> = conflicts
+        .iter()
+        .map(|c| (c.0.as_str(), c.1.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("update_mismatch", r#"{"id":1}"#),
+            ("update_missing", r#"{"id":3}"#),
+            ("insert_exists", r#"{"id":4}"#),
+        ],
+        "{conflicts:?}"
+    );
+    assert!(conflicts.iter().all(|c| c.2 == "snap1"), "{conflicts:?}");
+    assert!(
+        conflicts[0].3.as_deref().is_some_and(|i| i.contains("5")),
+        "the master's row before snap1's: {conflicts:?}"
+    );
+    // Only snap1's four GTIDs were added on the master: the records took none.
+    let after = m.gtid_binlog_pos().await.unwrap();
+    let snap1 = star.snap(0).gtid_binlog_pos().await.unwrap();
+    let d = star.snap(0).spec.domain_id;
+    assert_eq!(
+        after.get(d),
+        snap1.get(d),
+        "{after} against snap1's {snap1}"
+    );
+    assert_eq!(after.get(d).map(|g| g.seq), Some(4), "{after}");
+    let md = m.spec.domain_id;
+    assert_eq!(after.get(md), before.get(md), "{after} against {before}");
+    assert!(star
+        .hub_log()
+        .contains("conflict: resolved in hub order and logged"));
+}

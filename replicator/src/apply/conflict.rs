@@ -146,17 +146,7 @@ impl Applier {
             .exec_first(plan.select_current.as_str(), Params::Positional(p))
             .await
             .map_err(|e| self.wrap(meta, e))?;
-        let kind = match (chunk.kind, &current) {
-            (RowKind::Insert, Some((Some(1), _))) => None, // the same row is already there
-            (RowKind::Insert, Some(_)) => Some("insert_exists"),
-            (RowKind::Insert, None) => None,
-            (RowKind::Update, None) => Some("update_missing"),
-            (RowKind::Update, Some((Some(1), _))) => None,
-            (RowKind::Update, Some(_)) => Some("update_mismatch"),
-            (RowKind::Delete, None) => Some("delete_missing"),
-            (RowKind::Delete, Some((Some(1), _))) => None,
-            (RowKind::Delete, Some(_)) => Some("delete_mismatch"),
-        };
+        let kind = conflict_kind(chunk.kind, &current);
         if !plan.has_pk {
             return self.row_checked_nokey(chunk, plan, before, after).await;
         }
@@ -547,6 +537,23 @@ impl Applier {
         kind: &str,
         master_image: Option<String>,
     ) -> Result<()> {
+        let row = self.note_conflict(chunk, before, after, kind, master_image);
+        self.conn
+            .exec_drop(INSERT_CONFLICT, row)
+            .await
+            .map_err(Error::db("recording a conflict"))?;
+        Ok(())
+    }
+
+    /// Counts and logs a conflict of the open transaction; its row of `starsync.conflicts`.
+    fn note_conflict(
+        &mut self,
+        chunk: &RowsChunk,
+        before: Option<&[Value]>,
+        after: Option<&[Value]>,
+        kind: &str,
+        master_image: Option<String>,
+    ) -> Vec<mysql_async::Value> {
         let meta = &chunk.table;
         let open = self.open.as_mut().unwrap();
         open.conflicts += 1;
@@ -554,12 +561,87 @@ impl Applier {
         let origin = open.mode.origin.clone();
         warn!(table = %meta.full_name(), key = %row_key(meta, before.or(after).unwrap()), kind,
               origin = %origin, gtid = %gtid, "conflict: resolved in hub order and logged");
-        let row = conflict_row(meta, kind, &origin, &gtid, master_image, before, after);
+        conflict_row(meta, kind, &origin, &gtid, master_image, before, after)
+    }
+
+    /// The conflicts of a non-transactional group (the hub; MyISAM, Aria), found before its
+    /// one statement writes it ([`super::nontx`]): each row compared with the master's, as
+    /// [`Applier::rows_checked`] compares a transactional table's. A row at a key an earlier
+    /// row of the group wrote or left follows from that row, and is not compared. Their rows
+    /// of `starsync.conflicts` are kept for [`Applier::record_conflicts_unlogged`]: such a
+    /// group is logged as its own statement, under the origin's GTID, and a conflict recorded
+    /// in its transaction would be logged with it, or take a GTID of its own.
+    pub(super) async fn check_non_transactional(
+        &mut self,
+        pending: &[(RowsChunk, std::sync::Arc<TablePlan>)],
+    ) -> Result<Vec<Vec<mysql_async::Value>>> {
+        let mut seen = std::collections::HashSet::new();
+        let mut found = Vec::new();
+        for (chunk, plan) in pending {
+            for (before, after) in chunk.rows() {
+                let probe = before.or(after).unwrap();
+                let key = |img: &[Value]| {
+                    let mut k = String::new();
+                    super::small::tuple_marked(img, &plan.key, None, &mut k);
+                    k
+                };
+                let fresh = seen.insert(key(probe));
+                if let (Some(b), Some(a)) = (before, after) {
+                    seen.insert(key(a));
+                    seen.insert(key(b));
+                }
+                if !fresh {
+                    continue;
+                }
+                let mut p = params(probe, &plan.cols);
+                p.extend(params(probe, &plan.key));
+                let current: Option<(Option<i64>, Option<String>)> = self
+                    .conn
+                    .exec_first(plan.select_current.as_str(), Params::Positional(p))
+                    .await
+                    .map_err(|e| self.wrap(&chunk.table, e))?;
+                if let Some(kind) = conflict_kind(chunk.kind, &current) {
+                    let row =
+                        self.note_conflict(chunk, before, after, kind, current.and_then(|c| c.1));
+                    found.push(row);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Records conflicts outside any transaction, unlogged (after a non-transactional group's
+    /// commit: [`Applier::check_non_transactional`]).
+    pub(super) async fn record_conflicts_unlogged(
+        &mut self,
+        rows: Vec<Vec<mysql_async::Value>>,
+    ) -> Result<()> {
+        let log = self.log_bin;
+        self.set_log_bin(false).await?;
         self.conn
-            .exec_drop(INSERT_CONFLICT, row)
+            .exec_batch(INSERT_CONFLICT, rows)
             .await
             .map_err(Error::db("recording a conflict"))?;
-        Ok(())
+        self.set_log_bin(log).await
+    }
+}
+
+/// The conflict an incoming row of `kind` meets, given the master's current row at its key
+/// (`select_current`: whether it equals the row's before-image, or for an insert its image).
+fn conflict_kind(
+    kind: RowKind,
+    current: &Option<(Option<i64>, Option<String>)>,
+) -> Option<&'static str> {
+    match (kind, current) {
+        (RowKind::Insert, Some((Some(1), _))) => None, // the same row is already there
+        (RowKind::Insert, Some(_)) => Some("insert_exists"),
+        (RowKind::Insert, None) => None,
+        (RowKind::Update, None) => Some("update_missing"),
+        (RowKind::Update, Some((Some(1), _))) => None,
+        (RowKind::Update, Some(_)) => Some("update_mismatch"),
+        (RowKind::Delete, None) => Some("delete_missing"),
+        (RowKind::Delete, Some((Some(1), _))) => None,
+        (RowKind::Delete, Some(_)) => Some("delete_mismatch"),
     }
 }
 

@@ -441,6 +441,9 @@ struct Open {
     /// The hub: a non-transactional group's rows, written as one statement at its end
     /// ([`nontx`]).
     nontx_rows: Vec<(RowsChunk, Arc<TablePlan>)>,
+    /// The hub: the conflicts of a non-transactional group, recorded after its commit
+    /// ([`Applier::check_non_transactional`]).
+    nontx_conflicts: Vec<Vec<mysql_async::Value>>,
 }
 
 /// Whether a group is applied with its rows unlogged and its GTID on the bookkeeping row: a
@@ -678,6 +681,7 @@ impl Applier {
             echo_written: Default::default(),
             unlogged_rows,
             nontx_rows: Vec::new(),
+            nontx_conflicts: Vec::new(),
         });
         Ok(!skip)
     }
@@ -1551,6 +1555,10 @@ impl Applier {
                 .await
                 .map_err(Error::db(format!("committing {g}")))?;
             self.commit_rows_done(&extra);
+        }
+        if !open.nontx_conflicts.is_empty() {
+            self.record_conflicts_unlogged(std::mem::take(&mut open.nontx_conflicts))
+                .await?;
         }
         if !setvals.is_empty() && !in_txn {
             // Sequence changes beside other rows: after the commit, unlogged.

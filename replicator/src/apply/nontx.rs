@@ -211,6 +211,12 @@ impl Applier {
         let n: u64 = pending.iter().map(|(c, _)| c.rows().count() as u64).sum();
         let stmt = one_statement(&pending)
             .map_err(|why| self.refuse_non_transactional(&meta, why, None))?;
+        if self.open.as_ref().is_some_and(|o| o.mode.detect_conflicts) {
+            let found = self.check_non_transactional(&pending).await?;
+            if let Some(o) = self.open.as_mut() {
+                o.nontx_conflicts.extend(found);
+            }
+        }
         match stmt {
             OneStatement::Sql(sql) => {
                 if sql.len() + 1024 > self.max_packet {
