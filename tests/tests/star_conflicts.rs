@@ -1150,13 +1150,18 @@ async fn a_masters_parent_delete_left_alone_still_cascades() {
     );
 }
 
-/// A snap moves a parent to another key while the master adds a child of it (`ON DELETE
-/// CASCADE`). The hub applies the move on the master as a delete and an insert, and the
-/// delete's cascade took the master's child, unlogged; the snap had taken the child without
-/// checks (its parent had moved there) and kept it for good. The hub now makes the cascade of a
-/// key move's delete explicit too, and every node converges.
+/// Snap1 moves a parent to another key under a key that cascades deletes but not updates
+/// (`ON DELETE CASCADE`, its update rule `RESTRICT` by default): its server takes the move,
+/// since no child refers to the parent there. Meanwhile the master adds a child of the parent.
+/// The master's server would refuse the move now, as snap1's would have had it held the child.
+/// - Before stop 25 the hub made the move as a delete and an insert, whose cascade took the
+///   master's child there, unlogged, while snap1 kept it (taken without checks) for good.
+/// - Stops 25 to 28 made that cascade explicit: every node converged, without the child, a
+///   committed row lost to a key that never deletes on a move.
+/// - Now the hub tries such a move as one `UPDATE` first: the master refuses it and keeps
+///   parent and child, the echo brings the parent back to snap1, and the refusal is logged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_parent_key_move_whose_keys_cascade_converges() {
+async fn a_parent_key_move_whose_key_restricts_updates_keeps_the_masters_child() {
     let star = Star::start(2).await.unwrap();
     star.master()
         .exec(
@@ -1164,14 +1169,14 @@ async fn a_parent_key_move_whose_keys_cascade_converges() {
              CREATE TABLE c (id INT PRIMARY KEY, pid INT, \
              FOREIGN KEY (pid) REFERENCES p (id) ON DELETE CASCADE); \
              CREATE TABLE u (id INT PRIMARY KEY, v INT); \
-             INSERT INTO p VALUES (1, 0); INSERT INTO u VALUES (1, 0)",
+             INSERT INTO p VALUES (1, 0), (2, 0); INSERT INTO u VALUES (1, 0)",
         )
         .await
         .unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
     let mut dba = snap1_commits_held(
         &star,
-        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.p SET id = 2 WHERE id = 1; \
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.p SET id = 5 WHERE id = 1; \
          COMMIT",
         "the hub's apply of snap1's key move waits for the DBA's lock",
     )
@@ -1182,12 +1187,28 @@ async fn a_parent_key_move_whose_keys_cascade_converges() {
         .unwrap();
     snap_has_the_masters_changes(&star, 0).await;
     dba.query_drop("ROLLBACK").await.unwrap();
-    converged_or_show(&star, &["MOST.p", "MOST.c"]).await;
+    converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.u"]).await;
     for node in &star.cluster.nodes {
         let p: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.p").await.unwrap();
-        let c: Vec<u64> = node.query("SELECT COUNT(*) FROM MOST.c").await.unwrap();
-        assert_eq!((p, c), (vec![(2, 0)], vec![0]), "{}", node.name());
+        let c: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.c").await.unwrap();
+        let u: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.u").await.unwrap();
+        assert_eq!(
+            (p, c, u),
+            (vec![(1, 0), (2, 0)], vec![(10, 1)], vec![(1, 1)]),
+            "{}",
+            node.name()
+        );
     }
+    let kinds: Vec<String> = star
+        .master()
+        .query("SELECT kind FROM starsync.conflicts WHERE table_name = 'p'")
+        .await
+        .unwrap();
+    assert_eq!(
+        kinds,
+        vec!["foreign_key".to_string()],
+        "the refusal is logged"
+    );
 }
 
 /// A DBA's transaction on the master adds a child of a parent that snap1 deleted (its delete on

@@ -8,7 +8,8 @@
 //!
 //! `STARSYNC_FUZZ_SEED` replays a run (the seed is printed); `STARSYNC_FUZZ_SECS` runs longer;
 //! `STARSYNC_FUZZ_FOCUS=fk` writes only the tables of the foreign key; `STARSYNC_FUZZ_FOCUS=cascade`
-//! has the snaps write only tables under `ON DELETE CASCADE` / `SET NULL` keys (the master's
+//! has the snaps write only tables under `ON DELETE CASCADE` / `SET NULL` keys, moving their keys
+//! too (refused where a child refers to the old key: the keys' update rule is `RESTRICT`; the master's
 //! writers keep to the other tables: its own deletes cascade unlogged, see `apply/cascade.rs`;
 //! `cascade-all` has the master's writers write them too); `STARSYNC_FUZZ_FOCUS=moves` has the
 //! snaps move parents' keys under `ON UPDATE CASCADE` / `SET NULL` keys and write their
@@ -54,10 +55,15 @@ fn statement(rng: &mut StdRng, who: &str) -> String {
     let p = |rng: &mut StdRng| rng.gen_range(1..=12);
     // STARSYNC_FUZZ_FOCUS=fk: only the parent and child tables (for chasing a divergence there).
     let focus = std::env::var("STARSYNC_FUZZ_FOCUS").unwrap_or_default();
+    // The cascading delete keys' statements: 20 to 26, and the key moves 34 and 35.
+    let cascade = |rng: &mut StdRng| match rng.gen_range(20..29) {
+        n @ 27.. => n + 7,
+        n => n,
+    };
     let pick = match focus.as_str() {
         "fk" => rng.gen_range(14..18),
-        "cascade" if who != "master" => rng.gen_range(20..27),
-        "cascade-all" => rng.gen_range(20..27),
+        "cascade" if who != "master" => cascade(rng),
+        "cascade-all" => cascade(rng),
         "cascade" => rng.gen_range(0..14),
         "moves" if who != "master" => rng.gen_range(27..34),
         "moves-all" => rng.gen_range(27..34),
@@ -109,6 +115,10 @@ fn statement(rng: &mut StdRng, who: &str) -> String {
             k(rng),
             p(rng)
         ),
+        // Key moves under keys that cascade deletes but restrict updates: refused where a
+        // child refers to the old key.
+        34 => format!("UPDATE pq SET id = {} WHERE id = {}", p(rng), p(rng)),
+        35 => format!("UPDATE cq SET id = {} WHERE id = {}", k(rng), k(rng)),
         14 => format!(
             "INSERT INTO pp (id, v) VALUES ({}, 1) ON DUPLICATE KEY UPDATE v = v + 1",
             p(rng)

@@ -138,14 +138,9 @@ impl Applier {
     ) -> Result<()> {
         let meta = &chunk.table;
         // Insert: is the key taken? Update/delete: is the row the origin's before-image?
-        let probe = before.or(after).unwrap();
-        let mut p = params(probe, &plan.cols);
-        p.extend(params(probe, &plan.key));
-        let current: Option<(Option<i64>, Option<String>)> = self
-            .conn
-            .exec_first(plan.select_current.as_str(), Params::Positional(p))
-            .await
-            .map_err(|e| self.wrap(meta, e))?;
+        let current = self
+            .current_row(meta, plan, before.or(after).unwrap())
+            .await?;
         let kind = conflict_kind(chunk.kind, &current);
         if !plan.has_pk {
             return self.row_checked_nokey(chunk, plan, before, after).await;
@@ -157,6 +152,13 @@ impl Applier {
             .update_cascading_refs(&meta.schema, &meta.table)
             .await?;
         let follows = moved && !update_refs.is_empty();
+        // Keys that cascade its delete refer to a row it moves without following it.
+        let delete_refs = moved
+            && !follows
+            && !self
+                .cascading_refs(&meta.schema, &meta.table)
+                .await?
+                .is_empty();
         // It changes values that such keys refer to (its key, or another column; or the
         // master's row differs from the origin's: its values may change; or it is an insert
         // of a row the master holds otherwise, which it updates): the rows referring to them
@@ -203,13 +205,27 @@ impl Applier {
                     }
                 }
                 (RowKind::Update, Some(b), Some(_)) if moved && !follows => {
-                    match self.cascade_explicitly(meta, plan, b).await {
-                        Ok(()) => {
-                            self.force_checked(plan, chunk.kind, before, after, false)
-                                .await
-                        }
-                        Err(CascadeError::Server(e)) => (Err(e), false),
-                        Err(CascadeError::Other(e)) => return Err(e),
+                    // Keys that cascade a delete of the row but not a move of it (`ON UPDATE
+                    // RESTRICT`, `NO ACTION`): the move is first tried as one `UPDATE`, as its
+                    // origin made it, so that the server refuses it while rows here refer to
+                    // the old key, as the origin's server would have, had it held them. As a
+                    // delete and an insert, the delete's cascade took them.
+                    let by_update = if delete_refs {
+                        self.move_by_update(plan, b, after.unwrap()).await
+                    } else {
+                        Ok(false)
+                    };
+                    match by_update {
+                        Ok(true) => (Ok(()), self.conn.get_warnings() > 0),
+                        Err(e) => (Err(e), false),
+                        Ok(false) => match self.cascade_explicitly(meta, plan, b).await {
+                            Ok(()) => {
+                                self.force_checked(plan, chunk.kind, before, after, false)
+                                    .await
+                            }
+                            Err(CascadeError::Server(e)) => (Err(e), false),
+                            Err(CascadeError::Other(e)) => return Err(e),
+                        },
                     }
                 }
                 // Under keys with an update rule, what follows the update goes with it,
@@ -377,13 +393,7 @@ impl Applier {
             .map(|(level, code, msg)| format!("{level} {code}: {msg}"))
             .collect();
         let stored = if plan.has_pk {
-            let mut p = params(after, &plan.cols);
-            p.extend(params(after, &plan.key));
-            let row: Option<(Option<i64>, Option<String>)> = self
-                .conn
-                .exec_first(plan.select_current.as_str(), Params::Positional(p))
-                .await
-                .map_err(|e| self.wrap(meta, e))?;
+            let row = self.current_row(meta, plan, after).await?;
             row.and_then(|r| r.1)
         } else {
             None
@@ -545,6 +555,22 @@ impl Applier {
         Ok(())
     }
 
+    /// The master's row at `img`'s key ([`TablePlan::select_current`]): whether it equals
+    /// `img`, and the row as JSON.
+    async fn current_row(
+        &mut self,
+        meta: &crate::model::TableMeta,
+        plan: &TablePlan,
+        img: &[Value],
+    ) -> Result<Option<(Option<i64>, Option<String>)>> {
+        let mut p = params(img, &plan.cols);
+        p.extend(params(img, &plan.key));
+        self.conn
+            .exec_first(plan.select_current.as_str(), Params::Positional(p))
+            .await
+            .map_err(|e| self.wrap(meta, e))
+    }
+
     /// Counts and logs a conflict of the open transaction; its row of `starsync.conflicts`.
     fn note_conflict(
         &mut self,
@@ -593,13 +619,7 @@ impl Applier {
                 if !fresh {
                     continue;
                 }
-                let mut p = params(probe, &plan.cols);
-                p.extend(params(probe, &plan.key));
-                let current: Option<(Option<i64>, Option<String>)> = self
-                    .conn
-                    .exec_first(plan.select_current.as_str(), Params::Positional(p))
-                    .await
-                    .map_err(|e| self.wrap(&chunk.table, e))?;
+                let current = self.current_row(&chunk.table, plan, probe).await?;
                 if let Some(kind) = conflict_kind(chunk.kind, &current) {
                     let row =
                         self.note_conflict(chunk, before, after, kind, current.and_then(|c| c.1));
