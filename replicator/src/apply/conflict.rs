@@ -585,22 +585,27 @@ impl Applier {
         open.conflicts += 1;
         let gtid = open.begin.gtid.to_string();
         let origin = open.mode.origin.clone();
-        warn!(table = %meta.full_name(), key = %row_key(meta, before.or(after).unwrap()), kind,
-              origin = %origin, gtid = %gtid, "conflict: resolved in hub order and logged");
+        let key = row_key(meta, before.or(after).unwrap()).to_string();
+        logged(&meta.full_name(), &key, kind, &origin, &gtid);
         conflict_row(meta, kind, &origin, &gtid, master_image, before, after)
     }
 
     /// The conflicts of a non-transactional group (the hub; MyISAM, Aria), found before its
     /// one statement writes it ([`super::nontx`]): each row compared with the master's, as
     /// [`Applier::rows_checked`] compares a transactional table's. A row at a key an earlier
-    /// row of the group wrote or left follows from that row, and is not compared. Their rows
-    /// of `starsync.conflicts` are kept for [`Applier::record_conflicts_unlogged`]: such a
+    /// row of the group wrote or left follows from that row, and is not compared. The
+    /// conflicts are counted, logged and recorded only after the group's commit
+    /// ([`Applier::record_conflicts_unlogged`]; a group refused after this has none): such a
     /// group is logged as its own statement, under the origin's GTID, and a conflict recorded
     /// in its transaction would be logged with it, or take a GTID of its own.
     pub(super) async fn check_non_transactional(
         &mut self,
         pending: &[(RowsChunk, std::sync::Arc<TablePlan>)],
-    ) -> Result<Vec<Vec<mysql_async::Value>>> {
+    ) -> Result<Vec<NontxConflict>> {
+        let Some(open) = self.open.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let (gtid, origin) = (open.begin.gtid.to_string(), open.mode.origin.clone());
         let mut seen = std::collections::HashSet::new();
         let mut found = Vec::new();
         for (chunk, plan) in pending {
@@ -621,29 +626,63 @@ impl Applier {
                 }
                 let current = self.current_row(&chunk.table, plan, probe).await?;
                 if let Some(kind) = conflict_kind(chunk.kind, &current) {
-                    let row =
-                        self.note_conflict(chunk, before, after, kind, current.and_then(|c| c.1));
-                    found.push(row);
+                    let meta = &chunk.table;
+                    found.push(NontxConflict {
+                        table: meta.full_name(),
+                        key: row_key(meta, probe).to_string(),
+                        kind,
+                        row: conflict_row(
+                            meta,
+                            kind,
+                            &origin,
+                            &gtid,
+                            current.and_then(|c| c.1),
+                            before,
+                            after,
+                        ),
+                    });
                 }
             }
         }
         Ok(found)
     }
 
-    /// Records conflicts outside any transaction, unlogged (after a non-transactional group's
-    /// commit: [`Applier::check_non_transactional`]).
+    /// Records a non-transactional group's conflicts outside any transaction, unlogged, after
+    /// its commit ([`Applier::check_non_transactional`]).
     pub(super) async fn record_conflicts_unlogged(
         &mut self,
-        rows: Vec<Vec<mysql_async::Value>>,
+        found: Vec<NontxConflict>,
+        origin: &str,
+        gtid: &str,
     ) -> Result<()> {
         let log = self.log_bin;
         self.set_log_bin(false).await?;
+        for c in &found {
+            logged(&c.table, &c.key, c.kind, origin, gtid);
+        }
         self.conn
-            .exec_batch(INSERT_CONFLICT, rows)
+            .exec_batch(INSERT_CONFLICT, found.into_iter().map(|c| c.row))
             .await
             .map_err(Error::db("recording a conflict"))?;
         self.set_log_bin(log).await
     }
+}
+
+/// A conflict of a non-transactional group, recorded after its commit.
+pub(super) struct NontxConflict {
+    table: String,
+    key: String,
+    kind: &'static str,
+    /// Its row of `starsync.conflicts` ([`conflict_row`]).
+    row: Vec<mysql_async::Value>,
+}
+
+/// Logs a conflict resolved in hub order.
+fn logged(table: &str, key: &str, kind: &str, origin: &str, gtid: &str) {
+    warn!(
+        table,
+        key, kind, origin, gtid, "conflict: resolved in hub order and logged"
+    );
 }
 
 /// The conflict an incoming row of `kind` meets, given the master's current row at its key

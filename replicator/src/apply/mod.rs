@@ -443,7 +443,7 @@ struct Open {
     nontx_rows: Vec<(RowsChunk, Arc<TablePlan>)>,
     /// The hub: the conflicts of a non-transactional group, recorded after its commit
     /// ([`Applier::check_non_transactional`]).
-    nontx_conflicts: Vec<Vec<mysql_async::Value>>,
+    nontx_conflicts: Vec<conflict::NontxConflict>,
 }
 
 /// Whether a group is applied with its rows unlogged and its GTID on the bookkeeping row: a
@@ -1557,7 +1557,10 @@ impl Applier {
             self.commit_rows_done(&extra);
         }
         if !open.nontx_conflicts.is_empty() {
-            self.record_conflicts_unlogged(std::mem::take(&mut open.nontx_conflicts))
+            let found = std::mem::take(&mut open.nontx_conflicts);
+            open.conflicts += found.len() as u64;
+            let origin = open.mode.origin.clone();
+            self.record_conflicts_unlogged(found, &origin, &g.to_string())
                 .await?;
         }
         if !setvals.is_empty() && !in_txn {
