@@ -547,7 +547,14 @@ impl Applier {
         kind: &str,
         master_image: Option<String>,
     ) -> Result<()> {
-        let row = self.note_conflict(chunk, before, after, kind, master_image);
+        let meta = &chunk.table;
+        let open = self.open.as_mut().unwrap();
+        open.conflicts += 1;
+        let gtid = open.begin.gtid.to_string();
+        let origin = open.mode.origin.clone();
+        let key = row_key(meta, before.or(after).unwrap()).to_string();
+        logged(&meta.full_name(), &key, kind, &origin, &gtid);
+        let row = conflict_row(meta, kind, &origin, &gtid, master_image, before, after);
         self.conn
             .exec_drop(INSERT_CONFLICT, row)
             .await
@@ -569,25 +576,6 @@ impl Applier {
             .exec_first(plan.select_current.as_str(), Params::Positional(p))
             .await
             .map_err(|e| self.wrap(meta, e))
-    }
-
-    /// Counts and logs a conflict of the open transaction; its row of `starsync.conflicts`.
-    fn note_conflict(
-        &mut self,
-        chunk: &RowsChunk,
-        before: Option<&[Value]>,
-        after: Option<&[Value]>,
-        kind: &str,
-        master_image: Option<String>,
-    ) -> Vec<mysql_async::Value> {
-        let meta = &chunk.table;
-        let open = self.open.as_mut().unwrap();
-        open.conflicts += 1;
-        let gtid = open.begin.gtid.to_string();
-        let origin = open.mode.origin.clone();
-        let key = row_key(meta, before.or(after).unwrap()).to_string();
-        logged(&meta.full_name(), &key, kind, &origin, &gtid);
-        conflict_row(meta, kind, &origin, &gtid, master_image, before, after)
     }
 
     /// The conflicts of a non-transactional group (the hub; MyISAM, Aria), found before its
