@@ -1073,6 +1073,52 @@ async fn a_foreign_parent_delete_that_cascades_to_an_own_child_does_not_lose_it(
     }
 }
 
+/// Snap1 deletes child 10 (its delete held on its way). The DBA updates the child, which
+/// snap1 leaves alone (its key is in flight) and keeps as the master's image, then deletes its
+/// parent 1: the master's cascade deletes the child there, unlogged. Snap1 makes that delete
+/// with checks; its server's cascade finds no child here. Snap1 then adds parent 1 again.
+/// Snap1's delete of the child changes nothing on the master, so its echo does not carry the
+/// child, and the image left alone is written back with it, its parent there again: snap1
+/// had child 10 for good, which no other node had. The master's own parent delete now makes
+/// such images deletes too (`tests/model/converge_fk.py`, `+images`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_left_alone_goes_with_the_masters_parent_delete_made_here() {
+    let star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; CREATE TABLE p (id INT PRIMARY KEY, v INT); \
+             CREATE TABLE c (id INT PRIMARY KEY, pid INT, v INT, \
+             FOREIGN KEY (pid) REFERENCES p (id) ON DELETE CASCADE); \
+             CREATE TABLE u (id INT PRIMARY KEY, v INT); \
+             INSERT INTO p VALUES (1, 0), (2, 0); INSERT INTO c VALUES (10, 1, 0); \
+             INSERT INTO u VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    let mut dba = snap1_commits_held(
+        &star,
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; DELETE FROM MOST.c WHERE id = 10; COMMIT",
+        "the hub's apply of snap1's delete waits for the DBA's lock",
+    )
+    .await;
+    star.master()
+        .exec("UPDATE MOST.c SET v = 5 WHERE id = 10; DELETE FROM MOST.p WHERE id = 1")
+        .await
+        .unwrap();
+    snap_has_the_masters_changes(&star, 0).await;
+    app_exec(star.snap(0), "INSERT INTO MOST.p VALUES (1, 7)")
+        .await
+        .unwrap();
+    dba.query_drop("ROLLBACK").await.unwrap();
+    converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.u"]).await;
+    for node in &star.cluster.nodes {
+        let p: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.p").await.unwrap();
+        let c: Vec<(i32, i32, i32)> = node.query("SELECT * FROM MOST.c").await.unwrap();
+        assert_eq!((p, c), (vec![(1, 7), (2, 0)], vec![]), "{}", node.name());
+    }
+}
+
 /// A DBA deletes a customer on the master (its orders go with it: `ON DELETE CASCADE`, not in
 /// the binlog) while a snap's change to that customer is on its way. The snap leaves the
 /// master's delete alone (the key is in flight), so its cascade did not happen there; the
@@ -1174,19 +1220,7 @@ async fn a_parent_key_move_whose_key_restricts_updates_keeps_the_masters_child()
         .await
         .unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
-    let mut dba = snap1_commits_held(
-        &star,
-        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.p SET id = 5 WHERE id = 1; \
-         COMMIT",
-        "the hub's apply of snap1's key move waits for the DBA's lock",
-    )
-    .await;
-    star.master()
-        .exec("INSERT INTO MOST.c VALUES (10, 1)")
-        .await
-        .unwrap();
-    snap_has_the_masters_changes(&star, 0).await;
-    dba.query_drop("ROLLBACK").await.unwrap();
+    snap1_moves_parent_1_while(&star, 5, "INSERT INTO MOST.c VALUES (10, 1)").await;
     converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.u"]).await;
     for node in &star.cluster.nodes {
         let p: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.p").await.unwrap();
@@ -1199,6 +1233,28 @@ async fn a_parent_key_move_whose_key_restricts_updates_keeps_the_masters_child()
             node.name()
         );
     }
+    the_move_is_refused_and_logged(&star).await;
+}
+
+/// Snap1's transaction changes `u` 1 and moves parent `p` 1 to `to`; the DBA runs
+/// `meanwhile` on the master before the hub applies it (snap1 has the DBA's change first).
+async fn snap1_moves_parent_1_while(star: &Star, to: i32, meanwhile: &str) {
+    let mut dba = snap1_commits_held(
+        star,
+        &format!(
+            "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.p SET id = {to} \
+             WHERE id = 1; COMMIT"
+        ),
+        "the hub's apply of snap1's key move waits for the DBA's lock",
+    )
+    .await;
+    star.master().exec(meanwhile).await.unwrap();
+    snap_has_the_masters_changes(star, 0).await;
+    dba.query_drop("ROLLBACK").await.unwrap();
+}
+
+/// The master refused snap1's move of `p`, and logged it.
+async fn the_move_is_refused_and_logged(star: &Star) {
     let kinds: Vec<String> = star
         .master()
         .query("SELECT kind FROM starsync.conflicts WHERE table_name = 'p'")
@@ -1334,8 +1390,9 @@ async fn parent_key_moves_reach_every_node_with_their_on_update_cascade() {
 }
 
 /// Snap1 moves a parent to another key; its server moves the parent's child with it (`ON
-/// UPDATE CASCADE`, unlogged) and sets another one's key to NULL (`ON UPDATE SET NULL`). Meanwhile the master adds another child of the parent under a
-/// key that does not follow (`RESTRICT`), so the master refuses the move. The echo brings the
+/// UPDATE CASCADE`, unlogged) and sets another one's key to NULL (`ON UPDATE SET NULL`).
+/// Meanwhile the master adds another child of the parent under a key that does not follow
+/// (`RESTRICT`), so the master refuses the move. The echo brings the
 /// parent back to its key on snap1, and now the children as the master kept them (before,
 /// snap1's kept the parent's new key, a row that no longer exists there, and NULL, for good).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1357,19 +1414,7 @@ async fn a_refused_parent_key_move_brings_back_the_children_that_followed_it() {
         .await
         .unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
-    let mut dba = snap1_commits_held(
-        &star,
-        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.p SET id = 2 WHERE id = 1; \
-         COMMIT",
-        "the hub's apply of snap1's key move waits for the DBA's lock",
-    )
-    .await;
-    star.master()
-        .exec("INSERT INTO MOST.r VALUES (20, 1)")
-        .await
-        .unwrap();
-    snap_has_the_masters_changes(&star, 0).await;
-    dba.query_drop("ROLLBACK").await.unwrap();
+    snap1_moves_parent_1_while(&star, 2, "INSERT INTO MOST.r VALUES (20, 1)").await;
     converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.n", "MOST.r"]).await;
     for node in &star.cluster.nodes {
         let p: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.p").await.unwrap();
@@ -1388,16 +1433,7 @@ async fn a_refused_parent_key_move_brings_back_the_children_that_followed_it() {
             node.name()
         );
     }
-    let kinds: Vec<String> = star
-        .master()
-        .query("SELECT kind FROM starsync.conflicts WHERE table_name = 'p'")
-        .await
-        .unwrap();
-    assert_eq!(
-        kinds,
-        vec!["foreign_key".to_string()],
-        "the refusal is logged"
-    );
+    the_move_is_refused_and_logged(&star).await;
 }
 
 /// Snap1 moves a parent to another key (`ON UPDATE CASCADE` to a child and from it to a

@@ -378,6 +378,11 @@ impl InFlight {
         ))
     }
 
+    /// Whether rows of `table` (`schema.table`) have images left alone.
+    pub fn has_images(&self, table: &str) -> bool {
+        self.left.keys().any(|k| k.0 == table)
+    }
+
     /// The encoded keys in flight of `table` (`schema.table`).
     pub fn keys_of(&self, table: &str) -> Vec<Vec<u8>> {
         self.keys
@@ -461,6 +466,7 @@ mod tests {
         assert!(f
             .cascade("MOST.other", &["pid".into()], &[Value::Int(8)], false)
             .is_empty());
+        assert!(f.has_images(&table) && !f.has_images("MOST.other"));
         let mut back = f.release(5);
         back.sort_by_key(|l| match l.key_image[0] {
             Value::Int(i) => i,
@@ -479,6 +485,7 @@ mod tests {
             ],
             "1 deleted with its parent 7, 2 set to NULL with 8, 3 already a delete"
         );
+        assert!(!f.has_images(&table), "released");
     }
 
     #[test]

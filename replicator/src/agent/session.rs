@@ -588,6 +588,9 @@ impl crate::apply::LeftImages for AgentLeftImages {
     ) {
         self.0.inflight.lock().unwrap().follow(table, filter, set)
     }
+    fn has_images(&self, table: &str) -> bool {
+        self.0.inflight.lock().unwrap().has_images(table)
+    }
 }
 
 /// Waits (at most `limit`) until capture has read this snap's own transactions as far as

@@ -359,6 +359,9 @@ pub trait LeftImages: Send + Sync {
     /// values the `set` values (the master's update of a row they follow, made here by
     /// `Applier::follow_here`).
     fn follow(&self, table: &str, filter: &[(String, Value)], set: &[(String, Value)]);
+
+    /// Whether rows of `table` (`schema.table`) have images left alone.
+    fn has_images(&self, table: &str) -> bool;
 }
 
 /// Rows of starsync's own tables that go with the next transaction the applier commits, in it
@@ -1192,6 +1195,13 @@ impl Applier {
             }
             for before in deleted {
                 self.cascade_here(&chunk.table, before, skip).await?;
+            }
+            if !unchecked {
+                // Rows deleted here with checks: the server cascades them here, but not to
+                // the images left alone, which are the master's rows.
+                for before in rows.iter().filter_map(|r| r.0) {
+                    self.cascade_images(&chunk.table, before).await?;
+                }
             }
         }
         if let Some(es) = self.echo_skip.clone() {
