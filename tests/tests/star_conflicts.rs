@@ -1096,21 +1096,14 @@ async fn an_image_left_alone_goes_with_the_masters_parent_delete_made_here() {
         .await
         .unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
-    let mut dba = snap1_commits_held(
+    while_snap1_waits(
         &star,
         "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; DELETE FROM MOST.c WHERE id = 10; COMMIT",
-        "the hub's apply of snap1's delete waits for the DBA's lock",
+        "delete",
+        "UPDATE MOST.c SET v = 5 WHERE id = 10; DELETE FROM MOST.p WHERE id = 1",
+        Some("INSERT INTO MOST.p VALUES (1, 7)"),
     )
     .await;
-    star.master()
-        .exec("UPDATE MOST.c SET v = 5 WHERE id = 10; DELETE FROM MOST.p WHERE id = 1")
-        .await
-        .unwrap();
-    snap_has_the_masters_changes(&star, 0).await;
-    app_exec(star.snap(0), "INSERT INTO MOST.p VALUES (1, 7)")
-        .await
-        .unwrap();
-    dba.query_drop("ROLLBACK").await.unwrap();
     converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.u"]).await;
     for node in &star.cluster.nodes {
         let p: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.p").await.unwrap();
@@ -1148,19 +1141,15 @@ async fn a_masters_parent_delete_left_alone_still_cascades() {
         .await
         .unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
-    let mut dba = snap1_commits_held(
+    while_snap1_waits(
         &star,
         "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.p SET v = 1 WHERE id = 1; \
          UPDATE MOST.c SET id = 4 WHERE id = 2; UPDATE MOST.k SET a = 3 WHERE a = 2; COMMIT",
-        "the hub's apply of snap1's change waits for the DBA's lock",
+        "change",
+        "DELETE FROM MOST.p WHERE id = 1",
+        None,
     )
     .await;
-    star.master()
-        .exec("DELETE FROM MOST.p WHERE id = 1")
-        .await
-        .unwrap();
-    snap_has_the_masters_changes(&star, 0).await;
-    dba.query_drop("ROLLBACK").await.unwrap();
     converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.k", "MOST.n"]).await;
     for node in &star.cluster.nodes {
         let p: Vec<(i32, i32)> = node
@@ -1239,18 +1228,29 @@ async fn a_parent_key_move_whose_key_restricts_updates_keeps_the_masters_child()
 /// Snap1's transaction changes `u` 1 and moves parent `p` 1 to `to`; the DBA runs
 /// `meanwhile` on the master before the hub applies it (snap1 has the DBA's change first).
 async fn snap1_moves_parent_1_while(star: &Star, to: i32, meanwhile: &str) {
-    let mut dba = snap1_commits_held(
+    let own = format!(
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.p SET id = {to} WHERE id = 1; \
+         COMMIT"
+    );
+    while_snap1_waits(star, &own, "key move", meanwhile, None).await;
+}
+
+/// Snap1 commits `own`, whose first statement changes `u` 1: a DBA's lock holds the hub's
+/// apply of it (`what` names it). Meanwhile the DBA runs `dba` on the master; once snap1 has
+/// that, it runs `then` (when given), and the lock goes.
+async fn while_snap1_waits(star: &Star, own: &str, what: &str, dba: &str, then: Option<&str>) {
+    let mut lock = snap1_commits_held(
         star,
-        &format!(
-            "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.p SET id = {to} \
-             WHERE id = 1; COMMIT"
-        ),
-        "the hub's apply of snap1's key move waits for the DBA's lock",
+        own,
+        &format!("the hub's apply of snap1's {what} waits for the DBA's lock"),
     )
     .await;
-    star.master().exec(meanwhile).await.unwrap();
+    star.master().exec(dba).await.unwrap();
     snap_has_the_masters_changes(star, 0).await;
-    dba.query_drop("ROLLBACK").await.unwrap();
+    if let Some(sql) = then {
+        app_exec(star.snap(0), sql).await.unwrap();
+    }
+    lock.query_drop("ROLLBACK").await.unwrap();
 }
 
 /// The master refused snap1's move of `p`, and logged it.
@@ -1287,18 +1287,14 @@ async fn a_masters_parent_delete_applied_without_checks_still_cascades() {
         .await
         .unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
-    let mut dba = snap1_commits_held(
+    while_snap1_waits(
         &star,
         "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; DELETE FROM MOST.p WHERE id = 1; COMMIT",
-        "the hub's apply of snap1's delete waits for the DBA's lock",
+        "delete",
+        "BEGIN; INSERT INTO MOST.c VALUES (1, 1); DELETE FROM MOST.p WHERE id = 2; COMMIT",
+        None,
     )
     .await;
-    star.master()
-        .exec("BEGIN; INSERT INTO MOST.c VALUES (1, 1); DELETE FROM MOST.p WHERE id = 2; COMMIT")
-        .await
-        .unwrap();
-    snap_has_the_masters_changes(&star, 0).await;
-    dba.query_drop("ROLLBACK").await.unwrap();
     converged_or_show(&star, &["MOST.p", "MOST.c"]).await;
     for node in &star.cluster.nodes {
         let p: Vec<i32> = node.query("SELECT id FROM MOST.p").await.unwrap();
@@ -1583,18 +1579,14 @@ async fn masters_parent_key_move_while_snap1_changes_it(snap1_sql: &str) {
         .await
         .unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
-    let mut dba = snap1_commits_held(
+    while_snap1_waits(
         &star,
         snap1_sql,
-        "the hub's apply of snap1's change waits for the DBA's lock",
+        "change",
+        "UPDATE MOST.p SET id = 5 WHERE id = 1",
+        None,
     )
     .await;
-    star.master()
-        .exec("UPDATE MOST.p SET id = 5 WHERE id = 1")
-        .await
-        .unwrap();
-    snap_has_the_masters_changes(&star, 0).await;
-    dba.query_drop("ROLLBACK").await.unwrap();
     converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.n"]).await;
     for node in &star.cluster.nodes {
         let p: Vec<(i32, i32)> = node
@@ -1633,21 +1625,14 @@ async fn a_snaps_insert_that_updates_the_masters_row_takes_its_followers_along()
         .await
         .unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
-    let mut dba = snap1_commits_held(
+    while_snap1_waits(
         &star,
         "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; DELETE FROM MOST.k WHERE id = 1; COMMIT",
-        "the hub's apply of snap1's delete waits for the DBA's lock",
+        "delete",
+        "INSERT INTO MOST.r VALUES (20, 100)",
+        Some("INSERT INTO MOST.k VALUES (1, 200)"),
     )
     .await;
-    star.master()
-        .exec("INSERT INTO MOST.r VALUES (20, 100)")
-        .await
-        .unwrap();
-    snap_has_the_masters_changes(&star, 0).await;
-    app_exec(star.snap(0), "INSERT INTO MOST.k VALUES (1, 200)")
-        .await
-        .unwrap();
-    dba.query_drop("ROLLBACK").await.unwrap();
     converged_or_show(&star, &["MOST.k", "MOST.r"]).await;
     for node in &star.cluster.nodes {
         let k: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.k").await.unwrap();
