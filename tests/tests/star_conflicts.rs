@@ -1112,6 +1112,66 @@ async fn an_image_left_alone_goes_with_the_masters_parent_delete_made_here() {
     }
 }
 
+/// The same two levels down: `g` refers to `c`, which refers to `p`, both keys `ON DELETE
+/// CASCADE`. Snap1 deletes grandchildren 100 (under child 10) and 101 (under child 11) and
+/// changes child 11 (all held on their way). The DBA updates the three rows (snap1 keeps their
+/// images, the master's rows), then deletes parent 1: the master's cascade deletes both
+/// children and both grandchildren there. Snap1's server deletes the children here, and the
+/// image of child 11 becomes a delete, but the images of the grandchildren were left as they
+/// were and written back once snap1 had added the parent and the children again: rows no other
+/// node had. The master's cascade now reaches images at every level, from the rows it deleted
+/// here (10) and from the images it made deletes (11).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_left_alone_two_levels_down_go_with_the_masters_parent_delete() {
+    let star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; CREATE TABLE p (id INT PRIMARY KEY, v INT); \
+             CREATE TABLE c (id INT PRIMARY KEY, pid INT, v INT, \
+             FOREIGN KEY (pid) REFERENCES p (id) ON DELETE CASCADE); \
+             CREATE TABLE g (id INT PRIMARY KEY, cid INT, v INT, \
+             FOREIGN KEY (cid) REFERENCES c (id) ON DELETE CASCADE); \
+             CREATE TABLE u (id INT PRIMARY KEY, v INT); \
+             INSERT INTO p VALUES (1, 0), (2, 0); INSERT INTO c VALUES (10, 1, 0), (11, 1, 0); \
+             INSERT INTO g VALUES (100, 10, 0), (101, 11, 0), (102, 11, 0); \
+             INSERT INTO u VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    while_snap1_waits(
+        &star,
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; DELETE FROM MOST.g WHERE id IN (100, 101); \
+         UPDATE MOST.c SET v = 1 WHERE id = 11; COMMIT",
+        "deletes",
+        "UPDATE MOST.g SET v = 5 WHERE id IN (100, 101); UPDATE MOST.c SET v = 5 WHERE id = 11; \
+         DELETE FROM MOST.p WHERE id = 1",
+        Some(
+            "INSERT INTO MOST.p VALUES (1, 7); \
+             INSERT INTO MOST.c VALUES (10, 1, 7), (11, 1, 7)",
+        ),
+    )
+    .await;
+    converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.g"]).await;
+    for node in &star.cluster.nodes {
+        let p: Vec<(i32, i32)> = node
+            .query("SELECT * FROM MOST.p ORDER BY id")
+            .await
+            .unwrap();
+        let c: Vec<(i32, i32, i32)> = node
+            .query("SELECT * FROM MOST.c ORDER BY id")
+            .await
+            .unwrap();
+        let g: Vec<(i32, i32, i32)> = node.query("SELECT * FROM MOST.g").await.unwrap();
+        assert_eq!(
+            (p, c, g),
+            (vec![(1, 7), (2, 0)], vec![(10, 1, 7), (11, 1, 7)], vec![]),
+            "{}",
+            node.name()
+        );
+    }
+}
+
 /// A DBA deletes a customer on the master (its orders go with it: `ON DELETE CASCADE`, not in
 /// the binlog) while a snap's change to that customer is on its way. The snap leaves the
 /// master's delete alone (the key is in flight), so its cascade did not happen there; the

@@ -20,12 +20,13 @@
 //! back in flight. Kept only in memory, a restarted agent lost them and the snap could keep an
 //! image the master no longer had (`tests/model/converge_fk.py --restarts`).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::apply::CascadedImages;
 use crate::model::{RowKind, RowsChunk, TableMeta, Value};
 
 /// `schema.table` and the encoded primary key (or whole row for tables without one).
@@ -291,19 +292,19 @@ impl InFlight {
     /// a cascading key (their `columns` hold `values`), left alone here
     /// (`Applier::cascade_here`): the images left alone for such rows become their
     /// deletes (with `set_null`, those columns NULL), as the master's cascade made them.
-    /// Returns the encoded keys of every row of `table` that has an image left alone: for
-    /// those, the image is the master's row, not the row here.
+    /// Returns the encoded keys of every row of `table` that has an image left alone (for
+    /// those, the image is the master's row, not the row here) and the images made deletes.
     pub fn cascade(
         &mut self,
         table: &str,
         columns: &[String],
         values: &[Value],
         set_null: bool,
-    ) -> HashSet<Vec<u8>> {
-        let mut keys = HashSet::new();
+    ) -> CascadedImages {
+        let mut found = CascadedImages::default();
         let mut changed = Vec::new();
         for (k, l) in self.left.iter().filter(|(k, _)| k.0 == table) {
-            keys.insert(k.1.clone());
+            found.imaged.insert(k.1.clone());
             let Some(img) = &l.image else { continue };
             let Some(idx) = l.table.positions(columns) else {
                 continue;
@@ -319,6 +320,7 @@ impl InFlight {
                 }
                 l.image = Some(a);
             } else {
+                found.deleted.push((l.table.clone(), img.clone()));
                 l.key_image = img.clone();
                 l.image = None;
             }
@@ -327,7 +329,7 @@ impl InFlight {
         for l in changed {
             self.keep(l);
         }
-        keys
+        found
     }
 
     /// The master's update of a row that rows of `table` (`schema.table`) follow through a key
@@ -449,22 +451,33 @@ mod tests {
         assert!(f.leave_alone(&m, None, Some(&row(2, 8))));
         assert!(f.leave_alone(&m, Some(&row(3, 7)), None));
         let table = m.full_name();
-        let keys = f.cascade(&table, &["pid".into()], &[Value::Int(7)], false);
+        let found = f.cascade(&table, &["pid".into()], &[Value::Int(7)], false);
         let key = |id| row_key(&m, &row(id, 0)).1;
-        assert_eq!(keys, [key(1), key(2), key(3)].into_iter().collect());
+        assert_eq!(found.imaged, [key(1), key(2), key(3)].into_iter().collect());
+        let deleted: Vec<_> = found.deleted.iter().map(|(_, v)| v.clone()).collect();
+        assert_eq!(
+            deleted,
+            vec![row(1, 7)],
+            "the master's cascade goes on from 1"
+        );
         assert!(
             f.unsaved_sql()[0].starts_with("REPLACE INTO starsync.left_alone"),
             "the changed images are saved with the next commit"
         );
         f.saved();
         let nulls = f.cascade(&table, &["pid".into()], &[Value::Int(8)], true);
-        assert_eq!(nulls.len(), 3);
+        assert_eq!(nulls.imaged.len(), 3);
+        assert!(
+            nulls.deleted.is_empty(),
+            "a NULL key deletes nothing further"
+        );
         assert_eq!(f.unsaved_sql().len(), 1, "2's image saved again");
         f.saved();
         f.cascade(&table, &["pid".into()], &[Value::Int(8)], false);
         assert!(f.unsaved_sql().is_empty(), "no image refers to 8 any more");
         assert!(f
             .cascade("MOST.other", &["pid".into()], &[Value::Int(8)], false)
+            .imaged
             .is_empty());
         assert!(f.has_images(&table) && !f.has_images("MOST.other"));
         let mut back = f.release(5);

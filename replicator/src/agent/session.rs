@@ -572,7 +572,7 @@ impl crate::apply::LeftImages for AgentLeftImages {
         columns: &[String],
         values: &[crate::model::Value],
         set_null: bool,
-    ) -> std::collections::HashSet<Vec<u8>> {
+    ) -> crate::apply::CascadedImages {
         self.0
             .inflight
             .lock()

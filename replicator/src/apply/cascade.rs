@@ -92,6 +92,25 @@ pub struct CascadeRef {
     pub set_null: bool,
 }
 
+impl CascadeRef {
+    /// The referring table as `schema.table` (how in-flight keys and images name it).
+    pub fn full_name(&self) -> String {
+        format!("{}.{}", self.schema, self.table)
+    }
+
+    /// The positions in `meta`'s rows of the columns this key refers to, and their values in
+    /// `row`; `None` when the image lacks one (a minimal row image) or refers to nothing (one
+    /// is NULL).
+    fn referred(&self, meta: &TableMeta, row: &[Value]) -> Option<(Vec<usize>, Vec<Value>)> {
+        let idx = meta.positions(&self.referenced)?;
+        if refers_to_nothing(row, &idx) {
+            return None;
+        }
+        let values = idx.iter().map(|&i| row[i].clone()).collect();
+        Some((idx, values))
+    }
+}
+
 /// The cascading references per referred `schema.table`, all read at once (one look at
 /// `information_schema` costs about as much for every table as for one: 20 ms with 1,000
 /// foreign keys), and when; with them, the shapes of the referring tables read so far
@@ -636,33 +655,121 @@ impl Applier {
     /// to NULL) there too. Such images become that delete; kept, one was written back with the
     /// echo that released its key, a row the master no longer held, when a parent at that key
     /// was there again (`tests/model/converge_fk.py`, `+images`: 4 of 3,000 heavily contended
-    /// runs diverged without it, 0 with it). One level: the images of rows referring to those
-    /// rows keep theirs.
+    /// runs diverged without it, 0 with it). So do the images further down
+    /// ([`Applier::cascade_images_below`]).
     pub(super) async fn cascade_images(
         &mut self,
         meta: &TableMeta,
         before: &[Value],
     ) -> Result<()> {
-        let Some(images) = self.left_images.clone() else {
-            return Ok(());
-        };
-        let refs = self.cascading_refs(&meta.schema, &meta.table).await?;
-        for r in refs.iter() {
-            let Some(idx) = meta.positions(&r.referenced) else {
-                continue;
+        self.cascade_images_below(meta, before, 0).await
+    }
+
+    /// The master's cascade of its delete of `before` (a row of `meta`'s table, `depth` levels
+    /// below the row deleted), as it reaches images left alone: those referring to it through
+    /// cascading keys become deletes (or NULL keys), and so on down from each row the master's
+    /// cascade deleted. Those are its rows as the images have them, and as the rows here are
+    /// where no image stands in (read here first, and only while rows further down have
+    /// images).
+    fn cascade_images_below<'a>(
+        &'a mut self,
+        meta: &'a TableMeta,
+        before: &'a [Value],
+        depth: u32,
+    ) -> futures::future::BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let Some(images) = self.left_images.clone() else {
+                return Ok(());
             };
-            if refers_to_nothing(before, &idx) {
-                continue;
+            let refs = self.cascading_refs(&meta.schema, &meta.table).await?;
+            for r in refs.iter() {
+                // Keys on its own table too: an image is not a row the server's cascade reaches.
+                let Some((idx, values)) = r.referred(meta, before) else {
+                    continue;
+                };
+                let further = !r.set_null
+                    && depth + 1 < MAX_DEPTH
+                    && self.images_below(&r.schema, &r.table).await?;
+                let here = if further {
+                    self.referring_rows(r, &idx, before).await?
+                } else {
+                    Vec::new()
+                };
+                let found = images.cascade(&r.full_name(), &r.columns, &values, r.set_null);
+                if !further {
+                    continue;
+                }
+                let mut deleted = found.deleted;
+                for row in here {
+                    let key = rmp_serde::to_vec(&row.table.key_of(&row.values)).unwrap_or_default();
+                    if !found.imaged.contains(&key) {
+                        deleted.push((row.table.clone(), row.values));
+                    }
+                }
+                for (m, row) in deleted {
+                    self.cascade_images_below(&m, &row, depth + 1).await?;
+                }
             }
-            let values: Vec<Value> = idx.iter().map(|&i| before[i].clone()).collect();
-            images.cascade(
-                &format!("{}.{}", r.schema, r.table),
-                &r.columns,
-                &values,
-                r.set_null,
-            );
+            Ok(())
+        })
+    }
+
+    /// Whether rows of a table that refers to `schema.table` through cascading delete keys, at
+    /// any level, have images left alone (the master's cascade of a delete there reaches them).
+    pub(super) async fn images_below(&mut self, schema: &str, table: &str) -> Result<bool> {
+        let Some(images) = self.left_images.clone() else {
+            return Ok(false);
+        };
+        let mut level = vec![(schema.to_string(), table.to_string())];
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..MAX_DEPTH {
+            let mut next = Vec::new();
+            for (s, t) in &level {
+                for r in self.cascading_refs(s, t).await?.iter() {
+                    if images.has_images(&r.full_name()) {
+                        return Ok(true);
+                    }
+                    if !r.set_null && seen.insert((r.schema.clone(), r.table.clone())) {
+                        next.push((r.schema.clone(), r.table.clone()));
+                    }
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            level = next;
         }
-        Ok(())
+        Ok(false)
+    }
+
+    /// The rows here of `r`'s table that refer, through `r`, to `row` (its key's referred
+    /// columns at `idx`), each as a one-row chunk of its values and table (primary key in the
+    /// key's order, as in-flight keys have it).
+    async fn referring_rows(
+        &mut self,
+        r: &CascadeRef,
+        idx: &[usize],
+        row: &[Value],
+    ) -> Result<Vec<crate::model::RowsChunk>> {
+        let child = qualified(&r.schema, &r.table);
+        let shape = self.shape(&r.schema, &r.table).await?;
+        let filter = equal_to_params(&r.columns);
+        let rows: Vec<mysql_async::Row> = self
+            .conn
+            .exec(
+                format!("SELECT {} FROM {child} WHERE {filter}", shape.columns),
+                params(row, idx),
+            )
+            .await
+            .map_err(Error::db(format!(
+                "reading the rows of {child} that refer to a deleted row"
+            )))?;
+        let pk = shape.primary_key();
+        Ok(rows
+            .into_iter()
+            .map(|row| super::refused::protocol_row(&r.schema, &r.table, row, &pk))
+            .filter(|found| !found.table.primary_key.is_empty())
+            .collect())
     }
 
     /// On a snap, the master's own delete (a DBA's) of the row `before` of `meta`'s table,
@@ -682,7 +789,8 @@ impl Applier {
     ///   the NULL key) as its image, for the echo that releases it;
     /// - any other row here that refers to it: deleted (or its key set to NULL), one by one.
     ///
-    /// Deeper levels cascade from these deletes, as on the master (not without checks). In the
+    /// Deeper levels cascade from these deletes, as on the master (not without checks), and
+    /// the images left alone further down go with them ([`Applier::cascade_images_below`]). In the
     /// model (`tests/model/converge_fk.py`, variants `hub-cascades+marks+parent+dba+left` and
     /// `+unchecked`) this takes heavily contended runs with the master's own writes from 60 in
     /// 1,000 diverging to 7 in 3,000 (52 without the images left alone), and to 4 in 3,000.
@@ -697,50 +805,25 @@ impl Applier {
             if r.schema == meta.schema && r.table == meta.table {
                 continue; // a key on its own table: InnoDB cascades it
             }
-            let Some(idx) = meta.positions(&r.referenced) else {
-                continue; // the image lacks the column (a minimal row image)
-            };
-            if refers_to_nothing(before, &idx) {
+            let Some((idx, values)) = r.referred(meta, before) else {
                 continue;
-            }
+            };
             let child = qualified(&r.schema, &r.table);
-            let shape = self.shape(&r.schema, &r.table).await?;
-            let filter = equal_to_params(&r.columns);
-            let rows: Vec<mysql_async::Row> = self
-                .conn
-                .exec(
-                    format!("SELECT {} FROM {child} WHERE {filter}", shape.columns),
-                    params(before, &idx),
-                )
-                .await
-                .map_err(Error::db(format!(
-                    "reading the rows of {child} that refer to a deleted row"
-                )))?;
-            let values: Vec<Value> = idx.iter().map(|&i| before[i].clone()).collect();
-            let imaged = self
+            let rows = self.referring_rows(r, &idx, before).await?;
+            let found = self
                 .left_images
                 .as_ref()
-                .map(|l| {
-                    l.cascade(
-                        &format!("{}.{}", r.schema, r.table),
-                        &r.columns,
-                        &values,
-                        r.set_null,
-                    )
-                })
+                .map(|l| l.cascade(&r.full_name(), &r.columns, &values, r.set_null))
                 .unwrap_or_default();
-            // The key in its own order, as in-flight keys are (not the columns' order).
-            let pk = shape.primary_key();
+            // The master's cascade went on from the images made deletes, and from the rows
+            // deleted here below (the server's cascade here reaches rows, not images).
+            let mut further = found.deleted;
             let (mut deleted, mut kept) = (0, 0);
-            for row in rows {
-                let found = super::refused::protocol_row(&r.schema, &r.table, row, &pk);
-                let m = found.table.clone();
-                if m.primary_key.is_empty() {
-                    continue;
-                }
-                let img = &found.values;
+            for found_row in rows {
+                let m = found_row.table.clone();
+                let img = &found_row.values;
                 let key = rmp_serde::to_vec(&m.key_of(img)).unwrap_or_default();
-                if imaged.contains(&key) {
+                if found.imaged.contains(&key) {
                     // Its image left alone is the master's row (made its delete above when
                     // it referred to the deleted row).
                     kept += 1;
@@ -755,6 +838,9 @@ impl Applier {
                 });
                 if skip(&m, Some(img), after.as_deref()) {
                     kept += 1;
+                    if !r.set_null {
+                        further.push((m.clone(), img.clone()));
+                    }
                     continue;
                 }
                 let key = key_filter(&m, &m.primary_key);
@@ -765,7 +851,12 @@ impl Applier {
                     format!("DELETE FROM {child} WHERE {key}")
                 };
                 match self.conn.exec_drop(q, params(img, &m.primary_key)).await {
-                    Ok(()) => deleted += 1,
+                    Ok(()) => {
+                        deleted += 1;
+                        if !r.set_null {
+                            further.push((m.clone(), img.clone()));
+                        }
+                    }
                     // Rows here refuse it (`RESTRICT` further down, made here): the statement
                     // alone is undone, and the row stays, as the master's refusal would keep it.
                     Err(mysql_async::Error::Server(e)) if e.code == 1451 => {
@@ -783,6 +874,11 @@ impl Applier {
                 debug!(table = %meta.full_name(), referring = %child, changed = deleted,
                        left_alone = kept,
                        "the master's delete of a row, not cascaded here by the server: its cascade made here");
+            }
+            for (m, row) in further {
+                if self.images_below(&m.schema, &m.table).await? {
+                    self.cascade_images_below(&m, &row, 1).await?;
+                }
             }
         }
         Ok(())

@@ -345,15 +345,14 @@ pub trait EchoSkip: Send + Sync {
 /// needs them.
 pub trait LeftImages: Send + Sync {
     /// Makes the images left alone for rows of `table` whose `columns` hold `values` deletes
-    /// (with `set_null`, those columns NULL); returns the encoded keys of every row of `table`
-    /// that has an image left alone.
+    /// (with `set_null`, those columns NULL).
     fn cascade(
         &self,
         table: &str,
         columns: &[String],
         values: &[Value],
         set_null: bool,
-    ) -> std::collections::HashSet<Vec<u8>>;
+    ) -> CascadedImages;
 
     /// Gives the images left alone for rows of `table` whose `filter` columns hold those
     /// values the `set` values (the master's update of a row they follow, made here by
@@ -362,6 +361,16 @@ pub trait LeftImages: Send + Sync {
 
     /// Whether rows of `table` (`schema.table`) have images left alone.
     fn has_images(&self, table: &str) -> bool;
+}
+
+/// What [`LeftImages::cascade`] found and changed.
+#[derive(Debug, Default)]
+pub struct CascadedImages {
+    /// The encoded keys of every row of the table that has an image left alone.
+    pub imaged: std::collections::HashSet<Vec<u8>>,
+    /// The images it made deletes: each row's table and values, as the master held them (its
+    /// cascade goes on from them there).
+    pub deleted: Vec<(Arc<TableMeta>, Vec<Value>)>,
 }
 
 /// Rows of starsync's own tables that go with the next transaction the applier commits, in it
@@ -1217,7 +1226,7 @@ impl Applier {
             if deletes && !rows.is_empty() {
                 let refs = self.cascading_refs(&table.schema, &table.table).await?;
                 for r in refs.iter() {
-                    es.touched(&format!("{}.{}", r.schema, r.table));
+                    es.touched(&r.full_name());
                 }
             }
             if chunk.kind == RowKind::Update && !(rows.is_empty() && left_alone.is_empty()) {
@@ -1228,7 +1237,7 @@ impl Applier {
                     || (cascade_here && cascade::carries_any(table, &on_update, &left_alone))
                 {
                     for r in on_update.iter() {
-                        es.touched(&format!("{}.{}", r.schema, r.table));
+                        es.touched(&r.full_name());
                     }
                 }
             }

@@ -222,22 +222,19 @@ impl Applier {
             // after the rows referring to it ([`super::cascade`]).
             // So do a snap's deletes of such a table that leave a row alone (its cascade may
             // still be made here, [`Applier::cascade_here`]).
-            // And a snap's deletes of such a table while rows of a table referring to it have
-            // images left alone (the master's own delete cascades to those images,
-            // [`Applier::cascade_images`]).
+            // And a snap's deletes of such a table while rows of a table referring to it, at
+            // any level, have images left alone (the master's own delete cascades to those
+            // images, [`Applier::cascade_images`]).
             if chunk.kind == RowKind::Delete && (checked || skip.is_some()) {
                 let refs = self
                     .cascading_refs(&chunk.table.schema, &chunk.table.table)
                     .await?;
-                let imaged = |r: &super::cascade::CascadeRef| {
-                    self.left_images
-                        .as_ref()
-                        .is_some_and(|l| l.has_images(&format!("{}.{}", r.schema, r.table)))
-                };
                 if !refs.is_empty()
                     && (checked
                         || skip.is_some_and(|f| chunk.rows().any(|(b, a)| f(&chunk.table, b, a)))
-                        || refs.iter().any(imaged))
+                        || self
+                            .images_below(&chunk.table.schema, &chunk.table.table)
+                            .await?)
                 {
                     return Ok(None);
                 }
