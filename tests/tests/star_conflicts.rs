@@ -739,12 +739,14 @@ async fn old_conflicts_and_refused_records_are_deleted() {
 
 /// An image left alone survives a `kill -9` of the snap's agent (`starsync.left_alone`).
 /// While snap1's change of row 1 is on its way (a DBA's lock holds the hub's apply of it), the
-/// master moves row 2 to key 1, which snap1 applies (the row leaves a key not in flight), and
-/// then sets row 1 to what snap1 wrote, which snap1 leaves alone. The master then takes snap1's
-/// change as no change and logs no row for it, so its echo does not carry the row: snap1 gets
-/// the master's image only from what it left alone. Its agent is killed and restarted in
-/// between. Before, those images lived in the agent's memory: snap1 kept the moved row for
-/// good (`tests/model/converge_fk.py --restarts` found the same with foreign keys).
+/// master moves row 2 to key 1 (snap1 applies the move's part at key 2, its delete, and leaves
+/// key 1 alone) and then deletes row 1, which snap1 leaves alone too: the image kept is that
+/// delete. Its agent is killed and restarted in between, and loads the image again. Before,
+/// images lived in the agent's memory: one lost with the agent left a snap with a row it should
+/// not have had (`tests/model/converge_fk.py --restarts`; before stop 30, snap1 applied this
+/// move whole, over its own row 1, and kept the master's row 1 for good). The master then
+/// takes snap1's change (`update_missing`, hub order), and the echo carrying the row drops the
+/// image.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_image_left_alone_survives_a_kill_of_the_agent() {
     let mut star = Star::start(2).await.unwrap();
@@ -768,7 +770,7 @@ async fn an_image_left_alone_survives_a_kill_of_the_agent() {
     star.master()
         .exec(
             "DELETE FROM MOST.t WHERE id = 1; UPDATE MOST.t SET id = 1 WHERE id = 2; \
-             UPDATE MOST.t SET v = 5 WHERE id = 1",
+             DELETE FROM MOST.t WHERE id = 1",
         )
         .await
         .unwrap();
@@ -776,8 +778,8 @@ async fn an_image_left_alone_survives_a_kill_of_the_agent() {
     let t: Vec<(i32, i32)> = star.snap(0).query("SELECT * FROM MOST.t").await.unwrap();
     assert_eq!(
         t,
-        [(1, 9)],
-        "snap1 took the move, left the last change alone"
+        [(1, 5)],
+        "snap1 took the move's delete of key 2, left key 1 alone"
     );
     let kept: Vec<String> = star
         .snap(0)
@@ -805,7 +807,7 @@ async fn an_image_left_alone_survives_a_kill_of_the_agent() {
         .query("SELECT COUNT(*) FROM starsync.left_alone")
         .await
         .unwrap();
-    assert_eq!(kept, [0], "the echo that wrote the image deleted it");
+    assert_eq!(kept, [0], "the echo that carried the row deleted the image");
     let log = star.agent_log(0);
     assert!(
         log.contains("images left alone for own changes on their way loaded"),
@@ -1169,6 +1171,117 @@ async fn images_left_alone_two_levels_down_go_with_the_masters_parent_delete() {
             "{}",
             node.name()
         );
+    }
+}
+
+/// Snap1 re-points child 10 from parent 2 to parent 1 (held on its way) while the DBA moves
+/// parent 1 to key 5, which the master allows: no child refers to 1 there. Snap1's server would
+/// refuse the move as an `UPDATE` (its child refers to 1, and the update rule is `RESTRICT`);
+/// made as a delete and an insert, the delete took child 10 with it (`c`: `ON DELETE CASCADE`;
+/// `rc`: `RESTRICT`, deleted first as a row the master never took), and grandchild 100 under it
+/// went too (`ON DELETE CASCADE`). The master refuses snap1's change of child 10 (its parent 1
+/// is gone there) and the echo brings child 10 back as the master holds it, but not the
+/// grandchild, which is the master's row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_masters_key_move_keeps_the_rows_under_a_child_snap1_repoints_at_it() {
+    let star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; CREATE TABLE p (id INT PRIMARY KEY, v INT); \
+             CREATE TABLE c (id INT PRIMARY KEY, pid INT, \
+             FOREIGN KEY (pid) REFERENCES p (id) ON DELETE CASCADE); \
+             CREATE TABLE g (id INT PRIMARY KEY, cid INT, \
+             FOREIGN KEY (cid) REFERENCES c (id) ON DELETE CASCADE); \
+             CREATE TABLE rc (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES p (id)); \
+             CREATE TABLE rg (id INT PRIMARY KEY, cid INT, \
+             FOREIGN KEY (cid) REFERENCES rc (id) ON DELETE CASCADE); \
+             CREATE TABLE u (id INT PRIMARY KEY, v INT); \
+             INSERT INTO p VALUES (1, 0), (2, 0), (3, 0); \
+             INSERT INTO c VALUES (10, 2); INSERT INTO g VALUES (100, 10); \
+             INSERT INTO rc VALUES (10, 2); INSERT INTO rg VALUES (100, 10); \
+             INSERT INTO u VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    while_snap1_waits(
+        &star,
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.c SET pid = 1 WHERE id = 10; \
+         UPDATE MOST.rc SET pid = 3 WHERE id = 10; COMMIT",
+        "updates",
+        "UPDATE MOST.p SET id = 5 WHERE id = 1; UPDATE MOST.p SET id = 6 WHERE id = 3",
+        None,
+    )
+    .await;
+    converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.g", "MOST.rc", "MOST.rg"]).await;
+    for node in &star.cluster.nodes {
+        let p: Vec<i32> = node
+            .query("SELECT id FROM MOST.p ORDER BY id")
+            .await
+            .unwrap();
+        let mut children = Vec::new();
+        for t in ["c", "g", "rc", "rg"] {
+            let rows: Vec<(i32, i32)> = node
+                .query(&format!("SELECT * FROM MOST.{t}"))
+                .await
+                .unwrap();
+            children.push(rows);
+        }
+        assert_eq!(
+            (p, children),
+            (
+                vec![2, 5, 6],
+                vec![
+                    vec![(10, 2)],
+                    vec![(100, 10)],
+                    vec![(10, 2)],
+                    vec![(100, 10)]
+                ]
+            ),
+            "{}",
+            node.name()
+        );
+    }
+}
+
+/// Snap1 moves row 1 to key 5 (held on its way), then deletes row 5. The master makes the move
+/// as the one `UPDATE` it was (`r` cascades deletes of `t`'s rows, not their moves), and its
+/// echo moves a row between key 1, which no own change holds any more, and key 5, which
+/// snap1's delete still holds (in flight).
+/// Applied whole, it wrote row 5 back over snap1's newer delete, and the delete's echo was
+/// left out as what snap1 held already: snap1 kept row 5 for good. Now only the part at the
+/// key not in flight is applied (key 1's delete); key 5 waits for its own echo. The same with
+/// the keys the other way round: row 3 moved to 6, then row 3 added again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_echo_of_a_move_leaves_the_key_an_own_change_holds() {
+    let star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; CREATE TABLE t (id INT PRIMARY KEY, v INT); \
+             CREATE TABLE r (id INT PRIMARY KEY, tid INT, \
+             FOREIGN KEY (tid) REFERENCES t (id) ON DELETE CASCADE); \
+             CREATE TABLE u (id INT PRIMARY KEY, v INT); \
+             INSERT INTO t VALUES (1, 0), (3, 0); INSERT INTO u VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    while_snap1_waits(
+        &star,
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.t SET id = 5 WHERE id = 1; \
+         UPDATE MOST.t SET id = 6 WHERE id = 3; COMMIT",
+        "moves",
+        "INSERT INTO MOST.t VALUES (2, 0)",
+        Some("DELETE FROM MOST.t WHERE id = 5; INSERT INTO MOST.t VALUES (3, 9)"),
+    )
+    .await;
+    converged_or_show(&star, &["MOST.t"]).await;
+    for node in &star.cluster.nodes {
+        let t: Vec<(i32, i32)> = node
+            .query("SELECT * FROM MOST.t ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(t, vec![(2, 0), (3, 9), (6, 0)], "{}", node.name());
     }
 }
 

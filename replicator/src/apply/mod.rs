@@ -408,6 +408,35 @@ fn skipped(row: &RowPair<'_>, table: &TableMeta, skip: Option<SkipRow<'_>>) -> b
     skip.is_some_and(|f| f(table, row.0, row.1))
 }
 
+/// The part to apply of a row that `skip` does not exclude but that moves between a key in
+/// flight and one that is not ([`crate::agent::inflight`] keeps the image of the key in flight
+/// and lets the row through, so that the other key's part is not lost): the new key's row
+/// alone (`(None, after)`) when the old key is in flight, the old key's delete alone
+/// (`(before, None)`) when the new one is. Applied whole, the move wrote the master's row over
+/// an own change in flight at the new key (or deleted one at the old key), and nothing put the
+/// own change back: its echo was left out as what this node held already. `None`: apply the
+/// row as it is. (A call of `skip` with one image gives the key the same image as with both.)
+fn moved_in_part<'a>(
+    row: &RowPair<'a>,
+    plan: &TablePlan,
+    table: &TableMeta,
+    skip: Option<SkipRow<'_>>,
+) -> Option<RowPair<'a>> {
+    let (skip, (Some(b), Some(a))) = (skip?, *row) else {
+        return None;
+    };
+    if !plan.moves(b, a) {
+        return None;
+    }
+    if skip(table, Some(b), None) {
+        Some((None, Some(a)))
+    } else if skip(table, None, Some(a)) {
+        Some((Some(b), None))
+    } else {
+        None
+    }
+}
+
 /// A committed transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committed {
@@ -1181,6 +1210,9 @@ impl Applier {
         for r in chunk.rows() {
             if skipped(&r, &chunk.table, skip_row) {
                 left_alone.push(r);
+            } else if let Some(part) = moved_in_part(&r, &plan, &chunk.table, skip_row) {
+                rows.push(part);
+                left_alone.push(r);
             } else {
                 rows.push(r);
             }
@@ -1221,7 +1253,8 @@ impl Applier {
             // So may an update of values that keys with an update rule refer to (a move made
             // as an update, `Applier::move_by_update`, or of another column they refer to).
             let table = &chunk.table;
-            let moves = chunk.kind == RowKind::Update && moves_a_key(&plan, &rows);
+            let moves = chunk.kind == RowKind::Update
+                && (moves_a_key(&plan, &rows) || rows.iter().any(|r| r.1.is_none()));
             let deletes = chunk.kind == RowKind::Delete || moves;
             if deletes && !rows.is_empty() {
                 let refs = self.cascading_refs(&table.schema, &table.table).await?;
@@ -1828,27 +1861,61 @@ impl Applier {
                     .await
             }
             RowKind::Update => {
-                if !moves_a_key(plan, rows) {
+                // A move's part alone ([`moved_in_part`]) goes row by row too.
+                let parts = rows.iter().any(|r| r.0.is_none() || r.1.is_none());
+                if !parts && !moves_a_key(plan, rows) {
                     let batch: Vec<Vec<mysql_async::Value>> = rows
                         .iter()
                         .map(|(_, a)| params(a.unwrap(), &plan.cols))
                         .collect();
                     self.conn.exec_batch(plan.upsert.as_str(), batch).await
                 } else {
-                    // In the origin's row order: move each row (delete old key, write new),
-                    // under keys that follow it as the update it was, where it can.
-                    let by_update = !self
+                    // In the origin's row order: move each row as the update it was at its
+                    // origin, where it can (else delete the old key, write the new).
+                    let follows = !self
                         .update_cascading_refs(&meta.schema, &meta.table)
                         .await?
                         .is_empty();
                     let mut r = Ok(());
-                    for (b, a) in rows {
-                        let (b, a) = (b.unwrap(), a.unwrap());
+                    for row in rows {
+                        let (b, a) = match *row {
+                            (Some(b), Some(a)) => (b, a),
+                            (Some(b), None) => {
+                                r = self
+                                    .conn
+                                    .exec_drop(plan.delete.as_str(), params(b, &plan.key))
+                                    .await;
+                                if r.is_err() {
+                                    break;
+                                }
+                                continue;
+                            }
+                            (None, Some(a)) => {
+                                r = self
+                                    .conn
+                                    .exec_drop(plan.upsert.as_str(), params(a, &plan.cols))
+                                    .await;
+                                if r.is_err() {
+                                    break;
+                                }
+                                continue;
+                            }
+                            (None, None) => continue,
+                        };
                         let moves = plan.moves(b, a);
-                        if moves && by_update {
+                        if moves {
                             match self.move_by_update(plan, b, a).await {
                                 Ok(true) => continue,
                                 Ok(false) => {}
+                                Err(mysql_async::Error::Server(s))
+                                    if s.code == fk::ROW_IS_REFERENCED && !follows =>
+                                {
+                                    r = self.move_over_referring_rows(plan, b, a, &s.message).await;
+                                    if r.is_err() {
+                                        break;
+                                    }
+                                    continue;
+                                }
                                 Err(e) => {
                                     r = Err(e);
                                     break;
@@ -1886,6 +1953,42 @@ impl Applier {
                 self.rows_forced_displacing(chunk, plan, rows).await
             }
             r => r.map_err(|e| self.wrap(meta, e)),
+        }
+    }
+
+    /// A move of a row to another key (`before` to `after`) that the origin made as an
+    /// `UPDATE`, which rows here refuse: they refer to its old key through keys whose update
+    /// rule is `RESTRICT` (`message`, the server's). No row referred to it where the change
+    /// was made, so these are this node's own rows that the master has not taken yet (it
+    /// will refuse them, and their echoes bring back its rows) or never took. Made without
+    /// foreign key checks, the move leaves them as they are until then, with the rows
+    /// referring to them in turn: those may be the master's. (Made as a delete and an insert,
+    /// the delete took them here, with their cascades, or [`fk`] deleted them first: a child
+    /// this node had re-pointed at the row came back with its echo, the rows under it not.)
+    async fn move_over_referring_rows(
+        &mut self,
+        plan: &TablePlan,
+        before: &[Value],
+        after: &[Value],
+        message: &str,
+    ) -> std::result::Result<(), mysql_async::Error> {
+        debug!(target_node = %self.label, table = %plan.name, error = %message,
+               "a move that rows made here refer to: made without foreign key checks, they stay \
+                until their echoes");
+        self.fk_checks_off("starsync_mv").await?;
+        let r = self.move_by_update(plan, before, after).await;
+        self.restore_fk_checks("starsync_mv").await?;
+        match r? {
+            true => Ok(()),
+            // Not moved (the row was here and its new key free a statement ago): as any move.
+            false => {
+                self.conn
+                    .exec_drop(plan.delete.as_str(), params(before, &plan.key))
+                    .await?;
+                self.conn
+                    .exec_drop(plan.upsert.as_str(), params(after, &plan.cols))
+                    .await
+            }
         }
     }
 

@@ -451,18 +451,11 @@ impl Applier {
                 RowKind::Delete => delete(&mut kept.iter().map(|(b, _)| b.unwrap()), &mut sql),
                 RowKind::Update => {
                     if super::moves_a_key(plan, &kept) {
-                        // In the origin's row order: move each row (a row that keeps its key
-                        // is only written: deleted, it would take the rows referring to it).
-                        for (bf, af) in &kept {
-                            let (b, a) = (bf.unwrap(), af.unwrap());
-                            if plan.moves(b, a) {
-                                delete(&mut std::iter::once(b), &mut sql);
-                            }
-                            upsert(&mut std::iter::once(a), &mut sql);
-                        }
-                    } else {
-                        upsert(&mut kept.iter().map(|(_, a)| a.unwrap()), &mut sql);
+                        // A key change: item by item, as the update it was at its origin
+                        // (`Applier::rows_forced`).
+                        return None;
                     }
+                    upsert(&mut kept.iter().map(|(_, a)| a.unwrap()), &mut sql);
                 }
             }
         }
