@@ -1016,12 +1016,12 @@ async fn a_refused_parent_delete_brings_back_what_it_cascaded_to() {
 /// Snap1 adds a child (under `ON DELETE CASCADE`) while a DBA's lock holds the hub's apply of
 /// it; meanwhile snap2 deletes the parent (the master has no child of it yet, so only the
 /// parent's delete is in the binlog) and the master adds the parent again. On snap1, snap2's
-/// delete cascades to snap1's own child, which no binlog shows as a row. Were the child's echo
+/// delete cascaded to snap1's own child, which no binlog shows as a row. Were the child's echo
 /// left out as "already held", snap1 would lose it for good (`tests/model/converge_fk.py`,
 /// 3 snaps, `hub-cascades+marks`). MariaDB logs the children's table map with the parent's
 /// delete, and capture marks every table a foreign transaction maps as touched: the echo is
-/// written. (With that mark taken away for the children's table, this fails: `c` empty on
-/// snap1.)
+/// written. Since stop 30 snap1 makes such a delete without foreign key checks
+/// (`Applier::cascades_to_own_rows`), and its own child stays until its echo.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_foreign_parent_delete_that_cascades_to_an_own_child_does_not_lose_it() {
     let star = Star::start(2).await.unwrap();
@@ -1065,7 +1065,11 @@ async fn a_foreign_parent_delete_that_cascades_to_an_own_child_does_not_lose_it(
         .query("SELECT COUNT(*) FROM MOST.c")
         .await
         .unwrap();
-    assert_eq!(c, [0], "snap2's delete of the parent cascaded on snap1");
+    assert_eq!(
+        c,
+        [1],
+        "snap2's delete of the parent left snap1's own child"
+    );
     dba.query_drop("ROLLBACK").await.unwrap();
     converged_or_show(&star, &["MOST.p", "MOST.c"]).await;
     for node in &star.cluster.nodes {
@@ -1118,11 +1122,12 @@ async fn an_image_left_alone_goes_with_the_masters_parent_delete_made_here() {
 /// CASCADE`. Snap1 deletes grandchildren 100 (under child 10) and 101 (under child 11) and
 /// changes child 11 (all held on their way). The DBA updates the three rows (snap1 keeps their
 /// images, the master's rows), then deletes parent 1: the master's cascade deletes both
-/// children and both grandchildren there. Snap1's server deletes the children here, and the
-/// image of child 11 becomes a delete, but the images of the grandchildren were left as they
-/// were and written back once snap1 had added the parent and the children again: rows no other
-/// node had. The master's cascade now reaches images at every level, from the rows it deleted
-/// here (10) and from the images it made deletes (11).
+/// children and both grandchildren there. Snap1 makes that cascade itself (its own change of
+/// child 11 is in flight: `Applier::cascades_to_own_rows`): child 10 deleted, the image of
+/// child 11 made a delete; but the images of the grandchildren were left as they were and
+/// written back once snap1 had added the parent and the children again: rows no other node
+/// had. The master's cascade now reaches images at every level, from the rows it deleted here
+/// (10) and from the images it made deletes (11).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn images_left_alone_two_levels_down_go_with_the_masters_parent_delete() {
     let star = Star::start(2).await.unwrap();
@@ -1150,7 +1155,8 @@ async fn images_left_alone_two_levels_down_go_with_the_masters_parent_delete() {
          DELETE FROM MOST.p WHERE id = 1",
         Some(
             "INSERT INTO MOST.p VALUES (1, 7); \
-             INSERT INTO MOST.c VALUES (10, 1, 7), (11, 1, 7)",
+             INSERT INTO MOST.c VALUES (10, 1, 7), (11, 1, 7) \
+             ON DUPLICATE KEY UPDATE pid = 1, v = 7",
         ),
     )
     .await;
@@ -1282,6 +1288,69 @@ async fn the_echo_of_a_move_leaves_the_key_an_own_change_holds() {
             .await
             .unwrap();
         assert_eq!(t, vec![(2, 0), (3, 9), (6, 0)], "{}", node.name());
+    }
+}
+
+/// Snap1 re-points child 10 from parent 2 to parent 1 (held on its way) while the DBA deletes
+/// parent 1, whose cascade takes child 12 and grandchild 102 on the master (child 10 refers to
+/// 2 there). Snap1's server cascaded the delete to child 10 as well, and to the master's
+/// grandchild 100 under it; the master refuses snap1's change (parent 1 is gone there) and the
+/// echo brings child 10 back as the master holds it, but not the grandchild. A parent delete
+/// that would cascade here to a row with an own change in flight is now made without foreign
+/// key checks, its other cascades made explicitly (`Applier::cascade_here`; a delete the hub
+/// made for a snap has them as rows already).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_delete_keeps_the_rows_under_a_child_snap1_repoints_at_it() {
+    let star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; CREATE TABLE p (id INT PRIMARY KEY, v INT); \
+             CREATE TABLE c (id INT PRIMARY KEY, pid INT, \
+             FOREIGN KEY (pid) REFERENCES p (id) ON DELETE CASCADE); \
+             CREATE TABLE g (id INT PRIMARY KEY, cid INT, \
+             FOREIGN KEY (cid) REFERENCES c (id) ON DELETE CASCADE); \
+             CREATE TABLE u (id INT PRIMARY KEY, v INT); \
+             INSERT INTO p VALUES (1, 0), (2, 0), (3, 0); \
+             INSERT INTO c VALUES (10, 2), (11, 2), (12, 1); \
+             INSERT INTO g VALUES (100, 10), (101, 11), (102, 12); \
+             INSERT INTO u VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    while_snap1_waits(
+        &star,
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.c SET pid = 1 WHERE id = 10; \
+         COMMIT",
+        "update",
+        "DELETE FROM MOST.p WHERE id = 1",
+        None,
+    )
+    .await;
+    converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.g"]).await;
+    for node in &star.cluster.nodes {
+        let p: Vec<i32> = node
+            .query("SELECT id FROM MOST.p ORDER BY id")
+            .await
+            .unwrap();
+        let c: Vec<(i32, i32)> = node
+            .query("SELECT * FROM MOST.c ORDER BY id")
+            .await
+            .unwrap();
+        let g: Vec<(i32, i32)> = node
+            .query("SELECT * FROM MOST.g ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(
+            (p, c, g),
+            (
+                vec![2, 3],
+                vec![(10, 2), (11, 2)],
+                vec![(100, 10), (101, 11)]
+            ),
+            "{}",
+            node.name()
+        );
     }
 }
 

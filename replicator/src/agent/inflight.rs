@@ -380,6 +380,17 @@ impl InFlight {
         ))
     }
 
+    /// Whether the row of `table` (`schema.table`) with the encoded primary key `key` is in
+    /// flight.
+    pub fn holds_encoded(&self, table: &str, key: &[u8]) -> bool {
+        self.keys.contains_key(&(table.to_string(), key.to_vec()))
+    }
+
+    /// Whether rows of `table` (`schema.table`) are in flight.
+    pub fn has_keys(&self, table: &str) -> bool {
+        self.keys.keys().any(|k| k.0 == table)
+    }
+
     /// Whether rows of `table` (`schema.table`) have images left alone.
     pub fn has_images(&self, table: &str) -> bool {
         self.left.keys().any(|k| k.0 == table)

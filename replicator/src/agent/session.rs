@@ -591,6 +591,12 @@ impl crate::apply::LeftImages for AgentLeftImages {
     fn has_images(&self, table: &str) -> bool {
         self.0.inflight.lock().unwrap().has_images(table)
     }
+    fn has_keys(&self, table: &str) -> bool {
+        self.0.inflight.lock().unwrap().has_keys(table)
+    }
+    fn holds(&self, table: &str, key: &[u8]) -> bool {
+        self.0.inflight.lock().unwrap().holds_encoded(table, key)
+    }
 }
 
 /// Waits (at most `limit`) until capture has read this snap's own transactions as far as

@@ -361,6 +361,13 @@ pub trait LeftImages: Send + Sync {
 
     /// Whether rows of `table` (`schema.table`) have images left alone.
     fn has_images(&self, table: &str) -> bool;
+
+    /// Whether rows of `table` (`schema.table`) have own changes in flight.
+    fn has_keys(&self, table: &str) -> bool;
+
+    /// Whether the row of `table` with the encoded primary key `key` has an own change in
+    /// flight.
+    fn holds(&self, table: &str, key: &[u8]) -> bool;
 }
 
 /// What [`LeftImages::cascade`] found and changed.
@@ -1225,11 +1232,21 @@ impl Applier {
             // move of its parent the master made first).
             self.follow_here(&chunk.table, &left_alone).await?;
         }
+        // A foreign delete that would cascade here to a row with an own change in flight is
+        // made without foreign key checks ([`Applier::cascades_to_own_rows`]); the master's own
+        // makes its other cascades explicitly below (the hub's are rows of the transaction).
+        let own_below = chunk.kind == RowKind::Delete
+            && !echo
+            && !detect
+            && skip_row.is_some()
+            && !self.checks_off(chunk)
+            && self.cascades_to_own_rows(&chunk.table, &rows).await?;
         if let (true, RowKind::Delete, Some(skip)) = (cascade_here, chunk.kind, skip_row) {
             // Rows left alone: their delete, and so its cascade, is not made here. Applied
             // without foreign key checks (this node lacks a parent a row of the transaction
-            // needs, `without_fk_checks`): the server makes no cascade either.
-            let unchecked = self.unchecked_here(chunk);
+            // needs, `without_fk_checks`, or an own row would go with it): the server makes no
+            // cascade either.
+            let unchecked = self.unchecked_here(chunk) || own_below;
             let mut deleted: Vec<&[Value]> = left_alone.iter().filter_map(|r| r.0).collect();
             if unchecked {
                 deleted.extend(rows.iter().filter_map(|r| r.0));
@@ -1323,6 +1340,18 @@ impl Applier {
         let n = rows.len() as u64;
         if detect {
             self.rows_checked(chunk, &plan, &rows).await?;
+        } else if own_below {
+            debug!(target_node = %self.label, table = %chunk.table.full_name(),
+                   "a delete that would cascade to rows with own changes on their way: made \
+                    without foreign key checks");
+            self.fk_checks_off("starsync_own")
+                .await
+                .map_err(Error::db("turning foreign key checks off"))?;
+            let r = self.rows_forced(chunk, &plan, &rows).await;
+            self.restore_fk_checks("starsync_own")
+                .await
+                .map_err(Error::db("turning foreign key checks back on"))?;
+            r?;
         } else {
             self.rows_forced(chunk, &plan, &rows).await?;
             if cascade_here && chunk.kind == RowKind::Update && self.unchecked_here(chunk) {

@@ -224,14 +224,21 @@ impl Applier {
             // still be made here, [`Applier::cascade_here`]).
             // And a snap's deletes of such a table while rows of a table referring to it, at
             // any level, have images left alone (the master's own delete cascades to those
-            // images, [`Applier::cascade_images`]).
+            // images, [`Applier::cascade_images`]), or own changes in flight (the delete may
+            // have to be made without checks, [`Applier::cascades_to_own_rows`]).
             if chunk.kind == RowKind::Delete && (checked || skip.is_some()) {
                 let refs = self
                     .cascading_refs(&chunk.table.schema, &chunk.table.table)
                     .await?;
+                let own = |r: &super::cascade::CascadeRef| {
+                    self.left_images
+                        .as_ref()
+                        .is_some_and(|l| l.has_keys(&r.full_name()))
+                };
                 if !refs.is_empty()
                     && (checked
                         || skip.is_some_and(|f| chunk.rows().any(|(b, a)| f(&chunk.table, b, a)))
+                        || refs.iter().any(own)
                         || self
                             .images_below(&chunk.table.schema, &chunk.table.table)
                             .await?)
