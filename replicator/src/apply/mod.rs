@@ -1909,27 +1909,18 @@ impl Applier {
                     for row in rows {
                         let (b, a) = match *row {
                             (Some(b), Some(a)) => (b, a),
-                            (Some(b), None) => {
-                                r = self
-                                    .conn
-                                    .exec_drop(plan.delete.as_str(), params(b, &plan.key))
-                                    .await;
+                            // A move's part alone ([`moved_in_part`]).
+                            part => {
+                                r = match part {
+                                    (Some(b), None) => self.delete_row(plan, b).await,
+                                    (None, Some(a)) => self.write_row(plan, a).await,
+                                    _ => Ok(()),
+                                };
                                 if r.is_err() {
                                     break;
                                 }
                                 continue;
                             }
-                            (None, Some(a)) => {
-                                r = self
-                                    .conn
-                                    .exec_drop(plan.upsert.as_str(), params(a, &plan.cols))
-                                    .await;
-                                if r.is_err() {
-                                    break;
-                                }
-                                continue;
-                            }
-                            (None, None) => continue,
                         };
                         let moves = plan.moves(b, a);
                         if moves {
@@ -1954,16 +1945,10 @@ impl Applier {
                         // A row of the chunk that keeps its key is only written (deleted, it
                         // would take the rows referring to it, or be refused by them).
                         if moves {
-                            r = self
-                                .conn
-                                .exec_drop(plan.delete.as_str(), params(b, &plan.key))
-                                .await;
+                            r = self.delete_row(plan, b).await;
                         }
                         if r.is_ok() {
-                            r = self
-                                .conn
-                                .exec_drop(plan.upsert.as_str(), params(a, &plan.cols))
-                                .await;
+                            r = self.write_row(plan, a).await;
                         }
                         if r.is_err() {
                             break;
@@ -2011,14 +1996,32 @@ impl Applier {
             true => Ok(()),
             // Not moved (the row was here and its new key free a statement ago): as any move.
             false => {
-                self.conn
-                    .exec_drop(plan.delete.as_str(), params(before, &plan.key))
-                    .await?;
-                self.conn
-                    .exec_drop(plan.upsert.as_str(), params(after, &plan.cols))
-                    .await
+                self.delete_row(plan, before).await?;
+                self.write_row(plan, after).await
             }
         }
+    }
+
+    /// Deletes the row at `before`'s key (force to image).
+    async fn delete_row(
+        &mut self,
+        plan: &TablePlan,
+        before: &[Value],
+    ) -> std::result::Result<(), mysql_async::Error> {
+        self.conn
+            .exec_drop(plan.delete.as_str(), params(before, &plan.key))
+            .await
+    }
+
+    /// Writes `after` over whatever holds its key (force to image).
+    async fn write_row(
+        &mut self,
+        plan: &TablePlan,
+        after: &[Value],
+    ) -> std::result::Result<(), mysql_async::Error> {
+        self.conn
+            .exec_drop(plan.upsert.as_str(), params(after, &plan.cols))
+            .await
     }
 
     /// [`Applier::rows_forced`] row by row, each row's secondary unique values taken from any
