@@ -215,6 +215,12 @@ fn set_null(names: &[String]) -> String {
         .join(", ")
 }
 
+/// The primary key of `row` (a row of `meta`'s table) encoded as in-flight keys and images
+/// left alone have it.
+fn encoded_key(meta: &TableMeta, row: &[Value]) -> Vec<u8> {
+    rmp_serde::to_vec(&meta.key_of(row)).unwrap_or_default()
+}
+
 /// Whether the values of `image` at `idx` (a foreign key's columns) refer to no row: one is
 /// NULL (or missing from the image).
 fn refers_to_nothing(image: &[Value], idx: &[usize]) -> bool {
@@ -705,7 +711,7 @@ impl Applier {
                 }
                 let mut deleted = found.deleted;
                 for row in here {
-                    let key = rmp_serde::to_vec(&row.table.key_of(&row.values)).unwrap_or_default();
+                    let key = encoded_key(&row.table, &row.values);
                     if !found.imaged.contains(&key) {
                         deleted.push((row.table.clone(), row.values));
                     }
@@ -746,7 +752,7 @@ impl Applier {
                     continue;
                 };
                 for row in self.referring_rows(r, &idx, before).await? {
-                    let key = rmp_serde::to_vec(&row.table.key_of(&row.values)).unwrap_or_default();
+                    let key = encoded_key(&row.table, &row.values);
                     if images.holds(&r.full_name(), &key) {
                         return Ok(true);
                     }
@@ -886,7 +892,7 @@ impl Applier {
                 for found_row in rows {
                     let m = found_row.table.clone();
                     let img = &found_row.values;
-                    let key = rmp_serde::to_vec(&m.key_of(img)).unwrap_or_default();
+                    let key = encoded_key(&m, img);
                     if found.imaged.contains(&key) {
                         // Its image left alone is the master's row (made its delete above when
                         // it referred to the deleted row).
@@ -936,8 +942,9 @@ impl Applier {
                        left_alone = kept,
                        "the master's delete of a row, not cascaded here by the server: its cascade made here");
                 }
-                for (m, row) in further {
-                    if self.images_below(&m.schema, &m.table).await? {
+                // All rows of `r`'s table: whether images stand below it is asked once.
+                if !further.is_empty() && self.images_below(&r.schema, &r.table).await? {
+                    for (m, row) in further {
                         self.cascade_images_below(&m, &row, depth + 1).await?;
                     }
                 }
