@@ -215,14 +215,14 @@ async fn unique_key_collisions_and_renamed_columns_converge_and_are_logged() {
 
 /// A snap adds a child while the master deletes its parent and makes it again, in one
 /// transaction ordered first: the hub's apply of the child waits for the master's lock on the
-/// parent. The snap applies the master's delete by deleting its own child first (the master
-/// never had it then); the master then takes the child (its parent is back). The echo of the
-/// snap's insert must bring the child back: the deletion is binlogged with the master's
-/// transaction, so the echo skip knows the table was touched by a foreign change. (Unlogged,
-/// it was not: the echo row, equal to the snap's own final image, was left out and the snap
-/// lost the child; `tests/model/converge_fk.py`, variant `left`.)
+/// parent. The master then takes the child (its parent is back), and every node must end with
+/// it. The snap applies the master's delete without foreign key checks, keeping its own child,
+/// whose change is on its way. (Before stop 31 it deleted the child first, binlogged with the
+/// master's transaction so that the echo skip knew the table was touched by a foreign change;
+/// unlogged, the echo row, equal to the snap's own final image, was left out and the snap lost
+/// the child; `tests/model/converge_fk.py`, variant `left`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_child_deleted_for_the_masters_parent_delete_comes_back_with_its_echo() {
+async fn a_child_added_while_the_master_deletes_and_makes_its_parent_again_stays() {
     let star = Star::start(1).await.unwrap();
     star.master()
         .exec(
@@ -252,10 +252,11 @@ async fn a_child_deleted_for_the_masters_parent_delete_comes_back_with_its_echo(
     }
     let log = star.agent_log(0);
     assert!(
-        log.lines().any(|l| l
-            .contains("deleted rows made on this node that refer to rows the master deleted")
-            && l.contains("rows=1")),
-        "the snap deleted its child for the master's delete: {log}"
+        log.lines().any(
+            |l| l.contains("the delete is made without foreign key checks")
+                && l.contains("table=MOST.p")
+        ),
+        "the snap kept its child through the master's delete: {log}"
     );
 }
 
@@ -263,9 +264,10 @@ async fn a_child_deleted_for_the_masters_parent_delete_comes_back_with_its_echo(
 /// parent, and a row that a CHECK constraint the master adds meanwhile refuses (the snap's agent
 /// is down). The hub refuses them (kinds `foreign_key` and `check_constraint` in the conflict
 /// log) and applies the rest of the snap's transactions: before, it stopped on such a row for
-/// good. The snap takes the master's delete by deleting its own child and grandchild, which the
-/// master never took (before, its replication waited for a DBA to delete them by hand); the
-/// CHECK constraint that failed there is reported, and once the DBA has resolved it every node
+/// good. The snap takes the master's delete without foreign key checks while its own child and
+/// grandchild are on their way, and the echoes of the refused rows delete them: the master never
+/// took them (before, the snap's replication waited for a DBA to delete them by hand). The CHECK
+/// constraint that failed there is reported, and once the DBA has resolved it every node
 /// converges.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_child_row_whose_parent_the_master_deleted_is_refused_and_reported() {
@@ -330,7 +332,7 @@ async fn a_child_row_whose_parent_the_master_deleted_is_refused_and_reported() {
             ("ck".into(), "check_constraint".into())
         ]
     );
-    // The snap takes the master's delete: its own child and grandchild go, unlogged.
+    // The snap takes the master's delete; its own child and grandchild go with their echoes.
     starsync_tests::eventually(
         "agent1 deletes the rows the master refused",
         Duration::from_secs(30),
@@ -346,9 +348,10 @@ async fn a_child_row_whose_parent_the_master_deleted_is_refused_and_reported() {
     .unwrap();
     let log = star.agent_log(0);
     assert!(
-        log.lines().any(|l| l
-            .contains("deleted rows made on this node that refer to rows the master deleted")
-            && l.contains("rows=2")),
+        log.lines().any(
+            |l| l.contains("the delete is made without foreign key checks")
+                && l.contains("table=MOST.p")
+        ),
         "{log}"
     );
     // The CHECK constraint failed on the snap (its row), and its agent says so.
@@ -1322,6 +1325,68 @@ async fn a_parent_delete_keeps_the_rows_under_a_child_snap1_repoints_at_it() {
         &star,
         "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.c SET pid = 1 WHERE id = 10; \
          COMMIT",
+        "update",
+        "DELETE FROM MOST.p WHERE id = 1",
+        None,
+    )
+    .await;
+    converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.g"]).await;
+    for node in &star.cluster.nodes {
+        let p: Vec<i32> = node
+            .query("SELECT id FROM MOST.p ORDER BY id")
+            .await
+            .unwrap();
+        let c: Vec<(i32, i32)> = node
+            .query("SELECT * FROM MOST.c ORDER BY id")
+            .await
+            .unwrap();
+        let g: Vec<(i32, i32)> = node
+            .query("SELECT * FROM MOST.g ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(
+            (p, c, g),
+            (
+                vec![2, 3],
+                vec![(10, 2), (11, 2)],
+                vec![(100, 10), (101, 11)]
+            ),
+            "{}",
+            node.name()
+        );
+    }
+}
+
+/// As `a_parent_delete_keeps_the_rows_under_a_child_snap1_repoints_at_it`, under `RESTRICT`
+/// keys: the master's delete of parent 1 is refused on snap1 by child 10, which snap1 re-pointed
+/// at it (held on its way), and by child 12, which snap1 added under it with grandchild 102.
+/// Snap1 deleted the rows referring to the parent (`fk.rs`, `delete_referring`), and the
+/// master's grandchild 100 under child 10 with them; the echo of the refused re-point brought
+/// child 10 back, not the grandchild. A foreign parent delete that rows with own changes in
+/// flight refuse is now made without foreign key checks: those rows stay until their echoes
+/// settle them (child 10 as the master holds it; child 12 and grandchild 102, which the master
+/// refused, deleted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_delete_keeps_the_rows_under_a_restricting_child_snap1_repoints_at_it() {
+    let star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; CREATE TABLE p (id INT PRIMARY KEY, v INT); \
+             CREATE TABLE c (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES p (id)); \
+             CREATE TABLE g (id INT PRIMARY KEY, cid INT, FOREIGN KEY (cid) REFERENCES c (id)); \
+             CREATE TABLE u (id INT PRIMARY KEY, v INT); \
+             INSERT INTO p VALUES (1, 0), (2, 0), (3, 0); \
+             INSERT INTO c VALUES (10, 2), (11, 2); \
+             INSERT INTO g VALUES (100, 10), (101, 11); \
+             INSERT INTO u VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    while_snap1_waits(
+        &star,
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.c SET pid = 1 WHERE id = 10; \
+         INSERT INTO MOST.c VALUES (12, 1); INSERT INTO MOST.g VALUES (102, 12); COMMIT",
         "update",
         "DELETE FROM MOST.p WHERE id = 1",
         None,

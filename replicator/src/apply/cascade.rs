@@ -79,11 +79,11 @@ const CACHE_FOR: Duration = Duration::from_secs(10);
 const MAX_DEPTH: u32 = 8;
 
 /// The most rows of a delete whose referring rows are looked at for own changes in flight
-/// ([`Applier::cascades_to_own_rows`]).
+/// ([`Applier::delete_reaches_own_rows`]).
 const OWN_BELOW_ROWS: usize = 100;
 
 /// A foreign key with a cascading delete rule (or, in [`CascadeCache`]'s `on_update`, update
-/// rule) that refers to a table.
+/// rule; in its `restricting`, a delete rule that refuses) that refers to a table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CascadeRef {
     pub schema: String,
@@ -125,6 +125,9 @@ pub(super) struct CascadeCache {
     by_table: HashMap<(String, String), Arc<Vec<CascadeRef>>>,
     /// The keys with a cascading update rule (`ON UPDATE CASCADE`, `ON UPDATE SET NULL`).
     on_update: HashMap<(String, String), Arc<Vec<CascadeRef>>>,
+    /// The keys whose delete rule refuses a delete of a row referred to (`RESTRICT`, `NO
+    /// ACTION`); `set_null` is false.
+    restricting: HashMap<(String, String), Arc<Vec<CascadeRef>>>,
     shapes: HashMap<(String, String), Arc<Shape>>,
 }
 
@@ -133,6 +136,7 @@ impl CascadeCache {
         self.read_at = None;
         self.by_table.clear();
         self.on_update.clear();
+        self.restricting.clear();
         self.shapes.clear();
     }
 }
@@ -470,7 +474,19 @@ impl Applier {
         Ok(refs_to(&self.cascades.on_update, schema, table))
     }
 
-    /// Reads every cascading foreign key, when not read within [`CACHE_FOR`].
+    /// The foreign keys whose delete rule refuses a delete of a row referred to (`RESTRICT`,
+    /// `NO ACTION`) that refer to `schema.table` (read with [`Applier::cascading_refs`]).
+    pub(super) async fn restricting_refs(
+        &mut self,
+        schema: &str,
+        table: &str,
+    ) -> Result<Arc<Vec<CascadeRef>>> {
+        self.read_cascading_keys().await?;
+        Ok(refs_to(&self.cascades.restricting, schema, table))
+    }
+
+    /// Reads every foreign key (by its rules: cascading, or refusing deletes), when not read
+    /// within [`CACHE_FOR`].
     async fn read_cascading_keys(&mut self) -> Result<()> {
         if self
             .cascades
@@ -487,26 +503,31 @@ impl Applier {
                      JOIN information_schema.KEY_COLUMN_USAGE k \
                      ON k.CONSTRAINT_SCHEMA = r.CONSTRAINT_SCHEMA \
                      AND k.CONSTRAINT_NAME = r.CONSTRAINT_NAME AND k.TABLE_NAME = r.TABLE_NAME \
-                     WHERE r.DELETE_RULE IN ('CASCADE', 'SET NULL') \
-                     OR r.UPDATE_RULE IN ('CASCADE', 'SET NULL') \
                      ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION",
                 )
                 .await
-                .map_err(Error::db("reading the cascading foreign keys"))?;
+                .map_err(Error::db("reading the foreign keys"))?;
             let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
             let cascading = |rule: &[u8]| rule == b"CASCADE" || rule == b"SET NULL";
             type ByTable = HashMap<(String, String), Vec<CascadeRef>>;
-            let (mut by_table, mut on_update): (ByTable, ByTable) = Default::default();
+            let (mut by_table, mut on_update, mut restricting): (ByTable, ByTable, ByTable) =
+                Default::default();
             let mut last: Option<(Vec<u8>, Vec<u8>, Vec<u8>)> = None;
             for (ps, pt, s, t, name, on_delete, on_upd, col, referenced) in rows {
                 let id = (s.clone(), t.clone(), name);
                 // A key's columns are consecutive rows, all referring to one table.
                 let first = last.as_ref() != Some(&id);
                 last = Some(id);
-                for (map, rule) in [(&mut by_table, &on_delete), (&mut on_update, &on_upd)] {
-                    if !cascading(rule) {
-                        continue;
-                    }
+                // Every key is in one of the delete maps; in `on_update` when its update rule
+                // cascades.
+                let delete_map = if cascading(&on_delete) {
+                    &mut by_table
+                } else {
+                    &mut restricting
+                };
+                let update_map = cascading(&on_upd).then_some(&mut on_update);
+                for (map, rule) in [(Some(delete_map), &on_delete), (update_map, &on_upd)] {
+                    let Some(map) = map else { continue };
                     let refs = map.entry((text(&ps), text(&pt))).or_default();
                     if first {
                         refs.push(CascadeRef {
@@ -525,6 +546,7 @@ impl Applier {
             let shared = |m: ByTable| m.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
             self.cascades.by_table = shared(by_table);
             self.cascades.on_update = shared(on_update);
+            self.cascades.restricting = shared(restricting);
             self.cascades.shapes.clear();
             self.cascades.read_at = Some(Instant::now());
         }
@@ -724,12 +746,17 @@ impl Applier {
         })
     }
 
-    /// Whether a delete of `rows` of `meta`'s table here would cascade to a row with an own
-    /// change in flight (a child this node re-pointed at one of them, which the master does not
-    /// hold so): made with checks, the server deleted it here, and the master's rows referring
-    /// to it in turn with it, which the echo that settles the child does not bring back. At
-    /// most [`OWN_BELOW_ROWS`] rows are looked at (more: false).
-    pub(super) async fn cascades_to_own_rows(
+    /// Whether a delete of `rows` of `meta`'s table here would reach a row with an own change
+    /// in flight (a child this node re-pointed at one of them, or added under it, which the
+    /// master does not hold so):
+    /// - through a cascading key, made with checks, the server deleted it here, and the master's
+    ///   rows referring to it in turn with it, which the echo that settles the child does not
+    ///   bring back;
+    /// - through a key that refuses the delete, the rows referring to it were deleted here
+    ///   first ([`Applier::delete_referring`]), with the same loss.
+    ///
+    /// At most [`OWN_BELOW_ROWS`] rows are looked at (more: false).
+    pub(super) async fn delete_reaches_own_rows(
         &mut self,
         meta: &TableMeta,
         rows: &[RowPair<'_>],
@@ -740,8 +767,9 @@ impl Applier {
         if rows.len() > OWN_BELOW_ROWS {
             return Ok(false);
         }
-        let refs = self.cascading_refs(&meta.schema, &meta.table).await?;
-        for r in refs.iter() {
+        let cascading = self.cascading_refs(&meta.schema, &meta.table).await?;
+        let restricting = self.restricting_refs(&meta.schema, &meta.table).await?;
+        for r in cascading.iter().chain(restricting.iter()) {
             if (r.schema == meta.schema && r.table == meta.table)
                 || !images.has_keys(&r.full_name())
             {

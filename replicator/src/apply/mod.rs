@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 use mysql_async::prelude::*;
 use mysql_async::Conn;
-use tracing::{debug, error, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::STATE_SCHEMA;
 use crate::error::{Error, Result};
@@ -1232,15 +1232,16 @@ impl Applier {
             // move of its parent the master made first).
             self.follow_here(&chunk.table, &left_alone).await?;
         }
-        // A foreign delete that would cascade here to a row with an own change in flight is
-        // made without foreign key checks ([`Applier::cascades_to_own_rows`]); the master's own
-        // makes its other cascades explicitly below (the hub's are rows of the transaction).
+        // A foreign delete that would cascade here to a row with an own change in flight, or
+        // that such a row refuses, is made without foreign key checks
+        // ([`Applier::delete_reaches_own_rows`]); the master's own makes its other cascades
+        // explicitly below (the hub's are rows of the transaction).
         let own_below = chunk.kind == RowKind::Delete
             && !echo
             && !detect
             && skip_row.is_some()
             && !self.checks_off(chunk)
-            && self.cascades_to_own_rows(&chunk.table, &rows).await?;
+            && self.delete_reaches_own_rows(&chunk.table, &rows).await?;
         if let (true, RowKind::Delete, Some(skip)) = (cascade_here, chunk.kind, skip_row) {
             // Rows left alone: their delete, and so its cascade, is not made here. Applied
             // without foreign key checks (this node lacks a parent a row of the transaction
@@ -1341,9 +1342,11 @@ impl Applier {
         if detect {
             self.rows_checked(chunk, &plan, &rows).await?;
         } else if own_below {
-            debug!(target_node = %self.label, table = %chunk.table.full_name(),
-                   "a delete that would cascade to rows with own changes on their way: made \
-                    without foreign key checks");
+            info!(target_node = %self.label, table = %chunk.table.full_name(),
+                  rows = rows.len(),
+                  "the master deleted rows that rows made here refer to, with their changes \
+                   on their way to the master: the delete is made without foreign key checks, \
+                   and those rows stay until their echoes bring the master's version of them");
             self.fk_checks_off("starsync_own")
                 .await
                 .map_err(Error::db("turning foreign key checks off"))?;

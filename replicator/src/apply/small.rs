@@ -225,7 +225,7 @@ impl Applier {
             // And a snap's deletes of such a table while rows of a table referring to it, at
             // any level, have images left alone (the master's own delete cascades to those
             // images, [`Applier::cascade_images`]), or own changes in flight (the delete may
-            // have to be made without checks, [`Applier::cascades_to_own_rows`]).
+            // have to be made without checks, [`Applier::delete_reaches_own_rows`]).
             if chunk.kind == RowKind::Delete && (checked || skip.is_some()) {
                 let refs = self
                     .cascading_refs(&chunk.table.schema, &chunk.table.table)
