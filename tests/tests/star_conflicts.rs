@@ -1357,6 +1357,61 @@ async fn a_parent_delete_keeps_the_rows_under_a_child_snap1_repoints_at_it() {
     }
 }
 
+/// The other side of `a_parent_delete_keeps_the_rows_under_a_child_snap1_repoints_at_it`: snap1
+/// changes a column of child 10, which refers to parent 1 on the master too, and adds
+/// grandchild 102 under child 12 (held on their way), while the DBA deletes parent 1, whose
+/// cascade takes children 10, 11 and 12 and grandchildren 100 and 101 on the master. Snap1
+/// keeps its own child through the delete, made there without foreign key checks, and so the
+/// master's grandchild 100 under child 10; the echoes of the refused changes delete child 10
+/// and grandchild 102 (the master does not have them), and rows still referring to a row an
+/// echo deletes go with it (the master cannot hold them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_delete_takes_the_rows_under_a_child_snap1_changes() {
+    let star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; CREATE TABLE p (id INT PRIMARY KEY, v INT); \
+             CREATE TABLE c (id INT PRIMARY KEY, pid INT, v INT, \
+             FOREIGN KEY (pid) REFERENCES p (id) ON DELETE CASCADE); \
+             CREATE TABLE g (id INT PRIMARY KEY, cid INT, \
+             FOREIGN KEY (cid) REFERENCES c (id) ON DELETE CASCADE); \
+             CREATE TABLE u (id INT PRIMARY KEY, v INT); \
+             INSERT INTO p VALUES (1, 0), (2, 0); \
+             INSERT INTO c VALUES (10, 1, 0), (11, 1, 0), (12, 1, 0), (13, 2, 0); \
+             INSERT INTO g VALUES (100, 10), (101, 11), (103, 13); \
+             INSERT INTO u VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    while_snap1_waits(
+        &star,
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.c SET v = 1 WHERE id = 10; \
+         INSERT INTO MOST.g VALUES (102, 12); COMMIT",
+        "update",
+        "DELETE FROM MOST.p WHERE id = 1",
+        None,
+    )
+    .await;
+    converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.g"]).await;
+    for node in &star.cluster.nodes {
+        let c: Vec<(i32, i32, i32)> = node
+            .query("SELECT * FROM MOST.c ORDER BY id")
+            .await
+            .unwrap();
+        let g: Vec<(i32, i32)> = node
+            .query("SELECT * FROM MOST.g ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(
+            (c, g),
+            (vec![(13, 2, 0)], vec![(103, 13)]),
+            "{}",
+            node.name()
+        );
+    }
+}
+
 /// As `a_parent_delete_keeps_the_rows_under_a_child_snap1_repoints_at_it`, under `RESTRICT`
 /// keys: the master's delete of parent 1 is refused on snap1 by child 10, which snap1 re-pointed
 /// at it (held on its way), and by child 12, which snap1 added under it with grandchild 102.

@@ -1332,6 +1332,7 @@ impl Applier {
                     self.rows_forced(chunk, &plan, &now).await?;
                     rows = now;
                 }
+                self.echo_deletes_cascade(chunk, &rows, skip_row).await?;
                 if let Some(o) = self.open.as_mut() {
                     o.rows += rows.len() as u64;
                 }
@@ -1357,6 +1358,9 @@ impl Applier {
             r?;
         } else {
             self.rows_forced(chunk, &plan, &rows).await?;
+            if echo {
+                self.echo_deletes_cascade(chunk, &rows, skip_row).await?;
+            }
             if cascade_here && chunk.kind == RowKind::Update && self.unchecked_here(chunk) {
                 // The master's own update, applied without checks: its rows' followers.
                 self.follow_here(&chunk.table, &rows).await?;
@@ -1366,6 +1370,54 @@ impl Applier {
             o.rows += n;
         }
         Ok(())
+    }
+
+    /// After an echo's deletes of `rows` here (rows this node held: the master does not hold
+    /// them, as when it refused an own change of the row and its record says so,
+    /// [`super::refused`]): the rows here referring to them through cascading keys, whose own
+    /// changes are not in flight, are deleted (or their keys set to NULL), as the master's
+    /// cascade made them ([`Applier::cascade_here`], with foreign key checks on, so deeper
+    /// levels cascade too): the master cannot hold a row referring to one it lacks. The echo's
+    /// delete is forced without checks (its refused rows come parent first), which cascades
+    /// nothing: a child this node kept through the master's parent delete, made without checks
+    /// because the child's own change was in flight ([`Applier::delete_reaches_own_rows`]),
+    /// went with its echo, and the master's rows under it, which the master's cascade had taken
+    /// with the child there, stayed here for good.
+    async fn echo_deletes_cascade(
+        &mut self,
+        chunk: &RowsChunk,
+        rows: &[RowPair<'_>],
+        skip_row: Option<SkipRow<'_>>,
+    ) -> Result<()> {
+        let Some(skip) = skip_row else {
+            return Ok(());
+        };
+        if chunk.kind != RowKind::Delete || rows.is_empty() {
+            return Ok(());
+        }
+        let meta = &chunk.table;
+        if self
+            .cascading_refs(&meta.schema, &meta.table)
+            .await?
+            .is_empty()
+        {
+            return Ok(());
+        }
+        self.conn
+            .query_drop("SET @starsync_echo_fk = @@foreign_key_checks, foreign_key_checks = 1")
+            .await
+            .map_err(Error::db("turning foreign key checks on"))?;
+        let mut r = Ok(());
+        for before in rows.iter().filter_map(|r| r.0) {
+            r = self.cascade_here(meta, before, skip).await;
+            if r.is_err() {
+                break;
+            }
+        }
+        self.restore_fk_checks("starsync_echo_fk")
+            .await
+            .map_err(Error::db("turning foreign key checks back"))?;
+        r
     }
 
     /// A sequence's row as the origin logged it after `NEXTVAL` or `SETVAL`: the next value not
