@@ -1412,6 +1412,102 @@ async fn a_parent_delete_takes_the_rows_under_a_child_snap1_changes() {
     }
 }
 
+/// The DBA adds a row referring to parent 5 of `q` and deletes parent 1 of `p` in one
+/// transaction, while snap1's delete of parent 5 is on its way (held). Snap1 lacks parent 5, so
+/// it applies the DBA's transaction without foreign key checks; the master's cascade of parent
+/// 1's delete (child 10, and grandchild 100 under it) is made explicitly there
+/// (`Applier::cascade_here`), which deleted child 10 with checks still off: grandchild 100
+/// stayed on snap1 for good. The cascade is now made with checks on. The master refuses
+/// snap1's delete (row 1 of `r` refers to parent 5), and the echo brings parent 5 back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_masters_cascade_made_without_checks_reaches_every_level() {
+    let star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; CREATE TABLE p (id INT PRIMARY KEY, v INT); \
+             CREATE TABLE c (id INT PRIMARY KEY, pid INT, \
+             FOREIGN KEY (pid) REFERENCES p (id) ON DELETE CASCADE); \
+             CREATE TABLE g (id INT PRIMARY KEY, cid INT, \
+             FOREIGN KEY (cid) REFERENCES c (id) ON DELETE CASCADE); \
+             CREATE TABLE q (id INT PRIMARY KEY); \
+             CREATE TABLE r (id INT PRIMARY KEY, qid INT, FOREIGN KEY (qid) REFERENCES q (id)); \
+             CREATE TABLE u (id INT PRIMARY KEY, v INT); \
+             INSERT INTO p VALUES (1, 0), (2, 0); INSERT INTO c VALUES (10, 1), (11, 2); \
+             INSERT INTO g VALUES (100, 10), (101, 11); INSERT INTO q VALUES (5), (6); \
+             INSERT INTO u VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    while_snap1_waits(
+        &star,
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; DELETE FROM MOST.q WHERE id = 5; COMMIT",
+        "delete",
+        "BEGIN; INSERT INTO MOST.r VALUES (1, 5); DELETE FROM MOST.p WHERE id = 1; COMMIT",
+        None,
+    )
+    .await;
+    converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.g", "MOST.q", "MOST.r"]).await;
+    for node in &star.cluster.nodes {
+        let c: Vec<(i32, i32)> = node
+            .query("SELECT * FROM MOST.c ORDER BY id")
+            .await
+            .unwrap();
+        let g: Vec<(i32, i32)> = node
+            .query("SELECT * FROM MOST.g ORDER BY id")
+            .await
+            .unwrap();
+        let q: Vec<i32> = node
+            .query("SELECT id FROM MOST.q ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(
+            (c, g, q),
+            (vec![(11, 2)], vec![(101, 11)], vec![5, 6]),
+            "{}",
+            node.name()
+        );
+    }
+}
+
+/// The DBA deletes parent 1 with foreign key checks off (its children stay on the master, as
+/// MariaDB does) while snap1's change of parent 1 is on its way (held). Snap1 leaves the delete
+/// alone, and made the master's cascade of it there explicitly, deleting child 10, which every
+/// other node kept. A delete its origin made without checks is no longer cascaded here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_masters_delete_made_without_checks_cascades_nowhere() {
+    let star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; CREATE TABLE p (id INT PRIMARY KEY, v INT); \
+             CREATE TABLE c (id INT PRIMARY KEY, pid INT, \
+             FOREIGN KEY (pid) REFERENCES p (id) ON DELETE CASCADE); \
+             CREATE TABLE u (id INT PRIMARY KEY, v INT); \
+             INSERT INTO p VALUES (1, 0), (2, 0); INSERT INTO c VALUES (10, 1), (11, 2); \
+             INSERT INTO u VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    while_snap1_waits(
+        &star,
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.p SET v = 1 WHERE id = 1; \
+         COMMIT",
+        "update",
+        "SET foreign_key_checks = 0; DELETE FROM MOST.p WHERE id = 1; SET foreign_key_checks = 1",
+        None,
+    )
+    .await;
+    converged_or_show(&star, &["MOST.p", "MOST.c"]).await;
+    for node in &star.cluster.nodes {
+        let c: Vec<(i32, i32)> = node
+            .query("SELECT * FROM MOST.c ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(c, vec![(10, 1), (11, 2)], "{}", node.name());
+    }
+}
+
 /// As `a_parent_delete_keeps_the_rows_under_a_child_snap1_repoints_at_it`, under `RESTRICT`
 /// keys: the master's delete of parent 1 is refused on snap1 by child 10, which snap1 re-pointed
 /// at it (held on its way), and by child 12, which snap1 added under it with grandchild 102.

@@ -865,7 +865,9 @@ impl Applier {
     ///   the NULL key) as its image, for the echo that releases it;
     /// - any other row here that refers to it: deleted (or its key set to NULL), one by one.
     ///
-    /// Deeper levels cascade from these deletes, as on the master (not without checks), and
+    /// Deeper levels cascade from these deletes, as on the master (with foreign key checks on,
+    /// whatever the transaction here has them: before stop 31, one applied without them left
+    /// the rows below for good), and
     /// the images left alone further down go with them ([`Applier::cascade_images_below`]);
     /// from an image made a delete (a master's row deleted there), its cascade is made here
     /// the same way, on the rows here and the images referring to it. In the
@@ -878,7 +880,18 @@ impl Applier {
         before: &[Value],
         skip: SkipRow<'_>,
     ) -> Result<()> {
-        self.cascade_here_below(meta, before, skip, 0).await
+        // With foreign key checks on, as the master's cascade ran, whatever the transaction
+        // here has them (without, a deleted row's own cascade, further down, stayed undone).
+        self.conn
+            .query_drop("SET @starsync_cascade_fk = @@foreign_key_checks, foreign_key_checks = 1")
+            .await
+            .map_err(Error::db("turning foreign key checks on for a cascade"))?;
+        let r = self.cascade_here_below(meta, before, skip, 0).await;
+        self.conn
+            .query_drop("SET foreign_key_checks = @starsync_cascade_fk")
+            .await
+            .map_err(Error::db("turning foreign key checks back"))?;
+        r
     }
 
     /// [`Applier::cascade_here`] of the row `before`, `depth` levels below the row deleted.

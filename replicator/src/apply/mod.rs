@@ -1242,7 +1242,11 @@ impl Applier {
             && skip_row.is_some()
             && !self.checks_off(chunk)
             && self.delete_reaches_own_rows(&chunk.table, &rows).await?;
-        if let (true, RowKind::Delete, Some(skip)) = (cascade_here, chunk.kind, skip_row) {
+        // A delete its origin made without foreign key checks cascaded nothing there.
+        let cascaded = !chunk.no_fk_checks;
+        if let (true, RowKind::Delete, Some(skip), true) =
+            (cascade_here, chunk.kind, skip_row, cascaded)
+        {
             // Rows left alone: their delete, and so its cascade, is not made here. Applied
             // without foreign key checks (this node lacks a parent a row of the transaction
             // needs, `without_fk_checks`, or an own row would go with it): the server makes no
@@ -1376,8 +1380,8 @@ impl Applier {
     /// them, as when it refused an own change of the row and its record says so,
     /// [`super::refused`]): the rows here referring to them through cascading keys, whose own
     /// changes are not in flight, are deleted (or their keys set to NULL), as the master's
-    /// cascade made them ([`Applier::cascade_here`], with foreign key checks on, so deeper
-    /// levels cascade too): the master cannot hold a row referring to one it lacks. The echo's
+    /// cascade made them ([`Applier::cascade_here`]): the master cannot hold a row referring to
+    /// one it lacks. The echo's
     /// delete is forced without checks (its refused rows come parent first), which cascades
     /// nothing: a child this node kept through the master's parent delete, made without checks
     /// because the child's own change was in flight ([`Applier::delete_reaches_own_rows`]),
@@ -1403,21 +1407,10 @@ impl Applier {
         {
             return Ok(());
         }
-        self.conn
-            .query_drop("SET @starsync_echo_fk = @@foreign_key_checks, foreign_key_checks = 1")
-            .await
-            .map_err(Error::db("turning foreign key checks on"))?;
-        let mut r = Ok(());
         for before in rows.iter().filter_map(|r| r.0) {
-            r = self.cascade_here(meta, before, skip).await;
-            if r.is_err() {
-                break;
-            }
+            self.cascade_here(meta, before, skip).await?;
         }
-        self.restore_fk_checks("starsync_echo_fk")
-            .await
-            .map_err(Error::db("turning foreign key checks back"))?;
-        r
+        Ok(())
     }
 
     /// A sequence's row as the origin logged it after `NEXTVAL` or `SETVAL`: the next value not
