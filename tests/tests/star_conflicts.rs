@@ -1508,6 +1508,83 @@ async fn a_masters_delete_made_without_checks_cascades_nowhere() {
     }
 }
 
+/// As `a_masters_delete_made_without_checks_cascades_nowhere`, for a key move: the DBA moves
+/// parent 1 to key 5 with foreign key checks off (child 10 keeps referring to 1 on the master:
+/// `ON UPDATE CASCADE` makes nothing so) while snap1's change of parent 1 is on its way. Snap1
+/// leaves the move alone, and made what followed it on the master explicitly there
+/// (`Applier::follow_here`): child 10 moved to 5 on snap1 only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_masters_key_move_made_without_checks_moves_no_children() {
+    let star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; CREATE TABLE p (id INT PRIMARY KEY, v INT); \
+             CREATE TABLE c (id INT PRIMARY KEY, pid INT, \
+             FOREIGN KEY (pid) REFERENCES p (id) ON UPDATE CASCADE); \
+             CREATE TABLE u (id INT PRIMARY KEY, v INT); \
+             INSERT INTO p VALUES (1, 0), (2, 0); INSERT INTO c VALUES (10, 1), (11, 2); \
+             INSERT INTO u VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    while_snap1_waits(
+        &star,
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.p SET v = 1 WHERE id = 1; \
+         COMMIT",
+        "update",
+        "SET foreign_key_checks = 0; UPDATE MOST.p SET id = 5 WHERE id = 1; \
+         SET foreign_key_checks = 1",
+        None,
+    )
+    .await;
+    converged_or_show(&star, &["MOST.p", "MOST.c"]).await;
+    for node in &star.cluster.nodes {
+        let c: Vec<(i32, i32)> = node
+            .query("SELECT * FROM MOST.c ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(c, vec![(10, 1), (11, 2)], "{}", node.name());
+    }
+}
+
+/// A snap user deletes parent 1 with foreign key checks off: child 10 stays there, as MariaDB
+/// keeps it. The hub made the delete's cascade explicit on the master, as for any snap's
+/// delete, and every node, snap1 with the echo, lost child 10. A delete its origin made
+/// without checks now cascades nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snaps_delete_made_without_checks_cascades_nowhere() {
+    let star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; CREATE TABLE p (id INT PRIMARY KEY, v INT); \
+             CREATE TABLE c (id INT PRIMARY KEY, pid INT, \
+             FOREIGN KEY (pid) REFERENCES p (id) ON DELETE CASCADE); \
+             INSERT INTO p VALUES (1, 0), (2, 0); INSERT INTO c VALUES (10, 1), (11, 2)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    app_exec(
+        star.snap(0),
+        "SET foreign_key_checks = 0; DELETE FROM MOST.p WHERE id = 1",
+    )
+    .await
+    .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    for node in &star.cluster.nodes {
+        let p: Vec<i32> = node
+            .query("SELECT id FROM MOST.p ORDER BY id")
+            .await
+            .unwrap();
+        let c: Vec<(i32, i32)> = node
+            .query("SELECT * FROM MOST.c ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!((p, c), (vec![2], vec![(10, 1), (11, 2)]), "{}", node.name());
+    }
+}
+
 /// As `a_parent_delete_keeps_the_rows_under_a_child_snap1_repoints_at_it`, under `RESTRICT`
 /// keys: the master's delete of parent 1 is refused on snap1 by child 10, which snap1 re-pointed
 /// at it (held on its way), and by child 12, which snap1 added under it with grandchild 102.

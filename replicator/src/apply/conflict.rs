@@ -192,9 +192,11 @@ impl Applier {
             }
             // A delete of a row the master holds, or a move of it to another key written as a
             // delete and an insert: what refers to it through cascading keys goes first,
-            // binlogged ([`super::cascade`]).
+            // binlogged ([`super::cascade`]); unless its origin made it without foreign key
+            // checks, which cascade nothing (the referring rows stay there, as here).
+            let cascades = !chunk.no_fk_checks;
             let (res, converted) = match (chunk.kind, before, &current) {
-                (RowKind::Delete, Some(b), Some(_)) => {
+                (RowKind::Delete, Some(b), Some(_)) if cascades => {
                     match self.cascade_explicitly(meta, plan, b).await {
                         Ok(()) => {
                             self.force_checked(plan, chunk.kind, before, after, false)
@@ -204,7 +206,7 @@ impl Applier {
                         Err(CascadeError::Other(e)) => return Err(e),
                     }
                 }
-                (RowKind::Update, Some(b), Some(_)) if moved && !follows => {
+                (RowKind::Update, Some(b), Some(_)) if moved && !follows && cascades => {
                     // Keys that cascade a delete of the row but not a move of it (`ON UPDATE
                     // RESTRICT`, `NO ACTION`): the move is first tried as one `UPDATE`, as its
                     // origin made it, so that the server refuses it while rows here refer to

@@ -1224,7 +1224,9 @@ impl Applier {
                 rows.push(r);
             }
         }
-        if let (true, RowKind::Update, Some(_)) = (cascade_here, chunk.kind, skip_row) {
+        if let (true, RowKind::Update, Some(_), false) =
+            (cascade_here, chunk.kind, skip_row, chunk.no_fk_checks)
+        {
             // Rows left alone: the master's update of them is not made here, nor what followed
             // it there, below its binlog, through keys with an update rule. Left so, the rows
             // following it kept their old values here for good when the own change in flight
