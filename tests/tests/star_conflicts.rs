@@ -1585,6 +1585,65 @@ async fn a_snaps_delete_made_without_checks_cascades_nowhere() {
     }
 }
 
+/// As `a_parent_delete_keeps_the_rows_under_a_restricting_child_snap1_repoints_at_it`, with a
+/// delete of 150 parents, more than a snap looks at before making a delete
+/// (`Applier::delete_reaches_own_rows`): once rows here refuse it, and all of them have own
+/// changes in flight, the delete is made without foreign key checks
+/// (`Applier::refused_by_own_rows_only`); before, `delete_referring` deleted child 10 and the
+/// master's grandchild 100 under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_parent_delete_keeps_the_rows_under_a_restricting_child_snap1_repoints_at_it() {
+    let star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; CREATE TABLE p (id INT PRIMARY KEY, v INT); \
+             CREATE TABLE c (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES p (id)); \
+             CREATE TABLE g (id INT PRIMARY KEY, cid INT, FOREIGN KEY (cid) REFERENCES c (id)); \
+             CREATE TABLE u (id INT PRIMARY KEY, v INT); \
+             INSERT INTO p SELECT seq, 0 FROM seq_1_to_150; INSERT INTO p VALUES (200, 0); \
+             INSERT INTO c VALUES (10, 200), (11, 200); \
+             INSERT INTO g VALUES (100, 10), (101, 11); \
+             INSERT INTO u VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    while_snap1_waits(
+        &star,
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.c SET pid = 7 WHERE id = 10; \
+         INSERT INTO MOST.c VALUES (12, 8); INSERT INTO MOST.g VALUES (102, 12); COMMIT",
+        "update",
+        "DELETE FROM MOST.p WHERE id <= 150",
+        None,
+    )
+    .await;
+    converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.g"]).await;
+    for node in &star.cluster.nodes {
+        let p: Vec<i32> = node
+            .query("SELECT id FROM MOST.p ORDER BY id")
+            .await
+            .unwrap();
+        let c: Vec<(i32, i32)> = node
+            .query("SELECT * FROM MOST.c ORDER BY id")
+            .await
+            .unwrap();
+        let g: Vec<(i32, i32)> = node
+            .query("SELECT * FROM MOST.g ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(
+            (p, c, g),
+            (
+                vec![200],
+                vec![(10, 200), (11, 200)],
+                vec![(100, 10), (101, 11)]
+            ),
+            "{}",
+            node.name()
+        );
+    }
+}
+
 /// As `a_parent_delete_keeps_the_rows_under_a_child_snap1_repoints_at_it`, under `RESTRICT`
 /// keys: the master's delete of parent 1 is refused on snap1 by child 10, which snap1 re-pointed
 /// at it (held on its way), and by child 12, which snap1 added under it with grandchild 102.

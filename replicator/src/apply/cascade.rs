@@ -105,7 +105,11 @@ impl CascadeRef {
     /// The positions in `meta`'s rows of the columns this key refers to, and their values in
     /// `row`; `None` when the image lacks one (a minimal row image) or refers to nothing (one
     /// is NULL).
-    fn referred(&self, meta: &TableMeta, row: &[Value]) -> Option<(Vec<usize>, Vec<Value>)> {
+    pub(super) fn referred(
+        &self,
+        meta: &TableMeta,
+        row: &[Value],
+    ) -> Option<(Vec<usize>, Vec<Value>)> {
         let idx = meta.positions(&self.referenced)?;
         if refers_to_nothing(row, &idx) {
             return None;
@@ -221,7 +225,7 @@ fn set_null(names: &[String]) -> String {
 
 /// The primary key of `row` (a row of `meta`'s table) encoded as in-flight keys and images
 /// left alone have it.
-fn encoded_key(meta: &TableMeta, row: &[Value]) -> Vec<u8> {
+pub(super) fn encoded_key(meta: &TableMeta, row: &[Value]) -> Vec<u8> {
     rmp_serde::to_vec(&meta.key_of(row)).unwrap_or_default()
 }
 
@@ -821,7 +825,7 @@ impl Applier {
     /// The rows here of `r`'s table that refer, through `r`, to `row` (its key's referred
     /// columns at `idx`), each as a one-row chunk of its values and table (primary key in the
     /// key's order, as in-flight keys have it).
-    async fn referring_rows(
+    pub(super) async fn referring_rows(
         &mut self,
         r: &CascadeRef,
         idx: &[usize],

@@ -29,6 +29,9 @@ const MAX_DEPTH: usize = 8;
 pub struct Constraint {
     /// The referring table, quoted (`` `db`.`child` ``).
     pub child: String,
+    /// The referring table's schema and name, unquoted.
+    pub child_schema: String,
+    pub child_table: String,
     pub child_cols: Vec<String>,
     pub parent_cols: Vec<String>,
 }
@@ -39,8 +42,8 @@ pub fn parse_constraint(msg: &str) -> Option<Constraint> {
     let rest = &msg[msg.find("constraint fails (")? + "constraint fails (".len()..];
     let (child, rest) = rest.split_once(", CONSTRAINT ")?;
     let names = super::sql::backticked(child);
-    let child = match names.as_slice() {
-        [db, t] => super::sql::qualified(db, t),
+    let (child, child_schema, child_table) = match names.as_slice() {
+        [db, t] => (super::sql::qualified(db, t), db.clone(), t.clone()),
         _ => return None,
     };
     let (_, rest) = rest.split_once(" FOREIGN KEY (")?;
@@ -52,6 +55,8 @@ pub fn parse_constraint(msg: &str) -> Option<Constraint> {
     let parent_cols = super::sql::backticked(&rest[open..close]);
     (!child_cols.is_empty() && child_cols.len() == parent_cols.len()).then_some(Constraint {
         child,
+        child_schema,
+        child_table,
         child_cols,
         parent_cols,
     })
@@ -111,6 +116,56 @@ impl Applier {
     /// brings the parent back ([`super::refused`]).
     pub fn without_fk_checks(&mut self, gtid: Gtid) {
         self.without_fk_checks = Some(gtid);
+    }
+
+    /// Makes the next delete chunk applied here without foreign key checks, keeping the rows
+    /// referring to its rows (see [`Applier::refused_by_own_rows_only`]).
+    pub fn apply_next_delete_over_own_rows(&mut self) {
+        self.next_delete_over_own_rows = true;
+    }
+
+    /// After the delete `chunk` failed with `e` (see [`is_referenced`]), in its transaction begun
+    /// again (the caller replayed the rows before it): whether every row here that refers to
+    /// the rows it deletes through the key `e` names has an own change in flight (rows this
+    /// node made or re-pointed, which the master refuses or has refused). Then the delete is
+    /// made without foreign key checks and they stay until their echoes settle them
+    /// ([`Applier::apply_next_delete_over_own_rows`]): deleted here ([`Applier::delete_referring`]),
+    /// a child the master holds elsewhere, re-pointed here, came back with its echo, and the
+    /// master's rows under it did not. (A delete of up to [`super::cascade`]'s
+    /// `OWN_BELOW_ROWS` rows is looked at before it is made; this is for larger ones.)
+    pub async fn refused_by_own_rows_only(&mut self, e: &Error, chunk: &RowsChunk) -> Result<bool> {
+        let Some(images) = self.left_images.clone() else {
+            return Ok(false);
+        };
+        let Some(c) = refused(e).and_then(|(_, m)| parse_constraint(&m)) else {
+            return Ok(false);
+        };
+        let key = super::cascade::CascadeRef {
+            schema: c.child_schema.clone(),
+            table: c.child_table.clone(),
+            columns: c.child_cols.clone(),
+            referenced: c.parent_cols.clone(),
+            set_null: false,
+        };
+        if chunk.kind != RowKind::Delete || !images.has_keys(&key.full_name()) {
+            return Ok(false);
+        }
+        let mut found = 0;
+        for before in chunk.rows().filter_map(|r| r.0) {
+            let Some((idx, _)) = key.referred(&chunk.table, before) else {
+                continue;
+            };
+            for row in self.referring_rows(&key, &idx, before).await? {
+                if !images.holds(
+                    &key.full_name(),
+                    &super::cascade::encoded_key(&row.table, &row.values),
+                ) {
+                    return Ok(false);
+                }
+                found += 1;
+            }
+        }
+        Ok(found > 0)
     }
 
     /// After `chunk` failed with `e` (see [`is_referenced`]), in its transaction begun again
@@ -249,6 +304,8 @@ mod tests {
             parse_constraint(m),
             Some(Constraint {
                 child: "`MOST`.`c`".into(),
+                child_schema: "MOST".into(),
+                child_table: "c".into(),
                 child_cols: vec!["pid".into(), "k`2".into()],
                 parent_cols: vec!["id".into(), "k".into()],
             })

@@ -528,6 +528,9 @@ pub struct Applier {
     /// A transaction applied without foreign key checks: the master's change adds a row whose
     /// parent this node deleted, in a change of its own the master refuses ([`fk`]).
     without_fk_checks: Option<Gtid>,
+    /// The next delete chunk is made without foreign key checks: rows here refused it, all of
+    /// them with own changes in flight ([`Applier::refused_by_own_rows_only`]).
+    next_delete_over_own_rows: bool,
     /// The target's `max_allowed_packet`: a one-round-trip query must fit it.
     max_packet: usize,
     /// Character set names by collation id, as this server knows them.
@@ -576,6 +579,7 @@ impl Applier {
             commit_rows: None,
             cascades: Default::default(),
             without_fk_checks: None,
+            next_delete_over_own_rows: false,
         })
     }
 
@@ -688,6 +692,7 @@ impl Applier {
         if self.open.is_some() {
             self.abort().await?;
         }
+        self.next_delete_over_own_rows = false;
         let held = if mode.echo {
             self.echo.contains(&b.gtid)
         } else {
@@ -1243,7 +1248,8 @@ impl Applier {
             && !detect
             && skip_row.is_some()
             && !self.checks_off(chunk)
-            && self.delete_reaches_own_rows(&chunk.table, &rows).await?;
+            && (std::mem::take(&mut self.next_delete_over_own_rows)
+                || self.delete_reaches_own_rows(&chunk.table, &rows).await?);
         // A delete its origin made without foreign key checks cascaded nothing there.
         let cascaded = !chunk.no_fk_checks;
         if let (true, RowKind::Delete, Some(skip), true) =
@@ -1738,6 +1744,7 @@ impl Applier {
 
     /// Rolls back the open transaction, if any.
     pub async fn abort(&mut self) -> Result<()> {
+        self.next_delete_over_own_rows = false;
         if let Some(open) = self.open.take() {
             if !open.skip {
                 self.conn

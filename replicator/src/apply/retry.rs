@@ -70,6 +70,8 @@ pub async fn apply_item(
 ) -> Result<Option<Committed>> {
     buf.push(item);
     let mut attempt = 0;
+    // Whether the item was tried over rows here with own changes in flight (once).
+    let mut own_tried = false;
     // A master change refused here because rows made here refer to its row ([`super::fk`]):
     // on a snap applying the master's stream only.
     let foreign = mode.preserve_gtid && !mode.detect_conflicts && !mode.echo;
@@ -88,6 +90,13 @@ pub async fn apply_item(
                 attempt += 1;
                 applier.abort().await?;
                 replay_earlier(applier, buf, mode, skip).await?;
+                if !own_tried {
+                    own_tried = true;
+                    if applier.refused_by_own_rows_only(&e, chunk).await? {
+                        applier.apply_next_delete_over_own_rows();
+                        continue;
+                    }
+                }
                 if applier.delete_referring(&e, chunk).await? == 0 {
                     applier.abort().await.ok();
                     return Err(e);
