@@ -1165,10 +1165,7 @@ async fn images_left_alone_two_levels_down_go_with_the_masters_parent_delete() {
     .await;
     converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.g"]).await;
     for node in &star.cluster.nodes {
-        let p: Vec<(i32, i32)> = node
-            .query("SELECT * FROM MOST.p ORDER BY id")
-            .await
-            .unwrap();
+        let p = id_pairs(node, "MOST.p").await;
         let c: Vec<(i32, i32, i32)> = node
             .query("SELECT * FROM MOST.c ORDER BY id")
             .await
@@ -1286,10 +1283,7 @@ async fn the_echo_of_a_move_leaves_the_key_an_own_change_holds() {
     .await;
     converged_or_show(&star, &["MOST.t"]).await;
     for node in &star.cluster.nodes {
-        let t: Vec<(i32, i32)> = node
-            .query("SELECT * FROM MOST.t ORDER BY id")
-            .await
-            .unwrap();
+        let t = id_pairs(node, "MOST.t").await;
         assert_eq!(t, vec![(2, 0), (3, 9), (6, 0)], "{}", node.name());
     }
 }
@@ -1330,31 +1324,7 @@ async fn a_parent_delete_keeps_the_rows_under_a_child_snap1_repoints_at_it() {
         None,
     )
     .await;
-    converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.g"]).await;
-    for node in &star.cluster.nodes {
-        let p: Vec<i32> = node
-            .query("SELECT id FROM MOST.p ORDER BY id")
-            .await
-            .unwrap();
-        let c: Vec<(i32, i32)> = node
-            .query("SELECT * FROM MOST.c ORDER BY id")
-            .await
-            .unwrap();
-        let g: Vec<(i32, i32)> = node
-            .query("SELECT * FROM MOST.g ORDER BY id")
-            .await
-            .unwrap();
-        assert_eq!(
-            (p, c, g),
-            (
-                vec![2, 3],
-                vec![(10, 2), (11, 2)],
-                vec![(100, 10), (101, 11)]
-            ),
-            "{}",
-            node.name()
-        );
-    }
+    every_node_holds(&star, &[2, 3], &[(10, 2), (11, 2)], &[(100, 10), (101, 11)]).await;
 }
 
 /// The other side of `a_parent_delete_keeps_the_rows_under_a_child_snap1_repoints_at_it`: snap1
@@ -1399,10 +1369,7 @@ async fn a_parent_delete_takes_the_rows_under_a_child_snap1_changes() {
             .query("SELECT * FROM MOST.c ORDER BY id")
             .await
             .unwrap();
-        let g: Vec<(i32, i32)> = node
-            .query("SELECT * FROM MOST.g ORDER BY id")
-            .await
-            .unwrap();
+        let g = id_pairs(node, "MOST.g").await;
         assert_eq!(
             (c, g),
             (vec![(13, 2, 0)], vec![(103, 13)]),
@@ -1449,14 +1416,8 @@ async fn a_masters_cascade_made_without_checks_reaches_every_level() {
     .await;
     converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.g", "MOST.q", "MOST.r"]).await;
     for node in &star.cluster.nodes {
-        let c: Vec<(i32, i32)> = node
-            .query("SELECT * FROM MOST.c ORDER BY id")
-            .await
-            .unwrap();
-        let g: Vec<(i32, i32)> = node
-            .query("SELECT * FROM MOST.g ORDER BY id")
-            .await
-            .unwrap();
+        let c = id_pairs(node, "MOST.c").await;
+        let g = id_pairs(node, "MOST.g").await;
         let q: Vec<i32> = node
             .query("SELECT id FROM MOST.q ORDER BY id")
             .await
@@ -1500,10 +1461,7 @@ async fn a_masters_delete_made_without_checks_cascades_nowhere() {
     .await;
     converged_or_show(&star, &["MOST.p", "MOST.c"]).await;
     for node in &star.cluster.nodes {
-        let c: Vec<(i32, i32)> = node
-            .query("SELECT * FROM MOST.c ORDER BY id")
-            .await
-            .unwrap();
+        let c = id_pairs(node, "MOST.c").await;
         assert_eq!(c, vec![(10, 1), (11, 2)], "{}", node.name());
     }
 }
@@ -1540,10 +1498,7 @@ async fn a_masters_key_move_made_without_checks_moves_no_children() {
     .await;
     converged_or_show(&star, &["MOST.p", "MOST.c"]).await;
     for node in &star.cluster.nodes {
-        let c: Vec<(i32, i32)> = node
-            .query("SELECT * FROM MOST.c ORDER BY id")
-            .await
-            .unwrap();
+        let c = id_pairs(node, "MOST.c").await;
         assert_eq!(c, vec![(10, 1), (11, 2)], "{}", node.name());
     }
 }
@@ -1577,10 +1532,7 @@ async fn a_snaps_delete_made_without_checks_cascades_nowhere() {
             .query("SELECT id FROM MOST.p ORDER BY id")
             .await
             .unwrap();
-        let c: Vec<(i32, i32)> = node
-            .query("SELECT * FROM MOST.c ORDER BY id")
-            .await
-            .unwrap();
+        let c = id_pairs(node, "MOST.c").await;
         assert_eq!((p, c), (vec![2], vec![(10, 1), (11, 2)]), "{}", node.name());
     }
 }
@@ -1617,31 +1569,13 @@ async fn a_large_parent_delete_keeps_the_rows_under_a_restricting_child_snap1_re
         None,
     )
     .await;
-    converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.g"]).await;
-    for node in &star.cluster.nodes {
-        let p: Vec<i32> = node
-            .query("SELECT id FROM MOST.p ORDER BY id")
-            .await
-            .unwrap();
-        let c: Vec<(i32, i32)> = node
-            .query("SELECT * FROM MOST.c ORDER BY id")
-            .await
-            .unwrap();
-        let g: Vec<(i32, i32)> = node
-            .query("SELECT * FROM MOST.g ORDER BY id")
-            .await
-            .unwrap();
-        assert_eq!(
-            (p, c, g),
-            (
-                vec![200],
-                vec![(10, 200), (11, 200)],
-                vec![(100, 10), (101, 11)]
-            ),
-            "{}",
-            node.name()
-        );
-    }
+    every_node_holds(
+        &star,
+        &[200],
+        &[(10, 200), (11, 200)],
+        &[(100, 10), (101, 11)],
+    )
+    .await;
 }
 
 /// As `a_parent_delete_keeps_the_rows_under_a_child_snap1_repoints_at_it`, under `RESTRICT`
@@ -1679,31 +1613,7 @@ async fn a_parent_delete_keeps_the_rows_under_a_restricting_child_snap1_repoints
         None,
     )
     .await;
-    converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.g"]).await;
-    for node in &star.cluster.nodes {
-        let p: Vec<i32> = node
-            .query("SELECT id FROM MOST.p ORDER BY id")
-            .await
-            .unwrap();
-        let c: Vec<(i32, i32)> = node
-            .query("SELECT * FROM MOST.c ORDER BY id")
-            .await
-            .unwrap();
-        let g: Vec<(i32, i32)> = node
-            .query("SELECT * FROM MOST.g ORDER BY id")
-            .await
-            .unwrap();
-        assert_eq!(
-            (p, c, g),
-            (
-                vec![2, 3],
-                vec![(10, 2), (11, 2)],
-                vec![(100, 10), (101, 11)]
-            ),
-            "{}",
-            node.name()
-        );
-    }
+    every_node_holds(&star, &[2, 3], &[(10, 2), (11, 2)], &[(100, 10), (101, 11)]).await;
 }
 
 /// A DBA deletes a customer on the master (its orders go with it: `ON DELETE CASCADE`, not in
@@ -1746,14 +1656,8 @@ async fn a_masters_parent_delete_left_alone_still_cascades() {
     .await;
     converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.k", "MOST.n"]).await;
     for node in &star.cluster.nodes {
-        let p: Vec<(i32, i32)> = node
-            .query("SELECT * FROM MOST.p ORDER BY id")
-            .await
-            .unwrap();
-        let c: Vec<(i32, i32)> = node
-            .query("SELECT * FROM MOST.c ORDER BY id")
-            .await
-            .unwrap();
+        let p = id_pairs(node, "MOST.p").await;
+        let c = id_pairs(node, "MOST.c").await;
         let k: Vec<(i32, i32, i32)> = node.query("SELECT * FROM MOST.k").await.unwrap();
         let n: Vec<(i32, Option<i32>)> = node.query("SELECT * FROM MOST.n").await.unwrap();
         assert_eq!(
@@ -1945,14 +1849,8 @@ async fn parent_key_moves_reach_every_node_with_their_on_update_cascade() {
             .query("SELECT id, v FROM MOST.p ORDER BY id")
             .await
             .unwrap();
-        let c: Vec<(i32, i32)> = node
-            .query("SELECT * FROM MOST.c ORDER BY id")
-            .await
-            .unwrap();
-        let g: Vec<(i32, i32)> = node
-            .query("SELECT * FROM MOST.g ORDER BY id")
-            .await
-            .unwrap();
+        let c = id_pairs(node, "MOST.c").await;
+        let g = id_pairs(node, "MOST.g").await;
         let n: Vec<(i32, Option<i32>)> = node
             .query("SELECT * FROM MOST.n ORDER BY id")
             .await
@@ -2087,22 +1985,13 @@ async fn rows_added_elsewhere_while_their_parent_moved_follow_it_on_every_node()
     converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.g", "MOST.n", "MOST.r"]).await;
     for node in &star.cluster.nodes {
         let p: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.p").await.unwrap();
-        let c: Vec<(i32, i32)> = node
-            .query("SELECT * FROM MOST.c ORDER BY id")
-            .await
-            .unwrap();
-        let g: Vec<(i32, i32)> = node
-            .query("SELECT * FROM MOST.g ORDER BY id")
-            .await
-            .unwrap();
+        let c = id_pairs(node, "MOST.c").await;
+        let g = id_pairs(node, "MOST.g").await;
         let n: Vec<(i32, Option<i32>)> = node
             .query("SELECT * FROM MOST.n ORDER BY id")
             .await
             .unwrap();
-        let r: Vec<(i32, i32)> = node
-            .query("SELECT * FROM MOST.r ORDER BY id")
-            .await
-            .unwrap();
+        let r = id_pairs(node, "MOST.r").await;
         assert_eq!(
             (p, c, g, n, r),
             (
@@ -2183,10 +2072,7 @@ async fn masters_parent_key_move_while_snap1_changes_it(snap1_sql: &str) {
     .await;
     converged_or_show(&star, &["MOST.p", "MOST.c", "MOST.n"]).await;
     for node in &star.cluster.nodes {
-        let p: Vec<(i32, i32)> = node
-            .query("SELECT * FROM MOST.p ORDER BY id")
-            .await
-            .unwrap();
+        let p = id_pairs(node, "MOST.p").await;
         let c: Vec<(i32, i32)> = node.query("SELECT * FROM MOST.c").await.unwrap();
         let n: Vec<(i32, Option<i32>)> = node.query("SELECT * FROM MOST.n").await.unwrap();
         assert_eq!(
@@ -2286,6 +2172,36 @@ async fn snap_has_the_masters_changes(star: &Star, i: usize) {
     )
     .await
     .unwrap();
+}
+
+/// Waits until every node converged (else fails, showing them), then checks that every node
+/// holds the keys `p` of `MOST.p` and the rows `c` and `g` of `MOST.c` and `MOST.g`.
+async fn every_node_holds(star: &Star, p: &[i32], c: &[(i32, i32)], g: &[(i32, i32)]) {
+    converged_or_show(star, &["MOST.p", "MOST.c", "MOST.g"]).await;
+    for node in &star.cluster.nodes {
+        let ids: Vec<i32> = node
+            .query("SELECT id FROM MOST.p ORDER BY id")
+            .await
+            .unwrap();
+        let held = (
+            ids,
+            id_pairs(node, "MOST.c").await,
+            id_pairs(node, "MOST.g").await,
+        );
+        assert_eq!(
+            held,
+            (p.to_vec(), c.to_vec(), g.to_vec()),
+            "{}",
+            node.name()
+        );
+    }
+}
+
+/// The rows of a two-column `table` (`MOST.t`) on `node`, in key order.
+async fn id_pairs(node: &starsync_tests::mariadb::Node, table: &str) -> Vec<(i32, i32)> {
+    node.query(&format!("SELECT * FROM {table} ORDER BY id"))
+        .await
+        .unwrap()
 }
 
 /// Waits until every node converged; if they do not, fails with the rows of `tables` on each.
