@@ -1578,6 +1578,38 @@ async fn a_large_parent_delete_keeps_the_rows_under_a_restricting_child_snap1_re
     .await;
 }
 
+/// As `a_parent_delete_keeps_the_rows_under_a_restricting_child_snap1_repoints_at_it`, but the
+/// DBA makes parent 1 again in the same transaction, so the master takes snap1's re-point of
+/// child 10 when it arrives. Snap1 used to delete child 10 and the master's grandchild 100
+/// under it for the delete; the echo wrote child 10 again, not the grandchild, which only
+/// snap1 lacked then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_deleted_and_made_again_keeps_the_rows_under_a_child_snap1_repoints_at_it() {
+    let star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; CREATE TABLE p (id INT PRIMARY KEY, v INT); \
+             CREATE TABLE c (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES p (id)); \
+             CREATE TABLE g (id INT PRIMARY KEY, cid INT, FOREIGN KEY (cid) REFERENCES c (id)); \
+             CREATE TABLE u (id INT PRIMARY KEY, v INT); \
+             INSERT INTO p VALUES (1, 0), (2, 0); INSERT INTO c VALUES (10, 2), (11, 2); \
+             INSERT INTO g VALUES (100, 10), (101, 11); INSERT INTO u VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    while_snap1_waits(
+        &star,
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.c SET pid = 1 WHERE id = 10; \
+         COMMIT",
+        "update",
+        "BEGIN; DELETE FROM MOST.p WHERE id = 1; INSERT INTO MOST.p VALUES (1, 1); COMMIT",
+        None,
+    )
+    .await;
+    every_node_holds(&star, &[1, 2], &[(10, 1), (11, 2)], &[(100, 10), (101, 11)]).await;
+}
+
 /// As `a_parent_delete_keeps_the_rows_under_a_child_snap1_repoints_at_it`, under `RESTRICT`
 /// keys: the master's delete of parent 1 is refused on snap1 by child 10, which snap1 re-pointed
 /// at it (held on its way), and by child 12, which snap1 added under it with grandchild 102.
