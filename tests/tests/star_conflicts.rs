@@ -1538,41 +1538,64 @@ async fn a_snaps_delete_made_without_checks_cascades_nowhere() {
 }
 
 /// As `a_parent_delete_keeps_the_rows_under_a_restricting_child_snap1_repoints_at_it`, with a
-/// delete of 150 parents, more than a snap looks at before making a delete
+/// delete of 10,050 parents, more than a snap looks at before making a delete
 /// (`Applier::delete_reaches_own_rows`): once rows here refuse it, and all of them have own
 /// changes in flight, the delete is made without foreign key checks
 /// (`Applier::refused_by_own_rows_only`); before, `delete_referring` deleted child 10 and the
 /// master's grandchild 100 under it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_parent_delete_keeps_the_rows_under_a_restricting_child_snap1_repoints_at_it() {
+    snap1_repoints_child_10_while_the_dba_deletes_parents(10_050, "").await;
+}
+
+/// As `a_parent_delete_keeps_the_rows_under_a_child_snap1_repoints_at_it` (`ON DELETE
+/// CASCADE`), with a delete of 1,200 parents, child 10 re-pointed at parent 1,100: the rows
+/// referring to the deleted rows are read 500 parents at a time (before stop 31, a delete of
+/// more than 100 rows was not looked at, and cascaded to child 10 and grandchild 100 there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_parent_delete_keeps_the_rows_under_a_cascading_child_snap1_repoints_at_it() {
+    snap1_repoints_child_10_while_the_dba_deletes_parents(1_200, "ON DELETE CASCADE").await;
+}
+
+/// Parents 1 to `n` and 20,000 of `p`; children 10 and 11 of parent 20,000 and grandchildren
+/// 100 and 101 under them, all keys with `rule`. Snap1 re-points child 10 at parent `n` - 100
+/// (held on its way) while the DBA deletes parents 1 to `n`: every node ends with the master's
+/// rows.
+async fn snap1_repoints_child_10_while_the_dba_deletes_parents(n: u32, rule: &str) {
     let star = Star::start(2).await.unwrap();
     star.master()
-        .exec(
+        .exec(&format!(
             "CREATE DATABASE MOST; USE MOST; CREATE TABLE p (id INT PRIMARY KEY, v INT); \
-             CREATE TABLE c (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES p (id)); \
-             CREATE TABLE g (id INT PRIMARY KEY, cid INT, FOREIGN KEY (cid) REFERENCES c (id)); \
+             CREATE TABLE c (id INT PRIMARY KEY, pid INT, \
+             FOREIGN KEY (pid) REFERENCES p (id) {rule}); \
+             CREATE TABLE g (id INT PRIMARY KEY, cid INT, \
+             FOREIGN KEY (cid) REFERENCES c (id) {rule}); \
              CREATE TABLE u (id INT PRIMARY KEY, v INT); \
-             INSERT INTO p SELECT seq, 0 FROM seq_1_to_150; INSERT INTO p VALUES (200, 0); \
-             INSERT INTO c VALUES (10, 200), (11, 200); \
+             INSERT INTO p SELECT seq, 0 FROM seq_1_to_{n}; INSERT INTO p VALUES (20000, 0); \
+             INSERT INTO c VALUES (10, 20000), (11, 20000); \
              INSERT INTO g VALUES (100, 10), (101, 11); \
-             INSERT INTO u VALUES (1, 0)",
-        )
+             INSERT INTO u VALUES (1, 0)"
+        ))
         .await
         .unwrap();
     star.wait_converged(Duration::from_secs(30)).await.unwrap();
     while_snap1_waits(
         &star,
-        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.c SET pid = 7 WHERE id = 10; \
-         INSERT INTO MOST.c VALUES (12, 8); INSERT INTO MOST.g VALUES (102, 12); COMMIT",
+        &format!(
+            "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; \
+             UPDATE MOST.c SET pid = {} WHERE id = 10; \
+             INSERT INTO MOST.c VALUES (12, 8); INSERT INTO MOST.g VALUES (102, 12); COMMIT",
+            n - 100
+        ),
         "update",
-        "DELETE FROM MOST.p WHERE id <= 150",
+        &format!("DELETE FROM MOST.p WHERE id <= {n}"),
         None,
     )
     .await;
     every_node_holds(
         &star,
-        &[200],
-        &[(10, 200), (11, 200)],
+        &[20000],
+        &[(10, 20000), (11, 20000)],
         &[(100, 10), (101, 11)],
     )
     .await;

@@ -80,7 +80,10 @@ const MAX_DEPTH: u32 = 8;
 
 /// The most rows of a delete whose referring rows are looked at for own changes in flight
 /// ([`Applier::delete_reaches_own_rows`]).
-const OWN_BELOW_ROWS: usize = 100;
+const OWN_BELOW_ROWS: usize = 10_000;
+
+/// How many deleted rows' referring rows one query reads ([`Applier::delete_reaches_own_rows`]).
+pub(super) const REFERRING_BATCH: usize = 500;
 
 /// A foreign key with a cascading delete rule (or, in [`CascadeCache`]'s `on_update`, update
 /// rule; in its `restricting`, a delete rule that refuses) that refers to a table.
@@ -779,11 +782,13 @@ impl Applier {
             {
                 continue;
             }
-            for before in rows.iter().filter_map(|r| r.0) {
-                let Some((idx, _)) = r.referred(meta, before) else {
-                    continue;
-                };
-                for row in self.referring_rows(r, &idx, before).await? {
+            let referred: Vec<Vec<Value>> = rows
+                .iter()
+                .filter_map(|r| r.0)
+                .filter_map(|before| r.referred(meta, before).map(|(_, values)| values))
+                .collect();
+            for batch in referred.chunks(REFERRING_BATCH) {
+                for row in self.rows_referring_to_any(r, batch).await? {
                     let key = encoded_key(&row.table, &row.values);
                     if images.holds(&r.full_name(), &key) {
                         return Ok(true);
@@ -792,6 +797,50 @@ impl Applier {
             }
         }
         Ok(false)
+    }
+
+    /// The rows here of `r`'s table that refer, through `r`, to any of `referred` (values of
+    /// the key's referred columns, in its order), as [`Applier::referring_rows`] gives them: one
+    /// query, `(columns) IN ((…), …)`.
+    pub(super) async fn rows_referring_to_any(
+        &mut self,
+        r: &CascadeRef,
+        referred: &[Vec<Value>],
+    ) -> Result<Vec<crate::model::RowsChunk>> {
+        if referred.is_empty() {
+            return Ok(Vec::new());
+        }
+        let child = qualified(&r.schema, &r.table);
+        let shape = self.shape(&r.schema, &r.table).await?;
+        let cols = r
+            .columns
+            .iter()
+            .map(|c| ident(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let one = format!("({})", vec!["?"; r.columns.len()].join(", "));
+        let list = vec![one; referred.len()].join(", ");
+        let all: Vec<Value> = referred.iter().flatten().cloned().collect();
+        let positions: Vec<usize> = (0..all.len()).collect();
+        let rows: Vec<mysql_async::Row> = self
+            .conn
+            .exec(
+                format!(
+                    "SELECT {} FROM {child} WHERE ({cols}) IN ({list})",
+                    shape.columns
+                ),
+                params(&all, &positions),
+            )
+            .await
+            .map_err(Error::db(format!(
+                "reading the rows of {child} that refer to deleted rows"
+            )))?;
+        let pk = shape.primary_key();
+        Ok(rows
+            .into_iter()
+            .map(|row| super::refused::protocol_row(&r.schema, &r.table, row, &pk))
+            .filter(|found| !found.table.primary_key.is_empty())
+            .collect())
     }
 
     /// Whether rows of a table that refers to `schema.table` through cascading delete keys, at

@@ -132,7 +132,8 @@ impl Applier {
     /// ([`Applier::apply_next_delete_over_own_rows`]): deleted here ([`Applier::delete_referring`]),
     /// a child the master holds elsewhere, re-pointed here, came back with its echo, and the
     /// master's rows under it did not. (A delete of up to [`super::cascade`]'s
-    /// `OWN_BELOW_ROWS` rows is looked at before it is made; this is for larger ones.)
+    /// `OWN_BELOW_ROWS` rows is looked at before it is made, as far as its referred values
+    /// tell; this is for larger ones and any other.)
     pub async fn refused_by_own_rows_only(&mut self, e: &Error, chunk: &RowsChunk) -> Result<bool> {
         let Some(images) = self.left_images.clone() else {
             return Ok(false);
@@ -150,12 +151,14 @@ impl Applier {
         if chunk.kind != RowKind::Delete || !images.has_keys(&key.full_name()) {
             return Ok(false);
         }
+        let referred: Vec<Vec<crate::model::Value>> = chunk
+            .rows()
+            .filter_map(|r| r.0)
+            .filter_map(|before| key.referred(&chunk.table, before).map(|(_, v)| v))
+            .collect();
         let mut found = 0;
-        for before in chunk.rows().filter_map(|r| r.0) {
-            let Some((idx, _)) = key.referred(&chunk.table, before) else {
-                continue;
-            };
-            for row in self.referring_rows(&key, &idx, before).await? {
+        for batch in referred.chunks(super::cascade::REFERRING_BATCH) {
+            for row in self.rows_referring_to_any(&key, batch).await? {
                 if !images.holds(
                     &key.full_name(),
                     &super::cascade::encoded_key(&row.table, &row.values),
