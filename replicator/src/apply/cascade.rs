@@ -874,7 +874,7 @@ impl Applier {
     /// The rows here of `r`'s table that refer, through `r`, to `row` (its key's referred
     /// columns at `idx`), each as a one-row chunk of its values and table (primary key in the
     /// key's order, as in-flight keys have it).
-    pub(super) async fn referring_rows(
+    async fn referring_rows(
         &mut self,
         r: &CascadeRef,
         idx: &[usize],

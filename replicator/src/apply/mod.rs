@@ -1389,12 +1389,11 @@ impl Applier {
     /// [`super::refused`]): the rows here referring to them through cascading keys, whose own
     /// changes are not in flight, are deleted (or their keys set to NULL), as the master's
     /// cascade made them ([`Applier::cascade_here`]): the master cannot hold a row referring to
-    /// one it lacks. The echo's
-    /// delete is forced without checks (its refused rows come parent first), which cascades
-    /// nothing: a child this node kept through the master's parent delete, made without checks
-    /// because the child's own change was in flight ([`Applier::delete_reaches_own_rows`]),
-    /// went with its echo, and the master's rows under it, which the master's cascade had taken
-    /// with the child there, stayed here for good.
+    /// one it lacks. The echo's delete is forced without checks (its refused rows come parent
+    /// first), which cascades nothing: a child this node kept through the master's parent
+    /// delete, made without checks because the child's own change was in flight
+    /// ([`Applier::delete_reaches_own_rows`]), went with its echo, and the master's rows under
+    /// it, which the master's cascade had taken with the child there, stayed here for good.
     async fn echo_deletes_cascade(
         &mut self,
         chunk: &RowsChunk,
