@@ -800,8 +800,9 @@ impl Applier {
     }
 
     /// The rows here of `r`'s table that refer, through `r`, to any of `referred` (values of
-    /// the key's referred columns, in its order), as [`Applier::referring_rows`] gives them: one
-    /// query, `(columns) IN ((…), …)`.
+    /// the key's referred columns, in its order), each as a one-row chunk of its values and
+    /// table (primary key in the key's order, as in-flight keys have it): one query,
+    /// `(columns) IN ((…), …)`.
     pub(super) async fn rows_referring_to_any(
         &mut self,
         r: &CascadeRef,
@@ -872,38 +873,20 @@ impl Applier {
     }
 
     /// The rows here of `r`'s table that refer, through `r`, to `row` (its key's referred
-    /// columns at `idx`), each as a one-row chunk of its values and table (primary key in the
-    /// key's order, as in-flight keys have it).
+    /// columns at `idx`), as [`Applier::rows_referring_to_any`] gives them.
     async fn referring_rows(
         &mut self,
         r: &CascadeRef,
         idx: &[usize],
         row: &[Value],
     ) -> Result<Vec<crate::model::RowsChunk>> {
-        let child = qualified(&r.schema, &r.table);
-        let shape = self.shape(&r.schema, &r.table).await?;
-        let filter = equal_to_params(&r.columns);
-        let rows: Vec<mysql_async::Row> = self
-            .conn
-            .exec(
-                format!("SELECT {} FROM {child} WHERE {filter}", shape.columns),
-                params(row, idx),
-            )
-            .await
-            .map_err(Error::db(format!(
-                "reading the rows of {child} that refer to a deleted row"
-            )))?;
-        let pk = shape.primary_key();
-        Ok(rows
-            .into_iter()
-            .map(|row| super::refused::protocol_row(&r.schema, &r.table, row, &pk))
-            .filter(|found| !found.table.primary_key.is_empty())
-            .collect())
+        let referred: Vec<Value> = idx.iter().map(|&i| row[i].clone()).collect();
+        self.rows_referring_to_any(r, &[referred]).await
     }
 
-    /// On a snap, the master's own delete (a DBA's) of the row `before` of `meta`'s table,
-    /// whose cascade happened on the master, not in the binlog, and does not happen here with
-    /// the delete:
+    /// On a snap, the master's own delete (a DBA's) of each row `before` of `deleted`, of
+    /// `meta`'s table, whose cascade happened on the master, not in the binlog, and does not
+    /// happen here with the delete:
     /// - left alone here by `skip` (an own change of the row is in flight). Left so, the rows
     ///   referring to it stayed here for good once the own change brought the row back on the
     ///   master (later in hub order) without them;
@@ -930,18 +913,30 @@ impl Applier {
     pub(super) async fn cascade_here(
         &mut self,
         meta: &TableMeta,
-        before: &[Value],
+        deleted: &[&[Value]],
         skip: SkipRow<'_>,
     ) -> Result<()> {
+        if deleted.is_empty()
+            || self
+                .cascading_refs(&meta.schema, &meta.table)
+                .await?
+                .is_empty()
+        {
+            return Ok(());
+        }
         // With foreign key checks on, as the master's cascade ran, whatever the transaction
         // here has them (without, a deleted row's own cascade, further down, stayed undone).
-        self.conn
-            .query_drop("SET @starsync_cascade_fk = @@foreign_key_checks, foreign_key_checks = 1")
+        self.fk_checks_on("starsync_cascade_fk")
             .await
             .map_err(Error::db("turning foreign key checks on for a cascade"))?;
-        let r = self.cascade_here_below(meta, before, skip, 0).await;
-        self.conn
-            .query_drop("SET foreign_key_checks = @starsync_cascade_fk")
+        let mut r = Ok(());
+        for before in deleted {
+            r = self.cascade_here_below(meta, before, skip, 0).await;
+            if r.is_err() {
+                break;
+            }
+        }
+        self.restore_fk_checks("starsync_cascade_fk")
             .await
             .map_err(Error::db("turning foreign key checks back"))?;
         r

@@ -1018,9 +1018,22 @@ impl Applier {
     /// Turns foreign key checks off, keeping their value in the session variable `@saved`
     /// for [`Applier::restore_fk_checks`] (one name per caller: they nest).
     async fn fk_checks_off(&mut self, saved: &str) -> std::result::Result<(), mysql_async::Error> {
+        self.set_fk_checks(saved, 0).await
+    }
+
+    /// Turns foreign key checks on, as [`Applier::fk_checks_off`] turns them off.
+    async fn fk_checks_on(&mut self, saved: &str) -> std::result::Result<(), mysql_async::Error> {
+        self.set_fk_checks(saved, 1).await
+    }
+
+    async fn set_fk_checks(
+        &mut self,
+        saved: &str,
+        value: u8,
+    ) -> std::result::Result<(), mysql_async::Error> {
         self.conn
             .query_drop(format!(
-                "SET @{saved} = @@foreign_key_checks, foreign_key_checks = 0"
+                "SET @{saved} = @@foreign_key_checks, foreign_key_checks = {value}"
             ))
             .await
     }
@@ -1264,9 +1277,7 @@ impl Applier {
             if unchecked {
                 deleted.extend(rows.iter().filter_map(|r| r.0));
             }
-            for before in deleted {
-                self.cascade_here(&chunk.table, before, skip).await?;
-            }
+            self.cascade_here(&chunk.table, &deleted, skip).await?;
             if !unchecked {
                 // Rows deleted here with checks: the server cascades them here, but not to
                 // the images left alone, which are the master's rows.
@@ -1403,21 +1414,11 @@ impl Applier {
         let Some(skip) = skip_row else {
             return Ok(());
         };
-        if chunk.kind != RowKind::Delete || rows.is_empty() {
+        if chunk.kind != RowKind::Delete {
             return Ok(());
         }
-        let meta = &chunk.table;
-        if self
-            .cascading_refs(&meta.schema, &meta.table)
-            .await?
-            .is_empty()
-        {
-            return Ok(());
-        }
-        for before in rows.iter().filter_map(|r| r.0) {
-            self.cascade_here(meta, before, skip).await?;
-        }
-        Ok(())
+        let deleted: Vec<&[Value]> = rows.iter().filter_map(|r| r.0).collect();
+        self.cascade_here(&chunk.table, &deleted, skip).await
     }
 
     /// A sequence's row as the origin logged it after `NEXTVAL` or `SETVAL`: the next value not
