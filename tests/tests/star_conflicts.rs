@@ -1538,31 +1538,89 @@ async fn a_snaps_delete_made_without_checks_cascades_nowhere() {
 }
 
 /// As `a_parent_delete_keeps_the_rows_under_a_restricting_child_snap1_repoints_at_it`, with a
-/// delete of 10,050 parents, more than a snap looks at before making a delete
-/// (`Applier::delete_reaches_own_rows`): once rows here refuse it, and all of them have own
-/// changes in flight, the delete is made without foreign key checks
-/// (`Applier::refused_by_own_rows_only`); before, `delete_referring` deleted child 10 and the
-/// master's grandchild 100 under it.
+/// delete of 10,050 parents, which reach snap1 in three chunks (of at most 4,096 rows), child
+/// 10 re-pointed at parent 9,950, in the last one. Fewer rows of `c` are in flight than a chunk
+/// deletes, so snap1 reads the parents its rows in flight refer to
+/// (`Applier::own_rows_refer_to`) and makes that chunk's delete without foreign key checks.
+/// (Before stop 31, `delete_referring` deleted child 10 and the master's grandchild 100 under
+/// it: a chunk of more than 100 rows was not looked at.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_parent_delete_keeps_the_rows_under_a_restricting_child_snap1_repoints_at_it() {
-    snap1_repoints_child_10_while_the_dba_deletes_parents(10_050, "").await;
+    snap1_repoints_child_10_while_the_dba_deletes_parents(10_050, "", "").await;
 }
 
 /// As `a_parent_delete_keeps_the_rows_under_a_child_snap1_repoints_at_it` (`ON DELETE
-/// CASCADE`), with a delete of 1,200 parents, child 10 re-pointed at parent 1,100: the rows
-/// referring to the deleted rows are read 500 parents at a time (before stop 31, a delete of
-/// more than 100 rows was not looked at, and cascaded to child 10 and grandchild 100 there).
+/// CASCADE`), with a delete of 12,000 parents, child 10 re-pointed at parent 11,900, and the
+/// hub sending them in one chunk (`limits.chunk_rows = 20000`; the default, 4,096, splits
+/// them). Up to stop 31 a snap looked at the rows referring to at most 10,000 deleted rows of
+/// a chunk before making the delete; this one cascaded to child 10 and grandchild 100 there,
+/// for good. Now the parents that its rows in flight refer to are read instead
+/// (`Applier::own_rows_refer_to`), for a chunk of any size.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_parent_delete_keeps_the_rows_under_a_cascading_child_snap1_repoints_at_it() {
-    snap1_repoints_child_10_while_the_dba_deletes_parents(1_200, "ON DELETE CASCADE").await;
+    snap1_repoints_child_10_while_the_dba_deletes_parents(
+        12_000,
+        "ON DELETE CASCADE",
+        "[limits]\nchunk_rows = 20000",
+    )
+    .await;
+}
+
+/// As `a_parent_delete_keeps_the_rows_under_a_restricting_child_snap1_repoints_at_it`, in one
+/// table whose key refers to itself (`RESTRICT`): snap1 re-points row 10 at row 1 (held on its
+/// way) while the DBA deletes row 1. A snap does not look at keys referring to their own table
+/// before a delete; the server refuses it there, every row refusing it has an own change in
+/// flight (`Applier::refused_by_own_rows_only`), and the delete is made without foreign key
+/// checks. Row 10 stays until the echo of its refused re-point sets it back, with row 100
+/// under it (`delete_referring` would have deleted both, and the echo brought back row 10).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_refused_by_a_row_of_its_own_table_snap1_repoints_keeps_the_rows_under_it() {
+    let star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; \
+             CREATE TABLE t (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES t (id)); \
+             CREATE TABLE u (id INT PRIMARY KEY, v INT); \
+             INSERT INTO t VALUES (1, NULL), (2, NULL), (10, 2), (100, 10); \
+             INSERT INTO u VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    while_snap1_waits(
+        &star,
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.t SET pid = 1 WHERE id = 10; \
+         COMMIT",
+        "update",
+        "DELETE FROM MOST.t WHERE id = 1",
+        None,
+    )
+    .await;
+    converged_or_show(&star, &["MOST.t"]).await;
+    for node in &star.cluster.nodes {
+        let t: Vec<(i32, Option<i32>)> = node
+            .query("SELECT * FROM MOST.t ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(
+            t,
+            vec![(2, None), (10, Some(2)), (100, Some(10))],
+            "{}",
+            node.name()
+        );
+    }
 }
 
 /// Parents 1 to `n` and 20,000 of `p`; children 10 and 11 of parent 20,000 and grandchildren
 /// 100 and 101 under them, all keys with `rule`. Snap1 re-points child 10 at parent `n` - 100
 /// (held on its way) while the DBA deletes parents 1 to `n`: every node ends with the master's
-/// rows.
-async fn snap1_repoints_child_10_while_the_dba_deletes_parents(n: u32, rule: &str) {
-    let star = Star::start(2).await.unwrap();
+/// rows. `hub_extra` goes into the hub's configuration.
+async fn snap1_repoints_child_10_while_the_dba_deletes_parents(
+    n: u32,
+    rule: &str,
+    hub_extra: &str,
+) {
+    let star = Star::start_tuned(2, 2, hub_extra, "").await.unwrap();
     star.master()
         .exec(&format!(
             "CREATE DATABASE MOST; USE MOST; CREATE TABLE p (id INT PRIMARY KEY, v INT); \

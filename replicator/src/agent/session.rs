@@ -597,6 +597,9 @@ impl crate::apply::LeftImages for AgentLeftImages {
     fn holds(&self, table: &str, key: &[u8]) -> bool {
         self.0.inflight.lock().unwrap().holds_encoded(table, key)
     }
+    fn keys_of(&self, table: &str) -> Vec<Vec<u8>> {
+        self.0.inflight.lock().unwrap().keys_of(table)
+    }
 }
 
 /// Waits (at most `limit`) until capture has read this snap's own transactions as far as

@@ -57,7 +57,7 @@
 //! Keys that refer to their own table are not made explicit (InnoDB cascades those as
 //! before). Chains deeper than [`MAX_DEPTH`] cascade below that depth as before.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -78,11 +78,8 @@ const CACHE_FOR: Duration = Duration::from_secs(10);
 /// Levels of referring tables made explicit.
 const MAX_DEPTH: u32 = 8;
 
-/// The most rows of a delete whose referring rows are looked at for own changes in flight
-/// ([`Applier::delete_reaches_own_rows`]).
-const OWN_BELOW_ROWS: usize = 10_000;
-
-/// How many deleted rows' referring rows one query reads ([`Applier::delete_reaches_own_rows`]).
+/// How many deleted rows' referring rows one query reads ([`Applier::delete_reaches_own_rows`]),
+/// or how many rows in flight one query reads the rows they refer to of.
 pub(super) const REFERRING_BATCH: usize = 500;
 
 /// A foreign key with a cascading delete rule (or, in [`CascadeCache`]'s `on_update`, update
@@ -762,7 +759,10 @@ impl Applier {
     /// - through a key that refuses the delete, the rows referring to it were deleted here
     ///   first ([`Applier::delete_referring`]), with the same loss.
     ///
-    /// At most [`OWN_BELOW_ROWS`] rows are looked at (more: false).
+    /// The rows are looked at from the smaller side, per key: the rows referring to the deleted
+    /// ones (500 deleted rows per query), or, when fewer rows of the referring table are in
+    /// flight than are deleted, the rows the rows in flight refer to
+    /// ([`Applier::own_rows_refer_to`]), so that a delete of any size is looked at.
     pub(super) async fn delete_reaches_own_rows(
         &mut self,
         meta: &TableMeta,
@@ -771,20 +771,27 @@ impl Applier {
         let Some(images) = self.left_images.clone() else {
             return Ok(false);
         };
-        if rows.len() > OWN_BELOW_ROWS {
-            return Ok(false);
-        }
         let cascading = self.cascading_refs(&meta.schema, &meta.table).await?;
         let restricting = self.restricting_refs(&meta.schema, &meta.table).await?;
+        let deleted: Vec<&[Value]> = rows.iter().filter_map(|r| r.0).collect();
+        let mut deleted_keys: Option<HashSet<Vec<u8>>> = None;
         for r in cascading.iter().chain(restricting.iter()) {
             if (r.schema == meta.schema && r.table == meta.table)
                 || !images.has_keys(&r.full_name())
             {
                 continue;
             }
-            let referred: Vec<Vec<Value>> = rows
+            let own = images.keys_of(&r.full_name());
+            if own.len() < deleted.len() {
+                let keys = deleted_keys
+                    .get_or_insert_with(|| deleted.iter().map(|b| encoded_key(meta, b)).collect());
+                if self.own_rows_refer_to(meta, r, &own, keys).await? {
+                    return Ok(true);
+                }
+                continue;
+            }
+            let referred: Vec<Vec<Value>> = deleted
                 .iter()
-                .filter_map(|r| r.0)
                 .filter_map(|before| r.referred(meta, before).map(|(_, values)| values))
                 .collect();
             for batch in referred.chunks(REFERRING_BATCH) {
@@ -793,6 +800,84 @@ impl Applier {
                     if images.holds(&r.full_name(), &key) {
                         return Ok(true);
                     }
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Whether a row of `r`'s table whose encoded primary key is one of `own` (its rows with
+    /// own changes in flight) refers, through `r`, to a row of `meta`'s table whose encoded
+    /// key is in `deleted`: the rows they refer to are read joined to them, 500 rows in flight
+    /// per query (the server compares the key's values, as the key does).
+    async fn own_rows_refer_to(
+        &mut self,
+        meta: &TableMeta,
+        r: &CascadeRef,
+        own: &[Vec<u8>],
+        deleted: &HashSet<Vec<u8>>,
+    ) -> Result<bool> {
+        let shape = self.shape(&r.schema, &r.table).await?;
+        let own: Vec<Vec<Value>> = own
+            .iter()
+            .filter_map(|k| rmp_serde::from_slice::<Vec<Value>>(k).ok())
+            .filter(|k| k.len() == shape.primary_key.len())
+            .collect();
+        let key_of_parent: Vec<String> = if meta.primary_key.is_empty() {
+            meta.columns.iter().map(|c| c.name.clone()).collect()
+        } else {
+            meta.primary_key
+                .iter()
+                .map(|&i| meta.columns[i].name.clone())
+                .collect()
+        };
+        let select = key_of_parent
+            .iter()
+            .map(|c| format!("p.{}", ident(c)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let on = r
+            .columns
+            .iter()
+            .zip(&r.referenced)
+            .map(|(c, p)| format!("c.{} = p.{}", ident(c), ident(p)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let own_key = shape
+            .primary_key
+            .iter()
+            .map(|c| format!("c.{}", ident(c)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let one = format!("({})", vec!["?"; shape.primary_key.len()].join(", "));
+        let parent = qualified(&meta.schema, &meta.table);
+        let child = qualified(&r.schema, &r.table);
+        for batch in own.chunks(REFERRING_BATCH) {
+            let list = vec![one.as_str(); batch.len()].join(", ");
+            let all: Vec<Value> = batch.iter().flatten().cloned().collect();
+            let positions: Vec<usize> = (0..all.len()).collect();
+            let found: Vec<mysql_async::Row> = self
+                .conn
+                .exec(
+                    format!(
+                        "SELECT {select} FROM {parent} AS p JOIN {child} AS c ON {on} \
+                         WHERE ({own_key}) IN ({list})"
+                    ),
+                    params(&all, &positions),
+                )
+                .await
+                .map_err(Error::db(format!(
+                    "reading the rows of {parent} that rows of {child} in flight refer to"
+                )))?;
+            for row in found {
+                let key: Vec<Value> = row
+                    .unwrap()
+                    .into_iter()
+                    .map(crate::snapshot::source::from_protocol)
+                    .collect();
+                let key: Vec<&Value> = key.iter().collect();
+                if deleted.contains(&rmp_serde::to_vec(&key).unwrap_or_default()) {
+                    return Ok(true);
                 }
             }
         }

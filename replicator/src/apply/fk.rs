@@ -131,9 +131,9 @@ impl Applier {
     /// made without foreign key checks and they stay until their echoes settle them
     /// ([`Applier::apply_next_delete_over_own_rows`]): deleted here ([`Applier::delete_referring`]),
     /// a child the master holds elsewhere, re-pointed here, came back with its echo, and the
-    /// master's rows under it did not. (A delete of up to [`super::cascade`]'s
-    /// `OWN_BELOW_ROWS` rows is looked at before it is made, as far as its referred values
-    /// tell; this is for larger ones and any other.)
+    /// master's rows under it did not. (A delete is looked at before it is made,
+    /// [`Applier::delete_reaches_own_rows`], but not through keys that refer to their own
+    /// table; this is for those, and any other it missed.)
     pub async fn refused_by_own_rows_only(&mut self, e: &Error, chunk: &RowsChunk) -> Result<bool> {
         let Some(images) = self.left_images.clone() else {
             return Ok(false);

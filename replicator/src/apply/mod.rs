@@ -368,6 +368,9 @@ pub trait LeftImages: Send + Sync {
     /// Whether the row of `table` with the encoded primary key `key` has an own change in
     /// flight.
     fn holds(&self, table: &str, key: &[u8]) -> bool;
+
+    /// The encoded primary keys of the rows of `table` with own changes in flight.
+    fn keys_of(&self, table: &str) -> Vec<Vec<u8>>;
 }
 
 /// What [`LeftImages::cascade`] found and changed.
