@@ -215,6 +215,15 @@ fn equal_to_params(names: &[String]) -> String {
 }
 
 /// The assignments that set the columns `names` to NULL.
+/// `names` quoted, each after `alias.` (when given), separated by commas.
+fn column_list(alias: &str, names: &[String]) -> String {
+    names
+        .iter()
+        .map(|c| format!("{alias}{}", ident(c)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn set_null(names: &[String]) -> String {
     names
         .iter()
@@ -269,11 +278,10 @@ async fn plan(
         }) {
             continue; // the columns it refers to do not change
         }
-        let list = |cols: &[String]| cols.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
         let child_filter = format!(
             "({}) IN (SELECT {} FROM {} WHERE {filter})",
-            list(&r.columns),
-            list(&r.referenced),
+            column_list("", &r.columns),
+            column_list("", &r.referenced),
             qualified(schema, table)
         );
         if !r.set_null {
@@ -831,11 +839,7 @@ impl Applier {
                 .map(|&i| meta.columns[i].name.clone())
                 .collect()
         };
-        let select = key_of_parent
-            .iter()
-            .map(|c| format!("p.{}", ident(c)))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let select = column_list("p.", &key_of_parent);
         let on = r
             .columns
             .iter()
@@ -843,12 +847,7 @@ impl Applier {
             .map(|(c, p)| format!("c.{} = p.{}", ident(c), ident(p)))
             .collect::<Vec<_>>()
             .join(" AND ");
-        let own_key = shape
-            .primary_key
-            .iter()
-            .map(|c| format!("c.{}", ident(c)))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let own_key = column_list("c.", &shape.primary_key);
         let one = format!("({})", vec!["?"; shape.primary_key.len()].join(", "));
         let parent = qualified(&meta.schema, &meta.table);
         let child = qualified(&r.schema, &r.table);
@@ -898,12 +897,7 @@ impl Applier {
         }
         let child = qualified(&r.schema, &r.table);
         let shape = self.shape(&r.schema, &r.table).await?;
-        let cols = r
-            .columns
-            .iter()
-            .map(|c| ident(c))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let cols = column_list("", &r.columns);
         let one = format!("({})", vec!["?"; r.columns.len()].join(", "));
         let list = vec![one; referred.len()].join(", ");
         let all: Vec<Value> = referred.iter().flatten().cloned().collect();
