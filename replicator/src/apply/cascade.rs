@@ -215,6 +215,19 @@ fn equal_to_params(names: &[String]) -> String {
 }
 
 /// The assignments that set the columns `names` to NULL.
+/// The placeholders of `tuples` as a list of tuples, `(?, ?), (?, ?)`, for `(columns) IN
+/// (…)`, and their parameters, in order.
+fn tuple_list(tuples: &[Vec<Value>]) -> (String, Vec<mysql_async::Value>) {
+    let one = format!(
+        "({})",
+        vec!["?"; tuples.first().map_or(0, Vec::len)].join(", ")
+    );
+    let list = vec![one.as_str(); tuples.len()].join(", ");
+    let all: Vec<Value> = tuples.iter().flatten().cloned().collect();
+    let positions: Vec<usize> = (0..all.len()).collect();
+    (list, params(&all, &positions))
+}
+
 /// `names` quoted, each after `alias.` (when given), separated by commas.
 fn column_list(alias: &str, names: &[String]) -> String {
     names
@@ -848,13 +861,10 @@ impl Applier {
             .collect::<Vec<_>>()
             .join(" AND ");
         let own_key = column_list("c.", &shape.primary_key);
-        let one = format!("({})", vec!["?"; shape.primary_key.len()].join(", "));
         let parent = qualified(&meta.schema, &meta.table);
         let child = qualified(&r.schema, &r.table);
         for batch in own.chunks(REFERRING_BATCH) {
-            let list = vec![one.as_str(); batch.len()].join(", ");
-            let all: Vec<Value> = batch.iter().flatten().cloned().collect();
-            let positions: Vec<usize> = (0..all.len()).collect();
+            let (list, values) = tuple_list(batch);
             let found: Vec<mysql_async::Row> = self
                 .conn
                 .exec(
@@ -862,7 +872,7 @@ impl Applier {
                         "SELECT {select} FROM {parent} AS p JOIN {child} AS c ON {on} \
                          WHERE ({own_key}) IN ({list})"
                     ),
-                    params(&all, &positions),
+                    values,
                 )
                 .await
                 .map_err(Error::db(format!(
@@ -898,10 +908,7 @@ impl Applier {
         let child = qualified(&r.schema, &r.table);
         let shape = self.shape(&r.schema, &r.table).await?;
         let cols = column_list("", &r.columns);
-        let one = format!("({})", vec!["?"; r.columns.len()].join(", "));
-        let list = vec![one; referred.len()].join(", ");
-        let all: Vec<Value> = referred.iter().flatten().cloned().collect();
-        let positions: Vec<usize> = (0..all.len()).collect();
+        let (list, values) = tuple_list(referred);
         let rows: Vec<mysql_async::Row> = self
             .conn
             .exec(
@@ -909,7 +916,7 @@ impl Applier {
                     "SELECT {} FROM {child} WHERE ({cols}) IN ({list})",
                     shape.columns
                 ),
-                params(&all, &positions),
+                values,
             )
             .await
             .map_err(Error::db(format!(
