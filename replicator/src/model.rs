@@ -165,6 +165,17 @@ impl TableMeta {
             self.primary_key.iter().map(|&i| &image[i]).collect()
         }
     }
+
+    /// The primary key of one row image, encoded ([`encode_key`]).
+    pub fn encoded_key(&self, image: &[Value]) -> Vec<u8> {
+        encode_key(&self.key_of(image))
+    }
+}
+
+/// A row's key values (primary key in its order, or the whole row) encoded as in-flight keys,
+/// images left alone and the rows a delete reaches are compared: MessagePack of the values.
+pub fn encode_key(values: &[&Value]) -> Vec<u8> {
+    rmp_serde::to_vec(values).unwrap_or_default()
 }
 
 /// What a rows chunk does.

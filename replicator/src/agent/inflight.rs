@@ -27,18 +27,14 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::apply::CascadedImages;
-use crate::model::{RowKind, RowsChunk, TableMeta, Value};
+use crate::model::{encode_key, RowKind, RowsChunk, TableMeta, Value};
 
 /// `schema.table` and the encoded primary key (or whole row for tables without one).
 pub type RowKey = (String, Vec<u8>);
 
 /// The key of a row image.
 pub fn row_key(meta: &TableMeta, image: &[Value]) -> RowKey {
-    let key = meta.key_of(image);
-    (
-        meta.full_name(),
-        rmp_serde::to_vec(&key).unwrap_or_default(),
-    )
+    (meta.full_name(), meta.encoded_key(image))
 }
 
 /// The master's image of an in-flight row, from a change left alone because of it: the row as
@@ -373,11 +369,8 @@ impl InFlight {
     /// Whether the row of `table` (`schema.table`) with primary key `key` (in the key's order)
     /// is in flight.
     pub fn holds(&self, table: &str, key: &[Value]) -> bool {
-        let key: Vec<&Value> = key.iter().collect();
-        self.keys.contains_key(&(
-            table.to_string(),
-            rmp_serde::to_vec(&key).unwrap_or_default(),
-        ))
+        let key = encode_key(&key.iter().collect::<Vec<_>>());
+        self.keys.contains_key(&(table.to_string(), key))
     }
 
     /// Whether the row of `table` (`schema.table`) with the encoded primary key `key` is in

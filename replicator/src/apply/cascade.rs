@@ -69,7 +69,7 @@ use super::values::params;
 use super::Applier;
 use super::{RowPair, SkipRow};
 use crate::error::{Error, Result};
-use crate::model::{TableMeta, Value};
+use crate::model::{encode_key, TableMeta, Value};
 
 /// How long the cascading foreign keys read are used before being read again (a key added or
 /// dropped on the master meanwhile takes effect after this).
@@ -243,12 +243,6 @@ fn set_null(names: &[String]) -> String {
         .map(|c| format!("{} = NULL", ident(c)))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The primary key of `row` (a row of `meta`'s table) encoded as in-flight keys and images
-/// left alone have it.
-pub(super) fn encoded_key(meta: &TableMeta, row: &[Value]) -> Vec<u8> {
-    rmp_serde::to_vec(&meta.key_of(row)).unwrap_or_default()
 }
 
 /// Whether the values of `image` at `idx` (a foreign key's columns) refer to no row: one is
@@ -758,7 +752,7 @@ impl Applier {
                 }
                 let mut deleted = found.deleted;
                 for row in here {
-                    let key = encoded_key(&row.table, &row.values);
+                    let key = row.table.encoded_key(&row.values);
                     if !found.imaged.contains(&key) {
                         deleted.push((row.table.clone(), row.values));
                     }
@@ -797,15 +791,16 @@ impl Applier {
         let deleted: Vec<&[Value]> = rows.iter().filter_map(|r| r.0).collect();
         let mut deleted_keys: Option<HashSet<Vec<u8>>> = None;
         for r in cascading.iter().chain(restricting.iter()) {
-            if (r.schema == meta.schema && r.table == meta.table)
-                || !images.has_keys(&r.full_name())
-            {
+            if r.schema == meta.schema && r.table == meta.table {
                 continue;
             }
             let own = images.keys_of(&r.full_name());
+            if own.is_empty() {
+                continue;
+            }
             if own.len() < deleted.len() {
                 let keys = deleted_keys
-                    .get_or_insert_with(|| deleted.iter().map(|b| encoded_key(meta, b)).collect());
+                    .get_or_insert_with(|| deleted.iter().map(|b| meta.encoded_key(b)).collect());
                 if self.own_rows_refer_to(meta, r, &own, keys).await? {
                     return Ok(true);
                 }
@@ -817,7 +812,7 @@ impl Applier {
                 .collect();
             for batch in referred.chunks(REFERRING_BATCH) {
                 for row in self.rows_referring_to_any(r, batch).await? {
-                    let key = encoded_key(&row.table, &row.values);
+                    let key = row.table.encoded_key(&row.values);
                     if images.holds(&r.full_name(), &key) {
                         return Ok(true);
                     }
@@ -884,8 +879,7 @@ impl Applier {
                     .into_iter()
                     .map(crate::snapshot::source::from_protocol)
                     .collect();
-                let key: Vec<&Value> = key.iter().collect();
-                if deleted.contains(&rmp_serde::to_vec(&key).unwrap_or_default()) {
+                if deleted.contains(&encode_key(&key.iter().collect::<Vec<_>>())) {
                     return Ok(true);
                 }
             }
@@ -1067,7 +1061,7 @@ impl Applier {
                 for found_row in rows {
                     let m = found_row.table.clone();
                     let img = &found_row.values;
-                    let key = encoded_key(&m, img);
+                    let key = m.encoded_key(img);
                     if found.imaged.contains(&key) {
                         // Its image left alone is the master's row (made its delete above when
                         // it referred to the deleted row).

@@ -159,10 +159,7 @@ impl Applier {
         let mut found = 0;
         for batch in referred.chunks(super::cascade::REFERRING_BATCH) {
             for row in self.rows_referring_to_any(&key, batch).await? {
-                if !images.holds(
-                    &key.full_name(),
-                    &super::cascade::encoded_key(&row.table, &row.values),
-                ) {
+                if !images.holds(&key.full_name(), &row.table.encoded_key(&row.values)) {
                     return Ok(false);
                 }
                 found += 1;
