@@ -1611,6 +1611,92 @@ async fn a_delete_refused_by_a_row_of_its_own_table_snap1_repoints_keeps_the_row
     }
 }
 
+/// As `a_delete_refused_by_a_row_of_its_own_table_snap1_repoints_keeps_the_rows_under_it`,
+/// with a key that cascades (`ON DELETE CASCADE`): snap1 re-points row 10 at row 1 (held on its
+/// way) while the DBA deletes row 1, whose cascade takes row 20 and row 200 under it on the
+/// master (row 10 does not refer to row 1 there). On snap1 the delete would cascade to row 10
+/// and row 100 under it: the master's delete is made without foreign key checks, its cascade
+/// made explicitly for the rows without own changes in flight (20, 200). Row 10 stays until
+/// the echo of its refused re-point sets it back, with row 100 under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_cascading_in_its_own_table_keeps_the_rows_under_a_row_snap1_repoints() {
+    let star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; \
+             CREATE TABLE t (id INT PRIMARY KEY, pid INT, \
+             FOREIGN KEY (pid) REFERENCES t (id) ON DELETE CASCADE); \
+             CREATE TABLE u (id INT PRIMARY KEY, v INT); \
+             INSERT INTO t VALUES (1, NULL), (2, NULL), (10, 2), (100, 10), (20, 1), (200, 20); \
+             INSERT INTO u VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    while_snap1_waits(
+        &star,
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.t SET pid = 1 WHERE id = 10; \
+         COMMIT",
+        "update",
+        "DELETE FROM MOST.t WHERE id = 1",
+        None,
+    )
+    .await;
+    converged_or_show(&star, &["MOST.t"]).await;
+    for node in &star.cluster.nodes {
+        let t: Vec<(i32, Option<i32>)> = node
+            .query("SELECT * FROM MOST.t ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(
+            t,
+            vec![(2, None), (10, Some(2)), (100, Some(10))],
+            "{}",
+            node.name()
+        );
+    }
+}
+
+/// One table whose key refers to itself (`ON DELETE CASCADE`): snap1 changes row 1 (held on
+/// its way) while the DBA deletes it, which takes rows 20 and 200 under it on the master. Snap1
+/// leaves the delete alone (row 1 is in flight) and makes its cascade itself (before, it left
+/// keys on their own table to InnoDB, which cascades nothing from a row not deleted: snap1 kept
+/// rows 20 and 200 for good). The hub writes snap1's update of the row it lacks as the row
+/// (hub order), so row 1 is back everywhere, without the rows under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_cascading_in_its_own_table_left_alone_on_snap1_cascades_there() {
+    let star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; \
+             CREATE TABLE t (id INT PRIMARY KEY, pid INT, v INT, \
+             FOREIGN KEY (pid) REFERENCES t (id) ON DELETE CASCADE); \
+             CREATE TABLE u (id INT PRIMARY KEY, v INT); \
+             INSERT INTO t VALUES (1, NULL, 0), (2, NULL, 0), (20, 1, 0), (200, 20, 0); \
+             INSERT INTO u VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    while_snap1_waits(
+        &star,
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.t SET v = 1 WHERE id = 1; \
+         COMMIT",
+        "update",
+        "DELETE FROM MOST.t WHERE id = 1",
+        None,
+    )
+    .await;
+    converged_or_show(&star, &["MOST.t"]).await;
+    for node in &star.cluster.nodes {
+        let t: Vec<(i32, Option<i32>)> = node
+            .query("SELECT id, pid FROM MOST.t ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(t, vec![(1, None), (2, None)], "{}", node.name());
+    }
+}
+
 /// Parents 1 to `n` and 20,000 of `p`; children 10 and 11 of parent 20,000 and grandchildren
 /// 100 and 101 under them, all keys with `rule`. Snap1 re-points child 10 at parent `n` - 100
 /// (held on its way) while the DBA deletes parents 1 to `n`: every node ends with the master's

@@ -54,8 +54,12 @@
 //! master's row holds differently, or to its own table), and the master's own moves (a DBA's
 //! client), which every snap makes as an update, its own server following them.
 //!
-//! Keys that refer to their own table are not made explicit (InnoDB cascades those as
-//! before). Chains deeper than [`MAX_DEPTH`] cascade below that depth as before.
+//! The hub does not make keys that refer to their own table explicit (InnoDB cascades those
+//! as before), so a snap applying a delete that came through the hub leaves them to its server
+//! too. A snap making the cascade of the master's own delete itself ([`Applier::cascade_here`])
+//! makes it on such keys as on any other: from a row it left alone, or deleted without checks,
+//! its server cascades nothing. Chains deeper than [`MAX_DEPTH`] cascade below that depth as
+//! before.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -778,10 +782,17 @@ impl Applier {
     /// ones (500 deleted rows per query), or, when fewer rows of the referring table are in
     /// flight than are deleted, the rows the rows in flight refer to
     /// ([`Applier::own_rows_refer_to`]), so that a delete of any size is looked at.
+    ///
+    /// Keys on their own table: a refusing one is caught after the server's refusal
+    /// ([`Applier::refused_by_own_rows_only`]). A cascading one is looked at when `own_table`
+    /// (the master's own delete, whose cascade [`Applier::cascade_here`] then makes here,
+    /// on the same table too); otherwise (a delete that came through the hub, which makes no
+    /// such cascade explicit) InnoDB cascades it, as before.
     pub(super) async fn delete_reaches_own_rows(
         &mut self,
         meta: &TableMeta,
         rows: &[RowPair<'_>],
+        own_table: bool,
     ) -> Result<bool> {
         let Some(images) = self.left_images.clone() else {
             return Ok(false);
@@ -790,8 +801,12 @@ impl Applier {
         let restricting = self.restricting_refs(&meta.schema, &meta.table).await?;
         let deleted: Vec<&[Value]> = rows.iter().filter_map(|r| r.0).collect();
         let mut deleted_keys: Option<HashSet<Vec<u8>>> = None;
-        for r in cascading.iter().chain(restricting.iter()) {
-            if r.schema == meta.schema && r.table == meta.table {
+        let keys = cascading
+            .iter()
+            .map(|r| (r, own_table))
+            .chain(restricting.iter().map(|r| (r, false)));
+        for (r, own_table) in keys {
+            if r.schema == meta.schema && r.table == meta.table && !own_table {
                 continue;
             }
             let own = images.keys_of(&r.full_name());
@@ -1032,10 +1047,9 @@ impl Applier {
     ) -> futures::future::BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let refs = self.cascading_refs(&meta.schema, &meta.table).await?;
+            // Keys on its own table too: the server made no cascade from `before` here (left
+            // alone, or deleted without checks). Rows deleted below with checks cascade there.
             for r in refs.iter() {
-                if r.schema == meta.schema && r.table == meta.table {
-                    continue; // a key on its own table: InnoDB cascades it
-                }
                 let Some((idx, values)) = r.referred(meta, before) else {
                     continue;
                 };

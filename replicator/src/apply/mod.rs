@@ -1265,7 +1265,9 @@ impl Applier {
             && skip_row.is_some()
             && !self.checks_off(chunk)
             && (std::mem::take(&mut self.next_delete_over_own_rows)
-                || self.delete_reaches_own_rows(&chunk.table, &rows).await?);
+                || self
+                    .delete_reaches_own_rows(&chunk.table, &rows, cascade_here)
+                    .await?);
         // A delete its origin made without foreign key checks cascaded nothing there.
         let cascaded = !chunk.no_fk_checks;
         if let (true, RowKind::Delete, Some(skip), true) =
