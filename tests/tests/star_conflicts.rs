@@ -1657,6 +1657,67 @@ async fn a_delete_cascading_in_its_own_table_keeps_the_rows_under_a_row_snap1_re
     }
 }
 
+/// As `a_delete_cascading_in_its_own_table_keeps_the_rows_under_a_row_snap1_repoints`, with
+/// the delete made on snap2: it comes to snap1 through the hub, whose transaction holds the
+/// delete of row 1 alone (the master's server cascaded it to rows 20 and 200, unlogged). Snap1
+/// makes it without foreign key checks and its cascade on the table's own key itself, for the
+/// rows without own changes in flight (20, 200); before, its server's cascade took row 10 and
+/// row 100 under it, and the echo of snap1's refused re-point brought back row 10 alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snaps_delete_cascading_in_its_own_table_keeps_the_rows_under_a_row_snap1_repoints() {
+    let star = Star::start(2).await.unwrap();
+    star.master()
+        .exec(
+            "CREATE DATABASE MOST; USE MOST; \
+             CREATE TABLE t (id INT PRIMARY KEY, pid INT, \
+             FOREIGN KEY (pid) REFERENCES t (id) ON DELETE CASCADE); \
+             CREATE TABLE u (id INT PRIMARY KEY, v INT); \
+             INSERT INTO t VALUES (1, NULL), (2, NULL), (10, 2), (100, 10), (20, 1), (200, 20); \
+             INSERT INTO u VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
+    star.wait_converged(Duration::from_secs(30)).await.unwrap();
+    let mut dba = snap1_commits_held(
+        &star,
+        "BEGIN; UPDATE MOST.u SET v = 1 WHERE id = 1; UPDATE MOST.t SET pid = 1 WHERE id = 10; \
+         COMMIT",
+        "the hub's apply of snap1's update waits for the DBA's lock",
+    )
+    .await;
+    app_exec(star.snap(1), "DELETE FROM MOST.t WHERE id = 1")
+        .await
+        .unwrap();
+    eventually(
+        "the master has snap2's delete",
+        Duration::from_secs(30),
+        || async {
+            let n: Vec<u64> = star
+                .master()
+                .query("SELECT COUNT(*) FROM MOST.t WHERE id = 1")
+                .await?;
+            Ok(n[0] == 0)
+        },
+    )
+    .await
+    .unwrap();
+    snap_has_the_masters_changes(&star, 0).await;
+    dba.query_drop("ROLLBACK").await.unwrap();
+    converged_or_show(&star, &["MOST.t"]).await;
+    for node in &star.cluster.nodes {
+        let t: Vec<(i32, Option<i32>)> = node
+            .query("SELECT * FROM MOST.t ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(
+            t,
+            vec![(2, None), (10, Some(2)), (100, Some(10))],
+            "{}",
+            node.name()
+        );
+    }
+}
+
 /// One table whose key refers to itself (`ON DELETE CASCADE`): snap1 changes row 1 (held on
 /// its way) while the DBA deletes it, which takes rows 20 and 200 under it on the master. Snap1
 /// leaves the delete alone (row 1 is in flight) and makes its cascade itself (before, it left

@@ -55,11 +55,11 @@
 //! client), which every snap makes as an update, its own server following them.
 //!
 //! The hub does not make keys that refer to their own table explicit (InnoDB cascades those
-//! as before), so a snap applying a delete that came through the hub leaves them to its server
-//! too. A snap making the cascade of the master's own delete itself ([`Applier::cascade_here`])
-//! makes it on such keys as on any other: from a row it left alone, or deleted without checks,
-//! its server cascades nothing. Chains deeper than [`MAX_DEPTH`] cascade below that depth as
-//! before.
+//! on the master, unlogged, and on every snap with the delete). A snap that leaves a delete
+//! alone, or makes it without checks, makes the cascade through such keys itself
+//! ([`Applier::cascade_here`]), whatever node the delete came from: from a row it did not
+//! delete, or deleted without checks, its server cascades nothing. Chains deeper than
+//! [`MAX_DEPTH`] cascade below that depth as before.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -784,15 +784,12 @@ impl Applier {
     /// ([`Applier::own_rows_refer_to`]), so that a delete of any size is looked at.
     ///
     /// Keys on their own table: a refusing one is caught after the server's refusal
-    /// ([`Applier::refused_by_own_rows_only`]). A cascading one is looked at when `own_table`
-    /// (the master's own delete, whose cascade [`Applier::cascade_here`] then makes here,
-    /// on the same table too); otherwise (a delete that came through the hub, which makes no
-    /// such cascade explicit) InnoDB cascades it, as before.
+    /// ([`Applier::refused_by_own_rows_only`]); a cascading one is looked at, and the cascade
+    /// through it then made here ([`Applier::cascade_here`]).
     pub(super) async fn delete_reaches_own_rows(
         &mut self,
         meta: &TableMeta,
         rows: &[RowPair<'_>],
-        own_table: bool,
     ) -> Result<bool> {
         let Some(images) = self.left_images.clone() else {
             return Ok(false);
@@ -803,10 +800,10 @@ impl Applier {
         let mut deleted_keys: Option<HashSet<Vec<u8>>> = None;
         let keys = cascading
             .iter()
-            .map(|r| (r, own_table))
+            .map(|r| (r, true))
             .chain(restricting.iter().map(|r| (r, false)));
-        for (r, own_table) in keys {
-            if r.schema == meta.schema && r.table == meta.table && !own_table {
+        for (r, cascades) in keys {
+            if r.schema == meta.schema && r.table == meta.table && !cascades {
                 continue;
             }
             let own = images.keys_of(&r.full_name());
@@ -1005,17 +1002,23 @@ impl Applier {
     /// model (`tests/model/converge_fk.py`, variants `hub-cascades+marks+parent+dba+left` and
     /// `+unchecked`) this takes heavily contended runs with the master's own writes from 60 in
     /// 1,000 diverging to 7 in 3,000 (52 without the images left alone), and to 4 in 3,000.
+    ///
+    /// `own_table_only`: a delete that came through the hub from another node, whose cascades
+    /// through keys to other tables are rows of its transaction (the hub made them explicit),
+    /// and those through keys to its own table are not: only these are made here.
     pub(super) async fn cascade_here(
         &mut self,
         meta: &TableMeta,
         deleted: &[&[Value]],
         skip: SkipRow<'_>,
+        own_table_only: bool,
     ) -> Result<()> {
         if deleted.is_empty()
-            || self
+            || !self
                 .cascading_refs(&meta.schema, &meta.table)
                 .await?
-                .is_empty()
+                .iter()
+                .any(|r| !own_table_only || (r.schema == meta.schema && r.table == meta.table))
         {
             return Ok(());
         }
@@ -1026,7 +1029,9 @@ impl Applier {
             .map_err(Error::db("turning foreign key checks on for a cascade"))?;
         let mut r = Ok(());
         for before in deleted {
-            r = self.cascade_here_below(meta, before, skip, 0).await;
+            r = self
+                .cascade_here_below(meta, before, skip, 0, own_table_only)
+                .await;
             if r.is_err() {
                 break;
             }
@@ -1037,19 +1042,24 @@ impl Applier {
         r
     }
 
-    /// [`Applier::cascade_here`] of the row `before`, `depth` levels below the row deleted.
+    /// [`Applier::cascade_here`] of the row `before`, `depth` levels below the row deleted
+    /// (`own_table_only`: through keys to its own table alone).
     fn cascade_here_below<'a>(
         &'a mut self,
         meta: &'a TableMeta,
         before: &'a [Value],
         skip: SkipRow<'a>,
         depth: u32,
+        own_table_only: bool,
     ) -> futures::future::BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let refs = self.cascading_refs(&meta.schema, &meta.table).await?;
             // Keys on its own table too: the server made no cascade from `before` here (left
             // alone, or deleted without checks). Rows deleted below with checks cascade there.
             for r in refs.iter() {
+                if own_table_only && !(r.schema == meta.schema && r.table == meta.table) {
+                    continue;
+                }
                 let Some((idx, values)) = r.referred(meta, before) else {
                     continue;
                 };
@@ -1133,7 +1143,8 @@ impl Applier {
                 }
                 if depth + 1 < MAX_DEPTH {
                     for (m, row) in images_deleted {
-                        self.cascade_here_below(&m, &row, skip, depth + 1).await?;
+                        self.cascade_here_below(&m, &row, skip, depth + 1, false)
+                            .await?;
                     }
                 }
             }

@@ -1265,25 +1265,27 @@ impl Applier {
             && skip_row.is_some()
             && !self.checks_off(chunk)
             && (std::mem::take(&mut self.next_delete_over_own_rows)
-                || self
-                    .delete_reaches_own_rows(&chunk.table, &rows, cascade_here)
-                    .await?);
+                || self.delete_reaches_own_rows(&chunk.table, &rows).await?);
         // A delete its origin made without foreign key checks cascaded nothing there.
         let cascaded = !chunk.no_fk_checks;
-        if let (true, RowKind::Delete, Some(skip), true) =
-            (cascade_here, chunk.kind, skip_row, cascaded)
+        if let (RowKind::Delete, Some(skip), true, false, false) =
+            (chunk.kind, skip_row, cascaded, echo, detect)
         {
             // Rows left alone: their delete, and so its cascade, is not made here. Applied
             // without foreign key checks (this node lacks a parent a row of the transaction
             // needs, `without_fk_checks`, or an own row would go with it): the server makes no
-            // cascade either.
+            // cascade either. The master's own delete cascaded there unlogged, through every
+            // key; one that came through the hub carries the cascades through keys to other
+            // tables as rows of its transaction (the hub made them explicit), not those through
+            // keys to its own table (`own_table_only`).
             let unchecked = self.unchecked_here(chunk) || own_below;
             let mut deleted: Vec<&[Value]> = left_alone.iter().filter_map(|r| r.0).collect();
             if unchecked {
                 deleted.extend(rows.iter().filter_map(|r| r.0));
             }
-            self.cascade_here(&chunk.table, &deleted, skip).await?;
-            if !unchecked {
+            self.cascade_here(&chunk.table, &deleted, skip, !cascade_here)
+                .await?;
+            if cascade_here && !unchecked {
                 // Rows deleted here with checks: the server cascades them here, but not to
                 // the images left alone, which are the master's rows.
                 for before in rows.iter().filter_map(|r| r.0) {
@@ -1423,7 +1425,7 @@ impl Applier {
             return Ok(());
         }
         let deleted: Vec<&[Value]> = rows.iter().filter_map(|r| r.0).collect();
-        self.cascade_here(&chunk.table, &deleted, skip).await
+        self.cascade_here(&chunk.table, &deleted, skip, false).await
     }
 
     /// A sequence's row as the origin logged it after `NEXTVAL` or `SETVAL`: the next value not
