@@ -14,6 +14,8 @@
 //! `cascade-all` has the master's writers write them too); `STARSYNC_FUZZ_FOCUS=moves` has the
 //! snaps move parents' keys under `ON UPDATE CASCADE` / `SET NULL` keys and write their
 //! children (the master's writers keep to the other tables; `moves-all`: they write them too);
+//! `STARSYNC_FUZZ_FOCUS=tree` has the snaps write a table whose `ON DELETE CASCADE` key refers
+//! to itself, adding, re-pointing and deleting rows (`tree-all`: the master's writers too);
 //! `STARSYNC_FUZZ_RESTARTS=N` also kills and restarts an agent (in turn) N times in each third
 //! of the run.
 
@@ -43,6 +45,8 @@ const SCHEMA: &str = "CREATE DATABASE MOST; USE MOST; \
     CREATE TABLE cu (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES pu (id) ON UPDATE CASCADE); \
     CREATE TABLE gu (id INT PRIMARY KEY, cpid INT, FOREIGN KEY (cpid) REFERENCES cu (pid) ON UPDATE CASCADE); \
     CREATE TABLE nu (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES pu (id) ON UPDATE SET NULL); \
+    CREATE TABLE tq (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES tq (id) ON DELETE CASCADE); \
+    INSERT INTO tq SELECT seq, NULL FROM seq_1_to_12; \
     INSERT INTO pu SELECT seq, 0 FROM seq_1_to_10; \
     INSERT INTO pq SELECT seq, 0 FROM seq_1_to_10; \
     INSERT INTO pp SELECT seq, 0 FROM seq_1_to_10; \
@@ -68,6 +72,9 @@ fn statement(rng: &mut StdRng, who: &str) -> String {
         "moves" if who != "master" => rng.gen_range(27..34),
         "moves-all" => rng.gen_range(27..34),
         "moves" => rng.gen_range(0..14),
+        "tree" if who != "master" => rng.gen_range(36..40),
+        "tree-all" => rng.gen_range(36..40),
+        "tree" => rng.gen_range(0..14),
         _ => rng.gen_range(0..20),
     };
     match pick {
@@ -119,6 +126,18 @@ fn statement(rng: &mut StdRng, who: &str) -> String {
         // child refers to the old key.
         34 => format!("UPDATE pq SET id = {} WHERE id = {}", p(rng), p(rng)),
         35 => format!("UPDATE cq SET id = {} WHERE id = {}", k(rng), k(rng)),
+        // A table whose key refers to itself (`ON DELETE CASCADE`): rows 1 to 12 are parents,
+        // each row refers to a lower one (no cycle; at most 12 levels, below InnoDB's 15).
+        36 => {
+            let id = rng.gen_range(2..=KEYS);
+            let pid = rng.gen_range(1..=(id - 1).min(12));
+            format!(
+                "INSERT INTO tq (id, pid) VALUES ({id}, {pid}) ON DUPLICATE KEY UPDATE pid = VALUES(pid)"
+            )
+        }
+        37 => format!("DELETE FROM tq WHERE id = {}", p(rng)),
+        38 => format!("INSERT IGNORE INTO tq (id, pid) VALUES ({}, NULL)", p(rng)),
+        39 => format!("DELETE FROM tq WHERE id = {}", k(rng)),
         14 => format!(
             "INSERT INTO pp (id, v) VALUES ({}, 1) ON DUPLICATE KEY UPDATE v = v + 1",
             p(rng)
@@ -341,13 +360,13 @@ async fn run(meanwhile: Meanwhile) {
     if let Err(e) = &converged {
         println!("seed {seed}: {e:#}");
         for t in [
-            "f", "g", "m", "pp", "cc", "pq", "cq", "gq", "nq", "pu", "cu", "gu", "nu",
+            "f", "g", "m", "pp", "cc", "pq", "cq", "gq", "nq", "pu", "cu", "gu", "nu", "tq",
         ] {
             for node in &star.cluster.nodes {
                 let rows: Vec<Option<String>> = node
                     .query(&format!(
                         "SELECT GROUP_CONCAT(CONCAT_WS(':', {}) ORDER BY 1 SEPARATOR ' ') FROM MOST.{t}",
-                        match t { "g" => "a, b, x, LENGTH(t)", "f" => "id, v, s, u", "cc" | "cq" | "nq" | "cu" | "nu" => "id, pid", "gq" => "id, cid", "gu" => "id, cpid", _ => "id, v" }
+                        match t { "g" => "a, b, x, LENGTH(t)", "f" => "id, v, s, u", "cc" | "cq" | "nq" | "cu" | "nu" | "tq" => "id, pid", "gq" => "id, cid", "gu" => "id, cpid", _ => "id, v" }
                     ))
                     .await
                     .unwrap_or_default();
