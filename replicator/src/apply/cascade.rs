@@ -54,12 +54,14 @@
 //! master's row holds differently, or to its own table), and the master's own moves (a DBA's
 //! client), which every snap makes as an update, its own server following them.
 //!
-//! The hub does not make keys that refer to their own table explicit (InnoDB cascades those
-//! on the master, unlogged, and on every snap with the delete). A snap that leaves a delete
-//! alone, or makes it without checks, makes the cascade through such keys itself
-//! ([`Applier::cascade_here`]), whatever node the delete came from: from a row it did not
-//! delete, or deleted without checks, its server cascades nothing. Chains deeper than
-//! [`MAX_DEPTH`] cascade below that depth as before.
+//! Keys that refer to their own table are made explicit too, row by row: the rows referring
+//! to the deleted one are read and made first, deepest first ([`Applier::cascade_explicitly`];
+//! before stop 33 InnoDB cascaded them on the master, unlogged, and a snap kept for good the
+//! rows it held there that the master did not). A snap that leaves a delete alone, or makes it
+//! without checks, makes the cascade through such keys itself ([`Applier::cascade_here`]),
+//! whatever node the delete came from: from a row it did not delete, or deleted without checks,
+//! its server cascades nothing. Chains deeper than [`MAX_DEPTH`] cascade below that depth as
+//! before.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -207,6 +209,11 @@ fn key_filter(meta: &TableMeta, key: &[usize]) -> String {
         .map(|&k| format!("{} <=> ?", ident(&meta.columns[k].name)))
         .collect::<Vec<_>>()
         .join(" AND ")
+}
+
+/// The values of `image` at `key`, encoded ([`encode_key`]): a row's identity in a set.
+fn key_values(image: &[Value], key: &[usize]) -> Vec<u8> {
+    encode_key(&key.iter().map(|&i| &image[i]).collect::<Vec<_>>())
 }
 
 /// The condition that the columns `names` equal the parameters, in that order.
@@ -675,33 +682,96 @@ impl Applier {
         table_plan: &TablePlan,
         before: &[Value],
     ) -> std::result::Result<(), CascadeError> {
-        let filter = key_filter(meta, &table_plan.key);
-        let mut targets = Vec::new();
-        plan(
-            self,
-            &meta.schema,
-            &meta.table,
-            &filter,
-            0,
-            None,
-            &mut targets,
-        )
-        .await
-        .map_err(CascadeError::Other)?;
-        let p = params(before, &table_plan.key);
-        let mut affected = 0;
-        for t in &targets {
-            self.conn
-                .exec_drop(t.statement(), p.clone())
-                .await
-                .map_err(CascadeError::Server)?;
-            affected += self.conn.affected_rows();
-        }
+        let mut seen = HashSet::new();
+        seen.insert(key_values(before, &table_plan.key));
+        let affected = self
+            .cascade_explicitly_below(meta, &table_plan.key, before, 0, &mut seen)
+            .await?;
         if affected > 0 {
             debug!(table = %meta.full_name(), rows = affected,
                    "rows referring to a deleted row through cascading keys, changed first");
         }
         Ok(())
+    }
+
+    /// [`Applier::cascade_explicitly`] of the row `before` (its key: the columns at `key`),
+    /// `depth` levels below the row the hub deletes; the rows it changed. The rows of its own
+    /// table that refer to it are found and made so one by one, deepest first (InnoDB's
+    /// cascade on the master is not logged); `seen` holds the keys made so far (a row may
+    /// refer to itself). The rows of other tables referring to it are changed by one
+    /// statement per key and level ([`plan`]).
+    fn cascade_explicitly_below<'a>(
+        &'a mut self,
+        meta: &'a TableMeta,
+        key: &'a [usize],
+        before: &'a [Value],
+        depth: u32,
+        seen: &'a mut HashSet<Vec<u8>>,
+    ) -> futures::future::BoxFuture<'a, std::result::Result<u64, CascadeError>> {
+        Box::pin(async move {
+            let mut affected = 0;
+            if depth < MAX_DEPTH {
+                let refs = self
+                    .cascading_refs(&meta.schema, &meta.table)
+                    .await
+                    .map_err(CascadeError::Other)?;
+                for r in refs.iter() {
+                    if r.schema != meta.schema || r.table != meta.table {
+                        continue;
+                    }
+                    let Some((_, values)) = r.referred(meta, before) else {
+                        continue;
+                    };
+                    let rows = self
+                        .rows_referring_to_any(r, &[values])
+                        .await
+                        .map_err(CascadeError::Other)?;
+                    for found in rows {
+                        let (m, img) = (&found.table, &found.values);
+                        if !seen.insert(key_values(img, &m.primary_key)) {
+                            continue;
+                        }
+                        let filter = key_filter(m, &m.primary_key);
+                        let table = qualified(&m.schema, &m.table);
+                        let q = if r.set_null {
+                            format!("UPDATE {table} SET {} WHERE {filter}", set_null(&r.columns))
+                        } else {
+                            affected += self
+                                .cascade_explicitly_below(m, &m.primary_key, img, depth + 1, seen)
+                                .await?;
+                            format!("DELETE FROM {table} WHERE {filter}")
+                        };
+                        self.conn
+                            .exec_drop(q, params(img, &m.primary_key))
+                            .await
+                            .map_err(CascadeError::Server)?;
+                        affected += self.conn.affected_rows();
+                    }
+                }
+            }
+            let filter = key_filter(meta, key);
+            let mut targets = Vec::new();
+            plan(
+                self,
+                &meta.schema,
+                &meta.table,
+                &filter,
+                0,
+                None,
+                &mut targets,
+            )
+            .await
+            .map_err(CascadeError::Other)?;
+            let p = params(before, key);
+            for t in &targets {
+                self.conn
+                    .exec_drop(t.statement(), p.clone())
+                    .await
+                    .map_err(CascadeError::Server)?;
+                affected += self.conn.affected_rows();
+            }
+            Ok(affected)
+        })
     }
 
     /// The master's own delete of `before`, made here with foreign key checks: the server
@@ -1004,8 +1074,9 @@ impl Applier {
     /// 1,000 diverging to 7 in 3,000 (52 without the images left alone), and to 4 in 3,000.
     ///
     /// `own_table_only`: a delete that came through the hub from another node, whose cascades
-    /// through keys to other tables are rows of its transaction (the hub made them explicit),
-    /// and those through keys to its own table are not: only these are made here.
+    /// are rows of its transaction (the hub made them explicit); through keys to its own table
+    /// the hub reads the rows it holds, so the rows here that it does not hold (and rows more
+    /// than [`MAX_DEPTH`] levels down) are made here.
     pub(super) async fn cascade_here(
         &mut self,
         meta: &TableMeta,
