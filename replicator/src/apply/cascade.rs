@@ -103,6 +103,12 @@ pub struct CascadeRef {
 }
 
 impl CascadeRef {
+    /// Whether the referring table is `schema.table` (for a key of that table's own: one
+    /// that refers to its own table).
+    pub fn is_on(&self, schema: &str, table: &str) -> bool {
+        self.schema == schema && self.table == table
+    }
+
     /// The referring table as `schema.table` (how in-flight keys and images name it).
     pub fn full_name(&self) -> String {
         format!("{}.{}", self.schema, self.table)
@@ -225,7 +231,6 @@ fn equal_to_params(names: &[String]) -> String {
         .join(" AND ")
 }
 
-/// The assignments that set the columns `names` to NULL.
 /// The placeholders of `tuples` as a list of tuples, `(?, ?), (?, ?)`, for `(columns) IN
 /// (…)`, and their parameters, in order.
 fn tuple_list(tuples: &[Vec<Value>]) -> (String, Vec<mysql_async::Value>) {
@@ -248,6 +253,7 @@ fn column_list(alias: &str, names: &[String]) -> String {
         .join(", ")
 }
 
+/// The assignments that set the columns `names` to NULL.
 fn set_null(names: &[String]) -> String {
     names
         .iter()
@@ -284,7 +290,7 @@ async fn plan(
         Some(_) => applier.update_cascading_refs(schema, table).await?,
     };
     for r in refs.iter() {
-        if r.schema == schema && r.table == table {
+        if r.is_on(schema, table) {
             continue; // a key on its own table: InnoDB cascades it
         }
         if moved.is_some_and(|m| {
@@ -439,10 +445,7 @@ async fn plan_move(
         if !changes {
             continue; // the columns it refers to keep their values
         }
-        if values.iter().any(Option::is_none)
-            || (r.schema == schema && r.table == table)
-            || depth + 1 >= MAX_DEPTH
-        {
+        if values.iter().any(Option::is_none) || r.is_on(schema, table) || depth + 1 >= MAX_DEPTH {
             return Ok(false);
         }
         let (mut filter, mut set, mut next) = (Vec::new(), Vec::new(), Moving::new());
@@ -631,7 +634,7 @@ impl Applier {
             .iter()
             .flat_map(|(parent, refs)| {
                 refs.iter()
-                    .filter(|r| r.schema == meta.schema && r.table == meta.table)
+                    .filter(|r| r.is_on(&meta.schema, &meta.table))
                     .map(move |r| (parent.clone(), r.clone()))
             })
             .collect();
@@ -716,7 +719,7 @@ impl Applier {
                     .await
                     .map_err(CascadeError::Other)?;
                 for r in refs.iter() {
-                    if r.schema != meta.schema || r.table != meta.table {
+                    if !r.is_on(&meta.schema, &meta.table) {
                         continue;
                     }
                     let Some((_, values)) = r.referred(meta, before) else {
@@ -873,7 +876,7 @@ impl Applier {
             .map(|r| (r, true))
             .chain(restricting.iter().map(|r| (r, false)));
         for (r, cascades) in keys {
-            if r.schema == meta.schema && r.table == meta.table && !cascades {
+            if r.is_on(&meta.schema, &meta.table) && !cascades {
                 continue;
             }
             let own = images.keys_of(&r.full_name());
@@ -1089,7 +1092,7 @@ impl Applier {
                 .cascading_refs(&meta.schema, &meta.table)
                 .await?
                 .iter()
-                .any(|r| !own_table_only || (r.schema == meta.schema && r.table == meta.table))
+                .any(|r| !own_table_only || r.is_on(&meta.schema, &meta.table))
         {
             return Ok(());
         }
@@ -1128,7 +1131,7 @@ impl Applier {
             // Keys on its own table too: the server made no cascade from `before` here (left
             // alone, or deleted without checks). Rows deleted below with checks cascade there.
             for r in refs.iter() {
-                if own_table_only && !(r.schema == meta.schema && r.table == meta.table) {
+                if own_table_only && !r.is_on(&meta.schema, &meta.table) {
                     continue;
                 }
                 let Some((idx, values)) = r.referred(meta, before) else {

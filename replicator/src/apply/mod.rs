@@ -1275,9 +1275,10 @@ impl Applier {
             // without foreign key checks (this node lacks a parent a row of the transaction
             // needs, `without_fk_checks`, or an own row would go with it): the server makes no
             // cascade either. The master's own delete cascaded there unlogged, through every
-            // key; one that came through the hub carries the cascades through keys to other
-            // tables as rows of its transaction (the hub made them explicit), not those through
-            // keys to its own table (`own_table_only`).
+            // key; one that came through the hub carries its cascades as rows of its
+            // transaction (the hub made them explicit), which reach the rows the master held:
+            // through keys to its own table, the rows here it did not hold are made here
+            // (`own_table_only`).
             let unchecked = self.unchecked_here(chunk) || own_below;
             let mut deleted: Vec<&[Value]> = left_alone.iter().filter_map(|r| r.0).collect();
             if unchecked {
